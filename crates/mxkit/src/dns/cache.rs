@@ -1,0 +1,1 @@
+//! Cache (to be written).

@@ -1,0 +1,1 @@
+//! The live engine (to be written).

@@ -1,0 +1,1 @@
+//! Fakes (to be written).

@@ -1,0 +1,355 @@
+//! DNS for mail routing: one [`Lookup`] trait and its sources.
+//!
+//! Words:
+//! - a **source** answers one question at a time: the live [`engine`] (our own
+//!   UDP/TCP stub client on hickory-proto's codec), a [`zone`] file set
+//!   (authoritative, for trying a zone before it is published), the [`Overlay`]
+//!   of both, and the scripted [`fake`] for tests;
+//! - a [`Response`] is what one source said to one question, CNAMEs and all;
+//! - an [`Answer`] is the result after [`resolve`] has followed the CNAME chain
+//!   from the question name to the records.
+//!
+//! Outcomes are kept apart the way RFC 5321 section 5.1 needs them: NXDOMAIN
+//! (the name does not exist: permanent), NODATA (the name exists without that
+//! type: for MX this means implicit MX), temporary (SERVFAIL, REFUSED, timeout,
+//! malformed reply: retry later, never "no MX") and truncated (RFC 1123 section
+//! 6.1.3.2: a mailer must not use a truncated MX answer). Never a bare "not found".
+
+pub mod cache;
+pub mod engine;
+pub mod fake;
+pub mod zone;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+/// A boxed future, so that sources can be used as `dyn Lookup`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Longest CNAME chain followed before giving up (temporary), as Postfix
+/// (`dns_lookup.c`, 10 loops) does.
+pub const MAX_CNAME_CHAIN: usize = 10;
+
+/// A source of DNS answers: asks one question, returns what the source said.
+///
+/// Implementations never fail with a Rust error: every way a question can go
+/// wrong is a [`Status`]. Names are always absolute (rooted); a source never
+/// appends search-list suffixes.
+pub trait Lookup: Send + Sync {
+    /// Ask `name` (absolute) for `rtype` records.
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response>;
+}
+
+impl<T: Lookup + ?Sized> Lookup for Arc<T> {
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        (**self).query(name, rtype)
+    }
+}
+
+impl<T: Lookup + ?Sized> Lookup for &T {
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        (**self).query(name, rtype)
+    }
+}
+
+/// What one source said to one question.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The response code, classified.
+    pub status: Status,
+    /// The answer section as received (may hold CNAMEs and records of other owners).
+    pub answers: Vec<Record>,
+    /// Negative-caching TTL (RFC 2308 section 5: min of the SOA's TTL and its
+    /// MINIMUM field) when the authority section carried an SOA.
+    pub negative_ttl: Option<u32>,
+    /// The AD bit (RFC 4035 section 3.2.3): the resolver validated the data.
+    pub authentic: bool,
+    /// Who answered: `127.0.0.1:53`, `udp://...`, `zone examples/example.org.zone`, ...
+    pub server: String,
+}
+
+impl Response {
+    /// A response that carries only a status (no records).
+    pub fn status(status: Status, server: impl Into<String>) -> Self {
+        Response {
+            status,
+            answers: Vec::new(),
+            negative_ttl: None,
+            authentic: false,
+            server: server.into(),
+        }
+    }
+}
+
+/// The response code of one response, classified for mail routing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// NOERROR: the answer section is authoritative for the question (it may be
+    /// empty: NODATA).
+    NoError,
+    /// NXDOMAIN (RFC 8020: nothing exists at or below the name).
+    NxDomain,
+    /// The answer was truncated (TC bit) and could not be had in full over TCP.
+    Truncated,
+    /// Could not get a usable answer now: retry later.
+    Temporary(TempError),
+}
+
+/// Why a question got no usable answer now. Every variant means "retry later".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TempError {
+    /// The server answered SERVFAIL.
+    #[error("SERVFAIL from {0}")]
+    ServFail(String),
+    /// The server answered REFUSED.
+    #[error("REFUSED by {0}")]
+    Refused(String),
+    /// Another response code that gives no answer (NOTIMP, FORMERR, ...).
+    #[error("{rcode} from {server}")]
+    Rcode {
+        /// The response code's mnemonic.
+        rcode: String,
+        /// Who answered.
+        server: String,
+    },
+    /// No acceptable reply before the last try ran out.
+    #[error("timeout: no usable answer from {servers}{}", ignored_note(*.ignored, .last_ignored))]
+    Timeout {
+        /// The servers asked.
+        servers: String,
+        /// Replies received but ignored (wrong ID, wrong question, undecodable...).
+        ignored: u32,
+        /// Why the last ignored reply was ignored.
+        last_ignored: Option<String>,
+    },
+    /// A reply that matched the question but could not be used.
+    #[error("malformed reply from {server}: {reason}")]
+    Malformed {
+        /// Who answered.
+        server: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A CNAME chain came back to a name already seen.
+    #[error("CNAME loop at {0}")]
+    CnameLoop(String),
+    /// A CNAME chain longer than [`MAX_CNAME_CHAIN`].
+    #[error("CNAME chain longer than {MAX_CNAME_CHAIN} at {0}")]
+    CnameChainTooLong(String),
+    /// The name is outside every loaded zone and no server may be asked (`--offline`).
+    #[error("{0} is outside every loaded zone and no server may be asked (offline)")]
+    Offline(String),
+    /// The network could not be used (no route, socket error, ...).
+    #[error("network error talking to {server}: {reason}")]
+    Network {
+        /// The server.
+        server: String,
+        /// The I/O error.
+        reason: String,
+    },
+}
+
+fn ignored_note(ignored: u32, last: &Option<String>) -> String {
+    match (ignored, last) {
+        (0, _) => String::new(),
+        (n, Some(why)) => format!(" ({n} reply ignored, last: {why})"),
+        (n, None) => format!(" ({n} reply ignored)"),
+    }
+}
+
+/// The outcome of a resolved question, after following CNAMEs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Records of the asked type, owned by the last name of the chain.
+    Records(Vec<Record>),
+    /// The name exists but has no records of that type.
+    NoData {
+        /// How long this may be cached (RFC 2308), when known.
+        negative_ttl: Option<u32>,
+    },
+    /// The name does not exist.
+    NxDomain {
+        /// How long this may be cached (RFC 2308), when known.
+        negative_ttl: Option<u32>,
+    },
+    /// Only a truncated answer could be had (never used: RFC 1123 section 6.1.3.2).
+    Truncated,
+    /// No usable answer now; retry later.
+    Temporary(TempError),
+}
+
+impl Outcome {
+    /// True for outcomes that mean "retry later" (temporary or truncated).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Outcome::Temporary(_) | Outcome::Truncated)
+    }
+
+    /// The records, or nothing.
+    pub fn records(&self) -> &[Record] {
+        match self {
+            Outcome::Records(r) => r,
+            _ => &[],
+        }
+    }
+
+    /// Lowest TTL of the records (RFC 2181 section 5.2), or the negative TTL.
+    pub fn ttl(&self) -> Option<u32> {
+        match self {
+            Outcome::Records(r) => r.iter().map(|r| r.ttl).min(),
+            Outcome::NoData { negative_ttl } | Outcome::NxDomain { negative_ttl } => *negative_ttl,
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Records(r) => write!(f, "{} record(s)", r.len()),
+            Outcome::NoData { .. } => f.write_str("no records of that type (NODATA)"),
+            Outcome::NxDomain { .. } => f.write_str("no such domain (NXDOMAIN)"),
+            Outcome::Truncated => f.write_str("truncated answer (TC) and no full answer over TCP"),
+            Outcome::Temporary(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A question's result after following CNAMEs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// What came of it.
+    pub outcome: Outcome,
+    /// The CNAME targets followed from the question name, in order; the last
+    /// one owns the records.
+    pub cname_chain: Vec<Name>,
+    /// Every response on the way had the AD bit set.
+    pub authentic: bool,
+    /// Who gave the last response.
+    pub server: String,
+}
+
+impl Answer {
+    /// The name that owns the records: the last CNAME target, or the question name.
+    pub fn canonical<'a>(&'a self, question: &'a Name) -> &'a Name {
+        self.cname_chain.last().unwrap_or(question)
+    }
+}
+
+/// Ask `name` for `rtype` through `lookup` and follow CNAMEs (RFC 1034 section
+/// 3.6.2; RFC 5321 section 5.1: "if a CNAME record is found, the resulting
+/// name is processed as if it were the initial name").
+///
+/// A chain is followed inside one response as far as it goes and re-asked
+/// where it stops (an authoritative server returns a CNAME into another zone
+/// alone). A loop or a chain longer than [`MAX_CNAME_CHAIN`] is temporary, as
+/// in Postfix.
+pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordType) -> Answer {
+    let mut current = name.clone();
+    let mut chain: Vec<Name> = Vec::new();
+    let mut seen: HashSet<Name> = HashSet::from([name.to_lowercase()]);
+    let mut authentic = true;
+    loop {
+        let resp = lookup.query(&current, rtype).await;
+        authentic &= resp.authentic;
+        let done = |outcome: Outcome, chain: Vec<Name>| Answer {
+            outcome,
+            cname_chain: chain,
+            authentic: authentic && resp.authentic,
+            server: resp.server.clone(),
+        };
+        match &resp.status {
+            Status::Temporary(e) => return done(Outcome::Temporary(e.clone()), chain),
+            Status::Truncated => return done(Outcome::Truncated, chain),
+            Status::NoError | Status::NxDomain => {}
+        }
+        let grew_from = chain.len();
+        loop {
+            let records: Vec<Record> = resp
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == rtype && r.name == current)
+                .cloned()
+                .collect();
+            if !records.is_empty() {
+                return done(Outcome::Records(records), chain);
+            }
+            let target = resp.answers.iter().find_map(|r| match &r.data {
+                RData::CNAME(c) if rtype != RecordType::CNAME && r.name == current => {
+                    Some(c.0.clone())
+                }
+                _ => None,
+            });
+            let Some(target) = target else { break };
+            if !seen.insert(target.to_lowercase()) {
+                return done(
+                    Outcome::Temporary(TempError::CnameLoop(target.to_ascii())),
+                    chain,
+                );
+            }
+            if chain.len() >= MAX_CNAME_CHAIN {
+                return done(
+                    Outcome::Temporary(TempError::CnameChainTooLong(name.to_ascii())),
+                    chain,
+                );
+            }
+            chain.push(target.clone());
+            current = target;
+        }
+        let progressed = chain.len() > grew_from;
+        match resp.status {
+            // The rcode applies to the last name of the chain (RFC 6604 section 3).
+            Status::NxDomain => {
+                return done(
+                    Outcome::NxDomain {
+                        negative_ttl: resp.negative_ttl,
+                    },
+                    chain,
+                );
+            }
+            // The chain stopped at a name this response says nothing more
+            // about: ask that name itself.
+            Status::NoError if progressed => continue,
+            _ => {
+                return done(
+                    Outcome::NoData {
+                        negative_ttl: resp.negative_ttl,
+                    },
+                    chain,
+                );
+            }
+        }
+    }
+}
+
+/// Zone files laid over another source: names inside a loaded zone are
+/// answered from the files, the rest by `fallback`, or, with no fallback
+/// (offline), as [`TempError::Offline`].
+pub struct Overlay {
+    /// The loaded zones.
+    pub zones: zone::ZoneSet,
+    /// Where names outside the zones go; `None` when offline.
+    pub fallback: Option<Arc<dyn Lookup>>,
+}
+
+impl Lookup for Overlay {
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        Box::pin(async move {
+            if let Some(resp) = self.zones.answer(name, rtype) {
+                return resp;
+            }
+            match &self.fallback {
+                Some(live) => live.query(name, rtype).await,
+                None => Response::status(
+                    Status::Temporary(TempError::Offline(name.to_ascii())),
+                    "offline",
+                ),
+            }
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! mxkit: where does mail for an address go?
+//!
+//! The library behind the `mxkit` tool. It decides delivery the way RFC 5321
+//! section 5.1, RFC 7505 (null MX), RFC 2181 and RFC 3974 say and the best MTAs
+//! (Postfix, Exim) do. It is async (tokio), never prints and never exits.
+//!
+//! Crate map:
+//! - [`address`]: mailbox and domain parsing, IDN (A-labels), address literals;
+//! - [`dns`]: the [`dns::Lookup`] trait, the live engine, zone files, fakes;
+//! - [`route`]: domain -> [`route::Route`], the plan or a typed failure.
+//!
+//! Glossary:
+//! - **exchanger** (MX host): the host name an MX record points to;
+//!   **preference**: its number, lower is better;
+//! - **candidate**: one (preference, exchanger, address) a sender may connect
+//!   to; the **plan** is the ordered list of candidates;
+//! - **implicit MX**: no MX records (NODATA), so the domain itself is the one
+//!   exchanger, preference 0;
+//! - **null MX**: `MX 0 .` (RFC 7505), the domain accepts no mail;
+//! - **permanent** / **temporary**: every failure is one or the other;
+//!   temporary means "retry later", never "bounce".
+
+pub mod address;
+pub mod dns;
+pub mod route;
