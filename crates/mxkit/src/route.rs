@@ -1,1 +1,855 @@
-//! Routing (to be written).
+//! Routing: a destination -> [`Route`], the delivery plan or a typed failure.
+//!
+//! This is RFC 5321 section 5.1 with RFC 7505 (null MX), RFC 2181 section
+//! 10.3 (MX targets are not aliases) and RFC 3974 (address families), decided
+//! the way Postfix (`smtp_addr.c`) and Exim (`host.c`) decide it. The rules
+//! are numbered as in the project's spec (`spec/route.md` part (a)) and cited
+//! where they are applied.
+//!
+//! Outcomes (see [`Outcome`]) are named, never `Option`/`bool`: a domain
+//! routes through MX records, through its own address (implicit MX), through
+//! an address literal, or it fails permanently (null MX, no such domain, no
+//! usable exchanger, mail loops back to us) or temporarily (DNS failed now;
+//! the primary relay could not be found). A temporary DNS failure never turns
+//! into "no MX" (postalserver/postal#2833).
+//!
+//! Cost: a domain takes two sequential round trips: the MX query, then every
+//! A/AAAA query of every exchanger at once.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use futures::future::join_all;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
+use crate::dns::{Answer, Lookup, Name, Outcome as DnsOutcome, RData, RecordType, resolve};
+
+/// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Both IPv4 and IPv6.
+    #[default]
+    Any,
+    /// IPv4 only: AAAA records are not asked for.
+    Ipv4,
+    /// IPv6 only: A records are not asked for.
+    Ipv6,
+}
+
+impl Family {
+    fn wants_v4(self) -> bool {
+        self != Family::Ipv6
+    }
+    fn wants_v6(self) -> bool {
+        self != Family::Ipv4
+    }
+    fn allows(self, ip: &IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(_) => self.wants_v4(),
+            IpAddr::V6(_) => self.wants_v6(),
+        }
+    }
+}
+
+/// How to route: the sender's point of view.
+#[derive(Clone, Debug)]
+pub struct RouteOptions {
+    /// Usable address families.
+    pub family: Family,
+    /// Names of the host we act for (rule 19: self-truncation for a backup MX).
+    pub self_names: Vec<Name>,
+    /// Addresses of the host we act for (rule 19).
+    pub self_addresses: Vec<IpAddr>,
+    /// Count loopback and unspecified addresses (`127.0.0.0/8`, `::1`,
+    /// `0.0.0.0`, `::`) as our own, as Postfix does with its interface list
+    /// (rule 19; Haraka #2952). On by default.
+    pub loopback_is_self: bool,
+    /// Keep at most this many addresses (rule 20; Postfix
+    /// `smtp_mx_address_limit=5`). `None`: every address is in the plan.
+    pub address_limit: Option<usize>,
+    /// Accept an MX that names an IP address (rule 11; Postfix's default,
+    /// Exim's `allow_mx_to_ip`). Off by default: RFC 5321 section 5.1 says
+    /// the target MUST be a domain name.
+    pub allow_ip_mx: bool,
+    /// Seed for the shuffle of equal preferences (rule 12). `None`: random.
+    pub seed: Option<u64>,
+}
+
+impl Default for RouteOptions {
+    fn default() -> Self {
+        RouteOptions {
+            family: Family::Any,
+            self_names: Vec::new(),
+            self_addresses: Vec::new(),
+            loopback_is_self: true,
+            address_limit: None,
+            allow_ip_mx: false,
+            seed: None,
+        }
+    }
+}
+
+/// The verdict: can mail be sent now?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// There is at least one candidate to connect to.
+    Deliverable,
+    /// No delivery will ever work: bounce (5.x.x).
+    Permanent,
+    /// No delivery now: keep the message and retry later (4.x.x).
+    Temporary,
+}
+
+/// How the route was decided. Serialized in snake case (`"implicit_mx"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Through the domain's MX records.
+    Mx,
+    /// No MX records (NODATA): the domain itself, preference 0 (rule 8).
+    ImplicitMx,
+    /// An address literal: no DNS (rule 1).
+    AddressLiteral,
+    /// `MX 0 .`: the domain accepts no mail (RFC 7505, rule 10). Permanent.
+    NullMx,
+    /// NXDOMAIN for the domain (rule 5). Permanent.
+    NoSuchDomain,
+    /// MX records exist but none leads to a usable address, or there is no MX
+    /// and the domain has no usable address (rules 8, 11, 16, 18). Permanent.
+    NoUsableExchanger,
+    /// We are the best exchanger: mail would loop back to us (rule 19). Permanent.
+    LoopsToSelf,
+    /// We are a backup exchanger and no more-preferred one could be resolved
+    /// now (rule 19, Postfix 4.4.4). Temporary.
+    NoPrimaryRelay,
+    /// A DNS lookup failed temporarily (SERVFAIL, timeout, truncated, CNAME
+    /// loop): retry later (rules 6, 7, 16). Temporary.
+    DnsTemporary,
+    /// The address itself is malformed. Permanent.
+    InvalidAddress,
+}
+
+impl Outcome {
+    /// The snake-case code used in JSON.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Mx => "mx",
+            Outcome::ImplicitMx => "implicit_mx",
+            Outcome::AddressLiteral => "address_literal",
+            Outcome::NullMx => "null_mx",
+            Outcome::NoSuchDomain => "no_such_domain",
+            Outcome::NoUsableExchanger => "no_usable_exchanger",
+            Outcome::LoopsToSelf => "loops_to_self",
+            Outcome::NoPrimaryRelay => "no_primary_relay",
+            Outcome::DnsTemporary => "dns_temporary",
+            Outcome::InvalidAddress => "invalid_address",
+        }
+    }
+}
+
+/// One place to connect to: the unit of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The MX preference (0 for implicit MX and address literals).
+    pub preference: u16,
+    /// The exchanger as the MX record names it: lower case, no final dot.
+    /// Also the name for TLS (SNI, certificate match, DANE), even when it is
+    /// an alias (rule 15; Exim keeps `certname`).
+    pub exchanger: String,
+    /// The address to connect to.
+    pub address: IpAddr,
+    /// The canonical name the address was found under, when the exchanger is
+    /// an alias (CNAME).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
+}
+
+/// An MX record as published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MxRecord {
+    /// Preference (0-65535, lower first).
+    pub preference: u16,
+    /// Exchange name, lower case, no final dot; `"."` for the root (null MX).
+    pub exchanger: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+}
+
+/// What became of one exchanger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exchanger {
+    /// Its preference (the lowest one if it was listed twice).
+    pub preference: u16,
+    /// Its name, lower case, no final dot.
+    pub name: String,
+    /// Its usable addresses, in the order tried.
+    pub addresses: Vec<IpAddr>,
+    /// How its address lookup went: `ok`, `no_address` (NXDOMAIN/NODATA in
+    /// every usable family), `temporary`, `invalid_name`, `ip_address`,
+    /// `self`, `below_self` (dropped by self-truncation), `not_looked_up`.
+    pub state: &'static str,
+    /// The CNAME targets followed for its addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cname_chain: Vec<String>,
+    /// Details for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Something worth knowing that did not stop routing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable code: `mx_is_ip`, `mx_is_cname`, `invalid_exchanger`,
+    /// `exchanger_without_address`, `exchanger_lookup_failed`,
+    /// `duplicate_exchanger`, `duplicate_address`, `null_mx_mixed`,
+    /// `domain_is_cname`, `address_limit`, `self_truncated`.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+/// Why there is no delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteError {
+    /// Same as the route's outcome code.
+    pub code: &'static str,
+    /// Enhanced status code (RFC 3463), e.g. `5.1.10` for null MX.
+    pub dsn: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+/// The delivery plan for a destination, or why there is none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// The domain queried, A-labels, no final dot (or the literal, `[192.0.2.1]`).
+    pub domain: String,
+    /// The verdict.
+    pub status: Status,
+    /// How it was decided.
+    pub outcome: Outcome,
+    /// The plan, in delivery order (empty unless deliverable).
+    pub candidates: Vec<Candidate>,
+    /// The MX records as published.
+    pub records: Vec<MxRecord>,
+    /// Every exchanger considered, in plan order.
+    pub exchangers: Vec<Exchanger>,
+    /// CNAMEs followed from the domain for its MX query (rule 4).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cname_chain: Vec<String>,
+    /// How long this plan may be cached: the lowest TTL of the records it used
+    /// (RFC 2181 section 5.2; RFC 2308 for negative answers).
+    pub ttl: Option<u32>,
+    /// The MX answer was DNSSEC-validated (AD bit; rule 27).
+    pub dnssec: bool,
+    /// Things worth knowing.
+    pub warnings: Vec<Warning>,
+    /// Why there is no delivery (absent when deliverable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RouteError>,
+}
+
+impl Route {
+    fn new(domain: String) -> Self {
+        Route {
+            domain,
+            status: Status::Deliverable,
+            outcome: Outcome::Mx,
+            candidates: Vec::new(),
+            records: Vec::new(),
+            exchangers: Vec::new(),
+            cname_chain: Vec::new(),
+            ttl: None,
+            dnssec: false,
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn warn(&mut self, code: &'static str, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            code,
+            message: message.into(),
+        });
+    }
+
+    fn fail(mut self, outcome: Outcome, dsn: &'static str, message: impl Into<String>) -> Self {
+        self.status = if dsn.starts_with('4') {
+            Status::Temporary
+        } else {
+            Status::Permanent
+        };
+        self.outcome = outcome;
+        self.candidates.clear();
+        self.error = Some(RouteError {
+            code: outcome.code(),
+            dsn,
+            message: message.into(),
+        });
+        self
+    }
+
+    fn lower_ttl(&mut self, ttl: Option<u32>) {
+        if let Some(t) = ttl {
+            self.ttl = Some(self.ttl.map_or(t, |old| old.min(t)));
+        }
+    }
+}
+
+/// Parse `input` (an address or a domain) and route it. A malformed address
+/// gives a permanent [`Outcome::InvalidAddress`] route (5.1.3).
+pub async fn route_input<L: Lookup + ?Sized>(
+    lookup: &L,
+    input: &str,
+    opts: &RouteOptions,
+) -> Route {
+    match Address::parse(input) {
+        Ok(addr) => route(lookup, &addr.destination, opts).await,
+        Err(e) => {
+            Route::new(input.to_string()).fail(Outcome::InvalidAddress, "5.1.3", e.to_string())
+        }
+    }
+}
+
+/// Route a destination: the plan a sender follows, or why there is none.
+pub async fn route<L: Lookup + ?Sized>(
+    lookup: &L,
+    dest: &Destination,
+    opts: &RouteOptions,
+) -> Route {
+    let mut rng = match opts.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => rand::make_rng(),
+    };
+    match dest {
+        Destination::Literal(ip) => route_literal(*ip, opts),
+        Destination::Domain(domain) => {
+            route_domain(lookup, domain.name(), domain.as_str(), opts, &mut rng).await
+        }
+    }
+}
+
+/// Rule 1: an address literal is the one candidate; no MX or A query.
+fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
+    let text = match ip {
+        IpAddr::V4(v4) => format!("[{v4}]"),
+        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+    };
+    let mut route = Route::new(text.clone());
+    route.outcome = Outcome::AddressLiteral;
+    if !opts.family.allows(&ip) {
+        return route.fail(
+            Outcome::NoUsableExchanger,
+            "5.4.4",
+            format!("{text} is not in a usable address family"),
+        );
+    }
+    if is_self(&ip, opts) {
+        return route.fail(
+            Outcome::LoopsToSelf,
+            "5.4.6",
+            format!("mail for {text} loops back to myself"),
+        );
+    }
+    route.candidates.push(Candidate {
+        preference: 0,
+        exchanger: text.clone(),
+        address: ip,
+        canonical: None,
+    });
+    route.exchangers.push(Exchanger {
+        preference: 0,
+        name: text,
+        addresses: vec![ip],
+        state: "ok",
+        cname_chain: Vec::new(),
+        detail: None,
+    });
+    route
+}
+
+/// One exchanger on its way into the plan.
+struct Host {
+    preference: u16,
+    name: Name,
+    text: String,
+    /// Set for an IP-address MX accepted with `allow_ip_mx`.
+    fixed: Option<IpAddr>,
+    state: &'static str,
+    detail: Option<String>,
+    addresses: Vec<IpAddr>,
+    cname_chain: Vec<Name>,
+    soft: bool,
+}
+
+async fn route_domain<L: Lookup + ?Sized>(
+    lookup: &L,
+    name: &Name,
+    text: &str,
+    opts: &RouteOptions,
+    rng: &mut StdRng,
+) -> Route {
+    let mut route = Route::new(text.to_string());
+    let mx = resolve(lookup, name, RecordType::MX).await;
+    route.cname_chain = mx.cname_chain.iter().map(display_name).collect();
+    route.dnssec = mx.authentic;
+    if !mx.cname_chain.is_empty() {
+        // Rule 4: follow it as if it were the original name; the recipient is unchanged.
+        route.warn(
+            "domain_is_cname",
+            format!("{text} is an alias for {}", route.cname_chain.join(" -> ")),
+        );
+    }
+    route.lower_ttl(mx.outcome.ttl());
+    let implicit = match &mx.outcome {
+        // Rules 6 and 7: retry later; never fall back to the A record.
+        DnsOutcome::Temporary(_) | DnsOutcome::Truncated => {
+            let why = mx.outcome.to_string();
+            return route.fail(
+                Outcome::DnsTemporary,
+                "4.4.3",
+                format!("MX lookup for {text} failed: {why}"),
+            );
+        }
+        // Rule 5 (RFC 8020: nothing exists below it either).
+        DnsOutcome::NxDomain { .. } => {
+            return route.fail(
+                Outcome::NoSuchDomain,
+                "5.4.4",
+                format!("{text} does not exist (NXDOMAIN from {})", mx.server),
+            );
+        }
+        DnsOutcome::NoData { .. } => true,
+        DnsOutcome::Records(_) => false,
+    };
+
+    let mut hosts: Vec<Host> = Vec::new();
+    if implicit {
+        // Rule 8: no MX, so the domain is its own exchanger at preference 0.
+        route.outcome = Outcome::ImplicitMx;
+        hosts.push(Host::new(0, name.clone()));
+    } else {
+        route.outcome = Outcome::Mx;
+        let mut records: Vec<(u16, Name, u32)> = mx
+            .outcome
+            .records()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(m) => Some((m.preference, m.exchange.clone(), r.ttl)),
+                _ => None,
+            })
+            .collect();
+        // Present the records sorted numerically, as a sender uses them (rule 12).
+        records.sort_by_key(|(p, n, _)| (*p, display_name(n)));
+        route.records = records
+            .iter()
+            .map(|(p, n, ttl)| MxRecord {
+                preference: *p,
+                exchanger: display_name(n),
+                ttl: *ttl,
+            })
+            .collect();
+        // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
+        if records.iter().any(|(_, n, _)| n.is_root()) {
+            if records.len() > 1 {
+                route.warn(
+                    "null_mx_mixed",
+                    format!(
+                        "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
+                        records.len() - 1
+                    ),
+                );
+            }
+            return route.fail(
+                Outcome::NullMx,
+                "5.1.10",
+                format!("{text} accepts no mail (null MX, RFC 7505)"),
+            );
+        }
+        hosts = usable_hosts(&mut route, records, opts);
+        if hosts.is_empty() {
+            // Rule 11: MX records exist but none is usable.
+            let n = route.records.len();
+            return route.fail(
+                Outcome::NoUsableExchanger,
+                "5.4.4",
+                format!("{text} has {n} MX record(s) but none names a usable host"),
+            );
+        }
+    }
+
+    // Rule 12: lower preference first, equal preferences in random order.
+    hosts.shuffle(rng);
+    hosts.sort_by_key(|h| h.preference);
+
+    // Rules 14-16: every A and AAAA at once, separate queries, no glue.
+    let families: Vec<RecordType> = [
+        (opts.family.wants_v6(), RecordType::AAAA),
+        (opts.family.wants_v4(), RecordType::A),
+    ]
+    .into_iter()
+    .filter_map(|(on, t)| on.then_some(t))
+    .collect();
+    let questions: Vec<(usize, RecordType)> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.fixed.is_none())
+        .flat_map(|(i, _)| families.iter().map(move |t| (i, *t)))
+        .collect();
+    let answers: Vec<Answer> = join_all(
+        questions
+            .iter()
+            .map(|(i, t)| resolve(lookup, &hosts[*i].name, *t)),
+    )
+    .await;
+    let mut per_host: Vec<Vec<(RecordType, Answer)>> = hosts.iter().map(|_| Vec::new()).collect();
+    for ((i, t), a) in questions.into_iter().zip(answers) {
+        per_host[i].push((t, a));
+    }
+    for (host, answers) in hosts.iter_mut().zip(per_host) {
+        let ttl = host.take_answers(answers, opts.family);
+        if !host.addresses.is_empty() {
+            route.lower_ttl(ttl);
+        }
+        if !host.cname_chain.is_empty() && !implicit {
+            // Rule 15: forbidden by RFC 2181 section 10.3, followed by every MTA.
+            let chain: Vec<String> = host.cname_chain.iter().map(display_name).collect();
+            route.warn(
+                "mx_is_cname",
+                format!(
+                    "exchanger {} is an alias for {} (RFC 2181 section 10.3: an MX must name a host, not an alias); followed, TLS still checks {}",
+                    host.text,
+                    chain.join(" -> "),
+                    host.text
+                ),
+            );
+        }
+        match host.state {
+            "no_address" if !implicit => route.warn(
+                "exchanger_without_address",
+                format!(
+                    "exchanger {} has no usable address: {}",
+                    host.text,
+                    host.detail.as_deref().unwrap_or("")
+                ),
+            ),
+            "temporary" => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed: {}",
+                    host.text,
+                    host.detail.as_deref().unwrap_or("")
+                ),
+            ),
+            "ok" if host.soft => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed in part: {}",
+                    host.text,
+                    host.detail.as_deref().unwrap_or("")
+                ),
+            ),
+            _ => {}
+        }
+    }
+
+    // Rule 19: find the best preference level where we appear ourselves.
+    let mut self_level: Option<u16> = None;
+    for host in &hosts {
+        let by_name = opts.self_names.iter().any(|n| n == &host.name);
+        let by_addr = host.addresses.iter().any(|ip| is_self(ip, opts));
+        if by_name || by_addr {
+            self_level = Some(self_level.map_or(host.preference, |l| l.min(host.preference)));
+        }
+    }
+    if let Some(level) = self_level {
+        for host in hosts.iter_mut().filter(|h| h.preference >= level) {
+            host.state = if opts.self_names.iter().any(|n| n == &host.name)
+                || host.addresses.iter().any(|ip| is_self(ip, opts))
+            {
+                "self"
+            } else {
+                "below_self"
+            };
+            host.addresses.clear();
+        }
+        route.warn(
+            "self_truncated",
+            format!("this host is an exchanger at preference {level}: that level and every higher number are dropped (RFC 5321 section 5.1)"),
+        );
+    }
+
+    // Build the plan, dropping addresses already listed (rule 13, Exim
+    // `host_remove_duplicates`).
+    let mut seen: HashSet<IpAddr> = HashSet::new();
+    for host in &mut hosts {
+        let mut kept = Vec::new();
+        for ip in host.addresses.drain(..) {
+            if seen.insert(ip) {
+                route.candidates.push(Candidate {
+                    preference: host.preference,
+                    exchanger: host.text.clone(),
+                    address: ip,
+                    canonical: host.cname_chain.last().map(display_name),
+                });
+                kept.push(ip);
+            } else {
+                route.warnings.push(Warning {
+                    code: "duplicate_address",
+                    message: format!(
+                        "{ip} of exchanger {} is already in the plan; tried once",
+                        host.text
+                    ),
+                });
+            }
+        }
+        host.addresses = kept;
+    }
+    if let Some(limit) = opts.address_limit {
+        apply_limit(&mut route, limit.max(1));
+    }
+    let any_soft = hosts.iter().any(|h| h.soft && h.addresses.is_empty());
+    let best = hosts.iter().map(|h| h.preference).min();
+    route.exchangers = hosts.into_iter().map(Host::report).collect();
+
+    if !route.candidates.is_empty() {
+        return route;
+    }
+    if let Some(level) = self_level {
+        if best == Some(level) {
+            return route.fail(
+                Outcome::LoopsToSelf,
+                "5.4.6",
+                format!("mail for {text} loops back to myself: this host is its best exchanger (preference {level})"),
+            );
+        }
+        return route.fail(
+            Outcome::NoPrimaryRelay,
+            "4.4.4",
+            format!("unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"),
+        );
+    }
+    // Rule 16: a soft error dominates.
+    if any_soft {
+        return route.fail(
+            Outcome::DnsTemporary,
+            "4.4.3",
+            format!(
+                "no exchanger of {text} has an address now, and some lookups failed temporarily"
+            ),
+        );
+    }
+    let family = match opts.family {
+        Family::Any => "",
+        Family::Ipv4 => " IPv4",
+        Family::Ipv6 => " IPv6",
+    };
+    let message = if implicit {
+        format!("{text} has no MX record and no{family} address record of its own")
+    } else {
+        format!("no exchanger of {text} has an{family} address")
+    };
+    route.fail(Outcome::NoUsableExchanger, "5.4.4", message)
+}
+
+/// Rules 11 and 13: drop exchange names that are not host names, handle IP
+/// addresses posing as names, and keep each name once at its lowest
+/// preference.
+fn usable_hosts(
+    route: &mut Route,
+    records: Vec<(u16, Name, u32)>,
+    opts: &RouteOptions,
+) -> Vec<Host> {
+    let mut hosts: Vec<Host> = Vec::new();
+    let mut dropped: Vec<Exchanger> = Vec::new();
+    for (preference, exchange, _) in records {
+        let text = display_name(&exchange);
+        match classify_exchange(&exchange) {
+            ExchangeName::Root => {}
+            ExchangeName::Ip(ip) => {
+                if opts.allow_ip_mx {
+                    route.warn(
+                        "mx_is_ip",
+                        format!("MX {preference} {text} names an IP address, not a host (RFC 5321 section 5.1); used because IP-address MX targets are allowed"),
+                    );
+                    let mut host = Host::new(preference, exchange);
+                    host.fixed = Some(ip);
+                    hosts.push(host);
+                } else {
+                    route.warn(
+                        "mx_is_ip",
+                        format!("MX {preference} {text} names an IP address, not a host (RFC 5321 section 5.1: it MUST be a domain name); ignored"),
+                    );
+                    dropped.push(Exchanger {
+                        preference,
+                        name: text,
+                        addresses: Vec::new(),
+                        state: "ip_address",
+                        cname_chain: Vec::new(),
+                        detail: Some("an IP address is not a host name".into()),
+                    });
+                }
+            }
+            ExchangeName::Invalid(why) => {
+                route.warn(
+                    "invalid_exchanger",
+                    format!("MX {preference} {text} is not a valid host name ({why}); ignored"),
+                );
+                dropped.push(Exchanger {
+                    preference,
+                    name: text,
+                    addresses: Vec::new(),
+                    state: "invalid_name",
+                    cname_chain: Vec::new(),
+                    detail: Some(why),
+                });
+            }
+            ExchangeName::Host => {
+                // Records arrive sorted by preference, so the first one kept is the lowest.
+                if hosts.iter().any(|h| h.name == exchange) {
+                    route.warn(
+                        "duplicate_exchanger",
+                        format!("exchanger {text} is listed more than once; kept at its lowest preference"),
+                    );
+                } else {
+                    hosts.push(Host::new(preference, exchange));
+                }
+            }
+        }
+    }
+    route.exchangers.extend(dropped);
+    hosts
+}
+
+impl Host {
+    fn new(preference: u16, name: Name) -> Self {
+        Host {
+            preference,
+            text: display_name(&name),
+            name,
+            fixed: None,
+            state: "not_looked_up",
+            detail: None,
+            addresses: Vec::new(),
+            cname_chain: Vec::new(),
+            soft: false,
+        }
+    }
+
+    /// Take the A/AAAA answers (AAAA first): addresses of each family in the
+    /// order presented (RFC 5321 section 5.1), families interleaved starting
+    /// with IPv6 (RFC 6724's default preference; RFC 8305 section 4), so that
+    /// both families stay near the front. Returns the lowest TTL used.
+    fn take_answers(&mut self, answers: Vec<(RecordType, Answer)>, family: Family) -> Option<u32> {
+        if let Some(ip) = self.fixed {
+            if family.allows(&ip) {
+                self.addresses.push(ip);
+                self.state = "ok";
+            } else {
+                self.state = "no_address";
+                self.detail = Some("not in a usable address family".into());
+            }
+            return None;
+        }
+        let mut v6 = Vec::new();
+        let mut v4 = Vec::new();
+        let mut ttl: Option<u32> = None;
+        let mut problems: Vec<String> = Vec::new();
+        for (rtype, answer) in answers {
+            if self.cname_chain.is_empty() && !answer.cname_chain.is_empty() {
+                self.cname_chain = answer.cname_chain.clone();
+            }
+            match &answer.outcome {
+                DnsOutcome::Records(records) => {
+                    for r in records {
+                        match &r.data {
+                            RData::A(a) => v4.push(IpAddr::V4(a.0)),
+                            RData::AAAA(a) => v6.push(IpAddr::V6(a.0)),
+                            _ => {}
+                        }
+                    }
+                    ttl = [ttl, answer.outcome.ttl()].into_iter().flatten().min();
+                }
+                other => {
+                    if other.is_temporary() {
+                        self.soft = true;
+                    }
+                    problems.push(format!("{rtype}: {other}"));
+                }
+            }
+        }
+        let mut merged = Vec::with_capacity(v4.len() + v6.len());
+        let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => break,
+                (x, y) => merged.extend(x.into_iter().chain(y)),
+            }
+        }
+        self.addresses = merged;
+        self.detail = (!problems.is_empty()).then(|| problems.join("; "));
+        self.state = if !self.addresses.is_empty() {
+            "ok"
+        } else if self.soft {
+            "temporary"
+        } else {
+            "no_address"
+        };
+        ttl
+    }
+
+    fn report(self) -> Exchanger {
+        Exchanger {
+            preference: self.preference,
+            name: self.text,
+            addresses: self.addresses,
+            state: self.state,
+            cname_chain: self.cname_chain.iter().map(display_name).collect(),
+            detail: self.detail,
+        }
+    }
+}
+
+/// Rule 19: our own addresses, and loopback/unspecified ones when asked.
+fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
+    opts.self_addresses.contains(ip)
+        || (opts.loopback_is_self && (ip.is_loopback() || ip.is_unspecified()))
+}
+
+/// Rule 20 and 18: keep the first `limit` candidates, but when the cut would
+/// leave out a whole address family that the plan has, give that family the
+/// last slot (Postfix `smtp_balance_inet_proto`).
+fn apply_limit(route: &mut Route, limit: usize) {
+    let total = route.candidates.len();
+    if total <= limit {
+        return;
+    }
+    let mut kept: Vec<usize> = (0..limit).collect();
+    for want_v6 in [false, true] {
+        let has = |i: &usize| route.candidates[*i].address.is_ipv6() == want_v6;
+        if !kept.iter().any(has)
+            && let Some(first) = (limit..total).find(has)
+            && limit >= 2
+        {
+            // Replace the last kept candidate of the other family.
+            if let Some(pos) = kept.iter().rposition(|i| !has(i)) {
+                kept.remove(pos);
+                kept.push(first);
+            }
+        }
+    }
+    kept.sort_unstable();
+    let all = std::mem::take(&mut route.candidates);
+    route.candidates = kept.iter().map(|i| all[*i].clone()).collect();
+    let message = format!(
+        "{} of {total} addresses kept (address limit {limit})",
+        route.candidates.len()
+    );
+    route.warn("address_limit", message);
+}

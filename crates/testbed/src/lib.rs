@@ -1,1 +1,4 @@
 //! Test bed.
+
+pub mod fault;
+pub mod knot;

@@ -26,7 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use hickory_proto::rr::{Name, RData, Record, RecordType};
+pub use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
 
 /// A boxed future, so that sources can be used as `dyn Lookup`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

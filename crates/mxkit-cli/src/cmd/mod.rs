@@ -1,0 +1,4 @@
+//! One module per subcommand: typed arguments -> validated options -> library
+//! call -> report -> exit code.
+
+pub mod route;

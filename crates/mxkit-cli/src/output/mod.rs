@@ -1,0 +1,35 @@
+//! All rendering: text for people, JSON from the library's serde types.
+//!
+//! Text that DNS, a zone file or a remote server controls is escaped before it
+//! reaches a terminal ([`sanitize`]), so a hostile name cannot move the cursor
+//! or change colours.
+
+pub mod json;
+pub mod text;
+
+/// Escape control characters (C0, DEL, C1) and Unicode bidi overrides as
+/// `\u{..}`, and backslashes that precede them stay as they are.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if (c.is_control() && c != '\n') || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn escapes_terminal_controls() {
+        assert_eq!(sanitize("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(sanitize("r\u{202e}l"), "r\\u{202e}l");
+        assert_eq!(sanitize("plain.example"), "plain.example");
+    }
+}

@@ -1,0 +1,193 @@
+//! Text output for people: `host -t MX`-style record lines, the numbered
+//! plan, warnings, and one verdict line.
+
+use std::io::{self, Write};
+
+use mxkit::route::{Outcome, Route, Status};
+
+use super::sanitize;
+
+/// Write the route the way a mail administrator reads it.
+pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<()> {
+    let d = sanitize(&route.domain);
+    // The MX records, as `host -t MX` prints them.
+    let mut alias = d.clone();
+    for target in &route.cname_chain {
+        writeln!(out, "{alias} is an alias for {}.", sanitize(target))?;
+        alias = sanitize(target);
+    }
+    match route.outcome {
+        Outcome::AddressLiteral => writeln!(out, "{d} is an address literal: no DNS lookup")?,
+        Outcome::InvalidAddress => {}
+        Outcome::NoSuchDomain => writeln!(out, "Host {alias} not found: 3(NXDOMAIN)")?,
+        Outcome::DnsTemporary if route.records.is_empty() && route.exchangers.is_empty() => {
+            writeln!(out, "Host {alias} not found: MX lookup failed")?
+        }
+        _ if route.records.is_empty() => writeln!(out, "{alias} has no MX record")?,
+        _ => {
+            for r in &route.records {
+                let ex = if r.exchanger == "." {
+                    ".".to_string()
+                } else {
+                    format!("{}.", sanitize(&r.exchanger))
+                };
+                writeln!(out, "{alias} mail is handled by {} {ex}", r.preference)?;
+            }
+        }
+    }
+    writeln!(out)?;
+
+    if !route.exchangers.is_empty() {
+        plan(out, route)?;
+        writeln!(out)?;
+    }
+    for w in &route.warnings {
+        writeln!(out, "warning: {} ({})", sanitize(&w.message), w.code)?;
+    }
+    if offline {
+        writeln!(
+            out,
+            "note: offline: names outside the loaded zones were not looked up and count as unresolvable"
+        )?;
+    }
+    verdict(out, route)
+}
+
+fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut n = 0;
+    // Candidates in plan order, then the exchangers that gave none.
+    for c in &route.candidates {
+        n += 1;
+        let mut notes = Vec::new();
+        if route.outcome == Outcome::ImplicitMx {
+            notes.push("implicit MX (no MX records)".to_string());
+        }
+        if let Some(canon) = &c.canonical {
+            notes.push(format!("alias of {}", sanitize(canon)));
+        }
+        rows.push([
+            n.to_string(),
+            c.preference.to_string(),
+            sanitize(&c.exchanger),
+            c.address.to_string(),
+            notes.join("; "),
+        ]);
+    }
+    for e in route.exchangers.iter().filter(|e| e.addresses.is_empty()) {
+        let why = match e.state {
+            "no_address" => "no address",
+            "temporary" => "lookup failed (temporary)",
+            "invalid_name" => "not a host name: ignored",
+            "ip_address" => "IP address as MX target: ignored",
+            "self" => "this host (self): level dropped",
+            "below_self" => "not more preferred than this host: dropped",
+            _ => "not used",
+        };
+        let detail = e
+            .detail
+            .as_deref()
+            .map(|d| format!(": {}", sanitize(d)))
+            .unwrap_or_default();
+        rows.push([
+            "-".into(),
+            e.preference.to_string(),
+            sanitize(&e.name),
+            "-".into(),
+            format!("{why}{detail}"),
+        ]);
+    }
+    let head = ["#", "PREF", "EXCHANGER", "ADDRESS", "NOTES"];
+    let mut width = head.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    writeln!(
+        out,
+        "Delivery plan ({} candidate{}):",
+        route.candidates.len(),
+        plural(route.candidates.len())
+    )?;
+    let line = |cells: [&str; 5]| {
+        format!(
+            "  {:>w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2],
+            w3 = width[3]
+        )
+        .trim_end()
+        .to_string()
+    };
+    writeln!(out, "{}", line(head))?;
+    for row in &rows {
+        writeln!(
+            out,
+            "{}",
+            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
+        )?;
+    }
+    Ok(())
+}
+
+fn verdict(out: &mut impl Write, route: &Route) -> io::Result<()> {
+    match (&route.status, &route.error) {
+        (Status::Deliverable, _) => {
+            let hosts = {
+                let mut names: Vec<&str> = route
+                    .candidates
+                    .iter()
+                    .map(|c| c.exchanger.as_str())
+                    .collect();
+                names.dedup();
+                names.len()
+            };
+            let ttl = route
+                .ttl
+                .map(|t| format!(", valid for {t} s"))
+                .unwrap_or_default();
+            let dnssec = if route.dnssec {
+                ", DNSSEC-validated"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "deliverable: {} address{} on {hosts} exchanger{}{ttl}{dnssec}",
+                route.candidates.len(),
+                if route.candidates.len() == 1 {
+                    ""
+                } else {
+                    "es"
+                },
+                plural(hosts),
+            )
+        }
+        (status, Some(e)) => {
+            let kind = if *status == Status::Permanent {
+                "permanent failure"
+            } else {
+                "temporary failure"
+            };
+            writeln!(
+                out,
+                "{kind} {} ({}): {}",
+                e.dsn,
+                e.code,
+                sanitize(&e.message)
+            )
+        }
+        (_, None) => writeln!(out, "no route"),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

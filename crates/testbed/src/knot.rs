@@ -1,0 +1,399 @@
+//! A real authoritative server for tests: Knot DNS (`knotd`) serving zone
+//! texts from a temporary folder on a loopback address.
+//!
+//! [`Knot::start`] writes `knot.conf` and the zone files into a fresh
+//! temporary folder (configuration as in `spec/testbed.md`), starts knotd on a
+//! free port of `127.0.0.1`, and returns once every zone answers its SOA
+//! (knotd loads zones asynchronously). It never skips: a missing knotd, a
+//! zone knotd rejects or a server that does not come up within
+//! [`READY_TIMEOUT`] is a panic that shows knotd's log. Dropping the [`Knot`]
+//! kills knotd and removes the folder.
+//!
+//! [`Knot::query`] asks it one question with std sockets (UDP, TCP when
+//! truncated); [`dig`] runs `dig` for cross-checks with another client.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+/// How long knotd gets to load its zones and answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times a start is retried after the port was taken in between.
+const START_TRIES: usize = 5;
+
+/// A running knotd; killed on drop.
+pub struct Knot {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Knot {
+    /// Start knotd on a free port of 127.0.0.1 serving `zones`, each a
+    /// (zone name, zone text) pair.
+    pub fn start(zones: &[(&str, &str)]) -> Knot {
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), None, zones)
+    }
+
+    /// Start knotd on `ip` (any loopback address, such as 127.0.0.11) and
+    /// `port` (`None`: a free one; `Some(53)` needs root).
+    pub fn start_on(ip: IpAddr, port: Option<u16>, zones: &[(&str, &str)]) -> Knot {
+        assert!(
+            ip.is_loopback(),
+            "testbed::knot: {ip} is not a loopback address"
+        );
+        let knotd = knotd_path();
+        let tries = if port.is_some() { 1 } else { START_TRIES };
+        let mut last_failure = String::new();
+        for _ in 0..tries {
+            let port = port.unwrap_or_else(|| free_port(ip));
+            let addr = SocketAddr::new(ip, port);
+            let dir = tempfile::Builder::new()
+                .prefix("mxkit-knot-")
+                .tempdir()
+                .unwrap_or_else(|e| panic!("testbed::knot: cannot create a temporary folder: {e}"));
+            write_config(dir.path(), addr, zones);
+            let log_path = dir.path().join("knotd.log");
+            let log = fs::File::create(&log_path).unwrap_or_else(|e| {
+                panic!("testbed::knot: cannot create {}: {e}", log_path.display())
+            });
+            let child = Command::new(&knotd)
+                .arg("-c")
+                .arg(dir.path().join("knot.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("testbed::knot: cannot run {}: {e}", knotd.display()));
+            let mut knot = Knot { child, addr, dir };
+            match knot.wait_ready(zones) {
+                Ok(()) => return knot,
+                // The port was taken between our probe and knotd's bind: try another.
+                Err(Failure::Bind(why)) => last_failure = why,
+                Err(Failure::Other(why)) => {
+                    drop(knot);
+                    panic!("testbed::knot: knotd did not serve the zones on {addr}: {why}");
+                }
+            }
+        }
+        panic!("testbed::knot: knotd could not bind {ip} ({tries} tries): {last_failure}");
+    }
+
+    /// Where knotd listens (UDP and TCP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The temporary folder holding `knot.conf`, the zone files and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// knotd's log so far (stderr, errors only).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+    }
+
+    /// Ask one question (UDP; again over TCP when truncated). Panics on a
+    /// network error or no answer within 2 seconds.
+    pub fn query(&self, name: &str, rtype: RecordType) -> Message {
+        let name = parse_name(name);
+        query_udp(self.addr, &name, rtype, Duration::from_secs(2))
+            .and_then(|m| {
+                if m.metadata.truncation {
+                    query_tcp(self.addr, &name, rtype, Duration::from_secs(2))
+                } else {
+                    Ok(m)
+                }
+            })
+            .unwrap_or_else(|e| panic!("testbed::knot: {name} {rtype} to {}: {e}", self.addr))
+    }
+
+    /// Run `dig` against this server: `dig @ADDR -p PORT ARGS...`; returns
+    /// its standard output.
+    pub fn dig(&self, args: &[&str]) -> String {
+        let server = format!("@{}", self.addr.ip());
+        let port = self.addr.port().to_string();
+        let mut all = vec![server.as_str(), "-p", port.as_str()];
+        all.extend_from_slice(args);
+        dig(&all)
+    }
+
+    /// Poll until every zone answers its SOA, knotd exits, logs an error
+    /// (a rejected zone) or [`READY_TIMEOUT`] passes.
+    fn wait_ready(&mut self, zones: &[(&str, &str)]) -> Result<(), Failure> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut pending: Vec<Name> = zones.iter().map(|(z, _)| parse_name(z)).collect();
+        let mut last = String::from("no reply yet");
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                let why = format!("knotd exited ({status})\n--- knotd log ---\n{log}");
+                return Err(if log.contains("cannot bind") {
+                    Failure::Bind(why)
+                } else {
+                    Failure::Other(why)
+                });
+            }
+            let log = self.log();
+            if log.contains("error:") || log.contains("critical:") {
+                return Err(Failure::Other(format!(
+                    "knotd reported an error\n--- knotd log ---\n{log}"
+                )));
+            }
+            let Some(zone) = pending.first().cloned() else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                let names: Vec<String> = pending.iter().map(Name::to_string).collect();
+                return Err(Failure::Other(format!(
+                    "not ready after {READY_TIMEOUT:?}, waiting for {} (last: {last})\n\
+                     --- knotd log ---\n{log}",
+                    names.join(" ")
+                )));
+            }
+            match query_udp(
+                self.addr,
+                &zone,
+                RecordType::SOA,
+                Duration::from_millis(100),
+            ) {
+                Ok(m)
+                    if m.metadata.response_code == ResponseCode::NoError
+                        && m.answers.iter().any(|r| r.record_type() == RecordType::SOA) =>
+                {
+                    pending.remove(0);
+                }
+                Ok(m) => {
+                    // Answered but not loaded yet (SERVFAIL, REFUSED): the
+                    // next poll comes after a short pause, within the deadline.
+                    last = format!("{zone} SOA: {}", m.metadata.response_code);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    // Not listening yet (refused at once) or no reply within
+                    // the query's own timeout.
+                    if e != "timeout" {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    last = format!("{zone} SOA: {e}");
+                }
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// knotd could not bind the address.
+    Bind(String),
+    /// Anything else (zone rejected, timeout, exit).
+    Other(String),
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// knotd from PATH, else /usr/sbin/knotd; panics with how to install it.
+fn knotd_path() -> PathBuf {
+    find_program("knotd", &["/usr/sbin/knotd"]).unwrap_or_else(|| {
+        panic!("knotd not found: install Debian's package knot (scripts/test does this)")
+    })
+}
+
+fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    from_path.or_else(|| fallbacks.iter().map(PathBuf::from).find(|p| p.is_file()))
+}
+
+/// A port free on both UDP and TCP at the time of asking.
+fn free_port(ip: IpAddr) -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind(SocketAddr::new(ip, 0))
+            .unwrap_or_else(|e| panic!("testbed::knot: cannot bind UDP on {ip}: {e}"));
+        let port = udp.local_addr().map(|a| a.port()).unwrap_or(0);
+        if port != 0 && TcpListener::bind(SocketAddr::new(ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("testbed::knot: no port free on both UDP and TCP on {ip}")
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is the effective user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
+    let d = dir.display();
+    let mut conf = format!(
+        "server:\n    listen: {}@{}\n    rundir: {d}\n",
+        addr.ip(),
+        addr.port()
+    );
+    if is_root() {
+        conf.push_str("    user: root:root\n");
+    }
+    conf.push_str(&format!(
+        "database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: error\n\
+         template:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    \
+         journal-content: none\nzone:\n"
+    ));
+    for (i, (zone, text)) in zones.iter().enumerate() {
+        let name = parse_name(zone);
+        let file = format!("zone{i}.zone");
+        fs::write(dir.join(&file), text)
+            .unwrap_or_else(|e| panic!("testbed::knot: cannot write zone {name}: {e}"));
+        conf.push_str(&format!("  - domain: \"{name}\"\n    file: {file}\n"));
+    }
+    fs::write(dir.join("knot.conf"), conf)
+        .unwrap_or_else(|e| panic!("testbed::knot: cannot write knot.conf: {e}"));
+}
+
+fn parse_name(s: &str) -> Name {
+    let s = if s.ends_with('.') {
+        s.to_string()
+    } else {
+        format!("{s}.")
+    };
+    Name::from_ascii(&s).unwrap_or_else(|e| panic!("testbed::knot: bad name {s:?}: {e}"))
+}
+
+fn request(name: &Name, rtype: RecordType) -> Message {
+    let mut m = Message::query();
+    m.add_query(Query::query(name.clone(), rtype));
+    m.metadata.recursion_desired = false;
+    m
+}
+
+/// One question over UDP with std sockets; waits up to `timeout` for the
+/// matching reply (same ID).
+pub fn query_udp(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    timeout: Duration,
+) -> Result<Message, String> {
+    let local = if server.is_ipv4() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    } else {
+        SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0)
+    };
+    let socket = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
+    socket
+        .connect(server)
+        .map_err(|e| format!("connect: {e}"))?;
+    let query = request(name, rtype);
+    let bytes = query.to_vec().map_err(|e| format!("encode: {e}"))?;
+    socket.send(&bytes).map_err(|e| format!("send: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("timeout".into());
+        }
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("set_read_timeout: {e}"))?;
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("timeout".into());
+            }
+            Err(e) => return Err(format!("recv: {e}")),
+        };
+        if let Ok(reply) = Message::from_vec(&buf[..n])
+            && reply.metadata.id == query.metadata.id
+        {
+            return Ok(reply);
+        }
+    }
+}
+
+/// One question over TCP (2-byte length prefix, RFC 1035 section 4.2.2).
+pub fn query_tcp(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RecordType,
+    timeout: Duration,
+) -> Result<Message, String> {
+    let mut stream =
+        TcpStream::connect_timeout(&server, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("set timeouts: {e}"))?;
+    let query = request(name, rtype);
+    let bytes = query.to_vec().map_err(|e| format!("encode: {e}"))?;
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    stream
+        .write_all(&framed)
+        .map_err(|e| format!("send: {e}"))?;
+    let mut len = [0u8; 2];
+    stream
+        .read_exact(&mut len)
+        .map_err(|e| format!("recv: {e}"))?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream
+        .read_exact(&mut buf)
+        .map_err(|e| format!("recv: {e}"))?;
+    let reply = Message::from_vec(&buf).map_err(|e| format!("decode: {e}"))?;
+    if reply.metadata.id != query.metadata.id {
+        return Err("reply with another ID".into());
+    }
+    Ok(reply)
+}
+
+/// Run `dig ARGS...` (from bind9-dnsutils) and return its standard output;
+/// panics when dig is missing or fails.
+pub fn dig(args: &[&str]) -> String {
+    let dig = find_program("dig", &["/usr/bin/dig"]).unwrap_or_else(|| {
+        panic!("dig not found: install Debian's package bind9-dnsutils (scripts/test does this)")
+    });
+    let out = Command::new(&dig)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("testbed::knot: cannot run {}: {e}", dig.display()));
+    if !out.status.success() {
+        panic!(
+            "dig {} failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
