@@ -578,6 +578,7 @@ async fn route_domain<L: Lookup + ?Sized>(
                 "below_self"
             };
             host.addresses.clear();
+            host.detail = None;
         }
         route.warn(
             "self_truncated",
@@ -760,7 +761,7 @@ impl Host {
         let mut v6 = Vec::new();
         let mut v4 = Vec::new();
         let mut ttl: Option<u32> = None;
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<(String, String)> = Vec::new();
         for (rtype, answer) in answers {
             if self.cname_chain.is_empty() && !answer.cname_chain.is_empty() {
                 self.cname_chain = answer.cname_chain.clone();
@@ -780,7 +781,11 @@ impl Host {
                     if other.is_temporary() {
                         self.soft = true;
                     }
-                    problems.push(format!("{rtype}: {other}"));
+                    let text = other.to_string();
+                    match problems.iter_mut().find(|(_, t)| *t == text) {
+                        Some((types, _)) => types.push_str(&format!(", {rtype}")),
+                        None => problems.push((rtype.to_string(), text)),
+                    }
                 }
             }
         }
@@ -793,7 +798,16 @@ impl Host {
             }
         }
         self.addresses = merged;
-        self.detail = (!problems.is_empty()).then(|| problems.join("; "));
+        // Say what went wrong only where it matters: no address, or a
+        // family that failed temporarily.
+        let relevant = self.addresses.is_empty() || self.soft;
+        self.detail = (relevant && !problems.is_empty()).then(|| {
+            let parts: Vec<String> = problems
+                .iter()
+                .map(|(t, why)| format!("{t}: {why}"))
+                .collect();
+            parts.join("; ")
+        });
         self.state = if !self.addresses.is_empty() {
             "ok"
         } else if self.soft {

@@ -873,6 +873,40 @@ impl Inner {
     }
 }
 
+/// Run one received datagram through the engine's reply handling, for the
+/// question `name` (made absolute, as the engine does) / `rtype` / IN sent to
+/// `server`: decode it, accept it (QR bit, the one question repeated, RFC 5452
+/// section 9.1), refuse a truncated one, classify its rcode. For fuzzing and
+/// tests; the engine itself calls the same private steps.
+///
+/// The query ID and the source address are not checked: the engine matches
+/// them before it decodes anything, so a caller holding one datagram has
+/// nothing to match them against.
+///
+/// `Ok` is the [`Response`] the engine would build from the datagram: NOERROR
+/// and NXDOMAIN are final answers; any other rcode gives a
+/// [`Status::Temporary`] response, which the engine keeps only if no other
+/// server does better. `Err` is why the engine would not use the datagram:
+/// undecodable, not a response, the wrong question, or truncated (TC bit: the
+/// engine never uses it and asks the same server again over TCP, RFC 1123
+/// section 6.1.3.2).
+pub fn read_reply(
+    packet: &[u8],
+    name: &Name,
+    rtype: RecordType,
+    server: SocketAddr,
+) -> Result<Response, String> {
+    let mut name = name.clone();
+    name.set_fqdn(true);
+    let msg = decode(packet).and_then(|msg| accept(msg, &name, rtype))?;
+    if msg.metadata.truncation {
+        return Err("truncated (TC bit): not used, asked again over TCP".to_owned());
+    }
+    match verdict(msg, server) {
+        Verdict::Final(resp) | Verdict::Failed(resp) => Ok(resp),
+    }
+}
+
 /// Classify a reply by its rcode and turn it into a [`Response`].
 fn verdict(msg: Message, server: SocketAddr) -> Verdict {
     let server_text = server.to_string();

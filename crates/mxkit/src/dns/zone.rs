@@ -24,6 +24,12 @@
 //!   data at the same name (RFC 1034 section 3.6.2, RFC 2181 section 10.1), a
 //!   second SOA and a record outside the zone are errors.
 //!
+//!   Not supported (an error naming the line): `$GENERATE` (BIND), classes
+//!   other than IN, DNAME, the DNSSEC types in text form (DNSKEY, DS, RRSIG,
+//!   NSEC, NSEC3...: hickory-proto is built without its DNSSEC feature; the
+//!   `\#` form loads them) and mnemonics hickory-proto does not know (LOC,
+//!   RP, URI...: again, the `\#` form works).
+//!
 //!   The zone's origin is the owner of its SOA record; without one, the first
 //!   `$ORIGIN`; without one, the origin given by the caller or taken from the
 //!   file name (`example.org.zone`, `example.org.db`, `db.example.org`). The

@@ -1,0 +1,105 @@
+//! The TTL cache (RFC 2181 section 5.2, RFC 2308): time is tokio's paused
+//! clock, moved with `advance`, never slept.
+
+use std::time::Duration;
+
+use mxkit::dns::cache::Cache;
+use mxkit::dns::fake::Fake;
+use mxkit::dns::rdata::MX;
+use mxkit::dns::{Lookup, Name, RData, Record, RecordType, Response, Status};
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+/// One MX RRset with two TTLs, 300 and 3600 (catalogue case 43).
+fn two_ttls() -> Response {
+    let owner = name("c43.catalogue.test.");
+    let mx = |pref: u16, host: &str, ttl: u32| {
+        Record::from_rdata(owner.clone(), ttl, RData::MX(MX::new(pref, name(host))))
+    };
+    Response {
+        status: Status::NoError,
+        answers: vec![
+            mx(10, "a.c43.catalogue.test.", 300),
+            mx(20, "b.c43.catalogue.test.", 3600),
+        ],
+        negative_ttl: None,
+        authentic: false,
+        server: "scripted".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc2181_5_2_rrset_is_cached_no_longer_than_its_lowest_ttl() {
+    let fake = Fake::new().set("c43.catalogue.test", RecordType::MX, two_ttls());
+    let cache = Cache::new(&fake);
+    let q = name("c43.catalogue.test.");
+    cache.query(&q, RecordType::MX).await;
+    tokio::time::advance(Duration::from_secs(299)).await;
+    let again = cache.query(&q, RecordType::MX).await;
+    assert_eq!(
+        fake.count("c43.catalogue.test", RecordType::MX),
+        1,
+        "served from the cache"
+    );
+    assert!(
+        again.answers.iter().all(|r| r.ttl <= 1),
+        "the remaining TTL is handed out"
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    cache.query(&q, RecordType::MX).await;
+    assert_eq!(
+        fake.count("c43.catalogue.test", RecordType::MX),
+        2,
+        "asked again after 300 s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc2308_5_negative_answers_are_cached_for_the_negative_ttl() {
+    let mut nx = Response::status(Status::NxDomain, "scripted");
+    nx.negative_ttl = Some(60);
+    let fake = Fake::new().set("gone.test", RecordType::MX, nx);
+    let cache = Cache::new(&fake);
+    let q = name("gone.test.");
+    cache.query(&q, RecordType::MX).await;
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert_eq!(
+        cache.query(&q, RecordType::MX).await.status,
+        Status::NxDomain
+    );
+    assert_eq!(fake.count("gone.test", RecordType::MX), 1);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    cache.query(&q, RecordType::MX).await;
+    assert_eq!(fake.count("gone.test", RecordType::MX), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc2308_negative_answer_without_soa_is_not_cached() {
+    let fake = Fake::new().set(
+        "nosoa.test",
+        RecordType::MX,
+        Response::status(Status::NxDomain, "scripted"),
+    );
+    let cache = Cache::new(&fake);
+    let q = name("nosoa.test.");
+    cache.query(&q, RecordType::MX).await;
+    cache.query(&q, RecordType::MX).await;
+    assert_eq!(fake.count("nosoa.test", RecordType::MX), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rfc5321_5_1_temporary_failures_are_never_cached() {
+    let fake = Fake::new()
+        .servfail("flaky.test", RecordType::MX)
+        .truncated("big.test", RecordType::MX);
+    let cache = Cache::new(&fake);
+    for n in ["flaky.test.", "big.test."] {
+        cache.query(&name(n), RecordType::MX).await;
+        cache.query(&name(n), RecordType::MX).await;
+    }
+    assert_eq!(fake.count("flaky.test", RecordType::MX), 2);
+    assert_eq!(fake.count("big.test", RecordType::MX), 2);
+    assert!(cache.is_empty());
+}

@@ -1,0 +1,70 @@
+//! DNS replies: arbitrary bytes as the one datagram a server sent back to the
+//! question `example.org. MX`, through the engine's reply handling
+//! (`read_reply`: decode, accept, rcode). When the engine would use the
+//! datagram, the response it makes is the whole of DNS for `resolve` and for
+//! `route` (every question, MX, A and AAAA, gets the same response), which
+//! must never panic on any answer and must give a consistent verdict.
+
+#![no_main]
+
+use std::net::SocketAddr;
+
+use futures::executor::block_on;
+use libfuzzer_sys::fuzz_target;
+use mxkit::address::Destination;
+use mxkit::address::Domain;
+use mxkit::dns::engine::read_reply;
+use mxkit::dns::{BoxFuture, Lookup, Name, RecordType, Response, resolve};
+use mxkit::route::{Family, Route, RouteOptions, Status, route};
+
+/// A source that answers every question with the same response.
+struct Fixed(Response);
+
+impl Lookup for Fixed {
+    fn query<'a>(&'a self, _name: &'a Name, _rtype: RecordType) -> BoxFuture<'a, Response> {
+        let resp = self.0.clone();
+        Box::pin(async move { resp })
+    }
+}
+
+fn check(route: &Route) {
+    assert_eq!(
+        route.status == Status::Deliverable,
+        !route.candidates.is_empty(),
+        "deliverable iff there are candidates: {route:?}"
+    );
+    match (route.status, &route.error) {
+        (Status::Deliverable, None) => {}
+        (Status::Permanent, Some(e)) if e.dsn.starts_with('5') => {}
+        (Status::Temporary, Some(e)) if e.dsn.starts_with('4') => {}
+        _ => panic!("status and error disagree: {route:?}"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let server = SocketAddr::from(([192, 0, 2, 53], 53));
+    let domain = Domain::parse("example.org").unwrap();
+    let Ok(resp) = read_reply(data, domain.name(), RecordType::MX, server) else {
+        return;
+    };
+    let lookup = Fixed(resp);
+    let _ = block_on(resolve(&lookup, domain.name(), RecordType::MX));
+    let _ = block_on(resolve(&lookup, domain.name(), RecordType::A));
+    let dest = Destination::Domain(domain);
+    let strict = RouteOptions {
+        seed: Some(1),
+        ..RouteOptions::default()
+    };
+    let lenient = RouteOptions {
+        family: Family::Ipv4,
+        self_names: vec![Name::from_ascii("mx.example.org.").unwrap()],
+        loopback_is_self: false,
+        address_limit: Some(1),
+        allow_ip_mx: true,
+        seed: Some(2),
+        ..RouteOptions::default()
+    };
+    for opts in [strict, lenient] {
+        check(&block_on(route(&lookup, &dest, &opts)));
+    }
+});
