@@ -190,16 +190,37 @@ pub struct Exchanger {
     pub name: String,
     /// Its usable addresses, in the order tried.
     pub addresses: Vec<IpAddr>,
-    /// How its address lookup went: `ok`, `no_address` (NXDOMAIN/NODATA in
-    /// every usable family), `temporary`, `invalid_name`, `ip_address`,
-    /// `self`, `below_self` (dropped by self-truncation), `not_looked_up`.
-    pub state: &'static str,
+    /// What became of it.
+    pub state: ExchangerState,
     /// The CNAME targets followed for its addresses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cname_chain: Vec<String>,
     /// Details for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// What became of one exchanger. Serialized in snake case (`"no_address"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangerState {
+    /// It has usable addresses (some may be in the plan).
+    Ok,
+    /// NXDOMAIN or NODATA in every usable family: unusable (RFC 3974).
+    NoAddress,
+    /// Its lookup failed temporarily: unusable this time (rule 16).
+    Temporary,
+    /// Its name is not a host name: ignored (rule 11).
+    InvalidName,
+    /// Its name is an IP address and IP-address MX targets are not allowed (rule 11).
+    IpAddress,
+    /// It is this host (rule 19): its level and every higher one are dropped.
+    #[serde(rename = "self")]
+    SelfHost,
+    /// Not more preferred than this host: dropped (rule 19).
+    BelowSelf,
+    /// Not looked up.
+    NotLookedUp,
 }
 
 /// Something worth knowing that did not stop routing.
@@ -367,7 +388,7 @@ fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
         preference: 0,
         name: text,
         addresses: vec![ip],
-        state: "ok",
+        state: ExchangerState::Ok,
         cname_chain: Vec::new(),
         detail: None,
     });
@@ -381,7 +402,7 @@ struct Host {
     text: String,
     /// Set for an IP-address MX accepted with `allow_ip_mx`.
     fixed: Option<IpAddr>,
-    state: &'static str,
+    state: ExchangerState,
     detail: Option<String>,
     addresses: Vec<IpAddr>,
     cname_chain: Vec<Name>,
@@ -531,7 +552,7 @@ async fn route_domain<L: Lookup + ?Sized>(
             );
         }
         match host.state {
-            "no_address" if !implicit => route.warn(
+            ExchangerState::NoAddress if !implicit => route.warn(
                 "exchanger_without_address",
                 format!(
                     "exchanger {} has no usable address: {}",
@@ -539,7 +560,7 @@ async fn route_domain<L: Lookup + ?Sized>(
                     host.detail.as_deref().unwrap_or("")
                 ),
             ),
-            "temporary" => route.warn(
+            ExchangerState::Temporary => route.warn(
                 "exchanger_lookup_failed",
                 format!(
                     "address lookup for exchanger {} failed: {}",
@@ -547,7 +568,7 @@ async fn route_domain<L: Lookup + ?Sized>(
                     host.detail.as_deref().unwrap_or("")
                 ),
             ),
-            "ok" if host.soft => route.warn(
+            ExchangerState::Ok if host.soft => route.warn(
                 "exchanger_lookup_failed",
                 format!(
                     "address lookup for exchanger {} failed in part: {}",
@@ -573,9 +594,9 @@ async fn route_domain<L: Lookup + ?Sized>(
             host.state = if opts.self_names.iter().any(|n| n == &host.name)
                 || host.addresses.iter().any(|ip| is_self(ip, opts))
             {
-                "self"
+                ExchangerState::SelfHost
             } else {
-                "below_self"
+                ExchangerState::BelowSelf
             };
             host.addresses.clear();
             host.detail = None;
@@ -691,7 +712,7 @@ fn usable_hosts(
                         preference,
                         name: text,
                         addresses: Vec::new(),
-                        state: "ip_address",
+                        state: ExchangerState::IpAddress,
                         cname_chain: Vec::new(),
                         detail: Some("an IP address is not a host name".into()),
                     });
@@ -706,7 +727,7 @@ fn usable_hosts(
                     preference,
                     name: text,
                     addresses: Vec::new(),
-                    state: "invalid_name",
+                    state: ExchangerState::InvalidName,
                     cname_chain: Vec::new(),
                     detail: Some(why),
                 });
@@ -735,7 +756,7 @@ impl Host {
             text: display_name(&name),
             name,
             fixed: None,
-            state: "not_looked_up",
+            state: ExchangerState::NotLookedUp,
             detail: None,
             addresses: Vec::new(),
             cname_chain: Vec::new(),
@@ -751,9 +772,9 @@ impl Host {
         if let Some(ip) = self.fixed {
             if family.allows(&ip) {
                 self.addresses.push(ip);
-                self.state = "ok";
+                self.state = ExchangerState::Ok;
             } else {
-                self.state = "no_address";
+                self.state = ExchangerState::NoAddress;
                 self.detail = Some("not in a usable address family".into());
             }
             return None;
@@ -809,11 +830,11 @@ impl Host {
             parts.join("; ")
         });
         self.state = if !self.addresses.is_empty() {
-            "ok"
+            ExchangerState::Ok
         } else if self.soft {
-            "temporary"
+            ExchangerState::Temporary
         } else {
-            "no_address"
+            ExchangerState::NoAddress
         };
         ttl
     }

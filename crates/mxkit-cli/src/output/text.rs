@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use mxkit::route::{Outcome, Route, Status};
+use mxkit::route::{ExchangerState, Outcome, Route, Status};
 
 use super::sanitize;
 
@@ -76,13 +76,13 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
     }
     for e in route.exchangers.iter().filter(|e| e.addresses.is_empty()) {
         let why = match e.state {
-            "no_address" => "no address",
-            "temporary" => "lookup failed (temporary)",
-            "invalid_name" => "not a host name: ignored",
-            "ip_address" => "IP address as MX target: ignored",
-            "self" => "this host (self): level dropped",
-            "below_self" => "not more preferred than this host: dropped",
-            _ => "not used",
+            ExchangerState::NoAddress => "no address",
+            ExchangerState::Temporary => "lookup failed (temporary)",
+            ExchangerState::InvalidName => "not a host name: ignored",
+            ExchangerState::IpAddress => "IP address as MX target: ignored",
+            ExchangerState::SelfHost => "this host (self): level dropped",
+            ExchangerState::BelowSelf => "not more preferred than this host: dropped",
+            ExchangerState::Ok | ExchangerState::NotLookedUp => "not used",
         };
         let detail = e
             .detail
