@@ -248,7 +248,12 @@ fn validate_local(local: &str) -> Result<(), AddressError> {
 /// (the tag is case-insensitive, as ABNF strings are).
 fn parse_literal(inner: &str) -> Result<IpAddr, AddressError> {
     let bad = |why| Err(AddressError::BadLiteral(inner.to_string(), why));
-    if inner.len() > 5 && inner[..5].eq_ignore_ascii_case("ipv6:") {
+    // `get`, not `[..5]`: byte 5 may fall inside a multi-byte character.
+    if inner.len() > 5
+        && inner
+            .get(..5)
+            .is_some_and(|tag| tag.eq_ignore_ascii_case("ipv6:"))
+    {
         return match inner[5..].parse::<Ipv6Addr>() {
             Ok(ip) => Ok(IpAddr::V6(ip)),
             Err(_) => bad("not an IPv6 address after the IPv6: tag"),

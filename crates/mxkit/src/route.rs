@@ -853,7 +853,9 @@ impl Host {
 
 /// Rule 19: our own addresses, and loopback/unspecified ones when asked.
 fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
-    opts.self_addresses.contains(ip)
+    // `::ffff:127.0.0.1` is 127.0.0.1.
+    let ip = ip.to_canonical();
+    opts.self_addresses.iter().any(|s| s.to_canonical() == ip)
         || (opts.loopback_is_self && (ip.is_loopback() || ip.is_unspecified()))
 }
 

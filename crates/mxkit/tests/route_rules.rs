@@ -654,3 +654,11 @@ fn destination_parsing_feeds_routing() {
     let r = rt.block_on(route(&f, &addr.destination, &opts(1)));
     assert_eq!(r.status, Status::Deliverable);
 }
+
+#[test]
+fn rule19_ipv4_mapped_loopback_counts_as_self() {
+    let zone = "$ORIGIN mapped.test.\n@ SOA ns h 1 2 3 4 5\n@ MX 10 mx\nmx AAAA ::ffff:127.0.0.1\n";
+    let f = Fake::new().zone(zone).unwrap();
+    let r = run(&f, "mapped.test", &opts(1));
+    assert_eq!(r.outcome, Outcome::LoopsToSelf);
+}

@@ -138,11 +138,34 @@ pub struct Zone {
     pub file: Arc<Path>,
 }
 
+/// Largest zone file read (a 200k-record zone is about 10 MiB).
+pub const MAX_ZONE_FILE: u64 = 1 << 30;
+
+/// Read a zone file: a regular file of at most [`MAX_ZONE_FILE`] bytes, so
+/// that `--zone /dev/zero` or `$INCLUDE /dev/zero` fails at once instead of
+/// eating memory.
+fn read_zone_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_ZONE_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {MAX_ZONE_FILE} bytes"),
+        ));
+    }
+    std::fs::read(path)
+}
+
 impl Zone {
     /// Load one zone file. The initial origin (for relative names before any
     /// `$ORIGIN`) comes from the file name when it looks like a zone name.
     pub fn load(path: &Path) -> Result<Zone, ZoneError> {
-        let bytes = std::fs::read(path)
+        let bytes = read_zone_file(path)
             .map_err(|e| zone_error(path, 0, format!("cannot read zone file: {e}")))?;
         parse_zone(&bytes, Arc::from(path), origin_from_file_name(path))
     }
@@ -1041,7 +1064,7 @@ impl Loader {
                 } else {
                     ctx.path.parent().unwrap_or(Path::new("")).join(name)
                 };
-                let src = std::fs::read(&path).map_err(|e| {
+                let src = read_zone_file(&path).map_err(|e| {
                     err(format!("cannot read included file {}: {e}", path.display()))
                 })?;
                 let sub = FileCtx {
