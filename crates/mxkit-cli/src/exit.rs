@@ -4,7 +4,6 @@
 /// Success: deliverable / clean / accepted.
 pub const OK: u8 = 0;
 /// `check` found warnings.
-#[allow(dead_code)]
 pub const WARNING: u8 = 1;
 /// Permanent failure: no route, errors found, message bounced.
 pub const PERMANENT: u8 = 2;
@@ -15,8 +14,9 @@ pub const USAGE: u8 = 64;
 
 /// The table shown at the end of `--help`.
 pub const HELP: &str = "\
-Exit codes:
-  0   deliverable (route), success
-  2   permanent failure: the mail would bounce (null MX, no such domain, no usable exchanger, loop)
-  3   temporary failure: retry later (DNS failed now, no primary relay)
+Exit codes (all subcommands):
+  0   success: deliverable (route), clean (check)
+  1   check found warnings
+  2   permanent failure: the mail would bounce (route); errors found (check)
+  3   temporary failure: retry later (route); incomplete: a lookup failed (check)
   64  usage error or unreadable input (bad flag, malformed address, broken zone file)";

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         args::Command::Route(a) => cmd::route::run(a),
+        args::Command::Check(a) => cmd::check::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

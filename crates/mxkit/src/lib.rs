@@ -21,5 +21,6 @@
 //!   temporary means "retry later", never "bounce".
 
 pub mod address;
+pub mod check;
 pub mod dns;
 pub mod route;

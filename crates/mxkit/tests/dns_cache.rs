@@ -26,6 +26,7 @@ fn two_ttls() -> Response {
         ],
         negative_ttl: None,
         authentic: false,
+        authoritative: false,
         server: "scripted".into(),
     }
 }

@@ -609,6 +609,7 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
         ],
         negative_ttl: None,
         authentic: false,
+        authoritative: false,
         server: "scripted".into(),
     };
     let f = fake().set("c43.catalogue.test", RecordType::MX, resp);

@@ -11,9 +11,11 @@
 //!   reply ([`Reply::WrongId`], [`Reply::WrongQuestion`]), so that a test can
 //!   assert it was never used.
 //!
-//! The server listens on `127.0.0.1`, UDP and TCP on the same port, with std
-//! threads (no async runtime), logs every question it gets, and stops when
-//! the [`FaultServer`] is dropped.
+//! The server listens on `127.0.0.1` ([`FaultServer::start`]) or on a given
+//! loopback address and port ([`FaultServer::start_on`], for a test that
+//! needs a "name server" on port 53 of its own 127.0.0.x), UDP and TCP on the
+//! same port, with std threads (no async runtime), logs every question it
+//! gets, and stops when the [`FaultServer`] is dropped.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -200,6 +202,20 @@ impl Reply {
             other => other,
         }
     }
+
+    /// The same reply with the AA bit set, as an authoritative server sends
+    /// it (RFC 1035 section 4.1.1; a [`Reply::Answer`]; other replies are
+    /// returned unchanged). Without it, the fault server's answers are those
+    /// of a lame server.
+    pub fn with_aa(self) -> Reply {
+        match self {
+            Reply::Answer(mut msg) => {
+                msg.metadata.authoritative = true;
+                Reply::Answer(msg)
+            }
+            other => other,
+        }
+    }
 }
 
 /// A name from text; panics on a bad name (test input).
@@ -208,7 +224,7 @@ pub fn name(text: &str) -> Name {
 }
 
 /// The empty NOERROR response to `req`: same ID, opcode, RD and question,
-/// QR and RA set, EDNS (payload 1232) if the query had it.
+/// QR and RA set, AA clear, EDNS (payload 1232) if the query had it.
 pub fn response(req: &Request) -> Message {
     let q = &req.message;
     let mut msg = Message::response(q.metadata.id, q.metadata.op_code);
@@ -348,7 +364,7 @@ impl Shared {
     }
 }
 
-/// A running fault server on 127.0.0.1 (UDP and TCP, same port). Stops when dropped.
+/// A running fault server on a loopback address (UDP and TCP, same port). Stops when dropped.
 pub struct FaultServer {
     addr: SocketAddr,
     tcp: bool,
@@ -359,24 +375,56 @@ pub struct FaultServer {
 impl FaultServer {
     /// Start a server whose replies `handler` decides, on UDP and TCP.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FaultServer {
-        Self::spawn(Box::new(handler), true)
+        Self::spawn(Box::new(handler), true, None)
     }
 
     /// Start a server on UDP only: TCP connections to its port are refused.
     pub fn start_udp_only(
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::spawn(Box::new(handler), false)
+        Self::spawn(Box::new(handler), false, None)
     }
 
-    fn spawn(handler: Box<Handler>, tcp: bool) -> FaultServer {
-        let (udp, listener) = bind(tcp).expect("fault server: cannot bind 127.0.0.1");
+    /// Start a server on `addr` (a loopback address, such as
+    /// `127.0.0.12:53`; port 53 needs root), UDP and TCP. Panics when the
+    /// address is not loopback or cannot be bound.
+    pub fn start_on(
+        addr: SocketAddr,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> FaultServer {
+        Self::spawn(Box::new(handler), true, Some(addr))
+    }
+
+    /// Like [`FaultServer::start_on`], on UDP only: TCP connections to the
+    /// address are refused (a truncated answer cannot be had over TCP).
+    pub fn start_udp_only_on(
+        addr: SocketAddr,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> FaultServer {
+        Self::spawn(Box::new(handler), false, Some(addr))
+    }
+
+    fn spawn(handler: Box<Handler>, tcp: bool, at: Option<SocketAddr>) -> FaultServer {
+        let (udp, listener) = match at {
+            None => bind(tcp).expect("fault server: cannot bind 127.0.0.1"),
+            Some(addr) => {
+                assert!(
+                    addr.ip().is_loopback(),
+                    "fault server: {addr} is not a loopback address"
+                );
+                bind_at(addr, tcp)
+                    .unwrap_or_else(|e| panic!("fault server: cannot bind {addr}: {e}"))
+            }
+        };
         let addr = udp.local_addr().expect("fault server: local address");
+        // Spoofed replies come from another port of the server's own address.
+        let spoof_from = SocketAddr::new(addr.ip(), 0);
         let shared = Arc::new(Shared {
             handler,
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
-            spoof: UdpSocket::bind("127.0.0.1:0").expect("fault server: cannot bind 127.0.0.1"),
+            spoof: UdpSocket::bind(spoof_from)
+                .unwrap_or_else(|e| panic!("fault server: cannot bind {spoof_from}: {e}")),
         });
         let mut threads = Vec::new();
 
@@ -488,7 +536,7 @@ impl Drop for FaultServer {
 fn bind(tcp: bool) -> io::Result<(UdpSocket, Option<TcpListener>)> {
     let mut last = None;
     for _ in 0..50 {
-        let udp = bind_udp()?;
+        let udp = bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         if !tcp {
             return Ok((udp, None));
         }
@@ -500,14 +548,25 @@ fn bind(tcp: bool) -> io::Result<(UdpSocket, Option<TcpListener>)> {
     Err(last.unwrap_or_else(|| io::Error::other("no port")))
 }
 
-/// A UDP socket on 127.0.0.1 with a large receive buffer, so that a burst of
+/// Bind UDP on exactly `addr` and, if wanted, TCP on the same address.
+fn bind_at(addr: SocketAddr, tcp: bool) -> io::Result<(UdpSocket, Option<TcpListener>)> {
+    let udp = bind_udp(addr)?;
+    let listener = if tcp {
+        Some(TcpListener::bind(udp.local_addr()?)?)
+    } else {
+        None
+    };
+    Ok((udp, listener))
+}
+
+/// A UDP socket on `addr` with a large receive buffer, so that a burst of
 /// thousands of queries is not dropped by the kernel before it is read.
-fn bind_udp() -> io::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Capped by net.core.rmem_max; a smaller buffer is not an error.
     let _ = socket.set_recv_buffer_size(8 << 20);
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    socket.bind(&addr.into())?;
     Ok(socket.into())
 }
 

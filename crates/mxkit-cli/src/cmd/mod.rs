@@ -1,4 +1,6 @@
 //! One module per subcommand: typed arguments -> validated options -> library
-//! call -> report -> exit code.
+//! call -> report -> exit code. `dns` holds the DNS flags they share.
 
+pub mod check;
+pub mod dns;
 pub mod route;

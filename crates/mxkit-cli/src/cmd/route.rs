@@ -1,17 +1,16 @@
 //! `mxkit route`: arguments -> options -> [`mxkit::route::route`] -> report.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
-use mxkit::address::{Address, Domain};
-use mxkit::dns::engine::{Engine, EngineConfig};
+use anyhow::Result;
+use mxkit::address::{Address, Destination, Domain};
 use mxkit::dns::zone::ZoneSet;
 use mxkit::dns::{Lookup, Overlay};
 use mxkit::route::{Family, RouteOptions, Status};
 
+use super::dns::{DnsSettings, runtime};
 use crate::Usage;
 use crate::args::{FamilyArg, RouteArgs};
 use crate::exit;
@@ -20,25 +19,14 @@ use crate::output;
 /// Validated settings for one `route` run: nothing here knows about clap.
 struct Settings {
     address: Address,
-    servers: Vec<SocketAddr>,
-    zones: ZoneSet,
-    offline: bool,
-    timeout: Option<Duration>,
+    dns: DnsSettings,
     options: RouteOptions,
 }
 
 fn settings(args: &RouteArgs) -> Result<Settings> {
     let address =
         Address::parse(&args.address).map_err(|e| Usage(format!("{:?}: {e}", args.address)))?;
-    let servers = args
-        .servers
-        .iter()
-        .map(|s| parse_server(s))
-        .collect::<Result<Vec<_>>>()?;
-    if args.offline && !servers.is_empty() {
-        return Err(Usage("--offline and --server exclude each other".into()).into());
-    }
-    let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
+    let dns = DnsSettings::from_args(&args.dns)?;
     let mut options = RouteOptions {
         family: match args.family {
             FamilyArg::Any => Family::Any,
@@ -68,47 +56,25 @@ fn settings(args: &RouteArgs) -> Result<Settings> {
             }
         }
     }
-    let timeout = match args.timeout {
-        Some(t) if t.is_finite() && t > 0.0 && t <= 60.0 => Some(Duration::from_secs_f64(t)),
-        Some(_) => {
-            return Err(
-                Usage("--timeout must be more than 0 and at most 60 seconds".into()).into(),
-            );
-        }
-        None => None,
-    };
     Ok(Settings {
         address,
-        servers,
-        zones,
-        offline: args.offline,
-        timeout,
+        dns,
         options,
-    })
-}
-
-/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
-fn parse_server(s: &str) -> Result<SocketAddr> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    s.parse::<SocketAddr>().map_err(|_| {
-        Usage(format!(
-            "--server {s:?}: expected IP or IP:PORT (for example 127.0.0.1:5353 or [::1]:53)"
-        ))
-        .into()
     })
 }
 
 /// Run `mxkit route`; returns the exit code.
 pub fn run(args: RouteArgs) -> Result<u8> {
     let s = settings(&args)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let route = rt.block_on(async {
-        let lookup = lookup(&s).await?;
+    let route = runtime()?.block_on(async {
+        // An address literal asks no DNS: no sockets, no resolv.conf needed.
+        let lookup: Arc<dyn Lookup> = match s.address.destination {
+            Destination::Literal(_) => Arc::new(Overlay {
+                zones: ZoneSet::default(),
+                fallback: None,
+            }),
+            Destination::Domain(_) => s.dns.sources().await?.lookup,
+        };
         anyhow::Ok(mxkit::route::route(lookup.as_ref(), &s.address.destination, &s.options).await)
     })?;
 
@@ -117,7 +83,7 @@ pub fn run(args: RouteArgs) -> Result<u8> {
     if args.json {
         output::json::route(&mut out, &args.address, args.seed, &route)?;
     } else {
-        output::text::route(&mut out, &route, s.offline)?;
+        output::text::route(&mut out, &route, s.dns.offline)?;
     }
     out.flush()?;
     Ok(match route.status {
@@ -125,35 +91,4 @@ pub fn run(args: RouteArgs) -> Result<u8> {
         Status::Permanent => exit::PERMANENT,
         Status::Temporary => exit::TEMPORARY,
     })
-}
-
-/// The DNS source: zone files over the live engine, zone files alone
-/// (offline), or the live engine alone.
-async fn lookup(s: &Settings) -> Result<Arc<dyn Lookup>> {
-    if s.offline {
-        return Ok(Arc::new(Overlay {
-            zones: s.zones.clone(),
-            fallback: None,
-        }));
-    }
-    let mut config = if s.servers.is_empty() {
-        EngineConfig::from_system().context("cannot read the system resolver configuration (give --server IP, or --offline with --zone)")?
-    } else {
-        EngineConfig::new(s.servers.clone())
-    };
-    if let Some(t) = s.timeout {
-        config.timeout = t;
-    }
-    let engine: Arc<dyn Lookup> = Arc::new(
-        Engine::new(config)
-            .await
-            .context("cannot open DNS sockets")?,
-    );
-    if s.zones.is_empty() {
-        return Ok(engine);
-    }
-    Ok(Arc::new(Overlay {
-        zones: s.zones.clone(),
-        fallback: Some(engine),
-    }))
 }

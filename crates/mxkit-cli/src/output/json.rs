@@ -28,3 +28,10 @@ pub fn route(
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
 }
+
+/// `mxkit check --format json`: the report as one object (the schema is
+/// `mxkit::check::Report`).
+pub fn check(out: &mut impl Write, report: &mxkit::check::Report) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}

@@ -4,6 +4,7 @@
 //! reaches a terminal ([`sanitize`]), so a hostile name cannot move the cursor
 //! or change colours.
 
+pub mod check;
 pub mod json;
 pub mod text;
 

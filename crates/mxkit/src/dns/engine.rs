@@ -953,6 +953,7 @@ fn verdict(msg: Message, server: SocketAddr) -> Verdict {
         answers,
         negative_ttl,
         authentic: msg.metadata.authentic_data,
+        authoritative: msg.metadata.authoritative,
         server: server_text,
     })
 }

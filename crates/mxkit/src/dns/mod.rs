@@ -69,6 +69,10 @@ pub struct Response {
     pub negative_ttl: Option<u32>,
     /// The AD bit (RFC 4035 section 3.2.3): the resolver validated the data.
     pub authentic: bool,
+    /// The AA bit (RFC 1035 section 4.1.1): the answering server is an
+    /// authority for the question's zone. A resolver's cached answers do not
+    /// carry it; an authoritative server that answers without it is lame.
+    pub authoritative: bool,
     /// Who answered: `127.0.0.1:53`, `udp://...`, `zone examples/example.org.zone`, ...
     pub server: String,
 }
@@ -81,6 +85,7 @@ impl Response {
             answers: Vec::new(),
             negative_ttl: None,
             authentic: false,
+            authoritative: false,
             server: server.into(),
         }
     }

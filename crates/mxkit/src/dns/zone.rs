@@ -1407,6 +1407,8 @@ impl ZoneSet {
             answers,
             negative_ttl,
             authentic: false,
+            // Zone data is the authority itself (RFC 1035 section 4.1.1).
+            authoritative: true,
             server: format!("zone {}", files.join(", ")),
         })
     }

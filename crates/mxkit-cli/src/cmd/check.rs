@@ -1,0 +1,80 @@
+//! `mxkit check`: arguments -> options -> [`mxkit::check::check`] -> report.
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::Result;
+use mxkit::address::Domain;
+use mxkit::check::nameservers::EngineDirect;
+use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
+
+use super::dns::{DnsSettings, runtime};
+use crate::Usage;
+use crate::args::{CheckArgs, FailOnArg, FormatArg};
+use crate::exit;
+use crate::output;
+
+/// Run `mxkit check`; returns the exit code.
+pub fn run(args: CheckArgs) -> Result<u8> {
+    if args.list_rules {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        output::check::rules(&mut out, RULES)?;
+        out.flush()?;
+        return Ok(exit::OK);
+    }
+    let input = args.domain.as_deref().unwrap_or_default();
+    let domain = Domain::parse(input).map_err(|e| Usage(format!("{input:?}: {e}")))?;
+    let mut policy = Policy::default();
+    for spec in &args.set {
+        policy.set(spec).map_err(|e| Usage(format!("--set {e}")))?;
+    }
+    let dns = DnsSettings::from_args(&args.dns)?;
+    let options = CheckOptions { policy };
+
+    let (report, resolvers) = runtime()?.block_on(async {
+        let sources = dns.sources().await?;
+        // Authoritative servers are asked directly on port 53, one try
+        // fewer than the resolver gets: a silent server is a finding, not a wait.
+        let direct = EngineDirect::new(53, sources.timeout, 2);
+        let direct_ref: Option<&dyn Direct> = sources.live.as_ref().map(|_| &direct as &dyn Direct);
+        let report = mxkit::check::check(
+            &domain,
+            sources.lookup.as_ref(),
+            sources.live.as_deref(),
+            direct_ref,
+            &dns.zones,
+            &options,
+        )
+        .await;
+        anyhow::Ok((report, sources.resolvers))
+    })?;
+
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let code = exit_code(&report, args.fail_on);
+    match args.format {
+        FormatArg::Json => output::json::check(&mut out, &report)?,
+        FormatArg::Nagios => output::check::nagios(&mut out, &report, code)?,
+        FormatArg::Text => {
+            let colour = io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            output::check::text(&mut out, &report, &resolvers, colour)?
+        }
+    }
+    out.flush()?;
+    Ok(code)
+}
+
+/// Errors exit 2; else an incomplete check exits 3; else findings at or
+/// above the `--fail-on` threshold exit 1; else 0.
+fn exit_code(report: &Report, fail_on: FailOnArg) -> u8 {
+    let threshold = match fail_on {
+        FailOnArg::Error => Severity::Error,
+        FailOnArg::Warning => Severity::Warning,
+        FailOnArg::Notice => Severity::Notice,
+    };
+    match report.worst() {
+        Some(Severity::Error) => exit::PERMANENT,
+        _ if !report.incomplete.is_empty() => exit::TEMPORARY,
+        Some(worst) if worst <= threshold => exit::WARNING,
+        _ => exit::OK,
+    }
+}

@@ -1,0 +1,237 @@
+//! `mxkit check` for people (text) and for monitoring (nagios).
+
+use std::io::{self, Write};
+
+use mxkit::check::{Report, Rule, Severity};
+use mxkit::route::Status;
+
+use super::sanitize;
+
+const SEVERITIES: [Severity; 4] = [
+    Severity::Error,
+    Severity::Warning,
+    Severity::Notice,
+    Severity::Info,
+];
+
+fn heading(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "Errors",
+        Severity::Warning => "Warnings",
+        Severity::Notice => "Notices",
+        Severity::Info => "Info",
+    }
+}
+
+fn paint(s: Severity, text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let code = match s {
+        Severity::Error => "1;31",
+        Severity::Warning => "1;33",
+        Severity::Notice => "36",
+        Severity::Info => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// The text report: findings grouped by severity (worst first), what could
+/// not be checked, changes for senders, the plan in one line, a summary.
+pub fn text(
+    out: &mut impl Write,
+    report: &Report,
+    resolvers: &str,
+    colour: bool,
+) -> io::Result<()> {
+    let mode = match report.mode {
+        "live" => format!("live DNS (resolver {resolvers})"),
+        "zone" => format!("zone files over live DNS (resolver {resolvers})"),
+        _ => "zone files only (offline)".to_string(),
+    };
+    writeln!(out, "mxkit check {}: {mode}", report.domain)?;
+    for severity in SEVERITIES {
+        let group: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} ({})",
+            paint(severity, heading(severity), colour),
+            group.len()
+        )?;
+        for f in group {
+            writeln!(
+                out,
+                "  {} {}: {}",
+                paint(severity, f.id, colour),
+                sanitize(&f.subject),
+                sanitize(&f.message)
+            )?;
+            for e in &f.evidence {
+                let q = e
+                    .query
+                    .as_deref()
+                    .map(|q| format!(" {}", sanitize(q)))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "      evidence: {}{q} -> {}",
+                    sanitize(&e.source),
+                    sanitize(&e.answer)
+                )?;
+            }
+            if let Some(fix) = &f.fix {
+                writeln!(out, "      fix: {}", sanitize(fix))?;
+            }
+            writeln!(out, "      see: {}", f.rfc)?;
+        }
+    }
+    if !report.incomplete.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Could not be checked ({})", report.incomplete.len())?;
+        for i in &report.incomplete {
+            writeln!(out, "  {}: {}", i.rules.join(", "), sanitize(&i.reason))?;
+        }
+    }
+    if !report.skipped.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Not checked ({})", report.skipped.len())?;
+        for i in &report.skipped {
+            writeln!(out, "  {}: {}", i.rules.join(", "), sanitize(&i.reason))?;
+        }
+    }
+    if let Some(changes) = &report.changes {
+        writeln!(out)?;
+        if changes.is_empty() {
+            writeln!(out, "Changes for senders when the zone is published: none")?;
+        } else {
+            writeln!(out, "Changes for senders when the zone is published:")?;
+            for line in changes.lines() {
+                writeln!(out, "  {}", sanitize(&line))?;
+            }
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "Route: {}", sanitize(&route_line(report)))?;
+    writeln!(out, "Summary: {}", summary_line(report))
+}
+
+fn route_line(report: &Report) -> String {
+    let r = &report.route;
+    match (&r.status, &r.error) {
+        (Status::Deliverable, _) => {
+            let mut hosts: Vec<&str> = r.candidates.iter().map(|c| c.exchanger.as_str()).collect();
+            hosts.dedup();
+            format!(
+                "deliverable ({}) to {} address(es) on {} exchanger(s), best first: {}",
+                r.outcome.code(),
+                r.candidates.len(),
+                hosts.len(),
+                hosts.first().copied().unwrap_or("-")
+            )
+        }
+        (status, Some(e)) => {
+            let kind = if *status == Status::Permanent {
+                "permanent failure"
+            } else {
+                "temporary failure"
+            };
+            format!("{kind} {} ({}): {}", e.dsn, e.code, e.message)
+        }
+        (_, None) => "no route".to_string(),
+    }
+}
+
+fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let mut line = format!(
+        "{} error{}, {} warning{}, {} notice{}, {} info",
+        s.errors,
+        plural(s.errors),
+        s.warnings,
+        plural(s.warnings),
+        s.notices,
+        plural(s.notices),
+        s.infos
+    );
+    if s.incomplete > 0 {
+        line.push_str(&format!(", {} incomplete", s.incomplete));
+    }
+    line
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The monitoring-plugins format: `SERVICE STATE - text | perfdata`, then
+/// one line per finding. The state follows the exit code.
+pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()> {
+    let state = match code {
+        0 => "OK",
+        1 => "WARNING",
+        2 => "CRITICAL",
+        _ => "UNKNOWN",
+    };
+    let s = &report.summary;
+    writeln!(
+        out,
+        "MXKIT CHECK {state} - {}: {} | errors={};;;0 warnings={};;;0 notices={};;;0 infos={};;;0 incomplete={};;;0 candidates={};;;0",
+        report.domain,
+        summary_line(report),
+        s.errors,
+        s.warnings,
+        s.notices,
+        s.infos,
+        s.incomplete,
+        report.route.candidates.len()
+    )?;
+    for f in &report.findings {
+        writeln!(
+            out,
+            "{} {} {}: {}",
+            f.severity.as_str().to_uppercase(),
+            f.id,
+            sanitize(&f.subject),
+            sanitize(&f.message)
+        )?;
+    }
+    for i in &report.incomplete {
+        writeln!(
+            out,
+            "UNKNOWN {}: {}",
+            i.rules.join(","),
+            sanitize(&i.reason)
+        )?;
+    }
+    Ok(())
+}
+
+/// `--list-rules`.
+pub fn rules(out: &mut impl Write, rules: &[&Rule]) -> io::Result<()> {
+    let w = rules.iter().map(|r| r.id.len()).max().unwrap_or(2);
+    writeln!(
+        out,
+        "{:<w$}  {:<8}  {:<4}  TITLE (SOURCE)",
+        "ID", "SEVERITY", "ROW"
+    )?;
+    for r in rules {
+        writeln!(
+            out,
+            "{:<w$}  {:<8}  {:<4}  {} ({})",
+            r.id,
+            r.severity.as_str(),
+            r.row,
+            r.title,
+            r.rfc
+        )?;
+    }
+    Ok(())
+}

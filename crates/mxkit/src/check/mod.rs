@@ -1,0 +1,610 @@
+//! Check: audit a domain's mail DNS and report findings.
+//!
+//! Words:
+//! - a **rule** has a stable id (kebab-case, never renamed once released), a
+//!   default [`Severity`], the RFC it comes from and the catalogue row of the
+//!   project's spec (`MX01`...); all rules are listed in [`RULES`];
+//! - a **finding** is one rule firing on one subject (a record, an exchanger,
+//!   an address, a name server), with the **evidence** (which server answered
+//!   what to which question, or `file:line` in a zone file) and the **fix**
+//!   (the exact record to publish, where one exists);
+//! - a check is **incomplete** when a lookup it needs failed temporarily
+//!   (SERVFAIL, timeout): its rules are then neither passed nor failed, and
+//!   the report says which ones could not finish.
+//!
+//! One module per family of rules: [`records`] (the MX RRset and its
+//! exchangers), [`addresses`] (where the exchangers' addresses point),
+//! [`nameservers`] (every authoritative server asked directly), [`reverse`]
+//! (PTR records); [`diff`] compares a zone file with live DNS before it is
+//! published. Each family has one entry point, `async fn check(&Context, &mut
+//! Findings)`.
+
+pub mod addresses;
+pub mod diff;
+pub mod nameservers;
+pub mod records;
+pub mod reverse;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::address::Domain;
+use crate::dns::zone::{ZoneRecord, ZoneSet};
+use crate::dns::{Answer, Lookup, Name, RData, RecordType, resolve};
+use crate::route::{Route, RouteOptions, route};
+
+/// How bad a finding is. Ordered: `Error` is the worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Mail is lost, bounced or at risk now.
+    Error,
+    /// Works, but breaks rules senders rely on, or will break.
+    Warning,
+    /// Worth knowing; a possible improvement.
+    Notice,
+    /// Informational.
+    Info,
+}
+
+impl Severity {
+    /// The lowercase name (`"warning"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "error" => Ok(Severity::Error),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "notice" => Ok(Severity::Notice),
+            "info" => Ok(Severity::Info),
+            _ => Err(format!(
+                "unknown severity {s:?} (error, warning, notice, info)"
+            )),
+        }
+    }
+}
+
+/// A rule: what it checks and how bad it is by default.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Stable id, kebab-case.
+    pub id: &'static str,
+    /// Catalogue row in the project's spec (`MX10`).
+    pub row: &'static str,
+    /// Default severity (some rules escalate, see their docs).
+    pub severity: Severity,
+    /// Where the rule comes from.
+    pub rfc: &'static str,
+    /// One line: what it checks.
+    pub title: &'static str,
+}
+
+macro_rules! rules {
+    ($($konst:ident = $id:literal, $row:literal, $sev:ident, $rfc:literal, $title:literal;)*) => {
+        $(
+            #[doc = $title]
+            pub const $konst: Rule = Rule {
+                id: $id,
+                row: $row,
+                severity: Severity::$sev,
+                rfc: $rfc,
+                title: $title,
+            };
+        )*
+        /// Every rule, in catalogue order.
+        pub static RULES: &[&Rule] = &[$(&$konst),*];
+    };
+}
+
+rules! {
+    IMPLICIT_MX = "implicit-mx", "MX01", Warning, "RFC 5321 section 5.1",
+        "no MX records: senders fall back to the domain's own A/AAAA (warning when it has some, notice when it has none)";
+    MX_IS_ADDRESS = "mx-is-address", "MX02", Error, "RFC 5321 section 5.1",
+        "an MX record names an IP address instead of a host name";
+    EXCHANGER_BAD_NAME = "exchanger-bad-name", "MX03", Error, "RFC 5321 section 2.3.5, RFC 1123 section 2.1",
+        "an exchanger is not a valid host name";
+    NULL_MX_MIXED = "null-mx-mixed", "MX04", Error, "RFC 7505 section 3",
+        "a null MX is published together with other MX records";
+    NULL_MX_PREFERENCE = "null-mx-preference", "MX04", Warning, "RFC 7505 section 3",
+        "a null MX has a preference other than 0";
+    DUPLICATE_EXCHANGER = "duplicate-exchanger", "MX06", Warning, "RFC 5321 section 5.1",
+        "the same exchanger is listed more than once";
+    SHARED_ADDRESS = "shared-address", "MX06", Info, "RFC 5321 section 5.1",
+        "several exchangers resolve to the same address";
+    SINGLE_EXCHANGER = "single-exchanger", "MX07", Info, "RFC 5321 section 5.1",
+        "only one exchanger, or every exchanger shares one address: no redundancy";
+    MX_AT_TLD = "mx-at-tld", "MX09", Warning, "RFC 7085",
+        "MX records on a top-level domain or under .arpa";
+    EXCHANGER_WITHOUT_ADDRESS = "exchanger-without-address", "MX10", Warning, "RFC 5321 section 5.1",
+        "an exchanger has no A or AAAA record";
+    NO_USABLE_EXCHANGER = "no-usable-exchanger", "MX10", Error, "RFC 5321 section 5.1",
+        "no exchanger has an address: mail bounces";
+    EXCHANGER_IS_CNAME = "exchanger-is-cname", "MX11", Warning, "RFC 2181 section 10.3, RFC 5321 section 5.1",
+        "an exchanger is an alias (CNAME)";
+    DOMAIN_IS_CNAME = "domain-is-cname", "MX12", Info, "RFC 5321 section 5.1",
+        "the domain is an alias: its MX records are found through the CNAME";
+    EXCHANGER_SPECIAL_ADDRESS = "exchanger-special-address", "MX13", Warning, "RFC 6890",
+        "an exchanger resolves to a private, loopback, documentation or other special-purpose address (error when all do)";
+    NAMESERVER_UNRESPONSIVE = "nameserver-unresponsive", "MX15", Warning, "RFC 1034 section 4.3.1",
+        "an authoritative server does not answer the MX query properly (error when none does)";
+    NAMESERVERS_DISAGREE = "nameservers-disagree", "MX16", Warning, "RFC 1034 section 4.3.5",
+        "authoritative servers return different MX sets";
+    NAMESERVERS_TTL_DIFFER = "nameservers-ttl-differ", "MX16", Notice, "RFC 2181 section 5.2",
+        "authoritative servers return the same MX set with different TTLs";
+    MX_TTL = "mx-ttl", "MX17", Notice, "RFC 1912 section 2.2",
+        "the MX TTL is very low or very high";
+    NO_REVERSE_DNS = "no-reverse-dns", "MX20", Notice, "RFC 1912 section 2.1",
+        "an exchanger address has no PTR record";
+    REVERSE_DNS_MISMATCH = "reverse-dns-mismatch", "MX21", Notice, "RFC 1912 section 2.1, RFC 8601 section 3",
+        "an exchanger address's PTR name does not resolve back to it (not forward-confirmed)";
+}
+
+/// Look a rule up by id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// One piece of evidence: who said what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// Where it comes from: a server (`192.0.2.53:53`), the resolver, or a
+    /// zone file location (`example.org.zone:12`).
+    pub source: String,
+    /// The question, when it came from DNS (`example.org. MX`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The answer or the record as written.
+    pub answer: String,
+}
+
+impl Evidence {
+    /// Evidence from a DNS answer.
+    pub fn dns(
+        source: impl Into<String>,
+        name: &Name,
+        rtype: RecordType,
+        answer: impl Into<String>,
+    ) -> Self {
+        Evidence {
+            source: source.into(),
+            query: Some(format!("{} {rtype}", name.to_ascii())),
+            answer: answer.into(),
+        }
+    }
+
+    /// Evidence from a zone file.
+    pub fn zone(record: &ZoneRecord) -> Self {
+        Evidence {
+            source: record.location(),
+            query: None,
+            answer: record.record.to_string(),
+        }
+    }
+}
+
+/// One rule firing on one subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule's stable id.
+    pub id: &'static str,
+    /// How bad (after `--set` overrides).
+    pub severity: Severity,
+    /// What it is about: a record, an exchanger, an address, a server.
+    pub subject: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// Who said what.
+    pub evidence: Vec<Evidence>,
+    /// The exact record(s) to publish, or what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Where the rule comes from.
+    pub rfc: &'static str,
+}
+
+/// A check that could not finish (a lookup failed temporarily), or that was
+/// not run (offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Incomplete {
+    /// The rule ids that could not be decided.
+    pub rules: Vec<&'static str>,
+    /// Why (the temporary failure).
+    pub reason: String,
+}
+
+/// Severity overrides (`--set ID=SEVERITY|ignore`).
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    overrides: HashMap<&'static str, Option<Severity>>,
+}
+
+impl Policy {
+    /// Parse one `ID=error|warning|notice|info|ignore`.
+    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+        let (id, level) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("{spec:?}: expected ID=error|warning|notice|info|ignore"))?;
+        let rule = rule(id.trim())
+            .ok_or_else(|| format!("unknown rule id {id:?} (see 'mxkit check --list-rules')"))?;
+        let level = match level.trim() {
+            "ignore" | "off" => None,
+            other => Some(other.parse::<Severity>()?),
+        };
+        self.overrides.insert(rule.id, level);
+        Ok(())
+    }
+
+    /// The severity for a finding of `rule` that would be `default`, or
+    /// `None` when the rule is ignored.
+    pub fn grade(&self, rule: &Rule, default: Severity) -> Option<Severity> {
+        match self.overrides.get(rule.id) {
+            Some(over) => *over,
+            None => Some(default),
+        }
+    }
+}
+
+/// The findings of one run, with the policy applied as they are added.
+#[derive(Debug, Default)]
+pub struct Findings {
+    policy: Policy,
+    list: Vec<Finding>,
+    incomplete: Vec<Incomplete>,
+    skipped: Vec<Incomplete>,
+}
+
+/// A finding under construction: `findings.add(&RULE, subject, message)` then
+/// `.evidence(...)`, `.fix(...)`, `.severity(...)`; it is recorded when dropped.
+pub struct Builder<'f> {
+    findings: &'f mut Findings,
+    rule: &'static Rule,
+    finding: Option<Finding>,
+}
+
+impl Builder<'_> {
+    /// Add evidence.
+    pub fn evidence(mut self, e: Evidence) -> Self {
+        if let Some(f) = &mut self.finding {
+            f.evidence.push(e);
+        }
+        self
+    }
+
+    /// Add several pieces of evidence.
+    pub fn evidence_all(mut self, e: impl IntoIterator<Item = Evidence>) -> Self {
+        if let Some(f) = &mut self.finding {
+            f.evidence.extend(e);
+        }
+        self
+    }
+
+    /// Say how to fix it.
+    pub fn fix(mut self, fix: impl Into<String>) -> Self {
+        if let Some(f) = &mut self.finding {
+            f.fix = Some(fix.into());
+        }
+        self
+    }
+
+    /// Use another default severity for this finding (a rule that escalates);
+    /// a `--set` override still wins.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        if let Some(f) = &mut self.finding {
+            if self.findings.policy.overrides.contains_key(self.rule.id) {
+                return self;
+            }
+            f.severity = severity;
+        }
+        self
+    }
+}
+
+impl Drop for Builder<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.finding.take() {
+            self.findings.list.push(f);
+        }
+    }
+}
+
+impl Findings {
+    /// An empty set of findings under `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Findings {
+            policy,
+            ..Findings::default()
+        }
+    }
+
+    /// Record that `rule` fired on `subject`.
+    pub fn add(
+        &mut self,
+        rule: &'static Rule,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Builder<'_> {
+        let finding = self
+            .policy
+            .grade(rule, rule.severity)
+            .map(|severity| Finding {
+                id: rule.id,
+                severity,
+                subject: subject.into(),
+                message: message.into(),
+                evidence: Vec::new(),
+                fix: None,
+                rfc: rule.rfc,
+            });
+        Builder {
+            findings: self,
+            rule,
+            finding,
+        }
+    }
+
+    /// Record that these rules could not be decided, and why.
+    pub fn incomplete(&mut self, rules: &[&'static Rule], reason: impl Into<String>) {
+        self.incomplete.push(Incomplete {
+            rules: rules.iter().map(|r| r.id).collect(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Record that these rules were not run, and why (offline, say). Unlike
+    /// [`Findings::incomplete`], this does not make the report incomplete:
+    /// the user chose it.
+    pub fn skipped(&mut self, rules: &[&'static Rule], reason: impl Into<String>) {
+        self.skipped.push(Incomplete {
+            rules: rules.iter().map(|r| r.id).collect(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The findings so far.
+    pub fn list(&self) -> &[Finding] {
+        &self.list
+    }
+}
+
+/// Counts per severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Findings of severity error.
+    pub errors: usize,
+    /// Findings of severity warning.
+    pub warnings: usize,
+    /// Findings of severity notice.
+    pub notices: usize,
+    /// Findings of severity info.
+    pub infos: usize,
+    /// Checks that could not finish.
+    pub incomplete: usize,
+}
+
+/// The result of `check`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The domain checked (A-labels, no final dot).
+    pub domain: String,
+    /// Where the data came from: `"live"`, `"zone"` (zone files over live
+    /// DNS) or `"offline"` (zone files only).
+    pub mode: &'static str,
+    /// Every finding, worst first, then by rule and subject.
+    pub findings: Vec<Finding>,
+    /// Checks that could not finish (exit 3).
+    pub incomplete: Vec<Incomplete>,
+    /// Checks that were not run (offline): they do not change the exit code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Incomplete>,
+    /// Counts.
+    pub summary: Summary,
+    /// The delivery plan senders see (from the zone files when given).
+    pub route: Route,
+    /// With `--zone` and live DNS: what changes for senders when the zone is
+    /// published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<diff::Changes>,
+}
+
+impl Report {
+    /// The worst severity found, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).min()
+    }
+}
+
+/// Ask one server directly, not recursively (RD=0), as a check of
+/// authoritative servers must.
+pub trait Direct: Send + Sync {
+    /// Ask `server` for `name`/`rtype`.
+    fn ask<'a>(
+        &'a self,
+        server: std::net::IpAddr,
+        name: &'a Name,
+        rtype: RecordType,
+    ) -> crate::dns::BoxFuture<'a, crate::dns::Response>;
+}
+
+/// Settings of one check run.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Severity overrides.
+    pub policy: Policy,
+}
+
+/// Everything the rule families see.
+pub struct Context<'a> {
+    /// The domain checked.
+    pub domain: &'a Domain,
+    /// The resolver view: live DNS, zone files over live DNS, or zone files alone.
+    pub lookup: &'a dyn Lookup,
+    /// Live DNS without the zone files, when live DNS may be asked (for the
+    /// pre-publish diff and the name-server checks); `None` offline.
+    pub live: Option<&'a dyn Lookup>,
+    /// Asks authoritative servers directly; `None` offline.
+    pub direct: Option<&'a dyn Direct>,
+    /// The loaded zone files (empty in live mode).
+    pub zones: &'a ZoneSet,
+    /// The MX answer for the domain, through `lookup`.
+    pub mx: &'a Answer,
+    /// The delivery plan, through `lookup`, seen as a plain sender (no self,
+    /// no limit, IP-address MX refused, loopback not treated as self).
+    pub route: &'a Route,
+}
+
+impl Context<'_> {
+    /// The zone-file records owned by `name` of type `rtype` that `keep`
+    /// accepts, for `file:line` evidence.
+    pub fn zone_records(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        keep: impl Fn(&RData) -> bool,
+    ) -> Vec<&ZoneRecord> {
+        self.zones
+            .zones()
+            .iter()
+            .flat_map(|z| z.records.iter())
+            .filter(|r| {
+                r.record.record_type() == rtype && r.record.name == *name && keep(&r.record.data)
+            })
+            .collect()
+    }
+
+    /// Evidence for the MX records of the domain matching `keep`: their
+    /// `file:line` when they come from a zone file, else the resolver's answer.
+    pub fn mx_evidence(&self, keep: impl Fn(u16, &Name) -> bool) -> Vec<Evidence> {
+        let owner = self.mx.canonical(self.domain.name());
+        let from_zone: Vec<Evidence> = self
+            .zone_records(owner, RecordType::MX, |d| match d {
+                RData::MX(m) => keep(m.preference, &m.exchange),
+                _ => false,
+            })
+            .into_iter()
+            .map(Evidence::zone)
+            .collect();
+        if !from_zone.is_empty() {
+            return from_zone;
+        }
+        let answer: Vec<String> = self
+            .mx
+            .outcome
+            .records()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(m) if keep(m.preference, &m.exchange) => {
+                    Some(format!("{} {}", m.preference, m.exchange))
+                }
+                _ => None,
+            })
+            .collect();
+        vec![Evidence::dns(
+            self.mx.server.clone(),
+            owner,
+            RecordType::MX,
+            answer.join(", "),
+        )]
+    }
+}
+
+/// The route options a check uses: a plain sender's view.
+pub fn sender_view() -> RouteOptions {
+    RouteOptions {
+        loopback_is_self: false,
+        seed: Some(0),
+        ..RouteOptions::default()
+    }
+}
+
+/// Run every rule family on `domain`.
+///
+/// `lookup` is the resolver view (zone files over live DNS, or alone when
+/// offline); `live` and `direct` are `None` offline; `zones` are the loaded
+/// zone files (empty in live mode).
+pub async fn check(
+    domain: &Domain,
+    lookup: &dyn Lookup,
+    live: Option<&dyn Lookup>,
+    direct: Option<&dyn Direct>,
+    zones: &ZoneSet,
+    options: &CheckOptions,
+) -> Report {
+    let mx = resolve(lookup, domain.name(), RecordType::MX).await;
+    let route = route(
+        lookup,
+        &crate::address::Destination::Domain(domain.clone()),
+        &sender_view(),
+    )
+    .await;
+    let ctx = Context {
+        domain,
+        lookup,
+        live,
+        direct,
+        zones,
+        mx: &mx,
+        route: &route,
+    };
+    let mut findings = Findings::new(options.policy.clone());
+    records::check(&ctx, &mut findings).await;
+    addresses::check(&ctx, &mut findings).await;
+    nameservers::check(&ctx, &mut findings).await;
+    reverse::check(&ctx, &mut findings).await;
+    let changes = match (live, zones.is_empty()) {
+        (Some(live), false) => diff::changes(&ctx, live).await,
+        _ => None,
+    };
+    let Findings {
+        mut list,
+        incomplete,
+        skipped,
+        ..
+    } = findings;
+    list.sort_by(|a, b| (a.severity, a.id, &a.subject).cmp(&(b.severity, b.id, &b.subject)));
+    let mut summary = Summary {
+        incomplete: incomplete.len(),
+        ..Summary::default()
+    };
+    for f in &list {
+        match f.severity {
+            Severity::Error => summary.errors += 1,
+            Severity::Warning => summary.warnings += 1,
+            Severity::Notice => summary.notices += 1,
+            Severity::Info => summary.infos += 1,
+        }
+    }
+    let mode = match (live.is_some(), zones.is_empty()) {
+        (true, true) => "live",
+        (true, false) => "zone",
+        (false, _) => "offline",
+    };
+    Report {
+        domain: domain.as_str().to_string(),
+        mode,
+        findings: list,
+        incomplete,
+        skipped,
+        summary,
+        route,
+        changes,
+    }
+}
