@@ -283,16 +283,18 @@ pub struct Builder<'f> {
 impl Builder<'_> {
     /// Add evidence.
     pub fn evidence(mut self, e: Evidence) -> Self {
-        if let Some(f) = &mut self.finding {
+        if let Some(f) = &mut self.finding
+            && !f.evidence.contains(&e)
+        {
             f.evidence.push(e);
         }
         self
     }
 
-    /// Add several pieces of evidence.
+    /// Add several pieces of evidence (each once).
     pub fn evidence_all(mut self, e: impl IntoIterator<Item = Evidence>) -> Self {
-        if let Some(f) = &mut self.finding {
-            f.evidence.extend(e);
+        for one in e {
+            self = self.evidence(one);
         }
         self
     }

@@ -388,7 +388,7 @@ fn exchange_name(ctx: &Context<'_>, out: &mut Findings, owner: &Name, m: &Mx) {
                 &MX_IS_ADDRESS,
                 subject,
                 format!(
-                    "the MX record names the IP address {ip} instead of a host name: RFC 5321 section 5.1 requires a domain name there; senders look up a host literally called \"{shown}\", which does not exist, and most ignore the record (Postfix and Exim only use it when configured to)"
+                    "the MX record names the IP address {ip} instead of a host name: RFC 5321 section 5.1 requires a domain name there; senders disagree on what to do with it: Postfix connects to the address with a warning, Exim ignores the record unless allow_mx_to_ip is set, others look up a host literally called \"{shown}\", which does not exist"
                 ),
             )
             .evidence_all(evidence())
