@@ -29,7 +29,39 @@ pub enum Command {
     /// published: findings with ids, severities, evidence and fixes.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Walk the plan over SMTP as a sending server does: connect, greeting,
+    /// EHLO, STARTTLS, stopping at the stage asked for; every attempt and why
+    /// the walk moved on.
+    #[command(after_help = PROBE_HELP)]
+    Probe(ProbeArgs),
+    /// Deliver one message directly to the recipients' exchangers, along the
+    /// same walk (no relay, no queue: one try now).
+    #[command(after_help = SEND_HELP)]
+    Send(SendArgs),
 }
+
+const PROBE_HELP: &str = "\
+Examples:
+  mxkit probe example.org                        (walk until one exchanger answers EHLO)
+  mxkit probe example.org --all --stop-after starttls --json
+  mxkit probe john@example.org --stop-after rcpt --from me@example.net --transcript
+
+Exit codes:
+  0   a candidate reached the stage (--all: every candidate did)
+  2   permanent: no route, or a 5xx where it is final
+  3   temporary: every candidate failed softly (--all: some candidate failed)
+  64  usage error";
+
+const SEND_HELP: &str = "\
+Examples:
+  mxkit send --from me@example.net --to john@example.org < message.eml
+  mxkit send --from me@example.net --to john@example.org --subject test   (a short test message)
+
+Exit codes:
+  0   accepted by an exchanger of every recipient's domain
+  2   bounced: a 5xx where it is final, or no route
+  3   deferred: every candidate failed softly, or the connection was lost after the message was sent
+  64  usage error (bad address, unreadable message)";
 
 const CHECK_HELP: &str = "\
 Examples:
@@ -72,32 +104,9 @@ pub struct RouteArgs {
     #[command(flatten)]
     pub dns: DnsArgs,
 
-    /// Address families the sender can use (RFC 3974: an exchanger with no
-    /// address in a usable family is unusable).
-    #[arg(long, value_enum, default_value_t = FamilyArg::Any)]
-    pub family: FamilyArg,
-
-    /// A name or address of the host we act for, as a backup MX would:
-    /// drops that preference level and every higher number (RFC 5321 section
-    /// 5.1). Repeatable. Loopback addresses always count as self.
-    #[arg(long = "self", value_name = "NAME|IP")]
-    pub self_: Vec<String>,
-
-    /// Keep at most N addresses in the plan, keeping both address families
-    /// (Postfix uses 5). Default: no limit.
-    #[arg(long, value_name = "N")]
-    pub address_limit: Option<usize>,
-
-    /// Seed for the shuffle of equal preferences, for reproducible output.
-    /// Without it the order of equal preferences is random, as RFC 5321 requires.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// Accept an MX record that names an IP address (Postfix does, with a
-    /// warning). By default such a record is unusable: RFC 5321 section 5.1
-    /// says it MUST name a host.
-    #[arg(long)]
-    pub allow_ip_mx: bool,
+    /// How the plan is built.
+    #[command(flatten)]
+    pub plan: PlanArgs,
 
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -138,7 +147,7 @@ pub struct DnsArgs {
     /// with --server (3 rounds over the servers), else resolv.conf's
     /// `options timeout:N attempts:N` (glibc's 5 and 2 when absent).
     #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    pub dns_timeout: Option<f64>,
 }
 
 /// `mxkit check`.
@@ -167,8 +176,10 @@ pub struct CheckArgs {
     #[arg(long = "set", value_name = "ID=SEVERITY")]
     pub set: Vec<String>,
 
-    /// Skip the SMTP rules (port 25 reachability, banner, STARTTLS). Accepted
-    /// for scripts; this version's rules are all DNS rules.
+    /// Do not connect to the exchangers: skip the SMTP rules (port 25
+    /// reachability, greeting, STARTTLS and certificate). They are skipped
+    /// offline too, and reported as not run when every connection times out
+    /// (outbound port 25 blocked).
     #[arg(long)]
     pub no_smtp: bool,
 
@@ -197,4 +208,191 @@ pub enum FailOnArg {
     Error,
     /// Errors exit 2, warnings and notices 1.
     Notice,
+}
+
+/// The routing flags shared by `route`, `probe` and `send`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Address families the sender can use (RFC 3974: an exchanger with no
+    /// address in a usable family is unusable).
+    #[arg(long, value_enum, default_value_t = FamilyArg::Any)]
+    pub family: FamilyArg,
+
+    /// A name or address of the host we act for, as a backup MX would:
+    /// drops that preference level and every higher number (RFC 5321 section
+    /// 5.1). Repeatable. `route` also counts loopback addresses as self, as an
+    /// MTA does; `probe` and `send` count only what is given here.
+    #[arg(long = "self", value_name = "NAME|IP")]
+    pub self_: Vec<String>,
+
+    /// Keep at most N addresses in the plan, keeping both address families.
+    /// Default: no limit for `route` and `probe --all`; 5 for the walks of
+    /// `probe` and `send` (Postfix's smtp_mx_address_limit).
+    #[arg(long, value_name = "N")]
+    pub address_limit: Option<usize>,
+
+    /// Seed for the shuffle of equal preferences, for reproducible output.
+    /// Without it the order of equal preferences is random, as RFC 5321 requires.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Accept an MX record that names an IP address (Postfix does, with a
+    /// warning). By default such a record is unusable: RFC 5321 section 5.1
+    /// says it MUST name a host.
+    #[arg(long)]
+    pub allow_ip_mx: bool,
+}
+
+/// The SMTP flags shared by `probe` and `send`.
+#[derive(Args, Debug)]
+pub struct SmtpArgs {
+    /// TLS: off (never STARTTLS), opportunistic (STARTTLS when offered; on a
+    /// failed handshake, once more in plaintext on the same address, flagged),
+    /// required (no STARTTLS or an untrusted or mismatched certificate: next
+    /// address).
+    #[arg(long, value_enum, default_value_t = TlsArg::Opportunistic)]
+    pub tls: TlsArg,
+
+    /// TCP port of the exchangers.
+    #[arg(long, default_value_t = 25)]
+    pub port: u16,
+
+    /// The name to send in EHLO (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// TCP connect timeout, per address (10s for probe, 30s for send;
+    /// 500ms, 10s, 2m).
+    #[arg(long, value_name = "DUR")]
+    pub connect_timeout: Option<String>,
+
+    /// Timeout for each SMTP stage (default: per stage, as in Postfix for
+    /// send, shorter for probe; 500ms, 10s, 2m).
+    #[arg(long, value_name = "DUR")]
+    pub smtp_timeout: Option<String>,
+
+    /// Trust the certificates in this PEM file instead of the built-in
+    /// Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Print every line sent and received, swaks-style (`->`/`<-` in clear,
+    /// `~>`/`<~` inside TLS), with timestamps.
+    #[arg(long)]
+    pub transcript: bool,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--tls`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsArg {
+    /// Never STARTTLS.
+    Off,
+    /// STARTTLS when offered; plaintext once more on a failed handshake.
+    Opportunistic,
+    /// STARTTLS with a trusted certificate naming the exchanger, or next address.
+    Required,
+}
+
+/// `--stop-after`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopArg {
+    /// TCP connect.
+    Connect,
+    /// The 220 greeting.
+    Greeting,
+    /// EHLO (after STARTTLS, when TLS is used).
+    Ehlo,
+    /// STARTTLS and the EHLO after it.
+    Starttls,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO (never DATA).
+    Rcpt,
+}
+
+/// `mxkit probe`.
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// An address or a domain: its plan is walked.
+    #[arg(value_name = "ADDRESS|DOMAIN")]
+    pub address: String,
+
+    /// Probe every candidate, concurrently, and report each (no failover).
+    #[arg(long)]
+    pub all: bool,
+
+    /// The stage to reach: connect, greeting, ehlo, starttls, mail, rcpt.
+    #[arg(long, value_enum, default_value_t = StopArg::Ehlo)]
+    pub stop_after: StopArg,
+
+    /// MAIL FROM for --stop-after mail/rcpt (default: the null sender <>).
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+
+    /// RCPT TO for --stop-after rcpt (default: the ADDRESS given, when it
+    /// has a local part, else postmaster@DOMAIN).
+    #[arg(long, value_name = "ADDR")]
+    pub rcpt: Option<String>,
+
+    /// Where DNS answers come from.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    /// How the plan is built.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// SMTP settings.
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+/// `mxkit send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The envelope sender (MAIL FROM); also the From: header when the
+    /// message has none.
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+
+    /// A recipient (RCPT TO); repeatable. Recipients are grouped by domain
+    /// and each domain gets one walk of its own.
+    #[arg(long = "to", value_name = "ADDR", required = true)]
+    pub to: Vec<String>,
+
+    /// The message (RFC 5322) from FILE, or `-` for standard input. Without
+    /// it, standard input is read when it is not a terminal; otherwise a short
+    /// test message is sent.
+    #[arg(long, value_name = "FILE|-")]
+    pub data: Option<PathBuf>,
+
+    /// Subject: header to add when the message has none.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+
+    /// Where DNS answers come from.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    /// How the plan is built.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// SMTP settings.
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Route(a) => cmd::route::run(a),
         args::Command::Check(a) => cmd::check::run(a),
+        args::Command::Probe(a) => cmd::probe::run(a),
+        args::Command::Send(a) => cmd::send::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

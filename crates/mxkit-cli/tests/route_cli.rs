@@ -51,7 +51,7 @@ fn json(extra: &[&str], args: &[&str], code: i32) -> Value {
 
 fn live(knot: &Knot, args: &[&str], code: i32) -> Value {
     let server = knot.addr().to_string();
-    json(&["--server", &server, "--timeout", "2"], args, code)
+    json(&["--server", &server, "--dns-timeout", "2"], args, code)
 }
 
 fn offline(args: &[&str], code: i32) -> Value {
@@ -253,7 +253,7 @@ fn server_args(addr: SocketAddr) -> Vec<String> {
     vec![
         "--server".into(),
         addr.to_string(),
-        "--timeout".into(),
+        "--dns-timeout".into(),
         "0.3".into(),
     ]
 }
@@ -568,7 +568,14 @@ fn hostile_names_are_escaped_in_text_output() {
     });
     let s = server.addr().to_string();
     let out = mxkit()
-        .args(["route", "example.test", "--server", &s, "--timeout", "0.3"])
+        .args([
+            "route",
+            "example.test",
+            "--server",
+            &s,
+            "--dns-timeout",
+            "0.3",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -7,7 +7,9 @@
 //! Crate map:
 //! - [`address`]: mailbox and domain parsing, IDN (A-labels), address literals;
 //! - [`dns`]: the [`dns::Lookup`] trait, the live engine, zone files, fakes;
-//! - [`route`]: domain -> [`route::Route`], the plan or a typed failure.
+//! - [`route`]: domain -> [`route::Route`], the plan or a typed failure;
+//! - [`check`]: a domain's mail DNS (and exchangers) audited -> findings;
+//! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts.
 //!
 //! Glossary:
 //! - **exchanger** (MX host): the host name an MX record points to;
@@ -24,3 +26,4 @@ pub mod address;
 pub mod check;
 pub mod dns;
 pub mod route;
+pub mod smtp;

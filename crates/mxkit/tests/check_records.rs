@@ -235,7 +235,10 @@ fn mx_is_address_severity_can_be_set_or_ignored() {
     let r = run_with(
         "mx-is-address",
         "mx-is-address.test",
-        &CheckOptions { policy },
+        &CheckOptions {
+            policy,
+            ..CheckOptions::default()
+        },
     );
     assert_eq!(one(&r, "mx-is-address").severity, Severity::Warning);
 
@@ -244,7 +247,10 @@ fn mx_is_address_severity_can_be_set_or_ignored() {
     let r = run_with(
         "mx-is-address",
         "mx-is-address.test",
-        &CheckOptions { policy },
+        &CheckOptions {
+            policy,
+            ..CheckOptions::default()
+        },
     );
     assert!(all(&r, "mx-is-address").is_empty(), "{:#?}", r.findings);
 }
@@ -257,7 +263,10 @@ fn exchanger_special_address_override_beats_escalation() {
     let r = run_with(
         "exchanger-special-address",
         "all.exchanger-special-address.test",
-        &CheckOptions { policy },
+        &CheckOptions {
+            policy,
+            ..CheckOptions::default()
+        },
     );
     let found = all(&r, "exchanger-special-address");
     assert!(!found.is_empty());

@@ -1,4 +1,10 @@
 //! Test bed.
 
+pub mod blackhole;
+pub mod certs;
 pub mod fault;
 pub mod knot;
+pub mod postfix;
+pub mod smtp_client;
+pub mod smtp_sink;
+pub mod sys;

@@ -5,7 +5,9 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::Result;
 use mxkit::address::Domain;
 use mxkit::check::nameservers::EngineDirect;
+use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
+use mxkit::smtp::{SmtpOptions, Timeouts, TlsMode};
 
 use super::dns::{DnsSettings, runtime};
 use crate::Usage;
@@ -28,7 +30,18 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         policy.set(spec).map_err(|e| Usage(format!("--set {e}")))?;
     }
     let dns = DnsSettings::from_args(&args.dns)?;
-    let options = CheckOptions { policy };
+    let smtp = if args.no_smtp {
+        SmtpCheck::Skip("--no-smtp: the exchangers were not probed over SMTP".into())
+    } else if dns.offline {
+        SmtpCheck::Skip("offline: the exchangers were not probed over SMTP".into())
+    } else {
+        let helo = super::probe::helo_name(None);
+        let mut o = SmtpOptions::new(helo, domain.as_str());
+        o.timeouts = Timeouts::probe();
+        o.tls = TlsMode::Opportunistic;
+        SmtpCheck::Run(Box::new(o))
+    };
+    let options = CheckOptions { policy, smtp };
 
     let (report, resolvers) = runtime()?.block_on(async {
         let sources = dns.sources().await?;

@@ -1,5 +1,5 @@
 //! The DNS sources shared by the subcommands: `--server`, `--zone`,
-//! `--offline`, `--timeout` -> validated settings -> the [`Lookup`]s.
+//! `--offline`, `--dns-timeout` -> validated settings -> the [`Lookup`]s.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct DnsSettings {
     pub zones: ZoneSet,
     /// `--offline`.
     pub offline: bool,
-    /// `--timeout`, per try.
+    /// `--dns-timeout`, per try.
     pub timeout: Option<Duration>,
 }
 
@@ -49,12 +49,13 @@ impl DnsSettings {
         if args.offline && !servers.is_empty() {
             return Err(Usage("--offline and --server exclude each other".into()).into());
         }
-        let timeout = match args.timeout {
+        let timeout = match args.dns_timeout {
             Some(t) if t.is_finite() && t > 0.0 && t <= 60.0 => Some(Duration::from_secs_f64(t)),
             Some(_) => {
-                return Err(
-                    Usage("--timeout must be more than 0 and at most 60 seconds".into()).into(),
-                );
+                return Err(Usage(
+                    "--dns-timeout must be more than 0 and at most 60 seconds".into(),
+                )
+                .into());
             }
             None => None,
         };

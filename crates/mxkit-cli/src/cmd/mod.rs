@@ -3,4 +3,7 @@
 
 pub mod check;
 pub mod dns;
+pub mod plan;
+pub mod probe;
 pub mod route;
+pub mod send;

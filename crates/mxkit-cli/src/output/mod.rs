@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod json;
+pub mod smtp;
 pub mod text;
 
 /// Escape control characters (C0, DEL, C1) and Unicode bidi overrides as

@@ -15,7 +15,7 @@
 //! One module per family of rules: [`records`] (the MX RRset and its
 //! exchangers), [`addresses`] (where the exchangers' addresses point),
 //! [`nameservers`] (every authoritative server asked directly), [`reverse`]
-//! (PTR records); [`diff`] compares a zone file with live DNS before it is
+//! (PTR records), [`smtp`] (the exchangers over SMTP, up to STARTTLS); [`diff`] compares a zone file with live DNS before it is
 //! published. Each family has one entry point, `async fn check(&Context, &mut
 //! Findings)`.
 
@@ -24,6 +24,7 @@ pub mod diff;
 pub mod nameservers;
 pub mod records;
 pub mod reverse;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -156,6 +157,16 @@ rules! {
         "an exchanger address has no PTR record";
     REVERSE_DNS_MISMATCH = "reverse-dns-mismatch", "MX21", Notice, "RFC 1912 section 2.1, RFC 8601 section 3",
         "an exchanger address's PTR name does not resolve back to it (not forward-confirmed)";
+    SMTP_UNREACHABLE = "smtp-unreachable", "MX22", Warning, "RFC 5321 section 5.1",
+        "an exchanger address does not accept TCP connections on port 25 (error when none does)";
+    SMTP_GREETING = "smtp-greeting", "MX23", Warning, "RFC 5321 section 4.2",
+        "an exchanger greets with something other than 220";
+    SMTP_STARTTLS = "smtp-starttls", "MX24", Warning, "RFC 3207",
+        "an exchanger does not offer STARTTLS, or EHLO or the TLS handshake fails";
+    SMTP_CERTIFICATE = "smtp-certificate", "MX24", Info, "RFC 7435, RFC 8461",
+        "an exchanger's certificate is not trusted or does not name it";
+    SMTP_SLOW_GREETING = "smtp-slow-greeting", "MX25", Info, "RFC 5321 section 4.5.3.2",
+        "an exchanger takes more than 10 s to greet";
 }
 
 /// Look a rule up by id.
@@ -451,6 +462,8 @@ pub trait Direct: Send + Sync {
 pub struct CheckOptions {
     /// Severity overrides.
     pub policy: Policy,
+    /// Whether the SMTP rules probe the exchangers (default: skipped).
+    pub smtp: smtp::SmtpCheck,
 }
 
 /// Everything the rule families see.
@@ -571,6 +584,7 @@ pub async fn check(
     addresses::check(&ctx, &mut findings).await;
     nameservers::check(&ctx, &mut findings).await;
     reverse::check(&ctx, &mut findings).await;
+    smtp::check(&ctx, &options.smtp, &mut findings).await;
     let changes = match (live, zones.is_empty()) {
         (Some(live), false) => diff::changes(&ctx, live).await,
         _ => None,

@@ -1,0 +1,108 @@
+//! `mxkit send`: one message delivered directly to the recipients'
+//! exchangers, one walk per recipient domain, never twice to one domain.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Read, Write};
+
+use anyhow::{Context, Result};
+use mxkit::address::{Address, Destination};
+use mxkit::smtp::{self, Message, Timeouts, WalkVerdict};
+
+use super::dns::{DnsSettings, runtime};
+use super::probe::{route_for, smtp_options};
+use crate::Usage;
+use crate::args::SendArgs;
+use crate::exit;
+use crate::output;
+
+const TEST_MESSAGE: &str = "This is a test message sent by mxkit send.\r\n";
+
+/// Run `mxkit send`; returns the exit code.
+pub fn run(args: SendArgs) -> Result<u8> {
+    smtp::validate_address(&args.from)
+        .map_err(|e| Usage(format!("--from {:?}: {e}", args.from)))?;
+    // Recipients by destination domain (A-label form), in the order given.
+    let mut groups: BTreeMap<String, (Destination, Vec<String>)> = BTreeMap::new();
+    for to in &args.to {
+        smtp::validate_address(to).map_err(|e| Usage(format!("--to {to:?}: {e}")))?;
+        let addr = Address::parse(to).map_err(|e| Usage(format!("--to {to:?}: {e}")))?;
+        if addr.local.is_none() {
+            return Err(Usage(format!(
+                "--to {to:?}: a recipient needs a local part (user@domain)"
+            ))
+            .into());
+        }
+        let key = match &addr.destination {
+            Destination::Domain(d) => d.as_str().to_string(),
+            Destination::Literal(ip) => ip.to_string(),
+        };
+        let entry = groups
+            .entry(key)
+            .or_insert_with(|| (addr.destination.clone(), Vec::new()));
+        if !entry.1.contains(to) {
+            entry.1.push(to.clone());
+        }
+    }
+    let raw = read_message(&args)?;
+    let message = Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref())
+        .map_err(|e| Usage(format!("the message: {e}")))?;
+    let dns = DnsSettings::from_args(&args.dns)?;
+    let plan = super::plan::options(&args.plan, false, Some(5))?;
+
+    let rt = runtime()?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut worst = exit::OK;
+    let mut results = Vec::new();
+    for (domain, (dest, rcpts)) in &groups {
+        let mut opts = smtp_options(&args.smtp, domain, Timeouts::deliver())?;
+        opts.mail_from = args.from.clone();
+        opts.rcpt_to = rcpts.clone();
+        let route = rt.block_on(route_for(&dns, dest, &plan))?;
+        let walk = rt.block_on(smtp::deliver(&route, &opts, &message));
+        let code = super::probe::verdict_code(&walk.verdict);
+        // A bounce matters more than a deferral.
+        worst = match (worst, code) {
+            (exit::PERMANENT, _) | (_, exit::PERMANENT) => exit::PERMANENT,
+            (exit::TEMPORARY, _) | (_, exit::TEMPORARY) => exit::TEMPORARY,
+            _ => exit::OK,
+        };
+        if !args.smtp.json {
+            output::smtp::walk_text(&mut out, &route, &walk, args.smtp.transcript)?;
+            if walk.verdict == WalkVerdict::Accepted {
+                output::smtp::accepted_line(&mut out, &walk)?;
+            }
+        }
+        results.push((domain.clone(), route, walk));
+    }
+    if args.smtp.json {
+        output::smtp::send_json(&mut out, &args.from, message.len(), &results)?;
+    }
+    out.flush()?;
+    Ok(worst)
+}
+
+/// The message: `--data FILE|-`, else standard input when it is not a
+/// terminal, else a short test message.
+fn read_message(args: &SendArgs) -> Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    match args.data.as_deref() {
+        Some(p) if p.as_os_str() == "-" => {
+            io::stdin()
+                .read_to_end(&mut raw)
+                .context("cannot read the message from standard input")?;
+        }
+        Some(p) => {
+            raw = std::fs::read(p).map_err(|e| Usage(format!("--data {}: {e}", p.display())))?;
+        }
+        None if !io::stdin().is_terminal() => {
+            io::stdin()
+                .read_to_end(&mut raw)
+                .context("cannot read the message from standard input")?;
+        }
+        None => raw = TEST_MESSAGE.as_bytes().to_vec(),
+    }
+    if raw.is_empty() {
+        raw = TEST_MESSAGE.as_bytes().to_vec();
+    }
+    Ok(raw)
+}

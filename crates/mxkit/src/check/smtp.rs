@@ -1,0 +1,282 @@
+//! Rules: the exchangers over SMTP (catalogue rows MX22 to MX25).
+//!
+//! Every candidate address of the plan is probed concurrently up to
+//! STARTTLS and the EHLO after it (`smtp::probe_all`), never further: no MAIL,
+//! no message. Findings: port 25 not reachable (`smtp-unreachable`, error when
+//! no address is), a greeting other than 220 (`smtp-greeting`), EHLO or
+//! STARTTLS failing or STARTTLS not offered (`smtp-starttls`), a certificate
+//! that is not trusted or does not name the exchanger (`smtp-certificate`,
+//! info: opportunistic TLS between MTAs does not verify, RFC 7435), a slow
+//! greeting (`smtp-slow-greeting`, info only: greet-pause and postscreen delay
+//! it on purpose, mailcow#576).
+//!
+//! Outbound port 25 is blocked on many networks (cloud hosts, ISPs): when
+//! every connection attempt times out, the rules are reported as not run,
+//! with that reason, instead of failing every exchanger.
+
+use std::time::Duration;
+
+use super::{
+    Context, Evidence, Findings, SMTP_CERTIFICATE, SMTP_GREETING, SMTP_SLOW_GREETING,
+    SMTP_STARTTLS, SMTP_UNREACHABLE, Severity,
+};
+use crate::smtp::{Attempt, AttemptOutcome, SmtpOptions, Stage};
+
+/// A greeting slower than this is reported (info).
+pub const SLOW_GREETING: Duration = Duration::from_secs(10);
+
+/// Whether and how the SMTP rules run.
+#[derive(Clone)]
+pub enum SmtpCheck {
+    /// Probe every candidate with these options (stop after STARTTLS).
+    Run(Box<SmtpOptions>),
+    /// Do not probe; the reason is shown (`--no-smtp`, offline).
+    Skip(String),
+}
+
+impl Default for SmtpCheck {
+    fn default() -> Self {
+        SmtpCheck::Skip("SMTP probing was not asked for".into())
+    }
+}
+
+impl std::fmt::Debug for SmtpCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmtpCheck::Run(o) => write!(f, "Run(port {})", o.port),
+            SmtpCheck::Skip(why) => write!(f, "Skip({why:?})"),
+        }
+    }
+}
+
+const ALL: [&super::Rule; 5] = [
+    &SMTP_UNREACHABLE,
+    &SMTP_GREETING,
+    &SMTP_STARTTLS,
+    &SMTP_CERTIFICATE,
+    &SMTP_SLOW_GREETING,
+];
+
+/// Run this family's rules.
+pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
+    let opts = match smtp {
+        SmtpCheck::Skip(why) => {
+            out.skipped(&ALL, why.clone());
+            return;
+        }
+        SmtpCheck::Run(opts) => opts,
+    };
+    if ctx.route.candidates.is_empty() {
+        return;
+    }
+    let mut opts = (**opts).clone();
+    opts.stop_after = Stage::Starttls;
+    let attempts = crate::smtp::probe_all(ctx.route, &opts).await;
+    let connect_timeouts = attempts.iter().filter(|a| timed_out_connecting(a)).count();
+    if connect_timeouts == attempts.len() {
+        out.skipped(
+            &ALL,
+            format!(
+                "every connection to port {} timed out ({} address(es)): outbound port {} looks blocked from here, so the SMTP rules were not run; try from another network",
+                opts.port,
+                attempts.len(),
+                opts.port
+            ),
+        );
+        return;
+    }
+    let reachable = attempts.iter().filter(|a| connected(a)).count();
+    for a in &attempts {
+        let subject = format!(
+            "{} [{}]:{}",
+            a.candidate.exchanger, a.candidate.address, opts.port
+        );
+        let evidence = transcript_evidence(a, &subject);
+        if !connected(a) {
+            let why = stage_error(a, Stage::Connect).unwrap_or_else(|| "no connection".into());
+            let b = out
+                .add(
+                    &SMTP_UNREACHABLE,
+                    subject.clone(),
+                    format!("cannot connect to {subject}: {why}; senders move on to the next address, and mail waits if none answers"),
+                )
+                .evidence_all(evidence)
+                .fix(format!(
+                    "make the mail server on {} listen on port {} and let the firewall pass it, or remove the address from the DNS of {}",
+                    a.candidate.address, opts.port, a.candidate.exchanger
+                ));
+            if reachable == 0 {
+                b.severity(Severity::Error);
+            }
+            continue;
+        }
+        if let Some(result) = a.stages.iter().find(|s| s.stage == Stage::Greeting) {
+            let code = result.reply.as_ref().map(|r| r.code);
+            if code != Some(220) {
+                let what = match (&result.reply, &result.error) {
+                    (Some(r), _) => format!("{} {}", r.code, r.lines.join(" ")),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => "no greeting".into(),
+                };
+                out.add(
+                    &SMTP_GREETING,
+                    subject.clone(),
+                    format!("{subject} greets with {what} instead of 220: senders treat it as not available and try the next exchanger"),
+                )
+                .evidence_all(evidence.clone())
+                .fix("make the server greet with 220 (RFC 5321 section 4.2); a server that is meant to refuse mail should not be an MX");
+                continue;
+            }
+            if Duration::from_millis(result.elapsed_ms) > SLOW_GREETING {
+                out.add(
+                    &SMTP_SLOW_GREETING,
+                    subject.clone(),
+                    format!(
+                        "{subject} took {:.1} s to greet: fine for MTAs (RFC 5321 section 4.5.3.2 lets them wait 5 minutes), often deliberate (greet-pause, postscreen)",
+                        result.elapsed_ms as f64 / 1000.0
+                    ),
+                );
+            }
+        }
+        match &a.outcome {
+            AttemptOutcome::Reached { .. } => {}
+            AttemptOutcome::Soft { stage, reason } | AttemptOutcome::Hard { stage, reason }
+                if matches!(stage, Stage::Ehlo | Stage::Starttls) =>
+            {
+                out.add(
+                    &SMTP_STARTTLS,
+                    subject.clone(),
+                    format!("{subject}: {} failed: {reason}", stage_name(*stage)),
+                )
+                .evidence_all(evidence.clone())
+                .fix("offer STARTTLS with a working certificate (RFC 3207); senders otherwise deliver in plaintext or not at all when they require TLS");
+            }
+            _ => {}
+        }
+        if a.tls.is_none()
+            && matches!(a.outcome, AttemptOutcome::Reached { .. })
+            && !a
+                .capabilities
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case("STARTTLS"))
+        {
+            out.add(
+                &SMTP_STARTTLS,
+                subject.clone(),
+                format!("{subject} does not offer STARTTLS: mail to it travels in plaintext"),
+            )
+            .evidence_all(evidence.clone())
+            .fix("enable STARTTLS (Postfix: smtpd_tls_security_level = may, with smtpd_tls_cert_file and smtpd_tls_key_file)");
+        }
+        if a.plaintext_fallback {
+            out.add(
+                &SMTP_STARTTLS,
+                subject.clone(),
+                format!("{subject} offers STARTTLS but the TLS handshake fails; senders fall back to plaintext or give up"),
+            )
+            .evidence_all(evidence.clone())
+            .fix("fix the server's TLS set-up (certificate and key files, protocol versions)");
+        }
+        if let Some(t) = &a.tls {
+            let mut problems = Vec::new();
+            if !t.chain_trusted {
+                problems.push(format!(
+                    "the certificate chain is not trusted ({})",
+                    t.chain_error.as_deref().unwrap_or("unknown reason")
+                ));
+            }
+            if !t.mx_name_matches {
+                problems.push(format!(
+                    "the certificate does not name {}",
+                    a.candidate.exchanger
+                ));
+            }
+            if !problems.is_empty() {
+                let cert = t
+                    .certificate
+                    .as_ref()
+                    .map(|c| {
+                        format!(
+                            "subject {}, SAN {}, issuer {}",
+                            c.subject,
+                            c.sans.join(" "),
+                            c.issuer
+                        )
+                    })
+                    .unwrap_or_else(|| "no certificate".into());
+                out.add(
+                    &SMTP_CERTIFICATE,
+                    subject.clone(),
+                    format!(
+                        "{subject}: {}; opportunistic TLS still works, but MTA-STS (RFC 8461) and DANE senders will refuse it",
+                        problems.join("; ")
+                    ),
+                )
+                .evidence(Evidence {
+                    source: subject.clone(),
+                    query: Some("STARTTLS".into()),
+                    answer: cert,
+                })
+                .fix(format!(
+                    "install a certificate from a public CA whose subjectAltName includes {}",
+                    a.candidate.exchanger
+                ));
+            }
+        }
+    }
+}
+
+fn connected(a: &Attempt) -> bool {
+    a.stages
+        .iter()
+        .any(|s| s.stage == Stage::Connect && s.error.is_none())
+}
+
+fn timed_out_connecting(a: &Attempt) -> bool {
+    !connected(a)
+        && stage_error(a, Stage::Connect)
+            .is_some_and(|e| e.contains("timed out") || e.contains("timeout"))
+}
+
+fn stage_error(a: &Attempt, stage: Stage) -> Option<String> {
+    a.stages
+        .iter()
+        .find(|s| s.stage == stage)
+        .and_then(|s| s.error.clone())
+}
+
+fn stage_name(s: Stage) -> &'static str {
+    match s {
+        Stage::Connect => "connect",
+        Stage::Greeting => "greeting",
+        Stage::Ehlo => "EHLO",
+        Stage::Starttls => "STARTTLS",
+        Stage::Mail => "MAIL",
+        Stage::Rcpt => "RCPT",
+        Stage::Data => "DATA",
+        Stage::Dot => "the final dot",
+        Stage::Quit => "QUIT",
+    }
+}
+
+/// The first lines of the conversation (what was sent and said), as evidence.
+fn transcript_evidence(a: &Attempt, source: &str) -> Vec<Evidence> {
+    use crate::smtp::Direction;
+    a.transcript
+        .iter()
+        .filter(|e| !matches!(e.direction, Direction::Info))
+        .take(3)
+        .map(|e| {
+            let arrow = match e.direction {
+                Direction::Sent => "->",
+                Direction::Received => "<-",
+                _ => "***",
+            };
+            Evidence {
+                source: source.to_string(),
+                query: None,
+                answer: format!("{arrow} {}", e.line),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,148 @@
+//! A test certificate authority made with rcgen: one CA certificate
+//! (`ca.pem`) and as many leaf certificates as tests need, each with
+//! subjectAltName dNSName entries (an entry that parses as an IP address
+//! becomes an iPAddress entry) and extendedKeyUsage serverAuth, so that
+//! strict verifiers (rustls/webpki, OpenSSL with `-verify_hostname`) accept
+//! them against [`TestCa::ca_pem_path`].
+//!
+//! Keys are ECDSA P-256 (rcgen's default), written as PKCS#8 PEM. Every file
+//! lives in a temporary folder that is removed when the [`TestCa`] is
+//! dropped; [`crate::postfix::Postfix`] copies the files it is given, so the
+//! CA may go away before the servers do.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
+};
+
+/// The CA certificate's common name.
+pub const CA_NAME: &str = "mxkit test CA";
+
+/// A test CA; its folder (with `ca.pem` and the leaves) is removed on drop.
+pub struct TestCa {
+    dir: tempfile::TempDir,
+    issuer: Issuer<'static, KeyPair>,
+    ca_pem: String,
+    next: AtomicUsize,
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    /// Make a new CA (CN "mxkit test CA", CA:TRUE, keyCertSign) and write
+    /// `ca.pem` into a fresh temporary folder.
+    pub fn new() -> TestCa {
+        let dir = tempfile::Builder::new()
+            .prefix("mxkit-ca-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot create a temporary folder: {e}"));
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, CA_NAME);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = date_time_ymd(2020, 1, 1);
+        params.not_after = date_time_ymd(2099, 12, 31);
+        let key = KeyPair::generate()
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot generate the CA key: {e}"));
+        let cert = params
+            .self_signed(&key)
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot sign the CA certificate: {e}"));
+        let ca_pem = cert.pem();
+        write(&dir.path().join("ca.pem"), &ca_pem);
+        TestCa {
+            dir,
+            issuer: Issuer::new(params, key),
+            ca_pem,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The folder holding `ca.pem` and the leaves.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of the CA certificate (PEM), to give clients as their trust
+    /// anchor (`openssl s_client -CAfile`, rustls root store).
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The CA certificate (PEM text).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A leaf certificate for `names` (the first is also the subject CN),
+    /// signed by this CA, written into the CA's folder. Returns the paths of
+    /// the certificate (the leaf alone, PEM) and of its private key (PKCS#8
+    /// PEM).
+    pub fn leaf(&self, names: &[&str]) -> (PathBuf, PathBuf) {
+        let (cert, key) = self.leaf_pem(names);
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let stem = format!(
+            "leaf{n}-{}",
+            sanitize(names.first().copied().unwrap_or("leaf"))
+        );
+        let cert_path = self.dir.path().join(format!("{stem}.crt.pem"));
+        let key_path = self.dir.path().join(format!("{stem}.key.pem"));
+        write(&cert_path, &cert);
+        write(&key_path, &key);
+        (cert_path, key_path)
+    }
+
+    /// Like [`TestCa::leaf`], without files: (certificate PEM, key PEM).
+    pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
+        assert!(
+            !names.is_empty(),
+            "testbed::certs: a leaf needs at least one name"
+        );
+        let owned: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(owned)
+            .unwrap_or_else(|e| panic!("testbed::certs: bad names {names:?}: {e}"));
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = date_time_ymd(2020, 1, 1);
+        params.not_after = date_time_ymd(2099, 12, 31);
+        let key = KeyPair::generate()
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot generate a leaf key: {e}"));
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot sign a leaf for {names:?}: {e}"));
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write(path: &Path, text: &str) {
+    fs::write(path, text)
+        .unwrap_or_else(|e| panic!("testbed::certs: cannot write {}: {e}", path.display()));
+}

@@ -1,0 +1,128 @@
+//! Small helpers shared by the SMTP-side launchers ([`crate::postfix`],
+//! [`crate::smtp_sink`], [`crate::blackhole`]): finding programs, checking
+//! that an address is loopback and free, and ending the processes a
+//! launcher started (by process ID or process group ID, never by name).
+
+use std::fs;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `name` from PATH, else the first of `fallbacks` that exists.
+pub fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    from_path.or_else(|| fallbacks.iter().map(PathBuf::from).find(|p| p.is_file()))
+}
+
+/// Whether this process runs as root (the owner of `/proc/self` is the
+/// effective user).
+pub fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Panics unless `addr` is an IPv4 loopback address (127.0.0.0/8): the test
+/// bed never sends traffic anywhere else.
+pub fn assert_loopback_v4(what: &str, addr: SocketAddr) {
+    let ok = match addr {
+        SocketAddr::V4(a) => a.ip().is_loopback(),
+        SocketAddr::V6(_) => false,
+    };
+    assert!(
+        ok,
+        "testbed::{what}: {addr} is not an IPv4 loopback address (127.0.0.0/8)"
+    );
+}
+
+/// Whether `addr` can be bound for TCP right now (with SO_REUSEADDR, as
+/// servers do, so a closed connection in TIME_WAIT does not count).
+pub fn tcp_bindable(addr: SocketAddr) -> io::Result<()> {
+    TcpListener::bind(addr).map(drop)
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat_fields(&stat).is_some_and(|f| f.first() != Some(&"Z")),
+        Err(_) => false,
+    }
+}
+
+/// The fields of `/proc/PID/stat` after the command name: state, ppid,
+/// pgrp, ...
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().collect())
+}
+
+/// The live (non-zombie) processes whose process group is `pgid`.
+pub fn process_group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(f) = stat_fields(&stat)
+            && f.first() != Some(&"Z")
+            && f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Send SIGKILL to the process group `pgid` (the shell's `kill`, as std has
+/// no signal API and the crate uses no unsafe code).
+pub fn kill_process_group(pgid: u32) {
+    if pgid <= 1 {
+        return;
+    }
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s KILL -- -{pgid}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Poll `done` every few milliseconds until it holds or `timeout` passes;
+/// returns whether it held.
+pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
