@@ -10,17 +10,7 @@ use serde::Serialize;
 use super::sanitize;
 
 fn stage(s: Stage) -> &'static str {
-    match s {
-        Stage::Connect => "connect",
-        Stage::Greeting => "greeting",
-        Stage::Ehlo => "ehlo",
-        Stage::Starttls => "starttls",
-        Stage::Mail => "mail",
-        Stage::Rcpt => "rcpt",
-        Stage::Data => "data",
-        Stage::Dot => "dot",
-        Stage::Quit => "quit",
-    }
+    s.as_str()
 }
 
 fn plan_line(out: &mut impl Write, route: &Route) -> io::Result<()> {

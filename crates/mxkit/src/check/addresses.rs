@@ -376,35 +376,12 @@ impl HostLookup {
     /// Evidence for the CNAME records followed from `host`: `file:line`
     /// where they come from a zone file, else the answer that carried them.
     pub fn cname_evidence(&self, ctx: &Context<'_>, host: &Name) -> Vec<Evidence> {
-        let mut out = Vec::new();
-        let owners = std::iter::once(host).chain(self.cname_chain.iter());
-        for (owner, target) in owners.zip(self.cname_chain.iter()) {
-            let lines: Vec<Evidence> = ctx
-                .zone_records(
-                    owner,
-                    RecordType::CNAME,
-                    |d| matches!(d, RData::CNAME(c) if c.0 == *target),
-                )
-                .into_iter()
-                .map(Evidence::zone)
-                .collect();
-            if lines.is_empty() {
-                let server = self
-                    .answers
-                    .first()
-                    .map(|(_, a)| a.server.clone())
-                    .unwrap_or_default();
-                out.push(Evidence::dns(
-                    server,
-                    owner,
-                    RecordType::CNAME,
-                    format!("{} CNAME {}", dotted(owner), dotted(target)),
-                ));
-            } else {
-                out.extend(lines);
-            }
-        }
-        out
+        let server = self
+            .answers
+            .first()
+            .map(|(_, a)| a.server.as_str())
+            .unwrap_or_default();
+        ctx.cname_evidence(host, &self.cname_chain, server, RecordType::CNAME)
     }
 
     /// The first temporary failure, as text.

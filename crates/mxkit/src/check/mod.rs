@@ -505,6 +505,43 @@ impl Context<'_> {
             .collect()
     }
 
+    /// Evidence for the CNAME chain followed from `start` (the question
+    /// `start`/`rtype` that `server` answered): the `file:line` of each CNAME
+    /// record where it comes from a zone file, else the answer that carried it.
+    pub fn cname_evidence(
+        &self,
+        start: &Name,
+        chain: &[Name],
+        server: &str,
+        rtype: RecordType,
+    ) -> Vec<Evidence> {
+        let mut out = Vec::new();
+        let owners = std::iter::once(start).chain(chain.iter());
+        for (owner, target) in owners.zip(chain.iter()) {
+            let lines = self.zone_records(
+                owner,
+                RecordType::CNAME,
+                |d| matches!(d, RData::CNAME(c) if c.0 == *target),
+            );
+            if lines.is_empty() {
+                let text = format!(
+                    "{} CNAME {}",
+                    addresses::dotted(owner),
+                    addresses::dotted(target)
+                );
+                let asked = if owner == start {
+                    rtype
+                } else {
+                    RecordType::CNAME
+                };
+                out.push(Evidence::dns(server.to_string(), owner, asked, text));
+            } else {
+                out.extend(lines.into_iter().map(Evidence::zone));
+            }
+        }
+        out
+    }
+
     /// Evidence for the MX records of the domain matching `keep`: their
     /// `file:line` when they come from a zone file, else the resolver's answer.
     pub fn mx_evidence(&self, keep: impl Fn(u16, &Name) -> bool) -> Vec<Evidence> {

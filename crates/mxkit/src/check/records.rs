@@ -133,31 +133,12 @@ fn record_subject(owner: &Name, preference: u16, exchange: &Name) -> String {
 
 /// The domain's own CNAME records (and the rest of its chain) as evidence.
 fn domain_cname_evidence(ctx: &Context<'_>) -> Vec<Evidence> {
-    let domain = ctx.domain.name();
-    let mut out = Vec::new();
-    let owners = std::iter::once(domain).chain(ctx.mx.cname_chain.iter());
-    for (owner, target) in owners.zip(ctx.mx.cname_chain.iter()) {
-        let lines: Vec<Evidence> = ctx
-            .zone_records(
-                owner,
-                RecordType::CNAME,
-                |d| matches!(d, RData::CNAME(c) if c.0 == *target),
-            )
-            .into_iter()
-            .map(Evidence::zone)
-            .collect();
-        if lines.is_empty() {
-            out.push(Evidence::dns(
-                ctx.mx.server.clone(),
-                domain,
-                RecordType::MX,
-                format!("{} CNAME {}", dotted(owner), dotted(target)),
-            ));
-        } else {
-            out.extend(lines);
-        }
-    }
-    out
+    ctx.cname_evidence(
+        ctx.domain.name(),
+        &ctx.mx.cname_chain,
+        &ctx.mx.server,
+        RecordType::MX,
+    )
 }
 
 /// The MX answer itself as DNS evidence (for negative answers).
