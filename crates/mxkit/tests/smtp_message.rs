@@ -120,3 +120,18 @@ fn several_recipients_are_folded() {
     let m = Message::prepare(b"x", "me@example.net", &rcpts, None).unwrap();
     assert!(text(&m).contains("To: a@example.test,\r\n b@example.test\r\n"));
 }
+
+#[test]
+fn rfc5322_nul_in_a_header_value_is_refused() {
+    use mxkit::smtp::{Message, MessageError};
+    let err = Message::prepare(b"hello\r\n", "a\0b@example.net", &[], Some("x")).unwrap_err();
+    assert!(
+        matches!(err, MessageError::HeaderInjection { field: "From" }),
+        "{err:?}"
+    );
+    let err = Message::prepare(b"hello\r\n", "a@example.net", &[], Some("x\0y")).unwrap_err();
+    assert!(
+        matches!(err, MessageError::HeaderInjection { field: "Subject" }),
+        "{err:?}"
+    );
+}

@@ -38,8 +38,9 @@ pub enum MessageError {
         /// Its length without CRLF.
         len: usize,
     },
-    /// A header value given to `prepare` contains CR or LF (header injection).
-    #[error("{field} contains a line break")]
+    /// A header value given to `prepare` contains CR, LF or NUL (header
+    /// injection; NUL is not allowed in a message, RFC 5322 section 2.2).
+    #[error("{field} contains a line break or a NUL byte")]
     HeaderInjection {
         /// Which field.
         field: &'static str,
@@ -87,7 +88,7 @@ impl Message {
             .into_iter()
             .chain(to.iter().map(|t| ("To", Some(t.as_str()))))
         {
-            if value.is_some_and(|v| v.contains(['\r', '\n'])) {
+            if value.is_some_and(|v| v.contains(['\r', '\n', '\0'])) {
                 return Err(MessageError::HeaderInjection { field });
             }
         }
