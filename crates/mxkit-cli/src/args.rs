@@ -38,7 +38,36 @@ pub enum Command {
     /// same walk (no relay, no queue: one try now).
     #[command(after_help = SEND_HELP)]
     Send(SendArgs),
+    /// Route every domain (or address) of a file, one per line, as fast as
+    /// the resolver allows: one JSON line per input line, nothing lost,
+    /// resumable.
+    #[command(after_help = SCAN_HELP)]
+    Scan(ScanArgs),
 }
+
+const SCAN_HELP: &str = "\
+Examples:
+  mxkit scan domains.txt --server 127.0.0.1 > routes.jsonl
+  mxkit scan domains.txt --server 127.0.0.1 --output routes.jsonl --stats stats.json
+  mxkit scan domains.txt --server 127.0.0.1 --output routes.jsonl --resume   (after a crash or Ctrl-C)
+  zcat big.txt.gz | mxkit scan - --server 127.0.0.1 --window 5000 --rate 50000 > routes.jsonl
+
+Output: one JSON object per line, per input line that is not blank or a
+'#' comment, in the order the lookups complete: the keys of 'mxkit route
+--json' plus 'line' (1-based input line number) and 'input' (the line as
+given). Lines that cannot be routed (over 1024 bytes, not UTF-8, not a
+domain) are 'permanent'/'invalid_address'; names whose lookups failed are
+'temporary'/'dns_temporary' with the reason.
+
+Exit codes:
+  0   the run completed: every input line has its output line (whatever the
+      outcomes, timeouts included)
+  3   the run stopped early: no usable reply from any DNS server for 30 s
+      (or 2 x timeout x tries when longer), or the input could not be read to
+      its end; the lines written are complete, rerun with --output FILE
+      --resume to finish
+  64  usage error or unreadable input (bad flag, missing file, broken zone
+      file, --output not a scan output when resuming)";
 
 const PROBE_HELP: &str = "\
 Examples:
@@ -385,6 +414,70 @@ pub struct SendArgs {
     /// SMTP settings.
     #[command(flatten)]
     pub smtp: SmtpArgs,
+}
+
+/// `mxkit scan`.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// One domain or address per line (blank lines and '#' comments are
+    /// skipped); `-` or nothing: standard input.
+    #[arg(value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+
+    /// Ask these resolvers (IP or IP:PORT, repeatable) instead of the ones in
+    /// /etc/resolv.conf.
+    #[arg(long = "server", value_name = "IP[:PORT]")]
+    pub servers: Vec<String>,
+
+    /// Load a zone file as authoritative data over live DNS (as in `route`).
+    /// Repeatable.
+    #[arg(long = "zone", value_name = "FILE")]
+    pub zones: Vec<PathBuf>,
+
+    /// Ask no server: only the --zone files answer.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Domains routed at once: a number (1 to 100000), or `auto` (adaptive:
+    /// grows while answers come, halves on timeouts and SERVFAIL bursts,
+    /// between 64 and 100000).
+    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    pub window: String,
+
+    /// At most this many DNS queries per second (default: no limit).
+    #[arg(long, value_name = "QPS")]
+    pub rate: Option<u32>,
+
+    /// Wait for each DNS reply this long before trying again (per try;
+    /// 500ms, 2s).
+    #[arg(long, value_name = "DUR", default_value = "500ms")]
+    pub timeout: String,
+
+    /// Tries after the first, per question (rounds over the servers).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
+
+    /// Write the JSON lines to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Continue a run into --output FILE: the lines already there are kept
+    /// (a partial last line is cut), only the other input lines are routed
+    /// and appended.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+
+    /// How each plan is built (as in `route`).
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// No progress bar (it is shown only when standard error is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Also write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }
 
 #[cfg(test)]

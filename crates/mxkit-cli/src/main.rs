@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         args::Command::Check(a) => cmd::check::run(a),
         args::Command::Probe(a) => cmd::probe::run(a),
         args::Command::Send(a) => cmd::send::run(a),
+        args::Command::Scan(a) => cmd::scan::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,7 +9,8 @@
 //! - [`dns`]: the [`dns::Lookup`] trait, the live engine, zone files, fakes;
 //! - [`route`]: domain -> [`route::Route`], the plan or a typed failure;
 //! - [`check`]: a domain's mail DNS (and exchangers) audited -> findings;
-//! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts.
+//! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts;
+//! - [`scan`]: routing for millions of domains (shared cache, adaptive window).
 //!
 //! Glossary:
 //! - **exchanger** (MX host): the host name an MX record points to;
@@ -26,4 +27,5 @@ pub mod address;
 pub mod check;
 pub mod dns;
 pub mod route;
+pub mod scan;
 pub mod smtp;

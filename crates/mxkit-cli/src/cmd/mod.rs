@@ -6,4 +6,5 @@ pub mod dns;
 pub mod plan;
 pub mod probe;
 pub mod route;
+pub mod scan;
 pub mod send;

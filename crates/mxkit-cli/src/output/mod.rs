@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod json;
+pub mod scan;
 pub mod smtp;
 pub mod text;
 

@@ -1,4 +1,5 @@
-//! A TTL cache in front of any [`Lookup`].
+//! A TTL cache in front of any [`Lookup`], with in-flight de-duplication and
+//! a size bound.
 //!
 //! RFC 2181 section 5.2: an RRset is cached for no longer than its lowest TTL
 //! (a server that sends one RRset with several TTLs gets the lowest). RFC 2308
@@ -7,11 +8,29 @@
 //! no SOA. Temporary failures and truncated answers are never cached: the next
 //! try asks again. The clock is tokio's, so tests move time with
 //! `tokio::time::advance` instead of sleeping.
+//!
+//! Words:
+//! - a **flight** is a question being asked of the inner source right now.
+//!   The first asker (the **leader**) asks; everyone who asks the same
+//!   question (name compared case-insensitively, type) meanwhile **joins** the
+//!   flight and gets the same response, temporary failures included, without
+//!   a query of their own. A leader that is dropped (cancelled) ends the
+//!   flight; one of the joiners then asks in its place, so nobody waits on a
+//!   question nobody asks;
+//! - the **capacity** bounds the number of entries (answers and flights).
+//!   When it is reached, a **sweep** drops expired answers, then the least
+//!   used answers (by a use count that is halved at every sweep, so old
+//!   fame fades), until a quarter of the room is free again: a sweep costs
+//!   O(capacity) once every capacity / 4 insertions. Exchangers shared by
+//!   many domains are used again and again and stay; one-off answers (the
+//!   MX of each domain of a bulk run) go first.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{BoxFuture, Lookup, Name, RecordType, Response, Status};
@@ -20,19 +39,109 @@ use super::{BoxFuture, Lookup, Name, RecordType, Response, Status};
 /// unbound's `cache-max-ttl`).
 pub const MAX_TTL: u32 = 86_400;
 
+/// Entries kept by [`Cache::new`].
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
 /// Caches the responses of an inner source.
 pub struct Cache<L> {
     inner: L,
-    entries: Mutex<HashMap<(Name, RecordType), (Instant, Response)>>,
+    capacity: usize,
+    /// When set, only answers of these types are stored (the others are
+    /// still shared while in flight).
+    keep: Option<Vec<RecordType>>,
+    state: Mutex<State>,
+    hits: AtomicU64,
+    joined: AtomicU64,
+    misses: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// A question as a key: the name in lower case in wire form (length
+/// octets and labels, RFC 1035 section 3.1; RFC 4343: case does not
+/// matter), then the type. One allocation, hashed in one go and compared
+/// with `memcmp` (hickory's `Name` hashes octet by octet and compares label
+/// by label, which showed in `scan` profiles).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key(Box<[u8]>);
+
+impl Key {
+    fn new(name: &Name, rtype: RecordType) -> Key {
+        let mut v = Vec::with_capacity(name.len() + 4);
+        for label in name.iter() {
+            v.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
+            v.extend(label.iter().map(u8::to_ascii_lowercase));
+        }
+        v.push(0);
+        v.extend_from_slice(&u16::from(rtype).to_be_bytes());
+        Key(v.into_boxed_slice())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    map: HashMap<Key, Slot>,
+}
+
+enum Slot {
+    /// An answer, good until `until`; `uses` counts the hits (halved at
+    /// each sweep).
+    Ready {
+        until: Instant,
+        resp: Response,
+        uses: u32,
+    },
+    /// Being asked; these wait for the answer.
+    Flight(Vec<oneshot::Sender<Response>>),
+}
+
+/// What a cache did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Questions answered from a stored answer.
+    pub hits: u64,
+    /// Questions that joined a flight (asked once for all of them).
+    pub joined: u64,
+    /// Questions asked of the inner source.
+    pub misses: u64,
+    /// Answers dropped before they expired to keep within the capacity.
+    pub evicted: u64,
 }
 
 impl<L: Lookup> Cache<L> {
-    /// An empty cache in front of `inner`.
+    /// An empty cache in front of `inner`, holding at most
+    /// [`DEFAULT_CAPACITY`] entries.
     pub fn new(inner: L) -> Self {
+        Self::with_capacity(inner, DEFAULT_CAPACITY)
+    }
+
+    /// An empty cache in front of `inner`, holding at most `capacity`
+    /// entries (at least 16).
+    pub fn with_capacity(inner: L, capacity: usize) -> Self {
         Cache {
             inner,
-            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(16),
+            keep: None,
+            state: Mutex::new(State::default()),
+            hits: AtomicU64::new(0),
+            joined: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
         }
+    }
+
+    /// Store only the answers to questions of these types; questions of
+    /// other types are still asked once while in flight, but their answers
+    /// are not kept. `scan` keeps A and AAAA only: the exchangers' addresses
+    /// are asked by thousands of domains, each domain's MX once, and
+    /// storing those would only push the shared answers out.
+    pub fn keep_only(mut self, types: &[RecordType]) -> Self {
+        self.keep = Some(types.to_vec());
+        self
+    }
+
+    /// The source behind the cache.
+    pub fn inner(&self) -> &L {
+        &self.inner
     }
 
     /// How long a response may be kept, or `None` when it must not be.
@@ -45,49 +154,206 @@ impl<L: Lookup> Cache<L> {
         (ttl > 0).then_some(ttl.min(MAX_TTL))
     }
 
-    /// Number of live entries.
+    /// Number of live answers (flights not counted).
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().filter(|(until, _)| *until > now).count()
+        self.lock()
+            .map
+            .values()
+            .filter(|s| matches!(s, Slot::Ready { until, .. } if *until > now))
+            .count()
     }
 
     /// True when nothing live is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Questions being asked of the inner source right now.
+    pub fn in_flight(&self) -> usize {
+        self.lock()
+            .map
+            .values()
+            .filter(|s| matches!(s, Slot::Flight(_)))
+            .count()
+    }
+
+    /// What the cache did so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            joined: self.joined.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flight of `key` is over: store the answer in its slot when it
+    /// may be kept (one hash lookup; the slot was counted against the
+    /// capacity when the flight began), else free the slot; hand the answer
+    /// to everyone who joined.
+    fn land(&self, key: &Key, rtype: RecordType, resp: &Response) {
+        let kept = self.keep.as_ref().is_none_or(|k| k.contains(&rtype));
+        let lifetime = Self::lifetime(resp).filter(|_| kept);
+        let waiters = {
+            let mut state = self.lock();
+            match state.map.get_mut(key) {
+                Some(slot @ Slot::Flight(_)) => {
+                    let waiters = match lifetime {
+                        Some(ttl) => {
+                            let until = Instant::now() + Duration::from_secs(u64::from(ttl));
+                            let ready = Slot::Ready {
+                                until,
+                                resp: resp.clone(),
+                                uses: 0,
+                            };
+                            std::mem::replace(slot, ready)
+                        }
+                        None => state.map.remove(key).unwrap_or(Slot::Flight(Vec::new())),
+                    };
+                    match waiters {
+                        Slot::Flight(w) => w,
+                        Slot::Ready { .. } => Vec::new(),
+                    }
+                }
+                // The flight was ended meanwhile (cannot happen while we
+                // lead); keep what is there.
+                Some(Slot::Ready { .. }) | None => Vec::new(),
+            }
+        };
+        for w in waiters {
+            // A joiner that was dropped meanwhile does not care.
+            let _ = w.send(resp.clone());
+        }
+    }
+
+    /// Make room: expired answers first, then the least used ones, until
+    /// at most three quarters of the capacity is taken; then halve the use
+    /// counts.
+    fn sweep(&self, state: &mut State) {
+        let now = Instant::now();
+        let target = self.capacity - self.capacity / 4;
+        let before = state.map.len();
+        state.map.retain(|_, slot| match slot {
+            Slot::Flight(_) => true,
+            Slot::Ready { until, .. } => *until > now,
+        });
+        let mut evicted = 0u64;
+        let mut floor = 0u32;
+        while state.map.len() > target {
+            let mut excess = state.map.len() - target;
+            let mut higher = u32::MAX;
+            state.map.retain(|_, slot| match slot {
+                Slot::Ready { uses, .. } if *uses <= floor && excess > 0 => {
+                    excess -= 1;
+                    evicted += 1;
+                    false
+                }
+                Slot::Ready { uses, .. } => {
+                    if *uses > floor {
+                        higher = higher.min(*uses);
+                    }
+                    true
+                }
+                Slot::Flight(_) => true,
+            });
+            if higher == u32::MAX {
+                // Only flights are left.
+                break;
+            }
+            floor = higher;
+        }
+        for slot in state.map.values_mut() {
+            if let Slot::Ready { uses, .. } = slot {
+                *uses /= 2;
+            }
+        }
+        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        tracing::trace!(before, after = state.map.len(), evicted, "cache sweep");
+    }
+}
+
+/// Ends a flight whose leader was dropped before the answer came: the
+/// joiners see their sender dropped and one of them asks again.
+struct Leader<'a, L: Lookup> {
+    cache: &'a Cache<L>,
+    key: Option<Key>,
+}
+
+impl<L: Lookup> Drop for Leader<'_, L> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut state = self.cache.lock();
+            if matches!(state.map.get(&key), Some(Slot::Flight(_))) {
+                state.map.remove(&key);
+            }
+        }
+    }
 }
 
 impl<L: Lookup> Lookup for Cache<L> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         Box::pin(async move {
-            let key = (name.to_lowercase(), rtype);
-            let now = Instant::now();
-            {
-                let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-                match map.get(&key) {
-                    Some((until, resp)) if *until > now => {
-                        // Hand out the remaining TTL, as a caching resolver does.
-                        let left = (*until - now).as_secs() as u32;
-                        let mut resp = resp.clone();
-                        for r in &mut resp.answers {
-                            r.ttl = r.ttl.min(left);
+            let key = Key::new(name, rtype);
+            loop {
+                let wait = {
+                    let now = Instant::now();
+                    let mut state = self.lock();
+                    match state.map.get_mut(&key) {
+                        Some(Slot::Ready { until, resp, uses }) if *until > now => {
+                            *uses = uses.saturating_add(1);
+                            // Hand out the remaining TTL, as a caching resolver does.
+                            // Rounded up: an answer stored a moment ago keeps its TTL.
+                            let left = *until - now;
+                            let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                            let left = u32::try_from(left).unwrap_or(MAX_TTL);
+                            let mut resp = Response::clone(resp);
+                            drop(state);
+                            for r in &mut resp.answers {
+                                r.ttl = r.ttl.min(left);
+                            }
+                            self.hits.fetch_add(1, Ordering::Relaxed);
+                            return resp;
                         }
+                        Some(Slot::Flight(waiters)) => {
+                            let (tx, rx) = oneshot::channel();
+                            waiters.push(tx);
+                            Some(rx)
+                        }
+                        _ => {
+                            if state.map.len() >= self.capacity {
+                                self.sweep(&mut state);
+                            }
+                            state.map.insert(key.clone(), Slot::Flight(Vec::new()));
+                            None
+                        }
+                    }
+                };
+                match wait {
+                    Some(rx) => {
+                        if let Ok(resp) = rx.await {
+                            self.joined.fetch_add(1, Ordering::Relaxed);
+                            return resp;
+                        }
+                        // The leader was dropped: ask (or join) again.
+                    }
+                    None => {
+                        self.misses.fetch_add(1, Ordering::Relaxed);
+                        let mut leader = Leader {
+                            cache: self,
+                            key: Some(key),
+                        };
+                        let resp = self.inner.query(name, rtype).await;
+                        let key = leader.key.take().unwrap_or_else(|| Key::new(name, rtype));
+                        self.land(&key, rtype, &resp);
                         return resp;
                     }
-                    Some(_) => {
-                        map.remove(&key);
-                    }
-                    None => {}
                 }
             }
-            let resp = self.inner.query(name, rtype).await;
-            if let Some(ttl) = Self::lifetime(&resp) {
-                let until = Instant::now() + Duration::from_secs(u64::from(ttl));
-                let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-                map.insert(key, (until, resp.clone()));
-            }
-            resp
         })
     }
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Markdown report from results.jsonl (one row per tool run) and meta.json."""
+import json
+import sys
+
+
+def f(x, nd=0):
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        if nd == 0:
+            return f"{x:,.0f}"
+        return f"{x:,.{nd}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def derive(r, meta):
+    c = r.get("check") or {}
+    d = dict(r)
+    wall = r.get("wall")
+    dp = r.get("dnsperf")
+    if dp:
+        d["domains"] = int(dp.get("sent", 0))
+        d["lines"] = d["domains"]
+        d["qps_client"] = dp.get("qps")
+        d["lost"] = int(dp.get("lost", 0))
+        d["correct"] = None
+        run = dp.get("run_time") or wall
+        d["qps_server"] = r["server_queries"] / run if run else None
+        d["dps"] = None
+    else:
+        d["domains"] = c.get("expected", 0)
+        d["dps"] = d["domains"] / wall if wall else None
+        d["qps_server"] = r["server_queries"] / wall if wall else None
+        d["lost"] = c.get("missing")
+        d["correct"] = c.get("correct")
+    n = d["domains"] or 0
+    d["qpd"] = r["server_queries"] / n if n else None
+    cpu = (r.get("user") or 0) + (r.get("sys") or 0)
+    d["cpu"] = cpu
+    d["cpu_per_m"] = cpu / n * 1e6 if n else None
+    d["rss_mb"] = r.get("rss_kb", 0) / 1024 if r.get("rss_kb") else None
+    st = r.get("stats") or {}
+    # mxkit --stats: queries sent, when the file has such a counter.
+    q = None
+    for k, v in st.items():
+        kl = k.lower()
+        if ("quer" in kl) and ("sent" in kl or kl.endswith("queries")) and "per" not in kl:
+            q = v if q is None else max(q, v)
+    d["stats_qpd"] = q / n if q and n else None
+    return d
+
+
+def main():
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    meta = json.load(open(sys.argv[2]))
+    rows = [derive(r, meta) for r in rows]
+    out = []
+    mix = meta.get("mix", {})
+    minq = mix.get("min_queries_per_line")
+    out.append(f"### Run {meta.get('run')}\n")
+    out.append(f"- Command: `{meta.get('command')}`")
+    out.append(f"- Machine: {meta.get('machine')}")
+    out.append(f"- Mix: seed {mix.get('seed')}, {f(mix.get('domains'))} domains, "
+               f"{f(mix.get('lines'))} input lines ({f(mix.get('expected'))} expect an output line), "
+               f"minimum {minq:.3f} queries per line" if minq else "")
+    out.append(f"- Server: {meta.get('server')}; client pinned to core 1 (`taskset -c 1`), "
+               "measured with `/usr/bin/time -v`; queries counted at the server "
+               "(Knot mod-stats; unbound `total.num.queries`).")
+    deleg = [d for d in rows if d["mode"] == "unbound-deleg"]
+    if deleg:
+        out.append("- unbound-deleg rows: the same generator with `--with-delegations`: 2% of the "
+                   "domains delegated to a silent server, 2% to one answering after 300-1500 ms, "
+                   "1% to one dropping 30% of the questions (bench/peers/faultproxy.py in front of "
+                   f"a second knotd); the first {f(max(d['lines'] for d in deleg))} input lines only.")
+    out.append("- Lost: expected lines without an output line. Correct: output lines equal to the "
+               "generator's expectation (mxkit: every field; peers: line, status, outcome, candidates). "
+               "Rcvbuf err: the machine's UDP RcvbufErrors during the run. Resolver drops: unbound's "
+               "requestlist exceeded + overwritten.")
+    out.append("")
+    hdr = ["Mode", "Tool", "Config", "Lines", "Wall s", "Domains/s", "Queries/s (server)",
+           "Queries/domain", "Client CPU s (u+s)", "CPU s per 1M", "Peak RSS MB", "Lost",
+           "Correct", "Rcvbuf err", "Resolver drops", "Server CPU s"]
+    out.append("| " + " | ".join(hdr) + " |")
+    out.append("|" + "---|" * len(hdr))
+    for d in rows:
+        qps = d["qps_server"]
+        if d.get("qps_client") is not None:
+            qps_txt = f"{f(d['qps_client'])} (dnsperf) / {f(qps)}"
+        else:
+            qps_txt = f(qps)
+        qpd = f(d["qpd"], 3)
+        if d.get("stats_qpd"):
+            qpd += f" (stats {d['stats_qpd']:.3f})"
+        corr = "–"
+        if d["correct"] is not None:
+            exp = d["domains"] or 0
+            corr = f"{f(d['correct'])}/{f(exp)}"
+            if exp:
+                corr += f" ({100.0 * d['correct'] / exp:.1f}%)"
+        wall = d.get("wall")
+        timed_out = d.get("exit") == 124 or d.get("signal")
+        row = [d["mode"], d["name"], d["config"], f(d["lines"]),
+               (f(wall, 1) + (" (timeout)" if timed_out else "")) if wall else "–",
+               f(d["dps"]), qps_txt, qpd,
+               f"{f(d['cpu'], 1)} ({f(d.get('user'), 1)}+{f(d.get('sys'), 1)})",
+               f(d["cpu_per_m"], 1), f(d["rss_mb"], 1), f(d["lost"]), corr,
+               f(d["rcvbuf_errors"]),
+               f(d.get("server_drops")) if d["mode"].startswith("unbound") else "–",
+               f(d["server_cpu"], 1)]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    # Goals.
+    def best(mode, name_prefix, key):
+        cands = [d for d in rows if d["mode"] == mode and d["name"] == name_prefix
+                 and d.get(key) is not None]
+        return max(cands, key=lambda d: d[key]) if cands else None
+
+    lines = []
+    for mode in ("direct", "unbound", "unbound-deleg"):
+        dp = best(mode, "dnsperf", "qps_client")
+        mx = best(mode, "mxkit", "dps")
+        if not dp or not mx:
+            continue
+        ratio = mx["qps_server"] / dp["qps_client"] if dp["qps_client"] else None
+        eff = (mx["dps"] * minq / dp["qps_client"]) if (minq and dp["qps_client"]) else None
+        lines.append(
+            f"- {mode}: dnsperf best {f(dp['qps_client'])} q/s ({dp['config']}); mxkit best "
+            f"{f(mx['dps'])} domains/s ({mx['config']}) at {f(mx['qps_server'])} server-counted q/s "
+            f"({mx['qpd']:.3f} q/domain): ratio of queries/s = **{ratio:.2f}**; "
+            f"domains/s × minimum q/line ({minq:.3f}) / dnsperf = **{eff:.2f}**; "
+            f"domains/s / dnsperf names/s = {mx['dps'] / dp['qps_client']:.2f}.")
+    for d in rows:
+        if d["name"] == "mxkit" or d["name"] == "mxkit-10x":
+            lines.append(f"- {d['mode']} {d['name']} {d['config']}: lost {f(d['lost'])}, "
+                         f"correct {f(d['correct'])}/{f(d['domains'])}, peak RSS {f(d['rss_mb'], 1)} MB.")
+    if lines:
+        out.append("Goal figures:\n")
+        out.extend(lines)
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

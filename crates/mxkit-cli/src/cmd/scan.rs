@@ -1,0 +1,463 @@
+//! `mxkit scan`: a file of domains -> [`mxkit::scan::Scanner`] -> JSON lines.
+//!
+//! Three threads and two bounded channels, so that memory follows the
+//! window and never the input: a reader thread turns lines into items
+//! (skipping the lines a resumed output already holds), the main thread runs
+//! the scanner on a current-thread runtime, and a writer thread encodes the
+//! results and writes them. Each write holds whole lines; the writer writes
+//! as soon as nothing more is waiting (or 64 KiB are ready), so a run killed
+//! at any moment loses at most the unwritten results and leaves at most one
+//! partial last line, which `--resume` cuts before it appends.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mxkit::dns::engine::{Engine, EngineConfig};
+use mxkit::dns::zone::ZoneSet;
+use mxkit::dns::{Lookup, Overlay};
+use mxkit::scan::{
+    DEFAULT_GONE_AFTER, Done, Item, LineReader, MAX_WINDOW, ScanOptions, Scanner, WindowSize,
+};
+use tokio::sync::mpsc;
+
+use super::dns::{parse_server, runtime};
+use super::probe::parse_duration;
+use crate::Usage;
+use crate::args::ScanArgs;
+use crate::exit;
+use crate::output;
+
+/// Items per batch from the reader.
+const READ_BATCH: usize = 256;
+/// Batches waiting between the threads (each way).
+const QUEUED_BATCHES: usize = 8;
+/// Write as soon as this much is ready, even if more results are waiting.
+const FLUSH_AT: usize = 64 * 1024;
+/// Most tries per question (`--retries` + 1).
+const MAX_TRIES: u32 = 20;
+
+/// Validated settings for one `scan` run: nothing here knows about clap.
+struct Settings {
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    resume: bool,
+    servers: Vec<SocketAddr>,
+    zones: ZoneSet,
+    offline: bool,
+    timeout: Duration,
+    tries: u32,
+    rate: Option<u32>,
+    options: ScanOptions,
+    progress: bool,
+    stats: Option<PathBuf>,
+}
+
+fn settings(args: &ScanArgs) -> Result<Settings> {
+    let servers = args
+        .servers
+        .iter()
+        .map(|s| parse_server(s))
+        .collect::<Result<Vec<_>>>()?;
+    if args.offline && !servers.is_empty() {
+        return Err(Usage("--offline and --server exclude each other".into()).into());
+    }
+    if args.offline && args.zones.is_empty() {
+        return Err(Usage("--offline needs at least one --zone".into()).into());
+    }
+    let window = match args.window.trim() {
+        "auto" => WindowSize::Auto,
+        n => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_WINDOW).contains(&n) => WindowSize::Fixed(n),
+            _ => {
+                return Err(Usage(format!(
+                    "--window {n:?}: expected a number from 1 to {MAX_WINDOW}, or auto"
+                ))
+                .into());
+            }
+        },
+    };
+    if args.rate == Some(0) {
+        return Err(Usage("--rate must be at least 1 query per second".into()).into());
+    }
+    let timeout = parse_duration("--timeout", &args.timeout)?;
+    if timeout > Duration::from_secs(60) {
+        return Err(Usage("--timeout must be at most 60s".into()).into());
+    }
+    let tries = args.retries.saturating_add(1);
+    if tries > MAX_TRIES {
+        return Err(Usage(format!("--retries must be at most {}", MAX_TRIES - 1)).into());
+    }
+    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
+    let output = args.output.clone().filter(|p| p.as_os_str() != "-");
+    if args.resume && output.is_none() {
+        return Err(Usage("--resume needs --output FILE (not standard output)".into()).into());
+    }
+    let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
+    let route = super::plan::options(&args.plan, true, None)?;
+    // A run stops early only after this long without any usable reply; a
+    // question may take tries x timeout, so never less than twice that.
+    let gone_after = DEFAULT_GONE_AFTER.max(timeout * tries * 2);
+    Ok(Settings {
+        input,
+        output,
+        resume: args.resume,
+        servers,
+        zones,
+        offline: args.offline,
+        timeout,
+        tries,
+        rate: args.rate,
+        options: ScanOptions {
+            route,
+            window,
+            gone_after,
+            timeout,
+            ..ScanOptions::default()
+        },
+        progress: !args.no_progress && io::stderr().is_terminal(),
+        stats: args.stats.clone(),
+    })
+}
+
+/// What the reader thread counted; shared so that it can be read even when
+/// the reader is left behind (a run that stopped early).
+#[derive(Default)]
+struct ReadCounts {
+    lines: AtomicU64,
+    skipped: AtomicU64,
+    resumed: AtomicU64,
+}
+
+/// Line numbers already in the output (`--resume`).
+#[derive(Default)]
+struct LineSet {
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl LineSet {
+    fn insert(&mut self, line: u64) -> bool {
+        let (word, bit) = ((line / 64) as usize, line % 64);
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        let new = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        self.count += u64::from(new);
+        new
+    }
+
+    fn contains(&self, line: u64) -> bool {
+        let (word, bit) = ((line / 64) as usize, line % 64);
+        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+}
+
+/// Run `mxkit scan`; returns the exit code.
+pub fn run(args: ScanArgs) -> Result<u8> {
+    let s = settings(&args)?;
+    let input: Box<dyn BufRead + Send> = match &s.input {
+        None => Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+        Some(path) => Box::new(BufReader::with_capacity(
+            1 << 16,
+            File::open(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?,
+        )),
+    };
+    let (out, already) = open_output(s.output.as_deref(), s.resume)?;
+    // Created now, so that an unwritable path fails before the run, not after.
+    let stats_file = match &s.stats {
+        Some(path) => Some(
+            File::create(path)
+                .map_err(|e| Usage(format!("cannot write --stats {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+
+    let progress = if s.progress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(progress_style(
+            "{elapsed_precise} {human_pos} lines, {rate}/s",
+        ));
+        if let Some(path) = s.input.clone() {
+            let bar = bar.clone();
+            // Counting is cheap next to resolving; the bar shows a rate until then.
+            thread::spawn(move || {
+                if let Ok(n) = count_lines(&path) {
+                    bar.set_length(n);
+                    bar.set_style(progress_style(
+                        "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} lines, {rate}/s, ETA {eta}",
+                    ));
+                }
+            });
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let (item_tx, mut item_rx) = mpsc::channel::<Vec<Item>>(QUEUED_BATCHES);
+    let (done_tx, done_rx) = mpsc::channel::<Vec<Done>>(QUEUED_BATCHES);
+    let counts = Arc::new(ReadCounts::default());
+    let reader = {
+        let counts = Arc::clone(&counts);
+        let bar = progress.clone();
+        thread::spawn(move || read(input, &already, &item_tx, &counts, &bar))
+    };
+    let writer = {
+        let bar = progress.clone();
+        thread::spawn(move || write(out, done_rx, &bar))
+    };
+
+    let outcome = runtime()?.block_on(async {
+        let (lookup, engine) = sources(&s).await?;
+        let scanner = Scanner::new(lookup, engine, s.options.clone());
+        anyhow::Ok(scanner.run(&mut item_rx, &done_tx).await)
+    });
+    drop(done_tx);
+    drop(item_rx);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    // The writer's error is the real one when the scanner saw its channel close.
+    written.context("cannot write the results")?;
+    let summary = match outcome? {
+        Ok(summary) => summary,
+        Err(closed) => return Err(anyhow::anyhow!(closed)),
+    };
+    progress.finish_and_clear();
+
+    // When the run stopped early the reader may still be blocked on its
+    // input; its counts are read without waiting for it.
+    let input_error = if summary.stopped.is_none() {
+        match reader.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the reader thread panicked".to_owned()),
+        }
+    } else {
+        None
+    };
+    let stats = output::scan::Stats {
+        completed: summary.stopped.is_none() && input_error.is_none(),
+        input_lines: counts.lines.load(Ordering::Relaxed),
+        skipped: counts.skipped.load(Ordering::Relaxed),
+        resumed: counts.resumed.load(Ordering::Relaxed),
+        input_error,
+        summary: &summary,
+    };
+    let mut err = io::stderr().lock();
+    output::scan::summary(&mut err, &stats)?;
+    if let Some(why) = &summary.stopped {
+        writeln!(
+            err,
+            "mxkit scan: stopped early: {why}; rerun with --output FILE --resume to finish"
+        )?;
+    }
+    if let Some(why) = &stats.input_error {
+        writeln!(
+            err,
+            "mxkit scan: stopped early: cannot read the input: {why}"
+        )?;
+    }
+    if let Some(mut file) = stats_file {
+        output::scan::stats(&mut file, &stats)?;
+    }
+    Ok(if stats.completed {
+        exit::OK
+    } else {
+        exit::TEMPORARY
+    })
+}
+
+/// The lookup source (zone files over the engine, the engine alone, or
+/// zone files alone) and the engine when there is one.
+async fn sources(s: &Settings) -> Result<(Arc<dyn Lookup>, Option<Engine>)> {
+    if s.offline {
+        let zones = Overlay {
+            zones: s.zones.clone(),
+            fallback: None,
+        };
+        return Ok((Arc::new(zones), None));
+    }
+    let mut config = if s.servers.is_empty() {
+        EngineConfig::from_system().context(
+            "cannot read the system resolver configuration (give --server IP, or --offline with --zone)",
+        )?
+    } else {
+        EngineConfig::new(s.servers.clone())
+    };
+    config.timeout = s.timeout;
+    config.attempts = s.tries;
+    config.rate = s.rate;
+    let engine = Engine::new(config)
+        .await
+        .context("cannot open DNS sockets")?;
+    let lookup: Arc<dyn Lookup> = if s.zones.is_empty() {
+        Arc::new(engine.clone())
+    } else {
+        Arc::new(Overlay {
+            zones: s.zones.clone(),
+            fallback: Some(Arc::new(engine.clone())),
+        })
+    };
+    Ok((lookup, Some(engine)))
+}
+
+/// Open the output: standard output, a new file, or (`--resume`) the
+/// existing file, cut after its last whole line, with the line numbers it
+/// holds.
+fn open_output(path: Option<&Path>, resume: bool) -> Result<(Box<dyn Write + Send>, LineSet)> {
+    let Some(path) = path else {
+        return Ok((Box::new(io::stdout()), LineSet::default()));
+    };
+    let cannot = |e: io::Error| Usage(format!("cannot write --output {}: {e}", path.display()));
+    if !resume {
+        return Ok((
+            Box::new(File::create(path).map_err(cannot)?),
+            LineSet::default(),
+        ));
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(cannot)?;
+    let mut lines = LineSet::default();
+    let mut kept = 0u64;
+    {
+        let mut reader = BufReader::with_capacity(1 << 16, &mut file);
+        let mut buf = Vec::new();
+        let mut number = 0u64;
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(cannot)?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                // The end, or a partial last line (a run killed mid-write): cut.
+                break;
+            }
+            number += 1;
+            let line = output::scan::line_number(&buf[..buf.len() - 1]).ok_or_else(|| {
+                Usage(format!(
+                    "--resume: {} line {number} is not a scan result; not appending to it",
+                    path.display()
+                ))
+            })?;
+            lines.insert(line);
+            kept += n as u64;
+        }
+    }
+    file.set_len(kept).map_err(cannot)?;
+    file.seek(SeekFrom::Start(kept)).map_err(cannot)?;
+    Ok((Box::new(file), lines))
+}
+
+/// The reader thread: lines -> batches of items, minus the lines already done.
+fn read(
+    input: Box<dyn BufRead + Send>,
+    already: &LineSet,
+    tx: &mpsc::Sender<Vec<Item>>,
+    counts: &ReadCounts,
+    bar: &ProgressBar,
+) -> io::Result<()> {
+    let mut reader = LineReader::new(input);
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    let mut resumed = 0u64;
+    let mut shown = 0u64;
+    let result = loop {
+        match reader.next_item() {
+            Ok(Some(item)) => {
+                if already.contains(item.line) {
+                    resumed += 1;
+                    continue;
+                }
+                batch.push(item);
+                if batch.len() == READ_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+                    let passed = reader.skipped() + resumed;
+                    bar.inc(passed - shown);
+                    shown = passed;
+                    counts.lines.store(reader.lines(), Ordering::Relaxed);
+                    counts.skipped.store(reader.skipped(), Ordering::Relaxed);
+                    counts.resumed.store(resumed, Ordering::Relaxed);
+                    if tx.blocking_send(full).is_err() {
+                        // The scanner stopped early: nothing more is wanted.
+                        break Ok(());
+                    }
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
+    }
+    bar.inc((reader.skipped() + resumed).saturating_sub(shown));
+    counts.lines.store(reader.lines(), Ordering::Relaxed);
+    counts.skipped.store(reader.skipped(), Ordering::Relaxed);
+    counts.resumed.store(resumed, Ordering::Relaxed);
+    result
+}
+
+/// The writer thread: results -> JSON lines, whole lines per write.
+fn write(
+    mut out: Box<dyn Write + Send>,
+    mut rx: mpsc::Receiver<Vec<Done>>,
+    bar: &ProgressBar,
+) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT * 2);
+    while let Some(batch) = rx.blocking_recv() {
+        for done in &batch {
+            output::scan::result(&mut buf, done)?;
+        }
+        bar.inc(batch.len() as u64);
+        if buf.len() >= FLUSH_AT || rx.is_empty() {
+            out.write_all(&buf)?;
+            out.flush()?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// The progress bar's look: `template` plus `{rate}`, lines per second
+/// without decimals.
+fn progress_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// Lines in a file (a last line without `\n` counts), for the progress bar.
+fn count_lines(path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 18];
+    let mut lines = 0u64;
+    let mut last = b'\n';
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    Ok(lines + u64::from(last != b'\n'))
+}

@@ -1,0 +1,510 @@
+//! `mxkit scan` end to end against a real knotd serving the generated mix
+//! (`testbed::scanmix`): completeness and correctness on 10k domains, a run
+//! killed with SIGKILL and resumed, bad input, a resolver that never
+//! answers (the fault server), `--stats`, exit codes and usage errors.
+//!
+//! No sleeps: a killed run is watched by polling its output file's size.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use testbed::fault::{FaultServer, Reply};
+use testbed::knot::Knot;
+use testbed::scanmix::Mix;
+
+fn mxkit() -> Command {
+    Command::cargo_bin("mxkit").unwrap()
+}
+
+fn knot(mix: &Mix) -> Knot {
+    let zones: Vec<(&str, &str)> = mix
+        .zones
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    Knot::start(&zones)
+}
+
+fn write_input(dir: &Path, lines: &[String]) -> PathBuf {
+    let path = dir.join("input.txt");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every line of a JSON Lines file, parsed (panics on a line that is not JSON).
+fn read_lines(path: &Path) -> Vec<Value> {
+    let text = fs::read_to_string(path).unwrap();
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}: {l}", i + 1))
+        })
+        .collect()
+}
+
+/// Output lines per input line number: each must appear exactly once.
+fn by_line(values: &[Value]) -> BTreeMap<u64, &Value> {
+    let mut map = BTreeMap::new();
+    for v in values {
+        let line = v["line"].as_u64().unwrap_or_else(|| panic!("no line: {v}"));
+        assert!(map.insert(line, v).is_none(), "line {line} written twice");
+    }
+    map
+}
+
+fn run_scan(args: &[&str], code: i32) -> (String, String) {
+    let out = mxkit().arg("scan").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "mxkit scan {args:?}\nstdout: {}\nstderr: {stderr}",
+        stdout.chars().take(2000).collect::<String>()
+    );
+    (stdout, stderr)
+}
+
+#[test]
+fn ten_thousand_domains_each_get_exactly_one_correct_line_and_stats() {
+    let mix = Mix::generate(20_261_126, 10_000);
+    let knot = knot(&mix);
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &mix.input);
+    let output = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let server = knot.addr().to_string();
+    let (_, stderr) = run_scan(
+        &[
+            input.to_str().unwrap(),
+            "--server",
+            &server,
+            "--output",
+            output.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+            "--no-progress",
+        ],
+        0,
+    );
+    let values = read_lines(&output);
+    assert_eq!(values.len(), mix.expected.len(), "one line per input line");
+    by_line(&values);
+    mix.check(&values).unwrap();
+
+    // The summary on stderr and the same as JSON.
+    assert!(stderr.contains("mxkit scan:"), "{stderr}");
+    assert!(stderr.contains(" mx (deliverable)"), "{stderr}");
+    let stats: Value = serde_json::from_str(&fs::read_to_string(&stats).unwrap()).unwrap();
+    for key in [
+        "completed",
+        "input_lines",
+        "skipped",
+        "resumed",
+        "domains",
+        "status",
+        "outcome",
+        "questions",
+        "queries",
+        "resends",
+        "timeouts",
+        "error_rcodes",
+        "tcp_fallbacks",
+        "cache_hits",
+        "cache_joined",
+        "elapsed",
+        "domains_per_second",
+        "queries_per_domain",
+        "window_max",
+        "window_final",
+    ] {
+        assert!(stats.get(key).is_some(), "--stats lacks {key}: {stats:#}");
+    }
+    assert_eq!(stats["completed"], true);
+    assert_eq!(stats["domains"], mix.expected.len() as u64);
+    assert_eq!(stats["input_lines"], mix.input.len() as u64);
+    let per_outcome: u64 = stats["outcome"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(per_outcome, mix.expected.len() as u64);
+    assert!(
+        stats["tcp_fallbacks"].as_u64().unwrap() > 0,
+        "large MX sets"
+    );
+    // Shared exchangers are asked once: about the fewest queries the mix
+    // needs (a duplicate line asks its MX again: MX answers are not kept).
+    let queries = stats["queries"].as_u64().unwrap();
+    let duplicates = mix
+        .summary
+        .variants
+        .iter()
+        .find(|(v, _)| *v == "duplicate")
+        .map_or(0, |(_, n)| *n as u64);
+    let most = mix.summary.min_queries as u64 + duplicates + stats["resends"].as_u64().unwrap();
+    assert!(
+        queries <= most,
+        "{queries} queries for a mix that needs {} ({duplicates} duplicate lines)",
+        mix.summary.min_queries
+    );
+}
+
+#[test]
+fn a_run_killed_with_sigkill_and_resumed_has_exactly_one_line_per_input_line() {
+    let mix = Mix::generate(7, 10_000);
+    let knot = knot(&mix);
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &mix.input);
+    let output = dir.path().join("out.jsonl");
+    let server = knot.addr().to_string();
+    // Slowed down by --rate so that it is still running when killed.
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mxkit"))
+        .args(["scan", input.to_str().unwrap(), "--server", &server])
+        .args(["--output", output.to_str().unwrap(), "--no-progress"])
+        .args(["--rate", "4000", "--window", "64"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Poll (no sleep) until some results are on disk, then SIGKILL.
+    loop {
+        let size = fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+        if size > 20_000 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the scan ended before it could be killed"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished: {status}");
+    let before = fs::read(&output).unwrap();
+    let whole = before.iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        whole > 0 && whole < mix.expected.len(),
+        "{whole} lines before resuming"
+    );
+    // A torn last write, as a kill in the middle of write(2) would leave.
+    let mut file = fs::OpenOptions::new().append(true).open(&output).unwrap();
+    file.write_all(b"{\"line\":123,\"input\":\"d0000").unwrap();
+    drop(file);
+
+    let (_, stderr) = run_scan(
+        &[
+            input.to_str().unwrap(),
+            "--server",
+            &server,
+            "--output",
+            output.to_str().unwrap(),
+            "--resume",
+            "--no-progress",
+        ],
+        0,
+    );
+    assert!(
+        stderr.contains("already in the output (resumed)"),
+        "{stderr}"
+    );
+    let after = fs::read(&output).unwrap();
+    let kept = before.len() - before.iter().rev().take_while(|&&b| b != b'\n').count();
+    assert_eq!(
+        &after[..kept],
+        &before[..kept],
+        "the lines written before are kept"
+    );
+    let values = read_lines(&output);
+    assert_eq!(values.len(), mix.expected.len());
+    by_line(&values);
+    mix.check(&values).unwrap();
+
+    // Resuming a complete output routes nothing and changes nothing.
+    run_scan(
+        &[
+            input.to_str().unwrap(),
+            "--server",
+            &server,
+            "--output",
+            output.to_str().unwrap(),
+            "--resume",
+            "--no-progress",
+        ],
+        0,
+    );
+    assert_eq!(fs::read(&output).unwrap(), after);
+}
+
+#[test]
+fn bad_input_lines_each_get_exactly_one_line() {
+    let mix = Mix::generate(3, 200);
+    let knot = knot(&mix);
+    let dir = tempfile::tempdir().unwrap();
+    let good = mix.expected.iter().find(|e| e["outcome"] == "mx").unwrap()["domain"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut text: Vec<u8> = Vec::new();
+    let lines: Vec<Vec<u8>> = vec![
+        b"# a comment".to_vec(),                     // 1: skipped
+        good.as_bytes().to_vec(),                    // 2
+        b"".to_vec(),                                // 3: skipped
+        good.to_uppercase().into_bytes(),            // 4: upper case
+        format!("{good}.").into_bytes(),             // 5: trailing dot
+        format!("postmaster@{good}").into_bytes(),   // 6: an address
+        good.as_bytes().to_vec(),                    // 7: duplicate
+        b"\xff\xfe\x00\x01garbage\x80".to_vec(),     // 8: binary
+        vec![b'a'; 5000],                            // 9: over-long
+        b"not a domain".to_vec(),                    // 10: invalid
+        b"-bad-.scan.test".to_vec(),                 // 11: invalid label
+        "b\u{fc}cher.scan.test".as_bytes().to_vec(), // 12: IDN
+        b"[192.0.2.1]".to_vec(),                     // 13: literal
+        b"  \t ".to_vec(),                           // 14: blank
+        b"..".to_vec(),                              // 15: invalid
+        format!("{good}\r").into_bytes(),            // 16: CRLF
+    ];
+    for l in &lines {
+        text.extend_from_slice(l);
+        text.push(b'\n');
+    }
+    // The last line has no newline.
+    text.extend_from_slice(good.as_bytes());
+    let input = dir.path().join("bad.txt");
+    fs::write(&input, &text).unwrap();
+    let server = knot.addr().to_string();
+    let (stdout, _) = run_scan(
+        &[
+            input.to_str().unwrap(),
+            "--server",
+            &server,
+            "--timeout",
+            "2s",
+        ],
+        0,
+    );
+    let values: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got = by_line(&values);
+    let numbers: Vec<u64> = got.keys().copied().collect();
+    assert_eq!(
+        numbers,
+        [2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17],
+        "blank lines and comments only are skipped"
+    );
+    let outcome = |n: u64| got[&n]["outcome"].as_str().unwrap().to_string();
+    for n in [2, 4, 5, 6, 7, 16, 17] {
+        assert_eq!(outcome(n), "mx", "line {n}: {}", got[&n]);
+        assert_eq!(got[&n]["domain"], good.as_str(), "line {n}");
+        assert_eq!(got[&n]["candidates"], got[&2]["candidates"], "line {n}");
+    }
+    assert_eq!(
+        got[&4]["input"],
+        good.to_uppercase().as_str(),
+        "input as given"
+    );
+    for n in [8, 9, 10, 11, 15] {
+        assert_eq!(outcome(n), "invalid_address", "line {n}: {}", got[&n]);
+        assert_eq!(got[&n]["status"], "permanent");
+        assert_eq!(got[&n]["error"]["dsn"], "5.1.3");
+    }
+    assert!(
+        got[&9]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5000 bytes"),
+        "{}",
+        got[&9]
+    );
+    assert!(got[&9]["input"].as_str().unwrap().len() <= 1025);
+    assert!(
+        got[&8]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8")
+    );
+    assert_eq!(got[&12]["domain"], "xn--bcher-kva.scan.test");
+    assert_eq!(outcome(13), "address_literal");
+}
+
+#[test]
+fn a_resolver_that_never_answers_ends_in_timeout_lines_not_a_hang() {
+    let server = FaultServer::start(|_| Reply::Silence);
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("d{i}.silent.test")).collect();
+    let input = write_input(dir.path(), &names);
+    let stats = dir.path().join("stats.json");
+    let addr = server.addr().to_string();
+    let (stdout, stderr) = run_scan(
+        &[
+            input.to_str().unwrap(),
+            "--server",
+            &addr,
+            "--timeout",
+            "50ms",
+            "--retries",
+            "1",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        0,
+    );
+    let values: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(by_line(&values).len(), 300, "{stderr}");
+    for v in &values {
+        assert_eq!(v["status"], "temporary", "{v}");
+        assert_eq!(v["outcome"], "dns_temporary", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("timeout"),
+            "{v}"
+        );
+    }
+    let stats: Value = serde_json::from_str(&fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(stats["completed"], true);
+    assert_eq!(stats["timeouts"], 600, "two tries per name: {stats:#}");
+    assert_eq!(stats["resends"], 300);
+}
+
+#[test]
+fn zone_files_offline_and_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("z.zone");
+    fs::write(
+        &zone,
+        "$ORIGIN z.test.\n$TTL 300\n@ SOA ns h 1 1 1 1 60\n@ NS ns\nns A 192.0.2.53\n\
+         a MX 10 mx\nmx A 192.0.2.10\nmx AAAA 2001:db8::10\nb MX 0 .\n",
+    )
+    .unwrap();
+    let out = mxkit()
+        .args(["scan", "-", "--zone", zone.to_str().unwrap(), "--offline"])
+        .write_stdin("a.z.test\nb.z.test\nc.z.test\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let values: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got = by_line(&values);
+    assert_eq!(got[&1]["outcome"], "mx");
+    assert_eq!(got[&1]["candidates"].as_array().unwrap().len(), 2);
+    assert_eq!(got[&2]["outcome"], "null_mx");
+    assert_eq!(got[&3]["outcome"], "no_such_domain");
+    // The keys of `route --json`, with `line` and `input`.
+    for key in [
+        "line",
+        "input",
+        "domain",
+        "status",
+        "outcome",
+        "candidates",
+        "records",
+        "exchangers",
+        "warnings",
+        "ttl",
+        "dnssec",
+    ] {
+        assert!(got[&1].get(key).is_some(), "no {key}: {}", got[&1]);
+    }
+    // --family as in route: IPv4 only.
+    let (stdout, _) = run_scan_stdin(
+        &[
+            "--zone",
+            zone.to_str().unwrap(),
+            "--offline",
+            "--family",
+            "ipv4",
+        ],
+        "a.z.test\n",
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["candidates"][0]["address"], "192.0.2.10");
+}
+
+fn run_scan_stdin(args: &[&str], input: &str) -> (String, String) {
+    let out = mxkit()
+        .args(["scan", "-"])
+        .args(args)
+        .write_stdin(input.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &["example.test".to_string()]);
+    let input = input.to_str().unwrap();
+    let missing = dir.path().join("missing.txt");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![input, "--server", "127.0.0.1", "--window", "0"],
+        vec![input, "--server", "127.0.0.1", "--window", "lots"],
+        vec![input, "--server", "127.0.0.1", "--window", "100001"],
+        vec![input, "--server", "127.0.0.1", "--rate", "0"],
+        vec![input, "--server", "127.0.0.1", "--timeout", "0"],
+        vec![input, "--server", "127.0.0.1", "--timeout", "soon"],
+        vec![input, "--server", "127.0.0.1", "--retries", "50"],
+        vec![input, "--server", "not-an-ip"],
+        vec![input, "--server", "127.0.0.1", "--resume"],
+        vec![input, "--server", "127.0.0.1", "--output", "-", "--resume"],
+        vec![input, "--offline"],
+        vec![input, "--server", "127.0.0.1", "--bogus-flag"],
+        vec![missing.to_str().unwrap(), "--server", "127.0.0.1"],
+        vec![
+            input,
+            "--server",
+            "127.0.0.1",
+            "--stats",
+            "/nonexistent/dir/s.json",
+        ],
+        vec![
+            input,
+            "--server",
+            "127.0.0.1",
+            "--output",
+            "/nonexistent/dir/o.jsonl",
+        ],
+    ];
+    for args in cases {
+        let (_, stderr) = run_scan(&args, 64);
+        assert!(stderr.starts_with("mxkit: error:"), "{args:?}: {stderr}");
+    }
+    // --resume on a file that is not a scan output is refused, untouched.
+    let other = dir.path().join("other.txt");
+    fs::write(&other, "hello\n").unwrap();
+    let (_, stderr) = run_scan(
+        &[
+            input,
+            "--server",
+            "127.0.0.1",
+            "--output",
+            other.to_str().unwrap(),
+            "--resume",
+        ],
+        64,
+    );
+    assert!(stderr.contains("not a scan result"), "{stderr}");
+    assert_eq!(fs::read_to_string(&other).unwrap(), "hello\n");
+}
