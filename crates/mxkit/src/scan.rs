@@ -229,8 +229,8 @@ pub struct ScanOptions {
     /// Stop early after this long without a usable reply from any server
     /// while queries are being sent.
     pub gone_after: Duration,
-    /// The DNS timeout per try: the adaptive window halves at most once per
-    /// this long (a timeout is only seen this late).
+    /// The DNS timeout per try: the adaptive window is judged once per
+    /// this long (at least 100 ms), since a lost query shows only then.
     pub timeout: Duration,
 }
 
@@ -563,6 +563,8 @@ struct Window {
     period_meter: MeterReading,
     /// Loss and window of the last periods (oldest first).
     losses: std::collections::VecDeque<(f64, f64)>,
+    /// The window of the period before (its queries time out in this one).
+    sent_with: Option<f64>,
     /// Skip judging the next period (after a cut).
     hold: bool,
     /// Periods since the last probe, and the probe's step when one is being judged.
@@ -593,6 +595,7 @@ impl Window {
             period_results: 0,
             period_meter: MeterReading::default(),
             losses: std::collections::VecDeque::with_capacity(LOSS_MEMORY + 1),
+            sent_with: None,
             hold: false,
             since_probe: 0,
             probe: None,
@@ -637,8 +640,15 @@ impl Window {
         self.period_start = Instant::now();
         self.period_results = 0;
         self.period_meter = *now;
-        // The first period only sets the usual loss (names that always
-        // time out); there is nothing to compare it with yet.
+        // A timeout shows one period after its query was sent: this
+        // period's loss belongs to the window of the period before. The
+        // first period has no loss to show yet: it is not remembered, and
+        // nothing is compared with nothing.
+        let window = self.size;
+        let Some(sent_with) = self.sent_with.replace(window) else {
+            self.grow(rate);
+            return;
+        };
         let first = self.losses.is_empty();
         // The usual loss is what a window at most half as large saw: loss
         // that stays when the window shrinks is not the window's doing.
@@ -647,7 +657,7 @@ impl Window {
             self.losses
                 .iter()
                 .filter(|(_, size)| {
-                    !smaller || *size <= self.size / 2.0 || *size <= MIN_WINDOW as f64
+                    !smaller || *size <= sent_with / 2.0 || *size <= MIN_WINDOW as f64
                 })
                 .map(|(loss, _)| *loss)
                 .fold(f64::INFINITY, f64::min)
@@ -660,7 +670,7 @@ impl Window {
             // judged nor remembered.
             return;
         }
-        self.losses.push_back((loss, self.size));
+        self.losses.push_back((loss, sent_with));
         if self.losses.len() > LOSS_MEMORY {
             self.losses.pop_front();
         }
@@ -671,7 +681,16 @@ impl Window {
             self.starting = false;
             self.probe = None;
             self.hold = true;
-        } else if self.starting {
+        } else {
+            self.grow(rate);
+            return;
+        }
+        self.size = self.size.clamp(MIN_WINDOW as f64, MAX_WINDOW as f64);
+    }
+
+    /// No loss to act on: start (double while the rate grows) or probe.
+    fn grow(&mut self, rate: f64) {
+        if self.starting {
             if rate > self.best_rate * 1.1 {
                 self.best_rate = rate;
                 self.stalls = 0;
@@ -802,6 +821,25 @@ mod tests {
         m.timeouts += 120;
         w.judge(&m, second);
         assert_eq!(w.size(), MIN_WINDOW * 2);
+    }
+
+    /// Timeouts of names that never answer show one period late: the first
+    /// period has none, the next ones all have them; that is no congestion.
+    #[test]
+    fn background_loss_that_shows_late_does_not_stop_the_start() {
+        let mut w = Window::new(WindowSize::Auto, Duration::from_millis(500), true);
+        let second = Duration::from_secs(1);
+        let mut m = MeterReading::default();
+        w.period_results = 1000;
+        m.replies += 1000;
+        w.judge(&m, second);
+        for i in 2..8u64 {
+            w.period_results = 1000 * i;
+            m.replies += 900;
+            m.timeouts += 100;
+            w.judge(&m, second);
+        }
+        assert!(w.size() >= MIN_WINDOW * 64, "{}", w.size());
     }
 
     #[test]
