@@ -61,6 +61,8 @@ def main():
     out.append(f"### Run {meta.get('run')}\n")
     out.append(f"- Command: `{meta.get('command')}`")
     out.append(f"- Machine: {meta.get('machine')}")
+    if meta.get("commit"):
+        out.append(f"- mxkit built from: {meta['commit']}")
     out.append(f"- Mix: seed {mix.get('seed')}, {f(mix.get('domains'))} domains, "
                f"{f(mix.get('lines'))} input lines ({f(mix.get('expected'))} expect an output line), "
                f"minimum {minq:.3f} queries per line" if minq else "")
@@ -77,10 +79,17 @@ def main():
                "generator's expectation (mxkit: every field; peers: line, status, outcome, candidates). "
                "Rcvbuf err: the machine's UDP RcvbufErrors during the run. Resolver drops: unbound's "
                "requestlist exceeded + overwritten.")
+    others = [d for d in rows if d.get("other_cpu") is not None]
+    if others:
+        worst = max(others, key=lambda d: d["other_cpu"] / d["wall"] if d.get("wall") else 0)
+        out.append("- Other CPU: busy CPU time of the machine during a run minus the client's "
+                   "and the servers' own (other processes, kernel threads, interrupts). Highest: "
+                   f"{worst['other_cpu']:.1f} s over {worst.get('wall', 0):.1f} s ({worst['mode']} "
+                   f"{worst['name']} {worst['config']}); a large share means the cores were shared.")
     out.append("")
     hdr = ["Mode", "Tool", "Config", "Lines", "Wall s", "Domains/s", "Queries/s (server)",
            "Queries/domain", "Client CPU s (u+s)", "CPU s per 1M", "Peak RSS MB", "Lost",
-           "Correct", "Rcvbuf err", "Resolver drops", "Server CPU s"]
+           "Correct", "Rcvbuf err", "Resolver drops", "Server CPU s", "Other CPU s"]
     out.append("| " + " | ".join(hdr) + " |")
     out.append("|" + "---|" * len(hdr))
     for d in rows:
@@ -107,7 +116,7 @@ def main():
                f(d["cpu_per_m"], 1), f(d["rss_mb"], 1), f(d["lost"]), corr,
                f(d["rcvbuf_errors"]),
                f(d.get("server_drops")) if d["mode"].startswith("unbound") else "–",
-               f(d["server_cpu"], 1)]
+               f(d["server_cpu"], 1), f(d.get("other_cpu"), 1)]
         out.append("| " + " | ".join(row) + " |")
     out.append("")
     # Goals.
@@ -134,6 +143,12 @@ def main():
         if d["name"] == "mxkit" or d["name"] == "mxkit-10x":
             lines.append(f"- {d['mode']} {d['name']} {d['config']}: lost {f(d['lost'])}, "
                          f"correct {f(d['correct'])}/{f(d['domains'])}, peak RSS {f(d['rss_mb'], 1)} MB.")
+    for d in rows:
+        if d["mode"] == "unbound" and d.get("upstream_queries") is not None and d["domains"]:
+            lines.append(f"- unbound {d['name']} {d['config']}: unbound asked Knot "
+                         f"{f(d['upstream_queries'])} times ({d['upstream_queries'] / d['domains']:.3f} "
+                         f"per domain; Knot CPU {d.get('upstream_cpu', 0):.1f} s, unbound CPU "
+                         f"{d['server_cpu']:.1f} s over {d.get('wall', 0):.1f} s).")
     if lines:
         out.append("Goal figures:\n")
         out.extend(lines)

@@ -77,6 +77,9 @@ def main():
     p.add_argument("--rcv-before", type=int, default=0)
     p.add_argument("--rcv-after", type=int, default=0)
     p.add_argument("--drops", type=int, default=0)
+    p.add_argument("--busy", type=int, default=None, help="machine busy ticks during the run")
+    p.add_argument("--knot-extra", type=int, default=0, help="knotd ticks when not the server")
+    p.add_argument("--knot-queries", type=int, default=None, help="queries the main knotd got")
     p.add_argument("--dnsperf")
     p.add_argument("--stats")
     p.add_argument("--note", default="")
@@ -94,6 +97,12 @@ def main():
     row["server_cpu"] = (a.cpu_after - a.cpu_before) / hz
     row["rcvbuf_errors"] = a.rcv_after - a.rcv_before
     row["server_drops"] = a.drops
+    if a.knot_queries is not None and a.mode != "direct":
+        row["upstream_queries"] = a.knot_queries
+        row["upstream_cpu"] = a.knot_extra / hz
+    if a.busy is not None:
+        own = (row.get("user", 0) + row.get("sys", 0)) + row["server_cpu"] + a.knot_extra / hz
+        row["other_cpu"] = max(0.0, a.busy / hz - own)
     if a.dnsperf:
         row["dnsperf"] = dnsperf(a.dnsperf)
     if a.stats and os.path.exists(a.stats):
