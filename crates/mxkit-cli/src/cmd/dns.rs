@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use mxkit::address::Destination;
 use mxkit::dns::engine::{Engine, EngineConfig};
 use mxkit::dns::zone::ZoneSet;
 use mxkit::dns::{Lookup, Overlay};
+use mxkit::route::{Route, RouteOptions};
 
 use crate::Usage;
 use crate::args::DnsArgs;
@@ -117,6 +119,21 @@ impl DnsSettings {
             timeout,
             resolvers,
         })
+    }
+}
+
+impl DnsSettings {
+    /// Route a destination through these sources. An address literal asks
+    /// no DNS: no sockets are opened and resolv.conf is not needed.
+    pub async fn route(&self, dest: &Destination, options: &RouteOptions) -> Result<Route> {
+        let lookup: Arc<dyn Lookup> = match dest {
+            Destination::Literal(_) => Arc::new(Overlay {
+                zones: ZoneSet::default(),
+                fallback: None,
+            }),
+            Destination::Domain(_) => self.sources().await?.lookup,
+        };
+        Ok(mxkit::route::route(lookup.as_ref(), dest, options).await)
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mxkit::address::{Address, Destination};
-use mxkit::route::{Route, RouteOptions, Status};
+use mxkit::route::Status;
 use mxkit::smtp::{self, Roots, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict};
 
 use super::dns::{DnsSettings, runtime};
@@ -100,22 +100,6 @@ pub fn smtp_options(
     Ok(opts)
 }
 
-/// Route a destination with the DNS flags (an address literal asks no DNS).
-pub async fn route_for(
-    dns: &DnsSettings,
-    dest: &Destination,
-    options: &RouteOptions,
-) -> Result<Route> {
-    let lookup: std::sync::Arc<dyn mxkit::dns::Lookup> = match dest {
-        Destination::Literal(_) => std::sync::Arc::new(mxkit::dns::Overlay {
-            zones: mxkit::dns::zone::ZoneSet::default(),
-            fallback: None,
-        }),
-        Destination::Domain(_) => dns.sources().await?.lookup,
-    };
-    Ok(mxkit::route::route(lookup.as_ref(), dest, options).await)
-}
-
 /// Run `mxkit probe`; returns the exit code.
 pub fn run(args: ProbeArgs) -> Result<u8> {
     let address =
@@ -149,7 +133,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
     opts.rcpt_to = vec![rcpt];
 
     let rt = runtime()?;
-    let route = rt.block_on(route_for(&dns, &address.destination, &plan))?;
+    let route = rt.block_on(dns.route(&address.destination, &plan))?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let code = if args.all {
         let attempts = rt.block_on(smtp::probe_all(&route, &opts));

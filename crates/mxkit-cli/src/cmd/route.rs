@@ -1,12 +1,9 @@
 //! `mxkit route`: arguments -> options -> [`mxkit::route::route`] -> report.
 
 use std::io::{self, Write};
-use std::sync::Arc;
 
 use anyhow::Result;
-use mxkit::address::{Address, Destination};
-use mxkit::dns::zone::ZoneSet;
-use mxkit::dns::{Lookup, Overlay};
+use mxkit::address::Address;
 use mxkit::route::{RouteOptions, Status};
 
 use super::dns::{DnsSettings, runtime};
@@ -37,17 +34,7 @@ fn settings(args: &RouteArgs) -> Result<Settings> {
 /// Run `mxkit route`; returns the exit code.
 pub fn run(args: RouteArgs) -> Result<u8> {
     let s = settings(&args)?;
-    let route = runtime()?.block_on(async {
-        // An address literal asks no DNS: no sockets, no resolv.conf needed.
-        let lookup: Arc<dyn Lookup> = match s.address.destination {
-            Destination::Literal(_) => Arc::new(Overlay {
-                zones: ZoneSet::default(),
-                fallback: None,
-            }),
-            Destination::Domain(_) => s.dns.sources().await?.lookup,
-        };
-        anyhow::Ok(mxkit::route::route(lookup.as_ref(), &s.address.destination, &s.options).await)
-    })?;
+    let route = runtime()?.block_on(s.dns.route(&s.address.destination, &s.options))?;
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -9,7 +9,7 @@ use mxkit::address::{Address, Destination};
 use mxkit::smtp::{self, Message, Timeouts, WalkVerdict};
 
 use super::dns::{DnsSettings, runtime};
-use super::probe::{route_for, smtp_options};
+use super::probe::smtp_options;
 use crate::Usage;
 use crate::args::SendArgs;
 use crate::exit;
@@ -57,7 +57,7 @@ pub fn run(args: SendArgs) -> Result<u8> {
         let mut opts = smtp_options(&args.smtp, domain, Timeouts::deliver())?;
         opts.mail_from = args.from.clone();
         opts.rcpt_to = rcpts.clone();
-        let route = rt.block_on(route_for(&dns, dest, &plan))?;
+        let route = rt.block_on(dns.route(dest, &plan))?;
         let walk = rt.block_on(smtp::deliver(&route, &opts, &message));
         let code = super::probe::verdict_code(&walk.verdict);
         // A bounce matters more than a deferral.
