@@ -43,6 +43,156 @@ pub enum Command {
     /// resumable.
     #[command(after_help = SCAN_HELP)]
     Scan(ScanArgs),
+    /// A decoy lowest-priority MX: records who connects to it without trying
+    /// a real MX first, correlates with the real MX hosts' Postfix logs, and
+    /// publishes graded blocklists for Postfix, rspamd, DNSBL and nftables.
+    #[command(after_help = TRAP_HELP)]
+    Trap(TrapArgs),
+}
+
+const TRAP_HELP: &str = "\
+Examples:
+  mxkit trap run --config /etc/mxkit/trap.toml
+  mxkit trap run --listen 192.0.2.25:25 --listen [2001:db8::25]:25 --store sqlite:/var/lib/mxkit/trap.db \\
+                 --primary-log /var/log/mail.log --export postfix-cidr:/var/lib/mxkit/mxtrap.cidr --shadow
+  mxkit trap list --store sqlite:/var/lib/mxkit/trap.db
+  mxkit trap show 198.51.100.7 --store sqlite:/var/lib/mxkit/trap.db
+  mxkit trap allow 203.0.113.0/24 --note \"partner relay\" --store sqlite:/var/lib/mxkit/trap.db
+
+Set-up, DNS records and the Postfix/rspamd lines that consume the lists: README.md, \"The trap\".";
+
+/// `mxkit trap`.
+#[derive(Args, Debug)]
+pub struct TrapArgs {
+    #[command(subcommand)]
+    pub command: TrapCommand,
+}
+
+/// The trap's subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TrapCommand {
+    /// Run the decoy, follow the real MX hosts' logs, decide and export.
+    Run(TrapRunArgs),
+    /// The addresses listed now (shadow listings included, marked).
+    List(TrapListArgs),
+    /// Everything recorded about one address: listing, decisions, sessions.
+    Show(TrapShowArgs),
+    /// Never list an address or network (and withdraw its listing); with
+    /// --remove, take it off the allowlist again.
+    Allow(TrapAllowArgs),
+    /// Withdraw one address's listing now.
+    Delist(TrapShowArgs),
+    /// Remove expired listings and observations past their retention.
+    Expire(TrapStoreArgs),
+    /// Write the current listings in one format, once.
+    Export(TrapExportArgs),
+}
+
+/// Where the store is.
+#[derive(Args, Debug)]
+pub struct TrapStoreArgs {
+    /// The store: sqlite:PATH or postgres://USER@HOST/DB (default: the
+    /// `store` of --config).
+    #[arg(long, value_name = "URL", env = "MXKIT_TRAP_STORE")]
+    pub store: Option<String>,
+
+    /// The trap's configuration file (TOML; see contrib/trap.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mxkit trap run`.
+#[derive(Args, Debug)]
+pub struct TrapRunArgs {
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+
+    /// Listen here (repeatable; IPv6 as [ADDR]:PORT). Default: `listen` of
+    /// --config.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+
+    /// A real MX host's Postfix log: a file (followed across rotation) or
+    /// `journal` (the systemd journal). Repeatable.
+    #[arg(long = "primary-log", value_name = "FILE|journal")]
+    pub primary_logs: Vec<String>,
+
+    /// Record and report what would be listed; list nothing.
+    #[arg(long)]
+    pub shadow: bool,
+
+    /// Write a blocklist after every change: FORMAT:PATH, FORMAT one of
+    /// rspamd, postfix-cidr, dnsbl-zone, rbldnsd, nftables, json. Repeatable.
+    #[arg(long = "export", value_name = "FORMAT:PATH")]
+    pub exports: Vec<String>,
+
+    /// Never list these (IP or CIDR, repeatable), besides `mxkit trap allow`.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+
+    /// The host name in the decoy's greeting (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+/// `mxkit trap list`.
+#[derive(Args, Debug)]
+pub struct TrapListArgs {
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+
+    /// Also the expired listings still in the store.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `mxkit trap show` and `delist`.
+#[derive(Args, Debug)]
+pub struct TrapShowArgs {
+    /// The client address.
+    #[arg(value_name = "IP")]
+    pub ip: String,
+
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+}
+
+/// `mxkit trap allow`.
+#[derive(Args, Debug)]
+pub struct TrapAllowArgs {
+    /// An address or network (CIDR).
+    #[arg(value_name = "IP|CIDR")]
+    pub net: String,
+
+    /// Why (shown by `trap show` and in the allowlist).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub note: String,
+
+    /// Take it off the allowlist instead.
+    #[arg(long)]
+    pub remove: bool,
+
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+}
+
+/// `mxkit trap export`.
+#[derive(Args, Debug)]
+pub struct TrapExportArgs {
+    /// rspamd, postfix-cidr, dnsbl-zone, rbldnsd, nftables or json.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+
+    /// Write here, atomically (default: standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
 }
 
 const SCAN_HELP: &str = "\

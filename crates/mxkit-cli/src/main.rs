@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         args::Command::Probe(a) => cmd::probe::run(a),
         args::Command::Send(a) => cmd::send::run(a),
         args::Command::Scan(a) => cmd::scan::run(a),
+        args::Command::Trap(a) => cmd::trap::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,3 +8,4 @@ pub mod probe;
 pub mod route;
 pub mod scan;
 pub mod send;
+pub mod trap;

@@ -1,0 +1,452 @@
+//! `mxkit trap`: the decoy MX ([`mxkit_trap`]) run, inspected and exported.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ipnet::IpNet;
+use mxkit_trap::config::Config;
+use mxkit_trap::detect::Step;
+use mxkit_trap::export::{self, ExportOptions, Format};
+use mxkit_trap::model::{AllowEntry, Grade, iso8601, now};
+use mxkit_trap::run::{LogSource, RunSettings, Target};
+use mxkit_trap::store::Store;
+
+use crate::Usage;
+use crate::args::{
+    TrapAllowArgs, TrapArgs, TrapCommand, TrapExportArgs, TrapListArgs, TrapRunArgs,
+    TrapShowArgs, TrapStoreArgs,
+};
+use crate::exit;
+use crate::output::trap as out;
+
+pub fn run(args: TrapArgs) -> Result<u8> {
+    match args.command {
+        TrapCommand::Run(a) => run_trap(a),
+        TrapCommand::List(a) => list(a),
+        TrapCommand::Show(a) => show(a),
+        TrapCommand::Allow(a) => allow(a),
+        TrapCommand::Delist(a) => delist(a),
+        TrapCommand::Expire(a) => expire(a),
+        TrapCommand::Export(a) => export_once(a),
+    }
+}
+
+/// The configuration file (if any) and the store URL from the flag or it.
+fn config_and_store(args: &TrapStoreArgs) -> Result<(Config, String)> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| Usage(e.to_string()))?,
+        None => Config::default(),
+    };
+    let Some(url) = args.store.clone().or_else(|| config.store.clone()) else {
+        return Err(Usage(
+            "no store: give --store sqlite:PATH (or postgres://...), or `store` in --config"
+                .into(),
+        )
+        .into());
+    };
+    Ok((config, url))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn open(url: &str) -> Result<Store> {
+    Store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", redact(url)))
+}
+
+/// A store URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr> {
+    s.trim()
+        .parse::<IpAddr>()
+        .map(mxkit_trap::listener::canonical)
+        .map_err(|_| Usage(format!("{s:?} is not an IP address")).into())
+}
+
+fn parse_net(s: &str) -> Result<IpNet> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    s.parse::<IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| Usage(format!("{s:?} is neither an IP address nor a network (CIDR)")).into())
+}
+
+fn parse_format(s: &str) -> Result<Format> {
+    Format::parse(s).ok_or_else(|| {
+        Usage(format!(
+            "unknown export format {s:?}: use one of {}",
+            Format::NAMES.join(", ")
+        ))
+        .into()
+    })
+}
+
+fn publish(config: &Config) -> ExportOptions {
+    let p = &config.publish;
+    let mut o = ExportOptions::default();
+    if let Some(url) = &p.info_url {
+        o.info_url = Some(url.clone());
+    }
+    if let Some(zone) = &p.dnsbl_zone {
+        o.zone = zone.clone();
+    }
+    if !p.dnsbl_ns.is_empty() {
+        o.nameservers = p.dnsbl_ns.clone();
+    }
+    if let Some(c) = &p.dnsbl_contact {
+        o.contact = c.clone();
+    }
+    if let Some(t) = &p.nft_table {
+        o.nft_table = t.clone();
+    }
+    o
+}
+
+fn resolve_listen(s: &str) -> Result<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let mut addrs = s
+        .to_socket_addrs()
+        .map_err(|e| Usage(format!("--listen {s:?}: {e} (give ADDR:PORT, [IPV6]:PORT)")))?;
+    addrs
+        .next()
+        .ok_or_else(|| Usage(format!("--listen {s:?}: no address")).into())
+}
+
+fn run_trap(args: TrapRunArgs) -> Result<u8> {
+    let (config, url) = config_and_store(&args.store)?;
+    let mut listen = Vec::new();
+    for s in config.listen.iter().chain(&args.listen) {
+        listen.push(resolve_listen(s)?);
+    }
+    if listen.is_empty() {
+        bail!(Usage(
+            "nothing to listen on: give --listen ADDR:PORT (the decoy's own address), or `listen` in --config".into()
+        ));
+    }
+    let logs: Vec<LogSource> = config
+        .primary_log
+        .iter()
+        .chain(&args.primary_logs)
+        .map(|s| LogSource::parse(s))
+        .collect();
+    if logs.is_empty() {
+        eprintln!(
+            "mxkit: warning: no --primary-log: without the real MX hosts' logs nothing is ever \
+             listed (every decoy session is only recorded)"
+        );
+    }
+    let mut allow = Vec::new();
+    for s in config.allow.iter().chain(&args.allow) {
+        allow.push(parse_net(s)?);
+    }
+    let mut exports = Vec::new();
+    for e in &config.export {
+        exports.push(Target {
+            format: parse_format(&e.format)?,
+            path: e.path.clone(),
+        });
+    }
+    for s in &args.exports {
+        let Some((format, path)) = s.split_once(':') else {
+            bail!(Usage(format!("--export {s:?}: give FORMAT:PATH, e.g. postfix-cidr:/var/lib/mxkit/mxtrap.cidr")));
+        };
+        exports.push(Target {
+            format: parse_format(format)?,
+            path: path.into(),
+        });
+    }
+    let hostname = args
+        .hostname
+        .clone()
+        .or_else(|| config.hostname.clone())
+        .unwrap_or_else(system_hostname);
+    let settings = RunSettings {
+        listen,
+        hostname,
+        limits: config.limits(),
+        logs,
+        read_from_start: config.read_from_start,
+        shadow: args.shadow || config.shadow,
+        allow,
+        windows: config.windows(),
+        exports,
+        publish: publish(&config),
+        interval: config.interval(),
+        retention: config.retention(),
+    };
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = Arc::new(open(&url).await?);
+        let shadow = settings.shadow;
+        eprintln!(
+            "mxkit: trap: decoy on {}, store {}, logs [{}]{}",
+            settings
+                .listen
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            redact(&url),
+            settings
+                .logs
+                .iter()
+                .map(LogSource::name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if shadow { ", shadow mode: nothing is listed" } else { "" }
+        );
+        let report: mxkit_trap::run::Report = Arc::new(move |step: &Step| report_step(step, shadow));
+        mxkit_trap::run::run(settings, store, report, shutdown_signal()).await?;
+        eprintln!("mxkit: trap: stopped");
+        Ok(exit::OK)
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// One stable line per decision worth reading (fail2ban-friendly):
+/// `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again ttl=86400`.
+fn report_step(step: &Step, shadow: bool) {
+    let mut err = io::stderr().lock();
+    for l in &step.listed {
+        let ttl = (l.expires - now()).max(0) / 1_000_000;
+        let _ = writeln!(
+            err,
+            "mxtrap: {}{} ip={} reason={} ttl={ttl}",
+            if shadow { "WOULD-LIST " } else { "" },
+            l.grade.as_str().to_ascii_uppercase(),
+            l.ip,
+            l.reason.replace(' ', "_"),
+        );
+    }
+    for d in &step.decided {
+        if !d.grade.listed() && d.grade == Grade::Probe {
+            let _ = writeln!(err, "mxtrap: PROBE ip={} reason={}", d.client, d.reason);
+        }
+    }
+    for ip in &step.delisted {
+        let _ = writeln!(err, "mxtrap: DELISTED ip={ip} reason=known-good");
+    }
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn list(args: TrapListArgs) -> Result<u8> {
+    let (_, url) = config_and_store(&args.store)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        let at = if args.all { i64::MIN } else { now() };
+        let listings = store.listings(at).await?;
+        let mut stdout = io::stdout().lock();
+        if args.store.json {
+            serde_json::to_writer_pretty(&mut stdout, &out::listings_json(&listings))?;
+            writeln!(stdout)?;
+        } else {
+            out::listings_text(&mut stdout, &listings, now())?;
+        }
+        Ok(exit::OK)
+    })
+}
+
+fn show(args: TrapShowArgs) -> Result<u8> {
+    let ip = parse_ip(&args.ip)?;
+    let (config, url) = config_and_store(&args.store)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        let since = now() - config.retention().decisions;
+        let listing = store.listing(ip).await?;
+        let decisions = store.decisions(ip, since).await?;
+        let observations = store.observations(ip, since).await?;
+        let allowed: Vec<AllowEntry> = store
+            .allowlist()
+            .await?
+            .into_iter()
+            .filter(|a| a.net.contains(&ip))
+            .collect();
+        let mut stdout = io::stdout().lock();
+        if args.store.json {
+            let v = out::show_json(ip, listing.as_ref(), &decisions, &observations, &allowed);
+            serde_json::to_writer_pretty(&mut stdout, &v)?;
+            writeln!(stdout)?;
+        } else {
+            out::show_text(
+                &mut stdout,
+                ip,
+                listing.as_ref(),
+                &decisions,
+                &observations,
+                &allowed,
+                now(),
+            )?;
+        }
+        Ok(exit::OK)
+    })
+}
+
+fn allow(args: TrapAllowArgs) -> Result<u8> {
+    let net = parse_net(&args.net)?;
+    let (_, url) = config_and_store(&args.store)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        let mut stdout = io::stdout().lock();
+        if args.remove {
+            let removed = store.unallow(net).await?;
+            if !removed {
+                bail!(Usage(format!("{net} is not on the allowlist")));
+            }
+            writeln!(stdout, "{net}: removed from the allowlist")?;
+            return Ok(exit::OK);
+        }
+        store
+            .allow(&AllowEntry {
+                net,
+                note: args.note.clone(),
+                added: now(),
+            })
+            .await?;
+        // Withdraw what is listed inside the network now.
+        let mut withdrawn = Vec::new();
+        for l in store.listings(i64::MIN).await? {
+            if net.contains(&l.ip) && store.delist(l.ip).await? {
+                withdrawn.push(l.ip);
+            }
+        }
+        writeln!(stdout, "{net}: allowlisted")?;
+        for ip in withdrawn {
+            writeln!(stdout, "{ip}: listing withdrawn")?;
+        }
+        Ok(exit::OK)
+    })
+}
+
+fn delist(args: TrapShowArgs) -> Result<u8> {
+    let ip = parse_ip(&args.ip)?;
+    let (_, url) = config_and_store(&args.store)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        if !store.delist(ip).await? {
+            bail!(Usage(format!("{ip} is not listed")));
+        }
+        writeln!(io::stdout(), "{ip}: listing withdrawn (it is listed again if it comes back decoy-first; `mxkit trap allow {ip}` prevents that)")?;
+        Ok(exit::OK)
+    })
+}
+
+fn expire(args: TrapStoreArgs) -> Result<u8> {
+    let (config, url) = config_and_store(&args)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        let e = store.expire(now(), config.retention()).await?;
+        let mut stdout = io::stdout().lock();
+        if args.json {
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::json!({
+                    "listings": e.listings,
+                    "observations": e.observations,
+                    "decisions": e.decisions,
+                })
+            )?;
+        } else {
+            writeln!(
+                stdout,
+                "removed {} expired listings, {} observations and {} decisions past retention",
+                e.listings, e.observations, e.decisions
+            )?;
+        }
+        Ok(exit::OK)
+    })
+}
+
+fn export_once(args: TrapExportArgs) -> Result<u8> {
+    let format = parse_format(&args.format)?;
+    let (config, url) = config_and_store(&args.store)?;
+    let options = publish(&config);
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = open(&url).await?;
+        let t = now();
+        let listings = store.listings(t).await?;
+        let text = export::render(format, &listings, t, &options);
+        match &args.out {
+            Some(path) => export::write_atomic(Path::new(path), text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            None => io::stdout().lock().write_all(text.as_bytes())?,
+        }
+        Ok(exit::OK)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://trap:s3cret@db.example.org/trap"),
+            "postgres://trap:***@db.example.org/trap"
+        );
+        assert_eq!(redact("sqlite:/var/lib/mxkit/trap.db"), "sqlite:/var/lib/mxkit/trap.db");
+        assert_eq!(redact("postgres://trap@db/trap"), "postgres://trap@db/trap");
+    }
+
+    #[test]
+    fn nets_and_addresses() {
+        assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_net("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
+        assert!(parse_net("nonsense").is_err());
+        assert_eq!(
+            parse_ip("::ffff:192.0.2.1").unwrap(),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! The detector: graded verdicts for decoy sessions (spec/trap.md part (b)).
+//!
+//! A decoy session from `x` at `t` is a *candidate* when no real MX host saw
+//! `x` (its exact address, or its /24 or /64 with the same verified-name
+//! domain) in `[t − W_memory, t + W_skew]` and `x` never had mail accepted at
+//! a real MX host within `W_known_good`. It is decided only when every log
+//! stream's watermark has passed `t + W_skew` and at least `D_decide` has
+//! gone by, so a log that lags never turns a legitimate fallback into a
+//! listing.
+//!
+//! Verdicts: *probe* (left before MAIL FROM; never listed), *suspect*
+//! (reached MAIL/RCPT; listed softly for 6 h), *trapped* (a suspect that
+//! also pregreeted, pipelined, sent garbage or came back decoy-first at
+//! least 5 minutes after an earlier listed session; 24 h), *repeat* (three
+//! trapped sessions in 7 days; 7 days). Listings never last beyond 30 days
+//! from the session that set them.
+//!
+//! Guards turn a candidate into *observed* with the guard's reason:
+//! `allowlisted`, `known-good`, `seen-at-primary`, `startup-grace` (the
+//! detector or a log stream started less than 120 s before the session),
+//! `primary-idle` (no other client reached a real MX host in the 10 minutes
+//! before: the primary may be down, so honest senders fall back) and
+//! `paused` (in the last 10 minutes at least 20 decoy sessions were
+//! candidates, and more of them than the real MX hosts' sessions: the
+//! primary is probably unreachable from outside).
+//!
+//! Where this departs from the spec, and why:
+//! - The decoy does no reverse DNS of its own, so the pool join uses the
+//!   verified name the real MX host logged (smtpd's `connect from name[ip]`)
+//!   only on the primary side: a decoy session is cleared by any primary
+//!   event from the same /24 or /64 whose name's domain equals the domain of
+//!   the client's own verified name, when some primary log named it.
+//! - The trap's own health probe of the primary is not built; primary health
+//!   comes from the primary's log (other clients served) alone.
+//! - The spec's auto-pause compares candidates with all decoy sessions
+//!   ("> 30 % of decoy sessions"); but in normal operation most decoy
+//!   visitors are bots, so that share is high every day. The alarm compares
+//!   them with the real MX hosts' traffic instead: an outage of the primary
+//!   as seen from outside shows as decoy-first sessions outnumbering it.
+//! - The DNS-change grace is left to the administrator (run with `--shadow`
+//!   for 2 × TTL after changing MX records).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::{Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs};
+use crate::store::{Identity, Store, StoreError};
+
+/// The windows and durations of the rule.
+#[derive(Clone, Debug)]
+pub struct Windows {
+    /// How far back a primary event clears a decoy session (24 h).
+    pub memory: Micros,
+    /// Clock skew and log order tolerance (5 s).
+    pub skew: Micros,
+    /// Mail accepted at a real MX host clears an address this long (36 d).
+    pub known_good: Micros,
+    /// The least time between a session and its decision (60 s).
+    pub decide: Micros,
+    /// No listings for sessions this soon after a start (120 s).
+    pub startup_grace: Micros,
+    /// Primary health looks back this far (10 min).
+    pub health: Micros,
+    /// Auto-pause when decoy-first sessions in the `health` window exceed
+    /// this multiple of the real MX hosts' sessions (1.0), once there are at
+    /// least `pause_min` of them (20).
+    pub pause_ratio: f64,
+    pub pause_min: usize,
+    /// A second decoy-first session at least this long after a listed one
+    /// makes a *trapped* (5 min).
+    pub second_session: Micros,
+    pub suspect_ttl: Micros,
+    pub trapped_ttl: Micros,
+    pub repeat_ttl: Micros,
+    /// Trapped sessions within `repeat_window` that make a repeat offender.
+    pub repeat_count: usize,
+    pub repeat_window: Micros,
+    /// No listing lasts longer than this (30 d).
+    pub cap: Micros,
+}
+
+impl Default for Windows {
+    fn default() -> Windows {
+        const HOUR: i64 = 3600;
+        const DAY: i64 = 24 * HOUR;
+        Windows {
+            memory: secs(DAY),
+            skew: secs(5),
+            known_good: secs(36 * DAY),
+            decide: secs(60),
+            startup_grace: secs(120),
+            health: secs(600),
+            pause_ratio: 1.0,
+            pause_min: 20,
+            second_session: secs(300),
+            suspect_ttl: secs(6 * HOUR),
+            trapped_ttl: secs(DAY),
+            repeat_ttl: secs(7 * DAY),
+            repeat_count: 3,
+            repeat_window: secs(7 * DAY),
+            cap: secs(30 * DAY),
+        }
+    }
+}
+
+/// The detector's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub windows: Windows,
+    /// Record what would be listed, list nothing.
+    pub shadow: bool,
+    /// Networks never listed, besides the store's allowlist.
+    pub allow: Vec<IpNet>,
+    /// The log streams of the real MX hosts that must have caught up before
+    /// a session is decided. With none, nothing is ever listed: the rule
+    /// needs to know what the real MX hosts saw.
+    pub streams: Vec<String>,
+}
+
+/// What one [`Detector::step`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Sessions decided, by grade.
+    pub decided: Vec<Decision>,
+    /// Addresses newly listed or whose listing changed.
+    pub listed: Vec<Listing>,
+    /// Listings withdrawn because the address turned out known-good.
+    pub delisted: Vec<IpAddr>,
+    /// Sessions still waiting for a log stream's watermark.
+    pub waiting: usize,
+}
+
+impl Step {
+    /// Whether the exported lists may have changed.
+    pub fn changed(&self) -> bool {
+        !self.listed.is_empty() || !self.delisted.is_empty()
+    }
+}
+
+pub struct Detector {
+    settings: Settings,
+    /// When this detector started (start-up grace).
+    started: Micros,
+}
+
+/// The /24 (IPv4) or /64 (IPv6) an address belongs to.
+pub fn pool_net(ip: IpAddr) -> IpNet {
+    let len = if ip.is_ipv4() { 24 } else { 64 };
+    IpNet::new(ip, len).expect("prefix length in range").trunc()
+}
+
+impl Detector {
+    pub fn new(settings: Settings, started: Micros) -> Detector {
+        Detector { settings, started }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Decides every decoy session that can be decided at `now`.
+    pub async fn step(&self, store: &Store, now: Micros) -> Result<Step, StoreError> {
+        let w = &self.settings.windows;
+        let mut step = Step::default();
+        // The time up to which every stream is complete.
+        let streams = store.streams().await?;
+        let mut watermark = Micros::MAX;
+        let mut stream_started = Micros::MIN;
+        for name in &self.settings.streams {
+            match streams.iter().find(|s| &s.name == name) {
+                Some(s) => {
+                    watermark = watermark.min(s.watermark);
+                    stream_started = stream_started.max(s.started);
+                }
+                None => watermark = Micros::MIN,
+            }
+        }
+        if self.settings.streams.is_empty() {
+            watermark = Micros::MIN;
+        }
+        let until = now - w.decide;
+        let pending = store.undecided(until, 10_000).await?;
+        let allow = store.allowlist().await?;
+        // The anomaly alarm: many more decoy-first sessions than the real
+        // MX hosts' own traffic means the primary is probably unreachable
+        // from outside while its log still shows local traffic.
+        let any = IpAddr::from([0u8, 0, 0, 0]);
+        let primary_sessions = store.primary_clients(now - w.health, now, any).await?;
+        let mut candidates = store
+            .decisions_between(now - w.health, now)
+            .await?
+            .iter()
+            .filter(|d| d.grade >= Grade::Probe || d.reason == "paused")
+            .count();
+        let mut paused = candidates >= w.pause_min
+            && candidates as f64 > w.pause_ratio * primary_sessions as f64;
+        for (id, obs) in pending {
+            if obs.at + w.skew > watermark && !self.settings.streams.is_empty() {
+                step.waiting += 1;
+                continue;
+            }
+            let (grade, reason) = self
+                .judge(store, &obs, &allow, stream_started, paused)
+                .await?;
+            if grade >= Grade::Probe {
+                candidates += 1;
+                paused = candidates >= w.pause_min
+                    && candidates as f64 > w.pause_ratio * primary_sessions as f64;
+            }
+            let decision = Decision {
+                observation: id,
+                client: obs.client,
+                at: obs.at,
+                decided: now,
+                grade,
+                reason: reason.to_string(),
+            };
+            let listing = if grade.listed() {
+                Some(self.listing(store, &obs, grade, reason).await?)
+            } else {
+                None
+            };
+            store.decide(&decision, listing.as_ref()).await?;
+            if let Some(l) = listing {
+                step.listed.push(l);
+            }
+            step.decided.push(decision);
+        }
+        // Guard 6: a listed address that later had mail accepted at a real
+        // MX host was a false positive: withdraw it.
+        for l in store.listings(now).await? {
+            let who = identity(l.ip, None);
+            if store.known_good(&who, l.first_seen).await? && store.delist(l.ip).await? {
+                step.delisted.push(l.ip);
+            }
+        }
+        Ok(step)
+    }
+
+    async fn judge(
+        &self,
+        store: &Store,
+        obs: &Observation,
+        allow: &[crate::model::AllowEntry],
+        stream_started: Micros,
+        paused: bool,
+    ) -> Result<(Grade, &'static str), StoreError> {
+        let w = &self.settings.windows;
+        let ip = obs.client;
+        if self.settings.allow.iter().any(|n| n.contains(&ip))
+            || allow.iter().any(|a| a.net.contains(&ip))
+        {
+            return Ok((Grade::Observed, "allowlisted"));
+        }
+        let who = identity(ip, obs.client_name.as_deref());
+        if store.known_good(&who, obs.at - w.known_good).await? {
+            return Ok((Grade::Observed, "known-good"));
+        }
+        if store
+            .primary_seen(&who, obs.at - w.memory, obs.at + w.skew)
+            .await?
+        {
+            return Ok((Grade::Observed, "seen-at-primary"));
+        }
+        if self.settings.streams.is_empty() {
+            return Ok((Grade::Observed, "no-primary-log"));
+        }
+        if obs.at < self.started.max(stream_started) + w.startup_grace {
+            return Ok((Grade::Observed, "startup-grace"));
+        }
+        if store
+            .primary_clients(obs.at - w.health, obs.at + w.skew, ip)
+            .await?
+            == 0
+        {
+            return Ok((Grade::Observed, "primary-idle"));
+        }
+        if paused {
+            return Ok((Grade::Observed, "paused"));
+        }
+        if obs.stage < Stage::Mail {
+            return Ok((Grade::Probe, "decoy-first-probe"));
+        }
+        let history = store.decisions(ip, obs.at - w.repeat_window).await?;
+        let trapped_before = history
+            .iter()
+            .filter(|d| d.grade >= Grade::Trapped && d.at < obs.at)
+            .count();
+        if trapped_before + 1 >= w.repeat_count {
+            return Ok((Grade::Repeat, "repeat-offender"));
+        }
+        let aggravated = [Flags::PREGREET, Flags::PIPELINING, Flags::BAD_RCPT, Flags::ABUSE]
+            .iter()
+            .any(|f| obs.flags.contains(*f));
+        if aggravated {
+            return Ok((Grade::Trapped, "decoy-first-aggravated"));
+        }
+        let again = history
+            .iter()
+            .any(|d| d.grade >= Grade::Suspect && d.at + w.second_session <= obs.at);
+        if again {
+            return Ok((Grade::Trapped, "decoy-first-again"));
+        }
+        Ok((Grade::Suspect, "decoy-first"))
+    }
+
+    async fn listing(
+        &self,
+        store: &Store,
+        obs: &Observation,
+        grade: Grade,
+        reason: &str,
+    ) -> Result<Listing, StoreError> {
+        let w = &self.settings.windows;
+        let ttl = match grade {
+            Grade::Repeat => w.repeat_ttl,
+            Grade::Trapped => w.trapped_ttl,
+            _ => w.suspect_ttl,
+        }
+        .min(w.cap);
+        let old = store.listing(obs.client).await?;
+        let mut reason = reason.to_string();
+        let flags = obs.flags.names();
+        if !flags.is_empty() {
+            reason = format!("{reason} ({})", flags.join(","));
+        }
+        Ok(match old {
+            Some(old) if old.expires > obs.at => Listing {
+                ip: obs.client,
+                grade: old.grade.max(grade),
+                reason: if grade >= old.grade { reason } else { old.reason },
+                first_seen: old.first_seen.min(obs.at),
+                last_seen: old.last_seen.max(obs.at),
+                expires: old.expires.max(obs.at + ttl),
+                events: old.events + 1,
+                shadow: self.settings.shadow,
+            },
+            _ => Listing {
+                ip: obs.client,
+                grade,
+                reason,
+                first_seen: obs.at,
+                last_seen: obs.at,
+                expires: obs.at + ttl,
+                events: 1,
+                shadow: self.settings.shadow,
+            },
+        })
+    }
+}
+
+/// The identity of a client for clearing suspicion.
+pub fn identity(ip: IpAddr, client_name: Option<&str>) -> Identity {
+    Identity {
+        ip,
+        net: pool_net(ip),
+        name_domain: client_name.and_then(name_domain),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_are_slash_24_and_slash_64() {
+        assert_eq!(pool_net("192.0.2.77".parse().unwrap()).to_string(), "192.0.2.0/24");
+        assert_eq!(
+            pool_net("2001:db8:1:2:3::9".parse().unwrap()).to_string(),
+            "2001:db8:1:2::/64"
+        );
+    }
+}

@@ -1,0 +1,658 @@
+//! The decoy listener: an SMTP server that never accepts mail.
+//!
+//! Each connection is recorded in the store before the client gets its first
+//! reply, and every later stage (HELO, MAIL, RCPT, DATA) is recorded before
+//! the reply to that command goes out, so a killed process never loses an
+//! observation that got a reply (spec/trap.md, "Command-line contract").
+//!
+//! The dialogue, as spec/trap.md part (b) asks:
+//! - a postscreen-style teaser `220-` line, then [`Limits::greet_wait`] of
+//!   silence before the final `220 `: a client that talks first is a
+//!   *pregreet* client, like postscreen's PREGREET test;
+//! - EHLO/HELO and MAIL FROM get `250`; PIPELINING is not advertised, so a
+//!   client that sends its next command before the reply is flagged;
+//! - every RCPT TO gets `451 4.7.1`, DATA gets `421` and the connection
+//!   closes: the decoy never answers 5xx and never reads a message;
+//! - per-connection limits on the session's total time, the wait for each
+//!   command, the line length and the number of commands; a client past a
+//!   limit gets `421` and is disconnected (and flagged as abusive when it
+//!   sent garbage).
+//!
+//! Connections above [`Limits::max_connections`] are answered `421` and
+//! closed at once without being recorded, so a flood cannot exhaust memory.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout_at};
+
+use crate::model::{Flags, Observation, Role, Stage, now};
+use crate::store::{Store, StoreError};
+
+/// Where the listener records what it sees. [`Store`] is the real one;
+/// tests may record into memory.
+pub trait Sink: Send + Sync + 'static {
+    /// Records a new session; durable when the future completes.
+    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>>;
+    /// Records that session `id` got further; durable when it completes.
+    fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl Sink for Store {
+    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move { Store::record(self, &obs).await })
+    }
+
+    fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            Store::update(
+                self,
+                id,
+                obs.stage,
+                obs.helo.as_deref(),
+                obs.mail_domain.as_deref(),
+                obs.flags,
+            )
+            .await
+        })
+    }
+}
+
+/// Per-connection limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Silence asked of the client between the `220-` teaser and the final
+    /// greeting line (postscreen's `postscreen_greet_wait`, 6 s there).
+    pub greet_wait: Duration,
+    /// The longest wait for one command.
+    pub command_timeout: Duration,
+    /// The longest whole session.
+    pub session_timeout: Duration,
+    /// The longest command line, CRLF included (RFC 5321 section 4.5.3.1.4:
+    /// 512).
+    pub max_line: usize,
+    /// Commands per session before `421`.
+    pub max_commands: u32,
+    /// Unrecognised commands or bad syntax before `421`.
+    pub max_errors: u32,
+    /// Connections served at once; more get `421` at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            greet_wait: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(120),
+            max_line: 512,
+            max_commands: 20,
+            max_errors: 3,
+            max_connections: 20_000,
+        }
+    }
+}
+
+/// The decoy's settings.
+#[derive(Clone, Debug)]
+pub struct Decoy {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    pub limits: Limits,
+}
+
+/// Serves the decoy on every listener until the future is dropped.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    decoy: Arc<Decoy>,
+    sink: Arc<dyn Sink>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(decoy.limits.max_connections));
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let decoy = decoy.clone();
+        let sink = sink.clone();
+        let slots = slots.clone();
+        tasks.spawn(async move { accept_loop(listener, decoy, sink, slots).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    decoy: Arc<Decoy>,
+    sink: Arc<dyn Sink>,
+    slots: Arc<Semaphore>,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors or a connection reset before accept:
+            // keep serving the others.
+            Err(e) if transient_accept_error(&e) => {
+                tracing::warn!("decoy: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream
+                    .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
+                    .await;
+            });
+            continue;
+        };
+        let decoy = decoy.clone();
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            let local = stream.local_addr().ok();
+            if let Err(e) = session(stream, peer, local, &decoy, sink.as_ref()).await {
+                tracing::debug!("decoy: {peer}: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+fn transient_accept_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One decoy session over any byte stream (tests drive it over a duplex
+/// pipe).
+pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    decoy: &Decoy,
+    sink: &dyn Sink,
+) -> Result<(), std::io::Error> {
+    let deadline = Instant::now() + decoy.limits.session_timeout;
+    let mut obs = Observation {
+        at: now(),
+        role: Role::Decoy,
+        stream: "decoy".to_string(),
+        client: canonical(peer.ip()),
+        local: local.map(|a| canonical(a.ip())),
+        client_name: None,
+        stage: Stage::Connect,
+        helo: None,
+        mail_domain: None,
+        flags: Flags::default(),
+    };
+    let mut io = BufReader::with_capacity(decoy.limits.max_line.max(64), stream);
+    let id = match sink.record(obs.clone()).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = io
+                .get_mut()
+                .write_all(b"421 4.3.0 Service not available, try again later\r\n")
+                .await;
+            return Err(std::io::Error::other(format!("cannot record: {e}")));
+        }
+    };
+    match run(&mut io, &mut obs, id, decoy, sink, deadline).await {
+        Ok(()) => Ok(()),
+        Err(End::Io(e)) => Err(e),
+        Err(End::Store(e)) => {
+            let _ = io
+                .get_mut()
+                .write_all(b"421 4.3.0 Service not available, try again later\r\n")
+                .await;
+            Err(std::io::Error::other(format!("cannot record: {e}")))
+        }
+    }
+}
+
+/// Maps an IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
+/// client) to the IPv4 address, so one client has one key.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    obs: &mut Observation,
+    id: i64,
+    decoy: &Decoy,
+    sink: &dyn Sink,
+    deadline: Instant,
+) -> Result<(), End> {
+    let limits = &decoy.limits;
+    let host = &decoy.hostname;
+    io.get_mut()
+        .write_all(format!("220-{host} ESMTP\r\n").as_bytes())
+        .await?;
+    // Pregreet: anything the client sends before the final greeting line.
+    let greet_end = (Instant::now() + limits.greet_wait).min(deadline);
+    match timeout_at(greet_end, io.fill_buf()).await {
+        Ok(Ok([])) => return Ok(()),
+        Ok(Ok(_)) => {
+            obs.flags.insert(Flags::PREGREET);
+            sink.update(id, obs.clone()).await?;
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {}
+    }
+    reply(io, &format!("220 {host} ESMTP")).await?;
+
+    let mut commands = 0u32;
+    let mut errors = 0u32;
+    let mut line = Vec::with_capacity(limits.max_line);
+    loop {
+        let wait = (Instant::now() + limits.command_timeout).min(deadline);
+        line.clear();
+        let read = timeout_at(
+            wait,
+            (&mut *io)
+                .take(limits.max_line as u64)
+                .read_until(b'\n', &mut line),
+        )
+        .await;
+        let n = match read {
+            Err(_) => {
+                reply(io, "421 4.4.2 Timeout, closing connection").await?;
+                return Ok(());
+            }
+            Ok(r) => r?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') {
+            // Longer than the limit (or cut off by the peer's close).
+            obs.flags.insert(Flags::ABUSE);
+            sink.update(id, obs.clone()).await?;
+            reply(io, "421 4.5.2 Line too long, closing connection").await?;
+            return Ok(());
+        }
+        commands += 1;
+        // A client that sends its next command before our reply pipelines
+        // without PIPELINING having been offered.
+        let pipelined = !io.buffer().is_empty();
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let (verb, arg) = match text.split_once(' ') {
+            Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
+            None => (text.to_ascii_uppercase(), ""),
+        };
+        let before = (obs.stage, obs.flags, obs.helo.clone(), obs.mail_domain.clone());
+        if pipelined && verb != "QUIT" {
+            obs.flags.insert(Flags::PIPELINING);
+        }
+        let mut close = false;
+        let answer: String = match verb.as_str() {
+            "EHLO" | "HELO" if !arg.is_empty() => {
+                obs.helo = Some(clean_helo(arg));
+                obs.stage = obs.stage.max(Stage::Helo);
+                if verb == "EHLO" {
+                    format!("250-{host}\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME")
+                } else {
+                    format!("250 {host}")
+                }
+            }
+            "MAIL" if obs.stage >= Stage::Helo => match path(arg, "FROM:") {
+                Some(path) => {
+                    obs.mail_domain = mail_domain(path);
+                    obs.stage = obs.stage.max(Stage::Mail);
+                    "250 2.1.0 Ok".to_string()
+                }
+                None => error(&mut errors, "451 4.5.4 Syntax: MAIL FROM:<address>"),
+            },
+            "RCPT" if obs.stage >= Stage::Mail => match path(arg, "TO:") {
+                Some(_) => {
+                    obs.stage = obs.stage.max(Stage::Rcpt);
+                    "451 4.7.1 Service temporarily unavailable, try again later".to_string()
+                }
+                None => error(&mut errors, "451 4.5.4 Syntax: RCPT TO:<address>"),
+            },
+            "DATA" | "BDAT" if obs.stage >= Stage::Mail => {
+                obs.stage = obs.stage.max(Stage::Data);
+                close = true;
+                "421 4.7.1 Service temporarily unavailable, closing connection".to_string()
+            }
+            "RSET" | "NOOP" => "250 2.0.0 Ok".to_string(),
+            "VRFY" => "252 2.0.0 Cannot VRFY user".to_string(),
+            "STARTTLS" => "454 4.7.0 TLS not available".to_string(),
+            "QUIT" => {
+                close = true;
+                "221 2.0.0 Bye".to_string()
+            }
+            "EHLO" | "HELO" | "MAIL" | "RCPT" | "DATA" | "BDAT" => {
+                error(&mut errors, "451 4.5.1 Bad sequence of commands")
+            }
+            _ => {
+                if !text.is_ascii() || text.bytes().any(|b| b < 0x20 && b != b'\t') {
+                    obs.flags.insert(Flags::ABUSE);
+                }
+                error(&mut errors, "451 4.5.2 Command not recognized")
+            }
+        };
+        if errors > limits.max_errors {
+            obs.flags.insert(Flags::ABUSE);
+        }
+        let after = (obs.stage, obs.flags, obs.helo.clone(), obs.mail_domain.clone());
+        if after != before {
+            sink.update(id, obs.clone()).await?;
+        }
+        if errors > limits.max_errors {
+            reply(io, "421 4.7.0 Too many errors, closing connection").await?;
+            return Ok(());
+        }
+        if commands >= limits.max_commands && !close {
+            reply(io, "421 4.7.0 Too many commands, closing connection").await?;
+            return Ok(());
+        }
+        reply(io, &answer).await?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+fn error(errors: &mut u32, text: &str) -> String {
+    *errors += 1;
+    text.to_string()
+}
+
+async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    text: &str,
+) -> std::io::Result<()> {
+    let stream = io.get_mut();
+    stream.write_all(format!("{text}\r\n").as_bytes()).await?;
+    stream.flush().await
+}
+
+/// The `<path>` of `FROM:<path> params` (case-insensitive keyword, optional
+/// space after the colon).
+fn path<'a>(arg: &'a str, keyword: &str) -> Option<&'a str> {
+    let head = arg.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = arg[keyword.len()..].trim_start();
+    let rest = rest.strip_prefix('<')?;
+    let end = rest.find('>')?;
+    Some(&rest[..end])
+}
+
+/// The domain of an envelope sender, lower-cased; never the local part.
+/// The null sender `<>` and anything that is not an address give `None`.
+pub fn mail_domain(path: &str) -> Option<String> {
+    let (_, domain) = path.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.');
+    if domain.is_empty()
+        || domain.len() > 253
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b >= 0x80)
+    {
+        return None;
+    }
+    Some(domain.to_lowercase())
+}
+
+/// A HELO argument as stored: the first word, at most 255 bytes, printable.
+fn clean_helo(arg: &str) -> String {
+    let word = arg.split_whitespace().next().unwrap_or("");
+    let mut out: String = word
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect();
+    out.make_ascii_lowercase();
+    out
+}
+
+/// Binds the listen addresses (IPv6 ones with `IPV6_V6ONLY` so `[::]:25`
+/// and `0.0.0.0:25` can both be given).
+pub fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
+    addrs
+        .iter()
+        .map(|addr| {
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => {
+                    let s = socket2::Socket::new(
+                        socket2::Domain::IPV6,
+                        socket2::Type::STREAM,
+                        Some(socket2::Protocol::TCP),
+                    )?;
+                    s.set_only_v6(true)?;
+                    s.set_nonblocking(true)?;
+                    tokio::net::TcpSocket::from_std_stream(s.into())
+                }
+            };
+            socket.set_reuseaddr(true)?;
+            socket
+                .bind(*addr)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            socket.listen(1024)
+        })
+        .collect()
+}
+
+/// Accepts one connection on `listener` and serves it (for tests).
+pub async fn serve_one(
+    listener: &TcpListener,
+    decoy: &Decoy,
+    sink: &dyn Sink,
+) -> std::io::Result<()> {
+    let (stream, peer): (TcpStream, SocketAddr) = listener.accept().await?;
+    let local = stream.local_addr().ok();
+    session(stream, peer, local, decoy, sink).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Memory(Mutex<Vec<Observation>>);
+
+    impl Sink for Memory {
+        fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
+            let mut v = self.0.lock().unwrap();
+            v.push(obs);
+            let id = v.len() as i64;
+            Box::pin(async move { Ok(id) })
+        }
+        fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.0.lock().unwrap()[id as usize - 1] = obs;
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn decoy() -> Decoy {
+        Decoy {
+            hostname: "mx99.example.org".into(),
+            limits: Limits {
+                greet_wait: Duration::from_millis(200),
+                ..Limits::default()
+            },
+        }
+    }
+
+    /// Runs a session where the client writes `script` all at once after
+    /// `wait_greeting` (or before it), returns what the server wrote and the
+    /// recorded observation.
+    async fn talk(script: &[&str], wait_greeting: bool) -> (String, Observation) {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let sink = Memory::default();
+        let peer: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.3:25".parse().unwrap();
+        let d = decoy();
+        let srv = session(server, peer, Some(local), &d, &sink);
+        let cli = async move {
+            let mut client = BufReader::new(client);
+            let mut seen = String::new();
+            if wait_greeting {
+                loop {
+                    let mut l = String::new();
+                    client.read_line(&mut l).await.unwrap();
+                    seen.push_str(&l);
+                    if l.starts_with("220 ") {
+                        break;
+                    }
+                }
+            }
+            for cmd in script {
+                // The server may have hung up already (limits).
+                if client.get_mut().write_all(cmd.as_bytes()).await.is_err() {
+                    break;
+                }
+                if wait_greeting {
+                    loop {
+                        let mut l = String::new();
+                        if client.read_line(&mut l).await.unwrap() == 0 {
+                            return seen;
+                        }
+                        seen.push_str(&l);
+                        if l.as_bytes().get(3) == Some(&b' ') {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut rest = String::new();
+            client.read_to_string(&mut rest).await.unwrap();
+            seen.push_str(&rest);
+            seen
+        };
+        let (r, seen) = tokio::join!(srv, cli);
+        r.unwrap();
+        let obs = sink.0.lock().unwrap()[0].clone();
+        (seen, obs)
+    }
+
+    #[tokio::test]
+    async fn polite_client_gets_451_at_rcpt_and_never_5xx() {
+        let (seen, obs) = talk(
+            &[
+                "EHLO client.example.net\r\n",
+                "MAIL FROM:<joe@Sender.Example.COM> SIZE=100\r\n",
+                "RCPT TO:<john@example.org>\r\n",
+                "DATA\r\n",
+            ],
+            true,
+        )
+        .await;
+        assert!(seen.starts_with("220-mx99.example.org ESMTP\r\n220 mx99"), "{seen}");
+        assert!(seen.contains("451 4.7.1"), "{seen}");
+        assert!(seen.ends_with("421 4.7.1 Service temporarily unavailable, closing connection\r\n"));
+        assert!(!seen.lines().any(|l| l.starts_with('5')), "{seen}");
+        assert!(!seen.contains("354"), "{seen}");
+        assert_eq!(obs.stage, Stage::Data);
+        assert_eq!(obs.helo.as_deref(), Some("client.example.net"));
+        assert_eq!(obs.mail_domain.as_deref(), Some("sender.example.com"));
+        assert!(obs.flags.is_empty(), "{:?}", obs.flags);
+        assert_eq!(obs.client, "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(obs.local, Some("127.0.0.3".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn talking_first_is_pregreet_and_a_burst_is_pipelining() {
+        let (seen, obs) = talk(
+            &["EHLO bot\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\nQUIT\r\n"],
+            false,
+        )
+        .await;
+        assert!(obs.flags.contains(Flags::PREGREET), "{seen}");
+        assert!(obs.flags.contains(Flags::PIPELINING), "{seen}");
+        assert_eq!(obs.stage, Stage::Rcpt);
+        assert!(seen.ends_with("221 2.0.0 Bye\r\n"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_quits_stays_at_helo() {
+        let (_, obs) = talk(&["EHLO checker.example\r\n", "QUIT\r\n"], true).await;
+        assert_eq!(obs.stage, Stage::Helo);
+        assert!(obs.flags.is_empty());
+    }
+
+    #[tokio::test]
+    async fn endless_line_and_garbage_are_cut_off() {
+        let long = format!("EHLO {}\r\n", "a".repeat(5000));
+        let (seen, obs) = talk(&[&long], true).await;
+        assert!(seen.ends_with("421 4.5.2 Line too long, closing connection\r\n"), "{seen}");
+        assert!(obs.flags.contains(Flags::ABUSE));
+
+        let (seen, obs) = talk(&["\x16\x03\x01\x02\x00\x01\x00\r\n"; 5], true).await;
+        assert!(seen.ends_with("421 4.7.0 Too many errors, closing connection\r\n"), "{seen}");
+        assert!(obs.flags.contains(Flags::ABUSE));
+        assert_eq!(obs.stage, Stage::Connect);
+    }
+
+    #[tokio::test]
+    async fn out_of_order_commands_are_refused_softly() {
+        let (seen, obs) = talk(
+            &["MAIL FROM:<a@b.example>\r\n", "RCPT TO:<x@y>\r\n", "QUIT\r\n"],
+            true,
+        )
+        .await;
+        assert_eq!(seen.matches("451 4.5.1 Bad sequence").count(), 2, "{seen}");
+        assert_eq!(obs.stage, Stage::Connect);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_client_times_out() {
+        let (client, server) = tokio::io::duplex(1024);
+        let sink = Memory::default();
+        let d = decoy();
+        let peer: SocketAddr = "192.0.2.8:1".parse().unwrap();
+        let srv = session(server, peer, None, &d, &sink);
+        let cli = async move {
+            let mut client = client;
+            let mut all = String::new();
+            client.read_to_string(&mut all).await.unwrap();
+            all
+        };
+        let (r, seen) = tokio::join!(srv, cli);
+        r.unwrap();
+        assert!(seen.ends_with("421 4.4.2 Timeout, closing connection\r\n"), "{seen}");
+    }
+
+    #[test]
+    fn envelope_domains_never_keep_local_parts() {
+        assert_eq!(mail_domain("Joe.Bloggs@Example.ORG."), Some("example.org".into()));
+        assert_eq!(mail_domain(""), None);
+        assert_eq!(mail_domain("no-at-sign"), None);
+        assert_eq!(mail_domain("a@b c"), None);
+        assert_eq!(path("from:<x@y>", "FROM:"), Some("x@y"));
+        assert_eq!(path("FROM: <>", "FROM:"), Some(""));
+        assert_eq!(path("TO:x@y", "TO:"), None);
+        assert_eq!(canonical("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+}

@@ -1,0 +1,186 @@
+//! `mxkit trap run`: the decoy, the log readers, the detector and the
+//! exporters in one process.
+//!
+//! Tasks: one accept loop per listen address ([`crate::listener`]); one
+//! reader per primary log, storing each batch of events together with the
+//! stream's cursor ([`crate::logs`]); and a ticker that every
+//! [`Config::interval`] decides what can be decided ([`crate::detect`]),
+//! rewrites the exports whose bytes changed ([`crate::export`]) and, once
+//! an hour, removes what is past its retention.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::detect::{Detector, Settings, Step};
+use crate::export::{self, ExportOptions, Format};
+use crate::listener::{self, Decoy, Limits};
+use crate::logs;
+use crate::model::{Listing, Micros, now};
+use crate::store::{Retention, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("log {name}: {message}")]
+    Log { name: String, message: String },
+}
+
+/// One export target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub format: Format,
+    pub path: PathBuf,
+}
+
+/// One real MX host's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogSource {
+    File(PathBuf),
+    Journal,
+}
+
+impl LogSource {
+    pub fn parse(s: &str) -> LogSource {
+        if s == "journal" {
+            LogSource::Journal
+        } else {
+            LogSource::File(PathBuf::from(s))
+        }
+    }
+
+    /// The stream's name in the store: `journal`, or the file's path.
+    pub fn name(&self) -> String {
+        match self {
+            LogSource::Journal => "journal".to_string(),
+            LogSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Everything `trap run` needs, validated.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    pub listen: Vec<SocketAddr>,
+    pub hostname: String,
+    pub limits: Limits,
+    pub logs: Vec<LogSource>,
+    /// Read log files from their start the first time.
+    pub read_from_start: bool,
+    pub shadow: bool,
+    pub allow: Vec<IpNet>,
+    pub windows: crate::detect::Windows,
+    pub exports: Vec<Target>,
+    pub publish: ExportOptions,
+    pub interval: Duration,
+    pub retention: Retention,
+}
+
+/// What the ticker reports after each step (the CLI prints it).
+pub type Report = Arc<dyn Fn(&Step) + Send + Sync>;
+
+/// Runs until `shutdown` completes or a task fails.
+pub async fn run(
+    settings: RunSettings,
+    store: Arc<Store>,
+    report: Report,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let listeners = listener::bind(&settings.listen)?;
+    let decoy = Arc::new(Decoy {
+        hostname: settings.hostname.clone(),
+        limits: settings.limits.clone(),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let sink: Arc<dyn listener::Sink> = store.clone();
+        tasks.spawn(async move { listener::serve(listeners, decoy, sink).await.map_err(RunError::from) });
+    }
+    let started = now();
+    for source in &settings.logs {
+        let store = store.clone();
+        let source = source.clone();
+        let from_start = settings.read_from_start;
+        tasks.spawn(async move { logs::run(source, store, from_start, started).await });
+    }
+    let detector = Detector::new(
+        Settings {
+            windows: settings.windows.clone(),
+            shadow: settings.shadow,
+            allow: settings.allow.clone(),
+            streams: settings.logs.iter().map(LogSource::name).collect(),
+        },
+        started,
+    );
+    let ticker = tick(detector, settings.clone(), store.clone(), report);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => Ok(()),
+        r = ticker => r,
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(RunError::Io(std::io::Error::other(e))),
+        },
+    }
+}
+
+async fn tick(
+    detector: Detector,
+    settings: RunSettings,
+    store: Arc<Store>,
+    report: Report,
+) -> Result<(), RunError> {
+    let mut interval = tokio::time::interval(settings.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_expire: Micros = 0;
+    let mut first = true;
+    // The earliest expiry among the exported listings: the lists are
+    // rewritten then, so an expired address leaves them on time.
+    let mut next_expiry = Micros::MAX;
+    loop {
+        interval.tick().await;
+        let t = now();
+        let step = detector.step(&store, t).await?;
+        if !step.decided.is_empty() || step.changed() {
+            report(&step);
+        }
+        let expire_due = t - last_expire >= 3_600_000_000;
+        let mut expired = 0;
+        if expire_due {
+            expired = store.expire(t, settings.retention).await?.listings;
+            last_expire = t;
+        }
+        if first || step.changed() || expired > 0 || t >= next_expiry {
+            next_expiry = write_exports(&store, &settings, t).await?;
+        }
+        first = false;
+    }
+}
+
+/// Writes every export whose bytes changed; returns the earliest expiry
+/// among the listings written.
+pub async fn write_exports(
+    store: &Store,
+    settings: &RunSettings,
+    now: Micros,
+) -> Result<Micros, RunError> {
+    let listings: Vec<Listing> = store.listings(now).await?;
+    let next = listings
+        .iter()
+        .filter(|l| !l.shadow)
+        .map(|l| l.expires)
+        .min()
+        .unwrap_or(Micros::MAX);
+    for target in &settings.exports {
+        let bytes = export::render(target.format, &listings, now, &settings.publish);
+        export::write_if_changed(&target.path, bytes.as_bytes())?;
+    }
+    Ok(next)
+}
