@@ -58,9 +58,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn open(url: &str) -> Result<Store> {
-    Store::open(url)
-        .await
-        .with_context(|| format!("cannot open the store {}", redact(url)))
+    match Store::open(url).await {
+        Ok(store) => Ok(store),
+        Err(e @ mxkit_trap::StoreError::Url(_)) => Err(Usage(e.to_string()).into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open the store {}", redact(url)))),
+    }
 }
 
 /// A store URL without its password, for messages.
