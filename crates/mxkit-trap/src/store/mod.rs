@@ -1,23 +1,65 @@
 //! The store: observations, stream cursors, decisions, listings and the
 //! allowlist, in SQLite (one host) or PostgreSQL (several hosts sharing it).
 //!
-//! Both back ends have the same schema and the same behaviour; the test
-//! suite runs every store test against both.
+//! Both back ends have the same schema and the same behaviour: they run the
+//! same SQL ([`sql`]), and the test suite (`tests/store.rs`) runs every store
+//! test against both.
 //!
-//! PLACEHOLDER API: the bodies are being written (see the issue note).
+//! Words:
+//! - an **identity** ([`Identity`]) is who a client is for clearing
+//!   suspicion: its exact address, or its /24 (IPv4) or /64 (IPv6) together
+//!   with the domain of its verified name (a sender's pool);
+//! - a **stream** is one log being read ([`StreamState`]): its cursor and
+//!   watermark move in the same transaction as the events read up to them
+//!   ([`Store::ingest`]), so a restart resumes without loss or duplicates;
+//! - an observation is **decided** once [`Store::decide`] has recorded a
+//!   verdict for it; undecided decoy observations are the detector's queue
+//!   and never expire.
+//!
+//! Addresses are stored as canonical text: an IPv4-mapped IPv6 address
+//! (`::ffff:192.0.2.1`, as a dual-stack socket reports IPv4 clients) is
+//! stored, and looked up, as the IPv4 address (`IpAddr::to_canonical`), so
+//! one host has one identity. Allowlist networks are stored truncated to
+//! their prefix (`10.1.2.3/8` is `10.0.0.0/8`).
+//!
+//! Every call is durable when it returns: SQLite runs with
+//! `synchronous=FULL` (see [`sqlite`]), PostgreSQL commits synchronously
+//! unless its server is configured otherwise.
+
+mod postgres;
+pub mod sql;
+mod sqlite;
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::{AllowEntry, Decision, Flags, Listing, Micros, Observation, Stage, StreamState};
+use crate::model::{
+    self, AllowEntry, Decision, Flags, Grade, Listing, Micros, Observation, Role, Stage,
+    StreamState,
+};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("store URL {0:?} is neither sqlite:PATH nor postgres://...")]
     Url(String),
+    /// The database said no (I/O, connection, constraint, lock timeout).
     #[error("{0}")]
     Backend(String),
+    /// The store was written by a newer mxkit.
+    #[error("store schema version {found} is newer than this mxkit's ({supported}); upgrade mxkit")]
+    Schema { found: i64, supported: i64 },
+    /// A value in the store that this code cannot read.
+    #[error("store holds an unreadable value: {0}")]
+    Corrupt(String),
+    /// [`Store::update`] of an observation that does not exist.
+    #[error("no observation {0} in the store")]
+    NoSuchObservation(i64),
+    /// [`Store::decide`] of an observation another decision got first (two
+    /// detectors sharing one store); nothing was changed.
+    #[error("observation {0} is already decided")]
+    AlreadyDecided(i64),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -33,6 +75,32 @@ pub struct Identity {
     pub name_domain: Option<String>,
 }
 
+impl Identity {
+    /// The identity of a client at `ip` whose verified name is `client_name`.
+    pub fn new(ip: IpAddr, client_name: Option<&str>) -> Identity {
+        Identity {
+            ip,
+            net: client_net(ip),
+            name_domain: client_name.and_then(model::name_domain),
+        }
+    }
+
+    /// The identity of the client of an observation.
+    pub fn of(obs: &Observation) -> Identity {
+        Identity::new(obs.client, obs.client_name.as_deref())
+    }
+}
+
+/// The pool network of an address: its /24 (IPv4) or /64 (IPv6), of the
+/// canonical address (an IPv4-mapped IPv6 address counts as IPv4).
+pub fn client_net(ip: IpAddr) -> IpNet {
+    let ip = ip.to_canonical();
+    let prefix = if ip.is_ipv4() { 24 } else { 64 };
+    IpNet::new(ip, prefix)
+        .map(|n| n.trunc())
+        .unwrap_or_else(|_| IpNet::from(ip))
+}
+
 /// How long things are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -40,6 +108,17 @@ pub struct Retention {
     pub observations: Micros,
     /// Decisions, the evidence for disputes (default 30 days).
     pub decisions: Micros,
+}
+
+impl Default for Retention {
+    /// spec/trap.md, "Retention and privacy": 7 days of raw observations, 30
+    /// days of evidence.
+    fn default() -> Retention {
+        Retention {
+            observations: model::secs(7 * 86_400),
+            decisions: model::secs(30 * 86_400),
+        }
+    }
 }
 
 /// What [`Store::expire`] removed.
@@ -50,19 +129,72 @@ pub struct Expired {
     pub decisions: u64,
 }
 
-pub struct Store {}
+/// The store. Cheap to clone: clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
 
-#[allow(unused_variables)]
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Runs the same call on whichever back end this store is.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*).await,
+            Backend::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
 impl Store {
-    /// Opens (creating the schema if needed) `sqlite:PATH` or `postgres://...`.
+    /// Opens (creating the schema if needed) `sqlite:PATH` or `postgres://...`
+    /// (also `postgresql://...`).
+    ///
+    /// `sqlite:PATH` takes a file path (`sqlite:/var/lib/mxkit/trap.db`,
+    /// `sqlite:trap.db`; `sqlite://` before an absolute path is accepted
+    /// too). The PostgreSQL URL is libpq's (`postgres://user@host/db`,
+    /// `?host=/run/postgresql` for a unix socket). The PostgreSQL connection
+    /// has no TLS yet: use a unix socket, loopback or a private network.
     pub async fn open(url: &str) -> Result<Store> {
-        todo!()
+        let backend = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = match path.strip_prefix("//") {
+                Some(rest) if rest.starts_with('/') => rest,
+                _ => path,
+            };
+            if path.is_empty() {
+                return Err(StoreError::Url(url.to_string()));
+            }
+            Backend::Sqlite(sqlite::SqliteStore::open(path.into()).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::PgStore::open(url).await?)
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        Ok(Store { backend })
     }
+
+    /// Which back end this is: `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
     /// A session seen at the decoy, durable when this returns; its id.
     pub async fn record(&self, obs: &Observation) -> Result<i64> {
-        todo!()
+        let row = ObsParams::from(obs);
+        dispatch!(self.record(row))
     }
-    /// The decoy session `id` got further.
+
+    /// The decoy session `id` got further: its stage is set, a given HELO or
+    /// envelope domain replaces the stored one, `flags` are added to the
+    /// stored ones.
     pub async fn update(
         &self,
         id: i64,
@@ -71,68 +203,372 @@ impl Store {
         mail_domain: Option<&str>,
         flags: Flags,
     ) -> Result<()> {
-        todo!()
+        let helo = helo.map(str::to_string);
+        let mail_domain = mail_domain.map(str::to_string);
+        dispatch!(self.update(id, stage, helo, mail_domain, flags))
     }
+
     /// Log events and the stream's new cursor/watermark, in one transaction.
     pub async fn ingest(&self, stream: &StreamState, obs: &[Observation]) -> Result<()> {
-        todo!()
+        let rows: Vec<ObsParams> = obs.iter().map(ObsParams::from).collect();
+        dispatch!(self.ingest(stream.clone(), rows))
     }
+
     pub async fn stream(&self, name: &str) -> Result<Option<StreamState>> {
-        todo!()
+        dispatch!(self.stream(name.to_string()))
     }
+
+    /// Every stream, by name.
     pub async fn streams(&self) -> Result<Vec<StreamState>> {
-        todo!()
+        let mut all = dispatch!(self.streams())?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
-    /// Decoy observations not yet decided that started at or before `until`, oldest first.
+
+    /// Decoy observations not yet decided that started at or before `until`,
+    /// oldest first (ties by id), at most `limit`.
     pub async fn undecided(&self, until: Micros, limit: usize) -> Result<Vec<(i64, Observation)>> {
-        todo!()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        dispatch!(self.undecided(until, limit))
     }
-    /// Whether a real MX host saw this identity in `[from, to]`.
+
+    /// Whether a real MX host saw this identity in `[from, to]`: the exact
+    /// address, or (when the identity has a name domain) an address of the
+    /// same /24 or /64 whose verified name has the same domain.
     pub async fn primary_seen(&self, who: &Identity, from: Micros, to: Micros) -> Result<bool> {
-        todo!()
+        dispatch!(self.primary_seen(IdentityParams::from(who), from, to))
     }
-    /// Whether a real MX host accepted mail from this identity since `since`.
+
+    /// Whether a real MX host accepted mail ([`Flags::ACCEPTED`]) from this
+    /// identity (as for [`Store::primary_seen`]) at or after `since`.
     pub async fn known_good(&self, who: &Identity, since: Micros) -> Result<bool> {
-        todo!()
+        dispatch!(self.known_good(IdentityParams::from(who), since))
     }
+
     /// Primary sessions from clients other than `except` in `[from, to]`.
     pub async fn primary_clients(&self, from: Micros, to: Micros, except: IpAddr) -> Result<u64> {
-        todo!()
+        dispatch!(self.primary_clients(from, to, ip_text(except)))
     }
-    /// Decoy decisions made in `[from, to]` with their grades, for the auto-pause ratio.
+
+    /// Decoy decisions made (their `decided` time) in `[from, to]`, in the
+    /// order they were made, for the auto-pause ratio.
     pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {
-        todo!()
+        dispatch!(self.decisions_between(from, to))
     }
-    /// Records a decision and, if given, replaces the address's listing: one transaction.
+
+    /// Records a decision, marks its observation decided and, if given,
+    /// replaces the address's listing: one transaction.
+    ///
+    /// An observation that is already decided is
+    /// [`StoreError::AlreadyDecided`] and changes nothing (another detector
+    /// sharing the store got there first). A decision for an observation
+    /// that is not in the store (expired, or a manual decision) is recorded
+    /// as it is.
     pub async fn decide(&self, d: &Decision, listing: Option<&Listing>) -> Result<()> {
-        todo!()
+        let d = d.clone();
+        let listing = listing.cloned();
+        dispatch!(self.decide(d, listing))
     }
+
+    /// The decisions about sessions of `ip` that happened (their `at`) at or
+    /// after `since`, oldest first.
     pub async fn decisions(&self, ip: IpAddr, since: Micros) -> Result<Vec<Decision>> {
-        todo!()
+        dispatch!(self.decisions(ip_text(ip), since))
     }
+
+    /// What the decoy and the real MX hosts saw of `ip` at or after `since`,
+    /// oldest first.
     pub async fn observations(&self, ip: IpAddr, since: Micros) -> Result<Vec<Observation>> {
-        todo!()
+        dispatch!(self.observations(ip_text(ip), since))
     }
+
+    /// The listing of `ip`, expired or not.
     pub async fn listing(&self, ip: IpAddr) -> Result<Option<Listing>> {
-        todo!()
+        dispatch!(self.listing(ip_text(ip)))
     }
-    /// Listings still in force at `now`, by address.
+
+    /// Listings still in force at `now` (`expires > now`), by address.
     pub async fn listings(&self, now: Micros) -> Result<Vec<Listing>> {
-        todo!()
+        let mut all = dispatch!(self.listings(now))?;
+        all.sort_by_key(|l| l.ip);
+        Ok(all)
     }
+
+    /// Removes the listing of `ip`; whether there was one.
     pub async fn delist(&self, ip: IpAddr) -> Result<bool> {
-        todo!()
+        dispatch!(self.delist(ip_text(ip)))
     }
+
+    /// Adds (or replaces the note and time of) an allowlist entry; the
+    /// network is stored truncated to its prefix.
     pub async fn allow(&self, entry: &AllowEntry) -> Result<()> {
-        todo!()
+        let net = net_text(entry.net);
+        dispatch!(self.allow(net, entry.note.clone(), entry.added))
     }
+
+    /// Removes an allowlist entry (`net` truncated first); whether there was one.
     pub async fn unallow(&self, net: IpNet) -> Result<bool> {
-        todo!()
+        dispatch!(self.unallow(net_text(net)))
     }
+
+    /// The allowlist, by network.
     pub async fn allowlist(&self) -> Result<Vec<AllowEntry>> {
-        todo!()
+        let mut all = dispatch!(self.allowlist())?;
+        all.sort_by_key(|e| e.net);
+        Ok(all)
     }
+
+    /// Removes listings that expired at or before `now`, observations that
+    /// started before `now - keep.observations` (never an undecided decoy
+    /// observation) and decisions made before `now - keep.decisions`; one
+    /// transaction.
     pub async fn expire(&self, now: Micros, keep: Retention) -> Result<Expired> {
-        todo!()
+        let observations = now.saturating_sub(keep.observations);
+        let decisions = now.saturating_sub(keep.decisions);
+        dispatch!(self.expire(now, observations, decisions))
+    }
+}
+
+/// Canonical text of an address (IPv4-mapped IPv6 as IPv4).
+pub(crate) fn ip_text(ip: IpAddr) -> String {
+    ip.to_canonical().to_string()
+}
+
+/// Canonical text of a network, truncated to its prefix.
+pub(crate) fn net_text(net: IpNet) -> String {
+    net.trunc().to_string()
+}
+
+/// An observation as the columns of `observations` (sql::INSERT_OBSERVATION
+/// order).
+#[derive(Clone, Debug)]
+pub(crate) struct ObsParams {
+    pub at: i64,
+    pub role: &'static str,
+    pub stream: String,
+    pub client: String,
+    pub client_net: String,
+    pub local: Option<String>,
+    pub client_name: Option<String>,
+    pub name_domain: Option<String>,
+    pub stage: &'static str,
+    pub helo: Option<String>,
+    pub mail_domain: Option<String>,
+    pub flags: i64,
+}
+
+impl From<&Observation> for ObsParams {
+    fn from(o: &Observation) -> ObsParams {
+        ObsParams {
+            at: o.at,
+            role: o.role.as_str(),
+            stream: o.stream.clone(),
+            client: ip_text(o.client),
+            client_net: client_net(o.client).to_string(),
+            local: o.local.map(ip_text),
+            client_name: o.client_name.clone(),
+            name_domain: o.client_name.as_deref().and_then(model::name_domain),
+            stage: o.stage.as_str(),
+            helo: o.helo.clone(),
+            mail_domain: o.mail_domain.clone(),
+            flags: i64::from(o.flags.0),
+        }
+    }
+}
+
+/// An identity as query parameters.
+#[derive(Clone, Debug)]
+pub(crate) struct IdentityParams {
+    pub client: String,
+    pub client_net: String,
+    pub name_domain: Option<String>,
+}
+
+impl From<&Identity> for IdentityParams {
+    fn from(who: &Identity) -> IdentityParams {
+        IdentityParams {
+            client: ip_text(who.ip),
+            // Stored nets are always the canonical /24 or /64.
+            client_net: net_text(who.net),
+            name_domain: who.name_domain.clone(),
+        }
+    }
+}
+
+/// The columns of sql's `obs_columns!`, as read.
+pub(crate) struct ObsRow {
+    pub at: i64,
+    pub role: String,
+    pub stream: String,
+    pub client: String,
+    pub local: Option<String>,
+    pub client_name: Option<String>,
+    pub stage: String,
+    pub helo: Option<String>,
+    pub mail_domain: Option<String>,
+    pub flags: i64,
+}
+
+impl ObsRow {
+    pub fn into_observation(self) -> Result<Observation> {
+        Ok(Observation {
+            at: self.at,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {:?}", self.role)))?,
+            stream: self.stream,
+            client: parse_ip(&self.client)?,
+            local: self.local.as_deref().map(parse_ip).transpose()?,
+            client_name: self.client_name,
+            stage: Stage::parse(&self.stage)
+                .ok_or_else(|| StoreError::Corrupt(format!("stage {:?}", self.stage)))?,
+            helo: self.helo,
+            mail_domain: self.mail_domain,
+            flags: Flags(
+                u32::try_from(self.flags)
+                    .map_err(|_| StoreError::Corrupt(format!("flags {}", self.flags)))?,
+            ),
+        })
+    }
+}
+
+/// The columns of sql's `decision_columns!`, as read.
+pub(crate) struct DecisionRow {
+    pub observation: i64,
+    pub client: String,
+    pub at: i64,
+    pub decided: i64,
+    pub grade: String,
+    pub reason: String,
+}
+
+impl DecisionRow {
+    pub fn into_decision(self) -> Result<Decision> {
+        Ok(Decision {
+            observation: self.observation,
+            client: parse_ip(&self.client)?,
+            at: self.at,
+            decided: self.decided,
+            grade: parse_grade(&self.grade)?,
+            reason: self.reason,
+        })
+    }
+}
+
+/// The columns of sql's `listing_columns!`, as read.
+pub(crate) struct ListingRow {
+    pub ip: String,
+    pub grade: String,
+    pub reason: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub expires: i64,
+    pub events: i64,
+    pub shadow: bool,
+}
+
+impl ListingRow {
+    pub fn into_listing(self) -> Result<Listing> {
+        Ok(Listing {
+            ip: parse_ip(&self.ip)?,
+            grade: parse_grade(&self.grade)?,
+            reason: self.reason,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            expires: self.expires,
+            events: u32::try_from(self.events)
+                .map_err(|_| StoreError::Corrupt(format!("events {}", self.events)))?,
+            shadow: self.shadow,
+        })
+    }
+}
+
+/// A listing as the columns of `listings` (sql's `listing_columns!` order).
+pub(crate) struct ListingParams {
+    pub ip: String,
+    pub grade: &'static str,
+    pub reason: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub expires: i64,
+    pub events: i64,
+    pub shadow: bool,
+}
+
+impl From<&Listing> for ListingParams {
+    fn from(l: &Listing) -> ListingParams {
+        ListingParams {
+            ip: ip_text(l.ip),
+            grade: l.grade.as_str(),
+            reason: l.reason.clone(),
+            first_seen: l.first_seen,
+            last_seen: l.last_seen,
+            expires: l.expires,
+            events: i64::from(l.events),
+            shadow: l.shadow,
+        }
+    }
+}
+
+pub(crate) fn parse_ip(s: &str) -> Result<IpAddr> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("address {s:?}")))
+}
+
+pub(crate) fn parse_net(s: &str) -> Result<IpNet> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("network {s:?}")))
+}
+
+fn parse_grade(s: &str) -> Result<Grade> {
+    Grade::parse(s).ok_or_else(|| StoreError::Corrupt(format!("grade {s:?}")))
+}
+
+/// The error for a schema version newer than [`sql::SCHEMA_VERSION`], if it is.
+pub(crate) fn check_version(found: Option<i64>) -> Result<()> {
+    match found {
+        Some(v) if v > sql::SCHEMA_VERSION => Err(StoreError::Schema {
+            found: v,
+            supported: sql::SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_net_is_the_24_or_64() {
+        assert_eq!(
+            client_net("192.0.2.77".parse().unwrap()).to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            client_net("2001:db8:1:2:3:4:5:6".parse().unwrap()).to_string(),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            client_net("::ffff:192.0.2.77".parse().unwrap()).to_string(),
+            "192.0.2.0/24"
+        );
+    }
+
+    #[test]
+    fn sqlite_placeholders_keep_numbers() {
+        assert_eq!(
+            sql::sqlite_placeholders("a = $1 AND b = $12 OR c = $1"),
+            "a = ?1 AND b = ?12 OR c = ?1"
+        );
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        assert!(check_version(None).is_ok());
+        assert!(check_version(Some(sql::SCHEMA_VERSION)).is_ok());
+        assert!(matches!(
+            check_version(Some(sql::SCHEMA_VERSION + 1)),
+            Err(StoreError::Schema { .. })
+        ));
     }
 }

@@ -1,0 +1,449 @@
+//! The SQLite back end: one file on the host that runs the decoy (and,
+//! recommended, the primary MX).
+//!
+//! One connection, behind a mutex shared by clones of the store; every call
+//! runs on tokio's blocking pool (`spawn_blocking`), so the async API never
+//! blocks the runtime. Settings, each for a reason:
+//! - `journal_mode=WAL`: readers (`mxkit trap list`, exports) do not block
+//!   the writer, and a commit is one append to the WAL;
+//! - `synchronous=FULL`: the WAL is synced at every commit. `NORMAL` keeps
+//!   a committed transaction through a killed process but may lose it to a
+//!   power cut or kernel crash; the spec's promise ("a connection that got a
+//!   reply is in the store") is kept only with `FULL`, at one fsync per
+//!   decoy session, which the decoy's rate affords;
+//! - `busy_timeout` of [`BUSY_TIMEOUT`]: another process (the CLI, a second
+//!   daemon) holding the write lock makes a call wait, not fail;
+//! - write transactions begin `IMMEDIATE`, taking the write lock first, so
+//!   two processes never deadlock upgrading a read to a write.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    DecisionRow, IdentityParams, ListingParams, ListingRow, ObsParams, ObsRow, Result, StoreError,
+    check_version, parse_net, sql,
+};
+use crate::model::{AllowEntry, Decision, Flags, Listing, Micros, Observation, Stage, StreamState};
+
+/// How long a call waits for another process's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// A statement of [`sql`] in SQLite's placeholder syntax, from the
+/// connection's statement cache.
+fn prepare<'c>(conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>> {
+    Ok(conn.prepare_cached(&sql::sqlite_placeholders(sql))?)
+}
+
+fn open_blocking(path: &PathBuf) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        return Err(StoreError::Backend(format!(
+            "sqlite: {} cannot use WAL mode (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for stmt in sql::SCHEMA {
+        tx.execute_batch(&stmt.replace(sql::ID, "INTEGER PRIMARY KEY AUTOINCREMENT"))?;
+    }
+    let found: Option<i64> = tx.query_row(sql::SCHEMA_VERSION_GET, [], |r| r.get(0))?;
+    check_version(found)?;
+    if found.is_none() {
+        prepare(&tx, sql::SCHEMA_VERSION_SET)?.execute([sql::SCHEMA_VERSION])?;
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+fn insert_observation(conn: &Connection, o: &ObsParams) -> Result<i64> {
+    let id = prepare(conn, sql::INSERT_OBSERVATION)?.query_row(
+        params![
+            o.at,
+            o.role,
+            o.stream,
+            o.client,
+            o.client_net,
+            o.local,
+            o.client_name,
+            o.name_domain,
+            o.stage,
+            o.helo,
+            o.mail_domain,
+            o.flags,
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(id)
+}
+
+fn obs_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ObsRow> {
+    Ok(ObsRow {
+        at: r.get(first)?,
+        role: r.get(first + 1)?,
+        stream: r.get(first + 2)?,
+        client: r.get(first + 3)?,
+        local: r.get(first + 4)?,
+        client_name: r.get(first + 5)?,
+        stage: r.get(first + 6)?,
+        helo: r.get(first + 7)?,
+        mail_domain: r.get(first + 8)?,
+        flags: r.get(first + 9)?,
+    })
+}
+
+fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
+    Ok(DecisionRow {
+        observation: r.get(0)?,
+        client: r.get(1)?,
+        at: r.get(2)?,
+        decided: r.get(3)?,
+        grade: r.get(4)?,
+        reason: r.get(5)?,
+    })
+}
+
+fn listing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListingRow> {
+    Ok(ListingRow {
+        ip: r.get(0)?,
+        grade: r.get(1)?,
+        reason: r.get(2)?,
+        first_seen: r.get(3)?,
+        last_seen: r.get(4)?,
+        expires: r.get(5)?,
+        events: r.get(6)?,
+        shadow: r.get(7)?,
+    })
+}
+
+fn stream_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
+    Ok(StreamState {
+        name: r.get(0)?,
+        cursor: r.get(1)?,
+        watermark: r.get(2)?,
+        started: r.get(3)?,
+    })
+}
+
+fn decisions_query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Decision>> {
+    let mut stmt = prepare(conn, sql)?;
+    let rows = stmt.query_map(params, decision_row)?;
+    rows.map(|r| r?.into_decision()).collect()
+}
+
+fn listings_query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Listing>> {
+    let mut stmt = prepare(conn, sql)?;
+    let rows = stmt.query_map(params, listing_row)?;
+    rows.map(|r| r?.into_listing()).collect()
+}
+
+impl SqliteStore {
+    pub async fn open(path: PathBuf) -> Result<SqliteStore> {
+        let conn = tokio::task::spawn_blocking(move || open_blocking(&path))
+            .await
+            .map_err(join_error)??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a call rolled its transaction back (rusqlite
+            // does on drop): the connection is still good.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    pub async fn record(&self, o: ObsParams) -> Result<i64> {
+        self.call(move |conn| insert_observation(conn, &o)).await
+    }
+
+    pub async fn update(
+        &self,
+        id: i64,
+        stage: Stage,
+        helo: Option<String>,
+        mail_domain: Option<String>,
+        flags: Flags,
+    ) -> Result<()> {
+        self.call(move |conn| {
+            let n = prepare(conn, sql::UPDATE_OBSERVATION)?.execute(params![
+                id,
+                stage.as_str(),
+                helo,
+                mail_domain,
+                i64::from(flags.0)
+            ])?;
+            if n == 0 {
+                return Err(StoreError::NoSuchObservation(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn ingest(&self, stream: StreamState, rows: Vec<ObsParams>) -> Result<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for o in &rows {
+                insert_observation(&tx, o)?;
+            }
+            prepare(&tx, sql::UPSERT_STREAM)?.execute(params![
+                stream.name,
+                stream.cursor,
+                stream.watermark,
+                stream.started
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn stream(&self, name: String) -> Result<Option<StreamState>> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::STREAM)?
+                .query_row([name], stream_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn streams(&self) -> Result<Vec<StreamState>> {
+        self.call(|conn| {
+            let mut stmt = prepare(conn, sql::STREAMS)?;
+            let rows = stmt.query_map([], stream_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub async fn undecided(&self, until: Micros, limit: i64) -> Result<Vec<(i64, Observation)>> {
+        self.call(move |conn| {
+            let mut stmt = prepare(conn, sql::UNDECIDED)?;
+            let rows =
+                stmt.query_map(params![until, limit], |r| Ok((r.get(0)?, obs_row(r, 1)?)))?;
+            rows.map(|r| {
+                let (id, row) = r?;
+                Ok((id, row.into_observation()?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub async fn primary_seen(
+        &self,
+        who: IdentityParams,
+        from: Micros,
+        to: Micros,
+    ) -> Result<bool> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::PRIMARY_SEEN)?.query_row(
+                params![who.client, from, to, who.client_net, who.name_domain],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn known_good(&self, who: IdentityParams, since: Micros) -> Result<bool> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::KNOWN_GOOD)?.query_row(
+                params![
+                    who.client,
+                    since,
+                    i64::from(Flags::ACCEPTED.0),
+                    who.client_net,
+                    who.name_domain
+                ],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn primary_clients(&self, from: Micros, to: Micros, except: String) -> Result<u64> {
+        self.call(move |conn| {
+            let n: i64 = prepare(conn, sql::PRIMARY_CLIENTS)?
+                .query_row(params![from, to, except], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {
+        self.call(move |conn| decisions_query(conn, sql::DECISIONS_BETWEEN, params![from, to]))
+            .await
+    }
+
+    pub async fn decide(&self, d: Decision, listing: Option<Listing>) -> Result<()> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let marked =
+                prepare(&tx, sql::MARK_DECIDED)?.execute(params![d.observation, d.decided])?;
+            if marked == 0 {
+                let decided: Option<Option<i64>> = prepare(&tx, sql::OBSERVATION_DECIDED)?
+                    .query_row([d.observation], |r| r.get(0))
+                    .optional()?;
+                if let Some(Some(_)) = decided {
+                    return Err(StoreError::AlreadyDecided(d.observation));
+                }
+            }
+            prepare(&tx, sql::INSERT_DECISION)?.execute(params![
+                d.observation,
+                super::ip_text(d.client),
+                d.at,
+                d.decided,
+                d.grade.as_str(),
+                d.reason
+            ])?;
+            if let Some(l) = &listing {
+                let l = ListingParams::from(l);
+                prepare(&tx, sql::UPSERT_LISTING)?.execute(params![
+                    l.ip,
+                    l.grade,
+                    l.reason,
+                    l.first_seen,
+                    l.last_seen,
+                    l.expires,
+                    l.events,
+                    l.shadow
+                ])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn decisions(&self, ip: String, since: Micros) -> Result<Vec<Decision>> {
+        self.call(move |conn| decisions_query(conn, sql::DECISIONS_FOR, params![ip, since]))
+            .await
+    }
+
+    pub async fn observations(&self, ip: String, since: Micros) -> Result<Vec<Observation>> {
+        self.call(move |conn| {
+            let mut stmt = prepare(conn, sql::OBSERVATIONS_FOR)?;
+            let rows = stmt.query_map(params![ip, since], |r| obs_row(r, 0))?;
+            rows.map(|r| r?.into_observation()).collect()
+        })
+        .await
+    }
+
+    pub async fn listing(&self, ip: String) -> Result<Option<Listing>> {
+        self.call(move |conn| {
+            let row = prepare(conn, sql::LISTING)?
+                .query_row([ip], listing_row)
+                .optional()?;
+            row.map(ListingRow::into_listing).transpose()
+        })
+        .await
+    }
+
+    pub async fn listings(&self, now: Micros) -> Result<Vec<Listing>> {
+        self.call(move |conn| listings_query(conn, sql::LISTINGS, [now]))
+            .await
+    }
+
+    pub async fn delist(&self, ip: String) -> Result<bool> {
+        self.call(move |conn| Ok(prepare(conn, sql::DELIST)?.execute([ip])? > 0))
+            .await
+    }
+
+    pub async fn allow(&self, net: String, note: String, added: Micros) -> Result<()> {
+        self.call(move |conn| {
+            prepare(conn, sql::ALLOW)?.execute(params![net, note, added])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn unallow(&self, net: String) -> Result<bool> {
+        self.call(move |conn| Ok(prepare(conn, sql::UNALLOW)?.execute([net])? > 0))
+            .await
+    }
+
+    pub async fn allowlist(&self) -> Result<Vec<AllowEntry>> {
+        self.call(|conn| {
+            let mut stmt = prepare(conn, sql::ALLOWLIST)?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            rows.map(|r| {
+                let (net, note, added) = r?;
+                Ok(AllowEntry {
+                    net: parse_net(&net)?,
+                    note,
+                    added,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub async fn expire(
+        &self,
+        now: Micros,
+        observations_before: Micros,
+        decisions_before: Micros,
+    ) -> Result<super::Expired> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let listings = prepare(&tx, sql::EXPIRE_LISTINGS)?.execute([now])?;
+            let observations =
+                prepare(&tx, sql::EXPIRE_OBSERVATIONS)?.execute([observations_before])?;
+            let decisions = prepare(&tx, sql::EXPIRE_DECISIONS)?.execute([decisions_before])?;
+            tx.commit()?;
+            Ok(super::Expired {
+                listings: listings as u64,
+                observations: observations as u64,
+                decisions: decisions as u64,
+            })
+        })
+        .await
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Backend(format!("sqlite: the store call did not finish: {e}"))
+}
