@@ -305,7 +305,11 @@ impl FileFollower {
         }
         let f = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Whatever the file holds when it appears is new.
+                self.config.start = StartAt::Beginning;
+                return Ok(false);
+            }
             Err(e) => return Err(e),
         };
         let meta = f.metadata()?;
