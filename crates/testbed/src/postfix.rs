@@ -75,6 +75,9 @@ pub struct PostfixInstance {
     /// again later` and hang up (`smtpd_client_restrictions = defer`,
     /// `defer_code = 421`, `smtpd_delay_reject = no`).
     pub temp_fail: bool,
+    /// Put postscreen in front of the smtpd (opt-in; see
+    /// [`PostfixInstance::postscreen`]).
+    pub postscreen: bool,
 }
 
 impl PostfixInstance {
@@ -85,6 +88,7 @@ impl PostfixInstance {
             hostname: hostname.to_string(),
             tls: None,
             temp_fail: false,
+            postscreen: false,
         }
     }
 
@@ -97,6 +101,20 @@ impl PostfixInstance {
     /// Turn the service into a temp-failing MX (421 greeting, then close).
     pub fn temp_fail(mut self) -> PostfixInstance {
         self.temp_fail = true;
+        self
+    }
+
+    /// Listen with postscreen, which hands clients that pass its tests to
+    /// this service's smtpd (a `pass` service of its own, as in Debian's
+    /// commented-out master.cf lines; `dnsblog` and `tlsproxy` are added).
+    /// postscreen logs `CONNECT from [C]:P to [ADDR]:25`, `PASS NEW`,
+    /// `PREGREET`... The readiness probe connects from 127.0.0.1, which
+    /// the default `postscreen_access_list = permit_mynetworks` allowlists
+    /// (`mynetworks = 127.0.0.0/8`); to test other loopback clients, narrow
+    /// `mynetworks` (such as `127.0.0.1/32`) and shorten
+    /// `postscreen_greet_wait` (default 6 s) with [`Postfix::start_with`].
+    pub fn postscreen(mut self) -> PostfixInstance {
+        self.postscreen = true;
         self
     }
 }
@@ -656,11 +674,21 @@ fn write_files(
          # (inet_interfaces = all), nothing chrooted.\n",
     );
     for (i, inst) in instances.iter().enumerate() {
-        master.push_str(&format!(
-            "{addr} inet n - n - - smtpd\n  -o myhostname={host}\n",
-            addr = inst.addr,
-            host = inst.hostname
-        ));
+        if inst.postscreen {
+            master.push_str(&format!(
+                "{addr} inet n - n - 1 postscreen\n  -o myhostname={host}\n  \
+                 -o smtpd_service_name=smtpd{i}\nsmtpd{i} pass - - n - - smtpd\n  \
+                 -o myhostname={host}\n",
+                addr = inst.addr,
+                host = inst.hostname
+            ));
+        } else {
+            master.push_str(&format!(
+                "{addr} inet n - n - - smtpd\n  -o myhostname={host}\n",
+                addr = inst.addr,
+                host = inst.hostname
+            ));
+        }
         if let Some((cert, key)) = &inst.tls {
             let c = tls.join(format!("{i}.crt.pem"));
             let k = tls.join(format!("{i}.key.pem"));
@@ -679,6 +707,12 @@ fn write_files(
                  -o defer_code=421\n",
             );
         }
+    }
+    if instances.iter().any(|i| i.postscreen) {
+        master.push_str(
+            "dnsblog    unix  -       -       n       -       0       dnsblog\n\
+             tlsproxy   unix  -       -       n       -       0       tlsproxy\n",
+        );
     }
     master.push_str(MASTER_CF_SERVICES);
     write(&etc.join("master.cf"), &master);

@@ -1,0 +1,448 @@
+//! A log file followed from a cursor, like `tail -F`, in batches.
+//!
+//! The cursor is `INODE:OFFSET`: the file's inode and the byte offset just
+//! after the last complete line handed out. A partial last line (the
+//! writer is in the middle of it) stays unread until its line end arrives,
+//! so the cursor never points into a line.
+//!
+//! - **First run** (no cursor): from the end ([`StartAt::End`], the
+//!   default: old lines say nothing about now) or the start.
+//! - **Rotation**: the path names another inode. The old file (still open)
+//!   is read to its end first, then the new one from offset 0. A cursor
+//!   whose inode is no longer the path's is looked for in `PATH.1`
+//!   (logrotate's first rotated name) and finished there.
+//! - **Truncation** (`copytruncate`, or `: > mail.log`): the file is shorter
+//!   than the offset; read again from 0.
+//! - **Over-long lines** (more than [`FollowConfig::max_line`] bytes) are
+//!   skipped and counted ([`Batch::skipped`]), never buffered whole.
+//!
+//! Reads are plain blocking `std::fs` reads of at most 64 KiB at a time
+//! between the awaits: a local file does not block for long, and nothing
+//! changes across an await, so [`FileFollower::next_batch`] is
+//! cancellation-safe (a dropped call loses nothing). The file is polled
+//! ([`FollowConfig::poll`]); inotify is not needed at mail-log rates.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::postfix::PostfixParser;
+use super::{Batch, LogError};
+use crate::model::{Micros, Observation, StreamState, now};
+
+/// Where a stream without a cursor starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartAt {
+    /// At the current end of the file: only new lines.
+    #[default]
+    End,
+    /// At the start of the file.
+    Beginning,
+}
+
+/// How a file is followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowConfig {
+    pub path: PathBuf,
+    /// Where to begin when there is no cursor.
+    pub start: StartAt,
+    /// How often the file is looked at when there is nothing new.
+    pub poll: Duration,
+    /// How often an idle (caught-up) stream yields an empty batch, so that
+    /// its watermark advances in the store.
+    pub heartbeat: Duration,
+    /// The longest line kept, in bytes; longer lines are skipped.
+    pub max_line: usize,
+    /// About how many lines one batch holds at most (a batch ends at the
+    /// end of the 64 KiB read that reaches it).
+    pub max_batch: u64,
+}
+
+impl FollowConfig {
+    pub fn new(path: impl Into<PathBuf>) -> FollowConfig {
+        FollowConfig {
+            path: path.into(),
+            start: StartAt::End,
+            poll: Duration::from_millis(200),
+            heartbeat: Duration::from_secs(1),
+            max_line: 16 * 1024,
+            max_batch: 10_000,
+        }
+    }
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// Follows one log file, turning its lines into observations with a
+/// [`PostfixParser`].
+#[derive(Debug)]
+pub struct FileFollower {
+    config: FollowConfig,
+    parser: PostfixParser,
+    /// The open file (maybe a rotated one still being finished).
+    file: Option<File>,
+    inode: u64,
+    /// Whether a file was opened at all (else the cursor is the resumed one).
+    opened: bool,
+    /// Just after the last complete line consumed (the cursor's offset).
+    offset: u64,
+    /// Where the next read starts.
+    read_pos: u64,
+    /// The partial line read so far.
+    partial: Vec<u8>,
+    /// Discarding an over-long line up to its end.
+    skipping: bool,
+    /// The line being discarded is the fragment before a start at the end
+    /// of the file: not counted.
+    fragment: bool,
+    /// A cursor from the store, used at the first open.
+    resume: Option<(u64, u64)>,
+    chunk: Box<[u8]>,
+    watermark: Micros,
+    started: Micros,
+    last_yield: Option<Instant>,
+    total_lines: u64,
+    total_skipped: u64,
+}
+
+/// `INODE:OFFSET`.
+fn parse_cursor(c: &str) -> Option<(u64, u64)> {
+    let (i, o) = c.split_once(':')?;
+    Some((i.parse().ok()?, o.parse().ok()?))
+}
+
+impl FileFollower {
+    /// A follower of `config.path` feeding `parser`, resuming from `resume`
+    /// (the stream's state in the store) when given. Opens nothing yet: a
+    /// file that does not exist yet is waited for.
+    pub fn new(
+        config: FollowConfig,
+        parser: PostfixParser,
+        resume: Option<&StreamState>,
+    ) -> Result<FileFollower, LogError> {
+        let stream = parser.config().stream.clone();
+        let cursor = match resume.and_then(|s| s.cursor.as_deref()) {
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| LogError::Cursor {
+                stream: stream.clone(),
+                cursor: c.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(FileFollower {
+            parser,
+            file: None,
+            inode: 0,
+            opened: false,
+            offset: 0,
+            read_pos: 0,
+            partial: Vec::new(),
+            skipping: false,
+            fragment: false,
+            resume: cursor,
+            chunk: vec![0; CHUNK].into_boxed_slice(),
+            watermark: resume.map_or(0, |s| s.watermark),
+            started: now(),
+            last_yield: None,
+            total_lines: 0,
+            total_skipped: 0,
+            config,
+        })
+    }
+
+    pub fn parser(&self) -> &PostfixParser {
+        &self.parser
+    }
+
+    /// Lines and skipped lines read since the start.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.total_lines, self.total_skipped)
+    }
+
+    /// The stream state now: cursor and watermark.
+    pub fn state(&self) -> StreamState {
+        StreamState {
+            name: self.parser.config().stream.clone(),
+            cursor: if self.opened {
+                Some(format!("{}:{}", self.inode, self.offset))
+            } else {
+                self.resume.map(|(i, o)| format!("{i}:{o}"))
+            },
+            watermark: self.watermark,
+            started: self.started,
+        }
+    }
+
+    /// Waits until there is something to store: new lines, or (when the
+    /// file has nothing new) a heartbeat's time since the last batch, so
+    /// that an idle stream's watermark advances. Polls the file every
+    /// [`FollowConfig::poll`].
+    pub async fn next_batch(&mut self) -> Result<Batch, LogError> {
+        loop {
+            let batch = self.read_now()?;
+            let idle_due = self
+                .last_yield
+                .is_none_or(|t| t.elapsed() >= self.config.heartbeat);
+            if batch.lines > 0 || batch.skipped > 0 || !batch.caught_up || idle_due {
+                self.last_yield = Some(Instant::now());
+                return Ok(batch);
+            }
+            tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    /// Reads what the file holds now (up to about
+    /// [`FollowConfig::max_batch`] lines), without waiting. Blocking file
+    /// I/O: for tests, benchmarks and callers on their own thread.
+    pub fn read_now(&mut self) -> Result<Batch, LogError> {
+        let path = self.config.path.clone();
+        let io_err = |source| LogError::Io {
+            path: path.clone(),
+            source,
+        };
+        let reference = now();
+        let mut out = Vec::new();
+        let (mut lines, mut skipped, mut newest) = (0u64, 0u64, Micros::MIN);
+        let mut caught_up = false;
+        loop {
+            if self.file.is_none() && !self.open().map_err(io_err)? {
+                // Nothing to read yet.
+                caught_up = true;
+                break;
+            }
+            let Some(file) = self.file.as_mut() else {
+                break;
+            };
+            // Truncated under us: start again at 0.
+            let len = file.metadata().map_err(io_err)?.len();
+            if len < self.read_pos {
+                tracing::info!(path = %path.display(), "log file truncated, reading it again from the start");
+                file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                self.offset = 0;
+                self.read_pos = 0;
+                self.partial.clear();
+                self.skipping = false;
+            }
+            let n = match file.read(&mut self.chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            if n > 0 {
+                let (l, s) = self.consume(n, reference, &mut out, &mut newest);
+                lines += l;
+                skipped += s;
+                if lines >= self.config.max_batch {
+                    break;
+                }
+                continue;
+            }
+            // At the end of the open file: has the path moved on?
+            match std::fs::metadata(&path) {
+                Ok(m) if m.ino() != self.inode => {
+                    tracing::info!(path = %path.display(), "log file rotated");
+                    // The old file is complete: its last line too.
+                    if !self.partial.is_empty() && !self.skipping {
+                        let line = std::mem::take(&mut self.partial);
+                        lines += 1;
+                        self.line(&line, reference, &mut out, &mut newest);
+                        self.partial = line;
+                    }
+                    self.partial.clear();
+                    self.skipping = false;
+                    self.file = None;
+                    self.resume = None;
+                    self.config.start = StartAt::Beginning;
+                }
+                _ => {
+                    caught_up = true;
+                    break;
+                }
+            }
+        }
+        if newest > self.watermark {
+            self.watermark = newest;
+        }
+        if caught_up && self.partial.is_empty() && !self.skipping {
+            self.watermark = self.watermark.max(reference);
+        }
+        self.total_lines += lines;
+        self.total_skipped += skipped;
+        Ok(Batch {
+            observations: out,
+            state: self.state(),
+            lines,
+            skipped,
+            caught_up,
+        })
+    }
+
+    /// Opens the file: at the cursor, or where [`StartAt`] says. `false`
+    /// when it does not exist (yet).
+    fn open(&mut self) -> io::Result<bool> {
+        let path = self.config.path.clone();
+        if let Some((inode, offset)) = self.resume.take() {
+            let rotated = rotated_name(&path);
+            for candidate in [&path, &rotated] {
+                match File::open(candidate) {
+                    Ok(f) if f.metadata()?.ino() == inode => {
+                        let len = f.metadata()?.len();
+                        let at = if len < offset { 0 } else { offset };
+                        self.set_file(f, inode, at)?;
+                        return Ok(true);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            tracing::warn!(
+                path = %path.display(),
+                "the cursor's file is gone (rotated more than once?): reading the current file from the start"
+            );
+            self.config.start = StartAt::Beginning;
+        }
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Whatever the file holds when it appears is new.
+                self.config.start = StartAt::Beginning;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let meta = f.metadata()?;
+        let at = match self.config.start {
+            StartAt::Beginning => 0,
+            StartAt::End => meta.len(),
+        };
+        // Later files (after a rotation) are read from their start.
+        self.config.start = StartAt::Beginning;
+        self.set_file(f, meta.ino(), at)?;
+        if at > 0 {
+            // Starting at the end: a partial last line is not ours.
+            let mut last = [0u8];
+            let mut f = self.file.as_ref().ok_or(io::ErrorKind::NotFound)?;
+            f.seek(SeekFrom::Start(at - 1))?;
+            f.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                self.skipping = true;
+                self.fragment = true;
+            }
+        }
+        Ok(true)
+    }
+
+    fn set_file(&mut self, mut f: File, inode: u64, at: u64) -> io::Result<()> {
+        f.seek(SeekFrom::Start(at))?;
+        self.file = Some(f);
+        self.inode = inode;
+        self.opened = true;
+        self.offset = at;
+        self.read_pos = at;
+        self.partial.clear();
+        self.skipping = false;
+        self.fragment = false;
+        Ok(())
+    }
+
+    /// The `n` bytes just read into the chunk: complete lines to the
+    /// parser, the rest kept. Returns (lines, skipped).
+    fn consume(
+        &mut self,
+        n: usize,
+        reference: Micros,
+        out: &mut Vec<Observation>,
+        newest: &mut Micros,
+    ) -> (u64, u64) {
+        let chunk = std::mem::take(&mut self.chunk);
+        let data = &chunk[..n];
+        let max = self.config.max_line;
+        let (mut lines, mut skipped) = (0, 0);
+        let mut start = 0;
+        while let Some(nl) = data[start..].iter().position(|&b| b == b'\n') {
+            let end = start + nl;
+            lines += 1;
+            if self.skipping {
+                self.skipping = false;
+                if std::mem::take(&mut self.fragment) {
+                    lines -= 1;
+                } else {
+                    skipped += 1;
+                }
+            } else if self.partial.is_empty() {
+                if end - start > max {
+                    skipped += 1;
+                } else {
+                    self.line(&data[start..end], reference, out, newest);
+                }
+            } else if self.partial.len() + (end - start) > max {
+                skipped += 1;
+                self.partial.clear();
+            } else {
+                self.partial.extend_from_slice(&data[start..end]);
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line, reference, out, newest);
+                self.partial = line;
+                self.partial.clear();
+            }
+            start = end + 1;
+            self.offset = self.read_pos + start as u64;
+        }
+        let rest = &data[start..];
+        if !self.skipping {
+            if self.partial.len() + rest.len() > max {
+                self.partial.clear();
+                self.skipping = true;
+            } else {
+                self.partial.extend_from_slice(rest);
+            }
+        }
+        self.read_pos += n as u64;
+        self.chunk = chunk;
+        (lines, skipped)
+    }
+
+    fn line(
+        &mut self,
+        bytes: &[u8],
+        reference: Micros,
+        out: &mut Vec<Observation>,
+        newest: &mut Micros,
+    ) {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let at = match std::str::from_utf8(bytes) {
+            Ok(s) => self.parser.line(s, reference, out),
+            Err(_) => self
+                .parser
+                .line(&String::from_utf8_lossy(bytes), reference, out),
+        };
+        if let Some(at) = at {
+            *newest = (*newest).max(at);
+        }
+    }
+}
+
+/// logrotate's name for the file's first rotation: `PATH.1`.
+fn rotated_name(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".1");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors() {
+        assert_eq!(parse_cursor("12:34"), Some((12, 34)));
+        assert_eq!(parse_cursor("12"), None);
+        assert_eq!(parse_cursor("a:1"), None);
+        assert_eq!(
+            rotated_name(Path::new("/var/log/mail.log")),
+            PathBuf::from("/var/log/mail.log.1")
+        );
+    }
+}
