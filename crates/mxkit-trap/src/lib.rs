@@ -15,6 +15,7 @@
 //! The rule, its windows and guards are those of spec/trap.md part (b); the
 //! module docs say where this implementation departs from it and why.
 
+pub mod export;
 pub mod model;
 pub mod store;
 

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod fault;
 pub mod knot;
 pub mod postfix;
+pub mod rbldnsd;
 pub mod scanmix;
 pub mod smtp_client;
 pub mod smtp_sink;
