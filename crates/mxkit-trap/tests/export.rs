@@ -104,7 +104,7 @@ fn postmap_query(postmap: &Path, table: &Path, key: &str) -> Option<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
-        Some(0) => Some(stdout),
+        Some(0) if stderr.trim().is_empty() => Some(stdout),
         // postmap(1): exit status 1 when the key was not found.
         Some(1) if stdout.is_empty() && stderr.trim().is_empty() => None,
         _ => panic!(
@@ -377,6 +377,27 @@ fn nftables_table_name_is_configurable() {
     ));
     assert!(out.contains("192.0.2.7 timeout 1h"), "{out}");
     assert!(out.contains("2001:db8::7 timeout 1h"), "{out}");
+
+    // Nothing listed: the script still loads, and empties the sets.
+    let empty = dir.path().join("empty.nft");
+    export::write_atomic(
+        &empty,
+        export::render(Format::Nftables, &[], NOW, &opts)
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = in_private_netns(&format!(
+        "{nft} -f {}; {nft} -f {}; {nft} list set ip filter_mx trap_v4; \
+         {nft} list set ip filter_mx trap_v6",
+        path.display(),
+        empty.display()
+    ));
+    assert!(
+        out.contains("set trap_v4") && out.contains("set trap_v6"),
+        "{out}"
+    );
+    assert!(!out.contains("elements"), "the sets are empty:\n{out}");
 }
 
 #[test]
