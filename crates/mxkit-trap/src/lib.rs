@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod export;
 pub mod listener;
 pub mod logs;
 pub mod model;

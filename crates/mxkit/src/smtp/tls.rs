@@ -424,8 +424,8 @@ fn sha256_hex(provider: &CryptoProvider, data: &[u8]) -> String {
     String::new()
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn iso8601(secs: i64) -> String {
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (ISO 8601, UTC).
+pub fn iso8601(secs: i64) -> String {
     let (y, m, d, hh, mm, ss, _) = super::message::civil(secs);
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
