@@ -1039,7 +1039,7 @@ async fn concurrent_opens_share_one_schema(fx: Fixture) {
 #[tokio::test]
 async fn unknown_store_urls_are_refused() {
     for url in ["mysql://x", "sqlite:", "", "/var/lib/trap.db"] {
-        let err = Store::open(url).await.err().expect("refused");
+        let err = Store::open(url).await.expect_err("refused");
         assert!(matches!(err, StoreError::Url(_)), "{url}: {err:?}");
     }
 }
@@ -1082,8 +1082,7 @@ async fn sqlite_store_newer_schema_is_refused() {
     drop(conn);
     let err = Store::open(&format!("sqlite:{}", path.display()))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, StoreError::Schema { .. }), "got {err:?}");
 }
 
@@ -1103,13 +1102,12 @@ async fn postgres_store_newer_schema_is_refused() {
         .execute("UPDATE schema_version SET version = version + 1", &[])
         .await
         .unwrap();
-    let err = Store::open(&url).await.err().expect("refused");
+    let err = Store::open(&url).await.expect_err("refused");
     assert!(matches!(err, StoreError::Schema { .. }), "got {err:?}");
     // postgresql:// is accepted as well.
     let err = Store::open(&url.replacen("postgres://", "postgresql://", 1))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, StoreError::Schema { .. }), "got {err:?}");
 }
 

@@ -23,7 +23,7 @@
 //! their prefix (`10.1.2.3/8` is `10.0.0.0/8`).
 //!
 //! Every call is durable when it returns: SQLite runs with
-//! `synchronous=FULL` (see [`sqlite`]), PostgreSQL commits synchronously
+//! `synchronous=FULL` (why: store/sqlite.rs), PostgreSQL commits synchronously
 //! unless its server is configured otherwise.
 
 mod postgres;
@@ -135,6 +135,12 @@ pub struct Store {
     backend: Backend,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind()).finish()
+    }
+}
+
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
@@ -187,6 +193,9 @@ impl Store {
     }
 
     /// A session seen at the decoy, durable when this returns; its id.
+    /// (Also takes a real MX host's observation one at a time, though
+    /// [`Store::ingest`] is the way for log streams.) An observation with an
+    /// empty `stream` is refused: every observation names where it came from.
     pub async fn record(&self, obs: &Observation) -> Result<i64> {
         let row = ObsParams::from(obs);
         dispatch!(self.record(row))
