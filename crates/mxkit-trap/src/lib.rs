@@ -21,6 +21,7 @@ pub mod export;
 pub mod listener;
 pub mod logs;
 pub mod model;
+pub mod run;
 pub mod store;
 
 pub use model::{Flags, Grade, Listing, Micros, Observation, Role, Stage};

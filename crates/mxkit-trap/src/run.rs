@@ -18,7 +18,10 @@ use ipnet::IpNet;
 use crate::detect::{Detector, Settings, Step};
 use crate::export::{self, ExportOptions, Format};
 use crate::listener::{self, Decoy, Limits};
-use crate::logs;
+use crate::logs::{self,
+    FileFollower, FollowConfig, JournalConfig, JournalReader, LogError, ParserConfig, PostfixParser,
+    StartAt,
+};
 use crate::model::{Listing, Micros, now};
 use crate::store::{Retention, Store, StoreError};
 
@@ -28,8 +31,10 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("log {name}: {message}")]
-    Log { name: String, message: String },
+    #[error("{0}")]
+    Log(#[from] LogError),
+    #[error("{0}")]
+    Export(#[from] export::ExportError),
 }
 
 /// One export target.
@@ -103,11 +108,14 @@ pub async fn run(
         tasks.spawn(async move { listener::serve(listeners, decoy, sink).await.map_err(RunError::from) });
     }
     let started = now();
+    for target in &settings.exports {
+        settings.publish.validate(target.format)?;
+    }
     for source in &settings.logs {
         let store = store.clone();
         let source = source.clone();
         let from_start = settings.read_from_start;
-        tasks.spawn(async move { logs::run(source, store, from_start, started).await });
+        tasks.spawn(async move { follow(source, store, from_start).await });
     }
     let detector = Detector::new(
         Settings {
@@ -179,8 +187,42 @@ pub async fn write_exports(
         .min()
         .unwrap_or(Micros::MAX);
     for target in &settings.exports {
-        let bytes = export::render(target.format, &listings, now, &settings.publish);
-        export::write_if_changed(&target.path, bytes.as_bytes())?;
+        export::export(&target.path, target.format, &listings, now, &settings.publish)?;
     }
     Ok(next)
+}
+
+/// Reads one log stream for ever, storing each batch with the stream's new
+/// cursor in one transaction: a restart resumes exactly after what was
+/// stored, so nothing is read twice or lost.
+async fn follow(source: LogSource, store: Arc<Store>, from_start: bool) -> Result<(), RunError> {
+    let name = source.name();
+    let resume = store.stream(&name).await?;
+    let mut parser_config = ParserConfig::new(&name);
+    if let LogSource::File(_) = source {
+        // Classic syslog time stamps carry no zone: they are this host's.
+        parser_config.utc_offset = logs::postfix::system_utc_offset().unwrap_or(0);
+    }
+    let parser = PostfixParser::new(parser_config);
+    match source {
+        LogSource::File(path) => {
+            let mut config = FollowConfig::new(path);
+            if from_start {
+                config.start = StartAt::Beginning;
+            }
+            let mut reader = FileFollower::new(config, parser, resume.as_ref())?;
+            loop {
+                let batch = reader.next_batch().await?;
+                store.ingest(&batch.state, &batch.observations).await?;
+            }
+        }
+        LogSource::Journal => {
+            let config = JournalConfig::for_syslog_names(&["postfix".to_string()]);
+            let mut reader = JournalReader::spawn(config, parser, resume.as_ref())?;
+            loop {
+                let batch = reader.next_batch().await?;
+                store.ingest(&batch.state, &batch.observations).await?;
+            }
+        }
+    }
 }

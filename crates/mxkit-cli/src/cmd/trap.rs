@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use mxkit_trap::config::Config;
 use mxkit_trap::detect::Step;
 use mxkit_trap::export::{self, ExportOptions, Format};
-use mxkit_trap::model::{AllowEntry, Grade, iso8601, now};
+use mxkit_trap::model::{AllowEntry, Grade, now};
 use mxkit_trap::run::{LogSource, RunSettings, Target};
 use mxkit_trap::store::Store;
 
@@ -97,29 +97,24 @@ fn parse_net(s: &str) -> Result<IpNet> {
 }
 
 fn parse_format(s: &str) -> Result<Format> {
-    Format::parse(s).ok_or_else(|| {
-        Usage(format!(
-            "unknown export format {s:?}: use one of {}",
-            Format::NAMES.join(", ")
-        ))
-        .into()
-    })
+    s.parse::<Format>().map_err(|e| Usage(e.to_string()).into())
 }
 
 fn publish(config: &Config) -> ExportOptions {
     let p = &config.publish;
     let mut o = ExportOptions::default();
     if let Some(url) = &p.info_url {
-        o.info_url = Some(url.clone());
+        o.info_url = url.clone();
     }
     if let Some(zone) = &p.dnsbl_zone {
         o.zone = zone.clone();
     }
     if !p.dnsbl_ns.is_empty() {
-        o.nameservers = p.dnsbl_ns.clone();
+        o.ns = p.dnsbl_ns.clone();
+        o.soa_mname = p.dnsbl_ns[0].clone();
     }
     if let Some(c) = &p.dnsbl_contact {
-        o.contact = c.clone();
+        o.soa_rname = c.clone();
     }
     if let Some(t) = &p.nft_table {
         o.nft_table = t.clone();
@@ -417,11 +412,14 @@ fn export_once(args: TrapExportArgs) -> Result<u8> {
         let store = open(&url).await?;
         let t = now();
         let listings = store.listings(t).await?;
-        let text = export::render(format, &listings, t, &options);
         match &args.out {
-            Some(path) => export::write_atomic(Path::new(path), text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?,
-            None => io::stdout().lock().write_all(text.as_bytes())?,
+            Some(path) => {
+                export::export(Path::new(path), format, &listings, t, &options)?;
+            }
+            None => {
+                let text = export::render(format, &listings, t, &options)?;
+                io::stdout().lock().write_all(text.as_bytes())?;
+            }
         }
         Ok(exit::OK)
     })
