@@ -6,6 +6,7 @@ pub mod fault;
 pub mod knot;
 pub mod postfix;
 pub mod rbldnsd;
+pub mod rspamd;
 pub mod scanmix;
 pub mod smtp_client;
 pub mod smtp_sink;
