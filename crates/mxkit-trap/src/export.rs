@@ -599,7 +599,8 @@ fn rbldnsd(entries: &[Entry<'_>], opts: &ExportOptions) -> String {
     let (v4, v6): (Vec<&Entry<'_>>, Vec<&Entry<'_>>) = entries.iter().partition(|e| e.ip.is_ipv4());
     for (dataset, test, prefix, list) in [
         ("ip4set", "127.0.0.2".to_string(), "", v4),
-        ("ip6trie", format!("{TEST_V6}/128"), "/128", v6),
+        // `::ffff:7f00:2`, not Rust's `::ffff:127.0.0.2`: as RFC 5782 writes it.
+        ("ip6trie", "::ffff:7f00:2/128".to_string(), "/128", v6),
     ] {
         let _ = writeln!(out, "$DATASET {dataset} @");
         let _ = writeln!(out, "{default}");
@@ -724,7 +725,8 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// folder, fsync it, rename it over `path`, fsync the folder. A reader sees
 /// the old file or the new one, never a mix; after a crash one of them is
 /// on disk. The new file gets the old file's permission bits, or 0644 when
-/// there was none (a symlink at `path` is replaced by the file).
+/// there was none; the owner is the writer's (a symlink at `path` is
+/// replaced by the file).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

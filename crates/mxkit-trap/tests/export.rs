@@ -4,7 +4,7 @@
 //! is a failure that says which Debian package to install, never a skip.
 //!
 //! Debian packages: postfix (postmap), knot (knotd), bind9-dnsutils (dig),
-//! rbldnsd, nftables (nft), util-linux (unshare).
+//! rbldnsd, nftables (nft), util-linux (unshare), rspamd (rspamd, rspamc).
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,6 +17,7 @@ use mxkit_trap::export::{self, ExportOptions, Format, Written};
 use mxkit_trap::model::{Grade, Listing, Micros, secs};
 use testbed::knot::Knot;
 use testbed::rbldnsd::{Dataset, Rbldnsd};
+use testbed::rspamd::Rspamd;
 
 /// A fixed "now", so the tests do not depend on the clock.
 const NOW: Micros = 1_800_000_000 * 1_000_000;
@@ -274,6 +275,54 @@ fn rbldnsd_serves_the_combined_dataset() {
         log.contains("ip4set") && log.contains("ip6trie"),
         "rbldnsd loaded both datasets:\n{log}"
     );
+}
+
+const MESSAGE: &[u8] =
+    b"From: a@example.org\r\nTo: b@example.org\r\nSubject: test\r\nMessage-ID: <1@example.org>\r\n\r\nhello\r\n";
+
+#[test]
+fn rspamd_multimap_reads_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = write(dir.path(), "mxtrap.map", Format::Rspamd);
+    // The snippet the export module documents, as local.d/multimap.conf
+    // would hold it.
+    let conf = format!(
+        "multimap {{\n  MX_TRAP {{\n    type = \"ip\";\n    map = \"{}\";\n    \
+         symbol = \"MX_TRAP\";\n    score = 5.0;\n    \
+         description = \"Connected to the decoy MX first (mxkit trap)\";\n  }}\n}}\n",
+        map.display()
+    );
+    let rspamd = Rspamd::start_on(IpAddr::V4(Ipv4Addr::new(127, 0, 72, 5)), &conf);
+    let hit = |ip: &str| {
+        let out = rspamd.symbols(ip, MESSAGE);
+        out.contains(&format!("Symbol: MX_TRAP (5.00)[{ip}]"))
+    };
+    for ip in [
+        "192.0.2.7",
+        "192.0.2.8",
+        "198.51.100.9",
+        "2001:db8::7",
+        "2001:db8::8",
+        "2001:db8::9",
+    ] {
+        assert!(hit(ip), "{ip} should hit MX_TRAP\n{}", rspamd.log());
+    }
+    for ip in UNLISTED {
+        assert!(!hit(ip), "{ip} must not hit MX_TRAP");
+    }
+    // A new export without 192.0.2.7, renamed over the map: rspamd notices.
+    let later: Vec<Listing> = sample()
+        .into_iter()
+        .filter(|l| l.ip.to_string() != "192.0.2.7")
+        .collect();
+    assert_eq!(
+        export::export(&map, Format::Rspamd, &later, NOW, &options()).unwrap(),
+        Written::Replaced
+    );
+    let reloaded =
+        testbed::sys::poll_until(std::time::Duration::from_secs(30), || !hit("192.0.2.7"));
+    assert!(reloaded, "rspamd did not reload the map\n{}", rspamd.log());
+    assert!(hit("198.51.100.9"));
 }
 
 /// Run `sh -c SCRIPT` in a fresh network namespace of its own (`unshare

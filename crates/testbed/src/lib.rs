@@ -7,6 +7,7 @@ pub mod knot;
 pub mod postfix;
 pub mod postgres;
 pub mod rbldnsd;
+pub mod rspamd;
 pub mod scanmix;
 pub mod smtp_client;
 pub mod smtp_sink;
