@@ -112,7 +112,10 @@ fn probe(source: IpAddr, server: SocketAddr) {
     let mut w = stream;
     let mut expect = |prefix: &str| loop {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "closed before {prefix}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "closed before {prefix}"
+        );
         if line.starts_with(prefix) {
             break;
         }
@@ -127,7 +130,11 @@ fn probe(source: IpAddr, server: SocketAddr) {
 fn list(store: &str) -> Vec<Value> {
     let (code, out, err) = mxkit(&["trap", "list", "--json", "--store", store]);
     assert_eq!(code, 0, "{err}");
-    serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone()
+    serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn listed(store: &str, ip: &str) -> Option<Value> {
@@ -197,23 +204,51 @@ fn scenario(store: &str, net: u8) {
     let (honest, spammer, prober) = (ip(net, 10), ip(net, 66), ip(net, 77));
     // The honest sender delivers at the primary; later it also touches the
     // decoy (as a sender whose first try failed would).
-    assert!(send(honest, primary, "alice@sender.example.net", "bob@example.test"));
+    assert!(send(
+        honest,
+        primary,
+        "alice@sender.example.net",
+        "bob@example.test"
+    ));
     postfix.wait_for_messages(1, WAIT);
     postfix.wait_for_log(&format!("connect from unknown[{honest}]"), WAIT);
-    assert!(!send(honest, decoy, "alice@sender.example.net", "bob@example.test"));
+    assert!(!send(
+        honest,
+        decoy,
+        "alice@sender.example.net",
+        "bob@example.test"
+    ));
     // The spammer goes straight for the decoy; the prober only looks.
-    assert!(!send(spammer, decoy, "x@spam.example.com", "bob@example.test"));
+    assert!(!send(
+        spammer,
+        decoy,
+        "x@spam.example.com",
+        "bob@example.test"
+    ));
     probe(prober, decoy);
 
     let spam = spammer.to_string();
     let ok = poll_until(WAIT, || listed(store, &spam).is_some());
-    assert!(ok, "the spammer was never listed:\n{}\n{:#?}", trap.log(), list(store));
+    assert!(
+        ok,
+        "the spammer was never listed:\n{}\n{:#?}",
+        trap.log(),
+        list(store)
+    );
     let entry = listed(store, &spam).unwrap();
     assert_eq!(entry["grade"], "suspect", "{entry}");
     assert_eq!(entry["reason"], "decoy-first", "{entry}");
     assert_eq!(entry["shadow"], false);
-    assert!(listed(store, &honest.to_string()).is_none(), "{:#?}", list(store));
-    assert!(listed(store, &prober.to_string()).is_none(), "{:#?}", list(store));
+    assert!(
+        listed(store, &honest.to_string()).is_none(),
+        "{:#?}",
+        list(store)
+    );
+    assert!(
+        listed(store, &prober.to_string()).is_none(),
+        "{:#?}",
+        list(store)
+    );
 
     // Each decoy session was decided, with its reason.
     let ok = poll_until(WAIT, || {
@@ -254,7 +289,12 @@ fn scenario(store: &str, net: u8) {
     // A second decoy-first session (the test's second_session is 1 s)
     // escalates to trapped, and Postfix then rejects with 554.
     std::thread::sleep(Duration::from_millis(1100));
-    assert!(!send(spammer, decoy, "y@spam.example.com", "carol@example.test"));
+    assert!(!send(
+        spammer,
+        decoy,
+        "y@spam.example.com",
+        "carol@example.test"
+    ));
     let ok = poll_until(WAIT, || {
         listed(store, &spam).is_some_and(|l| l["grade"] == "trapped")
     });
@@ -263,7 +303,11 @@ fn scenario(store: &str, net: u8) {
         postmap_q(&cidr, &spam).is_some_and(|a| a.starts_with("554 5.7.1"))
     });
     assert!(ok, "{}", std::fs::read_to_string(&cidr).unwrap_or_default());
-    assert!(trap.log().contains(&format!("mxtrap: TRAPPED ip={spam}")), "{}", trap.log());
+    assert!(
+        trap.log().contains(&format!("mxtrap: TRAPPED ip={spam}")),
+        "{}",
+        trap.log()
+    );
 
     // Killed without warning and started again: every session that got a
     // reply is still there, and the log is not read twice.
@@ -289,9 +333,16 @@ fn scenario(store: &str, net: u8) {
     });
     assert!(ok, "{}\n{}", show(store, &prober.to_string()), trap.log());
     let after = show(store, &honest.to_string());
-    assert_eq!(primary_sessions(&after), primary_sessions(&before), "{after:#}");
+    assert_eq!(
+        primary_sessions(&after),
+        primary_sessions(&before),
+        "{after:#}"
+    );
     assert!(primary_sessions(&after) >= 1, "{after:#}");
-    assert_eq!(show(store, &spam)["observations"].as_array().unwrap().len(), decoy_before);
+    assert_eq!(
+        show(store, &spam)["observations"].as_array().unwrap().len(),
+        decoy_before
+    );
 }
 
 #[test]
@@ -326,15 +377,30 @@ fn shadow_mode_records_and_lists_nothing() {
             "--shadow",
         ],
     );
-    assert!(send(ip(82, 10), primary, "alice@sender.example.net", "bob@example.test"));
+    assert!(send(
+        ip(82, 10),
+        primary,
+        "alice@sender.example.net",
+        "bob@example.test"
+    ));
     postfix.wait_for_messages(1, WAIT);
     let spammer = ip(82, 66);
-    assert!(!send(spammer, decoy, "x@spam.example.com", "bob@example.test"));
+    assert!(!send(
+        spammer,
+        decoy,
+        "x@spam.example.com",
+        "bob@example.test"
+    ));
     let spam = spammer.to_string();
     let ok = poll_until(WAIT, || listed(&store, &spam).is_some());
     assert!(ok, "{}", trap.log());
     assert_eq!(listed(&store, &spam).unwrap()["shadow"], true);
-    assert!(trap.log().contains(&format!("mxtrap: WOULD-LIST SUSPECT ip={spam}")), "{}", trap.log());
+    assert!(
+        trap.log()
+            .contains(&format!("mxtrap: WOULD-LIST SUSPECT ip={spam}")),
+        "{}",
+        trap.log()
+    );
     let map = std::fs::read_to_string(&rspamd).unwrap();
     assert!(!map.contains(&spam), "{map}");
     let (_, text, _) = mxkit(&["trap", "list", "--store", &store]);
@@ -370,10 +436,20 @@ fn listings_expire_from_the_exports_and_the_store() {
             &format!("postfix-cidr:{}", cidr.display()),
         ],
     );
-    assert!(send(ip(83, 10), primary, "alice@sender.example.net", "bob@example.test"));
+    assert!(send(
+        ip(83, 10),
+        primary,
+        "alice@sender.example.net",
+        "bob@example.test"
+    ));
     postfix.wait_for_messages(1, WAIT);
     let spam = ip(83, 66).to_string();
-    assert!(!send(ip(83, 66), decoy, "x@spam.example.com", "bob@example.test"));
+    assert!(!send(
+        ip(83, 66),
+        decoy,
+        "x@spam.example.com",
+        "bob@example.test"
+    ));
     let ok = poll_until(WAIT, || postmap_q(&cidr, &spam).is_some());
     assert!(ok, "{}", trap.log());
     // Three seconds later the listing has run out: the table drops it by
@@ -386,10 +462,23 @@ fn listings_expire_from_the_exports_and_the_store() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["listings"], 1, "{v}");
     // The allowlist withdraws and prevents.
-    let (code, out, _) = mxkit(&["trap", "allow", "127.0.83.0/24", "--note", "lab", "--store", &store]);
+    let (code, out, _) = mxkit(&[
+        "trap",
+        "allow",
+        "127.0.83.0/24",
+        "--note",
+        "lab",
+        "--store",
+        &store,
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("127.0.83.0/24: allowlisted"), "{out}");
-    assert!(!send(ip(83, 67), decoy, "x@spam.example.com", "bob@example.test"));
+    assert!(!send(
+        ip(83, 67),
+        decoy,
+        "x@spam.example.com",
+        "bob@example.test"
+    ));
     let ok = poll_until(WAIT, || {
         show(&store, "127.0.83.67")["decisions"][0]["reason"] == "allowlisted"
     });
@@ -401,10 +490,36 @@ fn listings_expire_from_the_exports_and_the_store() {
 fn usage_errors_are_one_line_and_exit_64() {
     for args in [
         vec!["trap", "list"],
-        vec!["trap", "show", "not-an-ip", "--store", "sqlite:/nonexistent/x.db"],
-        vec!["trap", "allow", "300.1.1.1/8", "--store", "sqlite:/tmp/x.db"],
-        vec!["trap", "export", "--format", "bogus", "--store", "sqlite:/tmp/x.db"],
-        vec!["trap", "run", "--store", "mysql://x", "--listen", "127.0.0.1:1"],
+        vec![
+            "trap",
+            "show",
+            "not-an-ip",
+            "--store",
+            "sqlite:/nonexistent/x.db",
+        ],
+        vec![
+            "trap",
+            "allow",
+            "300.1.1.1/8",
+            "--store",
+            "sqlite:/tmp/x.db",
+        ],
+        vec![
+            "trap",
+            "export",
+            "--format",
+            "bogus",
+            "--store",
+            "sqlite:/tmp/x.db",
+        ],
+        vec![
+            "trap",
+            "run",
+            "--store",
+            "mysql://x",
+            "--listen",
+            "127.0.0.1:1",
+        ],
     ] {
         let (code, out, err) = mxkit(&args);
         assert!(code == 64 || code == 3, "{args:?}: {code} {err}");

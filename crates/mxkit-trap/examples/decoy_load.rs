@@ -35,8 +35,13 @@ async fn connect_from(source: IpAddr, to: SocketAddr) -> std::io::Result<tokio::
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let mxkit = args.next().expect("usage: decoy_load PATH-TO-MXKIT [CONNECTIONS]");
-    let n: usize = args.next().map(|s| s.parse().expect("a number")).unwrap_or(10_000);
+    let mxkit = args
+        .next()
+        .expect("usage: decoy_load PATH-TO-MXKIT [CONNECTIONS]");
+    let n: usize = args
+        .next()
+        .map(|s| s.parse().expect("a number"))
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("trap.toml");
     std::fs::write(
@@ -47,7 +52,14 @@ async fn main() {
     let decoy: SocketAddr = "127.0.90.3:2525".parse().unwrap();
     let store = format!("sqlite:{}", dir.path().join("trap.db").display());
     let mut child = Command::new(&mxkit)
-        .args(["trap", "run", "--listen", &decoy.to_string(), "--store", &store])
+        .args([
+            "trap",
+            "run",
+            "--listen",
+            &decoy.to_string(),
+            "--store",
+            &store,
+        ])
         .args(["--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -81,7 +93,14 @@ async fn main() {
         });
         // Keep at most 512 handshakes in flight (the listen backlog).
         while pending.len() >= 512 {
-            held.push(pending.join_next().await.unwrap().unwrap().expect("connection"));
+            held.push(
+                pending
+                    .join_next()
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .expect("connection"),
+            );
         }
     }
     while let Some(r) = pending.join_next().await {

@@ -44,7 +44,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::model::{Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs};
+use crate::model::{
+    Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs,
+};
 use crate::store::{Identity, Store, StoreError};
 
 /// The windows and durations of the rule.
@@ -290,9 +292,14 @@ impl Detector {
         if trapped_before + 1 >= w.repeat_count {
             return Ok((Grade::Repeat, "repeat-offender"));
         }
-        let aggravated = [Flags::PREGREET, Flags::PIPELINING, Flags::BAD_RCPT, Flags::ABUSE]
-            .iter()
-            .any(|f| obs.flags.contains(*f));
+        let aggravated = [
+            Flags::PREGREET,
+            Flags::PIPELINING,
+            Flags::BAD_RCPT,
+            Flags::ABUSE,
+        ]
+        .iter()
+        .any(|f| obs.flags.contains(*f));
         if aggravated {
             return Ok((Grade::Trapped, "decoy-first-aggravated"));
         }
@@ -329,7 +336,11 @@ impl Detector {
             Some(old) if old.expires > obs.at => Listing {
                 ip: obs.client,
                 grade: old.grade.max(grade),
-                reason: if grade >= old.grade { reason } else { old.reason },
+                reason: if grade >= old.grade {
+                    reason
+                } else {
+                    old.reason
+                },
                 first_seen: old.first_seen.min(obs.at),
                 last_seen: old.last_seen.max(obs.at),
                 expires: old.expires.max(obs.at + ttl),
@@ -365,7 +376,10 @@ mod tests {
 
     #[test]
     fn pools_are_slash_24_and_slash_64() {
-        assert_eq!(pool_net("192.0.2.77".parse().unwrap()).to_string(), "192.0.2.0/24");
+        assert_eq!(
+            pool_net("192.0.2.77".parse().unwrap()).to_string(),
+            "192.0.2.0/24"
+        );
         assert_eq!(
             pool_net("2001:db8:1:2:3::9".parse().unwrap()).to_string(),
             "2001:db8:1:2::/64"

@@ -6,8 +6,9 @@
 //! - an **entry** is one exported address: a [`Listing`] that is listed
 //!   ([`Grade::listed`]: suspect, trapped or repeat), not recorded in shadow
 //!   mode and not expired (`expires > now`). IPv4-mapped IPv6 addresses are
-//!   written as IPv4; loopback and unspecified addresses are never exported
-//!   (RFC 5782 section 5: 127.0.0.1 must not be listed); when the same
+//!   written as IPv4; 127.0.0.1, ::1, the test address 127.0.0.2 and
+//!   unspecified addresses are never exported (RFC 5782 section 5:
+//!   127.0.0.1 must not be listed); when the same
 //!   address comes twice, the higher grade (then the later expiry) wins.
 //!
 //! Every renderer is a pure function of (listings, `now`, [`ExportOptions`])
@@ -306,7 +307,16 @@ fn entries(format: Format, listings: &[Listing], now: Micros) -> Vec<Entry<'_>> 
             continue;
         }
         let ip = l.ip.to_canonical();
-        if ip.is_loopback() || ip.is_unspecified() {
+        // The host itself (127.0.0.1, ::1) is never exported, nor the RFC
+        // 5782 test address 127.0.0.2 (always listed by the DNSBL formats
+        // anyway). Other loopback addresses can only be local clients (the
+        // kernel drops them from the wire); the test bed uses them as
+        // distinct senders, so they are exported like any address.
+        let local = [IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 2])];
+        if local.contains(&ip)
+            || ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            || ip.is_unspecified()
+        {
             continue;
         }
         let better = |old: &Listing| (l.grade, l.expires) > (old.grade, old.expires);

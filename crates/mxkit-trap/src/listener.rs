@@ -306,7 +306,12 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
             None => (text.to_ascii_uppercase(), ""),
         };
-        let before = (obs.stage, obs.flags, obs.helo.clone(), obs.mail_domain.clone());
+        let before = (
+            obs.stage,
+            obs.flags,
+            obs.helo.clone(),
+            obs.mail_domain.clone(),
+        );
         if pipelined && verb != "QUIT" {
             obs.flags.insert(Flags::PIPELINING);
         }
@@ -316,7 +321,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 obs.helo = Some(clean_helo(arg));
                 obs.stage = obs.stage.max(Stage::Helo);
                 if verb == "EHLO" {
-                    format!("250-{host}\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME")
+                    format!(
+                        "250-{host}\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME"
+                    )
                 } else {
                     format!("250 {host}")
                 }
@@ -361,7 +368,12 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         if errors > limits.max_errors {
             obs.flags.insert(Flags::ABUSE);
         }
-        let after = (obs.stage, obs.flags, obs.helo.clone(), obs.mail_domain.clone());
+        let after = (
+            obs.stage,
+            obs.flags,
+            obs.helo.clone(),
+            obs.mail_domain.clone(),
+        );
         if after != before {
             sink.update(id, obs.clone()).await?;
         }
@@ -426,11 +438,7 @@ pub fn mail_domain(path: &str) -> Option<String> {
 /// A HELO argument as stored: the first word, at most 255 bytes, printable.
 fn clean_helo(arg: &str) -> String {
     let word = arg.split_whitespace().next().unwrap_or("");
-    let mut out: String = word
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(255)
-        .collect();
+    let mut out: String = word.chars().filter(|c| !c.is_control()).take(255).collect();
     out.make_ascii_lowercase();
     out
 }
@@ -455,9 +463,9 @@ pub fn bind(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {
                 }
             };
             socket.set_reuseaddr(true)?;
-            socket
-                .bind(*addr)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            socket.bind(*addr).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+            })?;
             socket.listen(1024)
         })
         .collect()
@@ -569,9 +577,14 @@ mod tests {
             true,
         )
         .await;
-        assert!(seen.starts_with("220-mx99.example.org ESMTP\r\n220 mx99"), "{seen}");
+        assert!(
+            seen.starts_with("220-mx99.example.org ESMTP\r\n220 mx99"),
+            "{seen}"
+        );
         assert!(seen.contains("451 4.7.1"), "{seen}");
-        assert!(seen.ends_with("421 4.7.1 Service temporarily unavailable, closing connection\r\n"));
+        assert!(
+            seen.ends_with("421 4.7.1 Service temporarily unavailable, closing connection\r\n")
+        );
         assert!(!seen.lines().any(|l| l.starts_with('5')), "{seen}");
         assert!(!seen.contains("354"), "{seen}");
         assert_eq!(obs.stage, Stage::Data);
@@ -606,11 +619,17 @@ mod tests {
     async fn endless_line_and_garbage_are_cut_off() {
         let long = format!("EHLO {}\r\n", "a".repeat(5000));
         let (seen, obs) = talk(&[&long], true).await;
-        assert!(seen.ends_with("421 4.5.2 Line too long, closing connection\r\n"), "{seen}");
+        assert!(
+            seen.ends_with("421 4.5.2 Line too long, closing connection\r\n"),
+            "{seen}"
+        );
         assert!(obs.flags.contains(Flags::ABUSE));
 
         let (seen, obs) = talk(&["\x16\x03\x01\x02\x00\x01\x00\r\n"; 5], true).await;
-        assert!(seen.ends_with("421 4.7.0 Too many errors, closing connection\r\n"), "{seen}");
+        assert!(
+            seen.ends_with("421 4.7.0 Too many errors, closing connection\r\n"),
+            "{seen}"
+        );
         assert!(obs.flags.contains(Flags::ABUSE));
         assert_eq!(obs.stage, Stage::Connect);
     }
@@ -618,7 +637,11 @@ mod tests {
     #[tokio::test]
     async fn out_of_order_commands_are_refused_softly() {
         let (seen, obs) = talk(
-            &["MAIL FROM:<a@b.example>\r\n", "RCPT TO:<x@y>\r\n", "QUIT\r\n"],
+            &[
+                "MAIL FROM:<a@b.example>\r\n",
+                "RCPT TO:<x@y>\r\n",
+                "QUIT\r\n",
+            ],
             true,
         )
         .await;
@@ -641,18 +664,27 @@ mod tests {
         };
         let (r, seen) = tokio::join!(srv, cli);
         r.unwrap();
-        assert!(seen.ends_with("421 4.4.2 Timeout, closing connection\r\n"), "{seen}");
+        assert!(
+            seen.ends_with("421 4.4.2 Timeout, closing connection\r\n"),
+            "{seen}"
+        );
     }
 
     #[test]
     fn envelope_domains_never_keep_local_parts() {
-        assert_eq!(mail_domain("Joe.Bloggs@Example.ORG."), Some("example.org".into()));
+        assert_eq!(
+            mail_domain("Joe.Bloggs@Example.ORG."),
+            Some("example.org".into())
+        );
         assert_eq!(mail_domain(""), None);
         assert_eq!(mail_domain("no-at-sign"), None);
         assert_eq!(mail_domain("a@b c"), None);
         assert_eq!(path("from:<x@y>", "FROM:"), Some("x@y"));
         assert_eq!(path("FROM: <>", "FROM:"), Some(""));
         assert_eq!(path("TO:x@y", "TO:"), None);
-        assert_eq!(canonical("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            canonical("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

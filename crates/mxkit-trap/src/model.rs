@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn name_domains() {
-        assert_eq!(name_domain("mail-a1.google.com").as_deref(), Some("google.com"));
+        assert_eq!(
+            name_domain("mail-a1.google.com").as_deref(),
+            Some("google.com")
+        );
         assert_eq!(name_domain("example.net.").as_deref(), Some("example.net"));
         assert_eq!(name_domain("unknown"), None);
         assert_eq!(name_domain("localhost"), None);

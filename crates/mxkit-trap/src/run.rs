@@ -18,9 +18,9 @@ use ipnet::IpNet;
 use crate::detect::{Detector, Settings, Step};
 use crate::export::{self, ExportOptions, Format};
 use crate::listener::{self, Decoy, Limits};
-use crate::logs::{self,
-    FileFollower, FollowConfig, JournalConfig, JournalReader, LogError, ParserConfig, PostfixParser,
-    StartAt,
+use crate::logs::{
+    self, FileFollower, FollowConfig, JournalConfig, JournalReader, LogError, ParserConfig,
+    PostfixParser, StartAt,
 };
 use crate::model::{Listing, Micros, now};
 use crate::store::{Retention, Store, StoreError};
@@ -105,7 +105,11 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     {
         let sink: Arc<dyn listener::Sink> = store.clone();
-        tasks.spawn(async move { listener::serve(listeners, decoy, sink).await.map_err(RunError::from) });
+        tasks.spawn(async move {
+            listener::serve(listeners, decoy, sink)
+                .await
+                .map_err(RunError::from)
+        });
     }
     let started = now();
     for target in &settings.exports {
@@ -187,7 +191,13 @@ pub async fn write_exports(
         .min()
         .unwrap_or(Micros::MAX);
     for target in &settings.exports {
-        export::export(&target.path, target.format, &listings, now, &settings.publish)?;
+        export::export(
+            &target.path,
+            target.format,
+            &listings,
+            now,
+            &settings.publish,
+        )?;
     }
     Ok(next)
 }

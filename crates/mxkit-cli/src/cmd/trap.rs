@@ -16,8 +16,8 @@ use mxkit_trap::store::Store;
 
 use crate::Usage;
 use crate::args::{
-    TrapAllowArgs, TrapArgs, TrapCommand, TrapExportArgs, TrapListArgs, TrapRunArgs,
-    TrapShowArgs, TrapStoreArgs,
+    TrapAllowArgs, TrapArgs, TrapCommand, TrapExportArgs, TrapListArgs, TrapRunArgs, TrapShowArgs,
+    TrapStoreArgs,
 };
 use crate::exit;
 use crate::output::trap as out;
@@ -42,8 +42,7 @@ fn config_and_store(args: &TrapStoreArgs) -> Result<(Config, String)> {
     };
     let Some(url) = args.store.clone().or_else(|| config.store.clone()) else {
         return Err(Usage(
-            "no store: give --store sqlite:PATH (or postgres://...), or `store` in --config"
-                .into(),
+            "no store: give --store sqlite:PATH (or postgres://...), or `store` in --config".into(),
         )
         .into());
     };
@@ -61,7 +60,9 @@ async fn open(url: &str) -> Result<Store> {
     match Store::open(url).await {
         Ok(store) => Ok(store),
         Err(e @ mxkit_trap::StoreError::Url(_)) => Err(Usage(e.to_string()).into()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open the store {}", redact(url)))),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot open the store {}", redact(url))))
+        }
     }
 }
 
@@ -91,9 +92,12 @@ fn parse_net(s: &str) -> Result<IpNet> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    s.parse::<IpNet>()
-        .map(|n| n.trunc())
-        .map_err(|_| Usage(format!("{s:?} is neither an IP address nor a network (CIDR)")).into())
+    s.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+        Usage(format!(
+            "{s:?} is neither an IP address nor a network (CIDR)"
+        ))
+        .into()
+    })
 }
 
 fn parse_format(s: &str) -> Result<Format> {
@@ -170,7 +174,9 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
     }
     for s in &args.exports {
         let Some((format, path)) = s.split_once(':') else {
-            bail!(Usage(format!("--export {s:?}: give FORMAT:PATH, e.g. postfix-cidr:/var/lib/mxkit/mxtrap.cidr")));
+            bail!(Usage(format!(
+                "--export {s:?}: give FORMAT:PATH, e.g. postfix-cidr:/var/lib/mxkit/mxtrap.cidr"
+            )));
         };
         exports.push(Target {
             format: parse_format(format)?,
@@ -215,9 +221,14 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
                 .map(LogSource::name)
                 .collect::<Vec<_>>()
                 .join(", "),
-            if shadow { ", shadow mode: nothing is listed" } else { "" }
+            if shadow {
+                ", shadow mode: nothing is listed"
+            } else {
+                ""
+            }
         );
-        let report: mxkit_trap::run::Report = Arc::new(move |step: &Step| report_step(step, shadow));
+        let report: mxkit_trap::run::Report =
+            Arc::new(move |step: &Step| report_step(step, shadow));
         mxkit_trap::run::run(settings, store, report, shutdown_signal()).await?;
         eprintln!("mxkit: trap: stopped");
         Ok(exit::OK)
@@ -435,7 +446,10 @@ mod tests {
             redact("postgres://trap:s3cret@db.example.org/trap"),
             "postgres://trap:***@db.example.org/trap"
         );
-        assert_eq!(redact("sqlite:/var/lib/mxkit/trap.db"), "sqlite:/var/lib/mxkit/trap.db");
+        assert_eq!(
+            redact("sqlite:/var/lib/mxkit/trap.db"),
+            "sqlite:/var/lib/mxkit/trap.db"
+        );
         assert_eq!(redact("postgres://trap@db/trap"), "postgres://trap@db/trap");
     }
 

@@ -103,7 +103,11 @@ pub fn listings_text(w: &mut impl Write, listings: &[Listing], now: Micros) -> i
             l.events,
             iso8601(l.last_seen),
             sanitize(&l.reason),
-            if l.shadow { " [shadow: not exported]" } else { "" }
+            if l.shadow {
+                " [shadow: not exported]"
+            } else {
+                ""
+            }
         )?;
     }
     let shadow = listings.iter().filter(|l| l.shadow).count();
@@ -134,23 +138,47 @@ pub fn show_text(
             w,
             "  listed: {}{} until {} ({} left), {} events, first seen {}: {}",
             l.grade.as_str(),
-            if l.shadow { " (shadow: not exported)" } else { "" },
+            if l.shadow {
+                " (shadow: not exported)"
+            } else {
+                ""
+            },
             iso8601(l.expires),
             remaining(l.expires, now),
             l.events,
             iso8601(l.first_seen),
             sanitize(&l.reason)
         )?,
-        Some(l) => writeln!(w, "  not listed (a {} listing expired {})", l.grade.as_str(), iso8601(l.expires))?,
+        Some(l) => writeln!(
+            w,
+            "  not listed (a {} listing expired {})",
+            l.grade.as_str(),
+            iso8601(l.expires)
+        )?,
         None => writeln!(w, "  not listed")?,
     }
     for a in allowed {
-        writeln!(w, "  allowlisted by {}{}", a.net, if a.note.is_empty() { String::new() } else { format!(": {}", sanitize(&a.note)) })?;
+        writeln!(
+            w,
+            "  allowlisted by {}{}",
+            a.net,
+            if a.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", sanitize(&a.note))
+            }
+        )?;
     }
     if !decisions.is_empty() {
         writeln!(w, "  decisions:")?;
         for d in decisions {
-            writeln!(w, "    {}  {:<8} {}", iso8601(d.at), d.grade.as_str(), d.reason)?;
+            writeln!(
+                w,
+                "    {}  {:<8} {}",
+                iso8601(d.at),
+                d.grade.as_str(),
+                d.reason
+            )?;
         }
     }
     if !observations.is_empty() {
