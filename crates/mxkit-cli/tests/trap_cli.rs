@@ -165,7 +165,7 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
         format!(
             "hostname = \"mx99.example.test\"\nread_from_start = true\ninterval = 0.2\n\
              {extra}\n\
-             [windows]\ndecide = 1\nstartup_grace = 0\nsecond_session = 1\n\
+             [windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsecond_session = 1\n\
              [limits]\ngreet_wait = 0.2\n"
         ),
     )
@@ -419,7 +419,7 @@ fn listings_expire_from_the_exports_and_the_store() {
     let cfg = dir.path().join("trap.toml");
     std::fs::write(
         &cfg,
-        "read_from_start = true\ninterval = 0.2\n[windows]\ndecide = 1\nstartup_grace = 0\nsuspect_ttl = 3\n[limits]\ngreet_wait = 0.2\n",
+        "read_from_start = true\ninterval = 0.2\n[windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsuspect_ttl = 3\n[limits]\ngreet_wait = 0.2\n",
     )
     .unwrap();
     let trap = Trap::start(
@@ -527,4 +527,13 @@ fn usage_errors_are_one_line_and_exit_64() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("mxkit: error: "), "{args:?}: {err}");
     }
+}
+
+/// The same story with the shared store: a real PostgreSQL server (the
+/// set-up for a decoy and real MX hosts on different machines).
+#[test]
+fn postgres_store_end_to_end() {
+    let pg = testbed::postgres::Postgres::start();
+    let store = pg.create_database("trap_e2e");
+    scenario(&store, 81);
 }

@@ -219,7 +219,7 @@ impl Detector {
                 reason: reason.to_string(),
             };
             let listing = if grade.listed() {
-                Some(self.listing(store, &obs, grade, reason).await?)
+                Some(self.listing(store, &obs, grade, reason, now).await?)
             } else {
                 None
             };
@@ -318,7 +318,10 @@ impl Detector {
         obs: &Observation,
         grade: Grade,
         reason: &str,
+        now: Micros,
     ) -> Result<Listing, StoreError> {
+        // A listing runs its full time from the decision, not from the
+        // session (which the decision follows by `decide` at least).
         let w = &self.settings.windows;
         let ttl = match grade {
             Grade::Repeat => w.repeat_ttl,
@@ -343,7 +346,7 @@ impl Detector {
                 },
                 first_seen: old.first_seen.min(obs.at),
                 last_seen: old.last_seen.max(obs.at),
-                expires: old.expires.max(obs.at + ttl),
+                expires: old.expires.max(now + ttl),
                 events: old.events + 1,
                 shadow: self.settings.shadow,
             },
@@ -353,7 +356,7 @@ impl Detector {
                 reason,
                 first_seen: obs.at,
                 last_seen: obs.at,
-                expires: obs.at + ttl,
+                expires: now + ttl,
                 events: 1,
                 shadow: self.settings.shadow,
             },

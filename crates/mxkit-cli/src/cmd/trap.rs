@@ -155,12 +155,6 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         .chain(&args.primary_logs)
         .map(|s| LogSource::parse(s))
         .collect();
-    if logs.is_empty() {
-        eprintln!(
-            "mxkit: warning: no --primary-log: without the real MX hosts' logs nothing is ever \
-             listed (every decoy session is only recorded)"
-        );
-    }
     let mut allow = Vec::new();
     for s in config.allow.iter().chain(&args.allow) {
         allow.push(parse_net(s)?);
@@ -205,6 +199,12 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
     let rt = runtime()?;
     rt.block_on(async move {
         let store = Arc::new(open(&url).await?);
+        if settings.logs.is_empty() {
+            eprintln!(
+                "mxkit: warning: no --primary-log: without the real MX hosts' logs nothing is \
+                 ever listed (every decoy session is only recorded)"
+            );
+        }
         let shadow = settings.shadow;
         eprintln!(
             "mxkit: trap: decoy on {}, store {}, logs [{}]{}",
