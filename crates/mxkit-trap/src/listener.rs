@@ -250,9 +250,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), End> {
     let limits = &decoy.limits;
     let host = &decoy.hostname;
-    io.get_mut()
-        .write_all(format!("220-{host} ESMTP\r\n").as_bytes())
-        .await?;
+    reply(io, &format!("220-{host} ESMTP"), deadline).await?;
     // Pregreet: anything the client sends before the final greeting line.
     let greet_end = (Instant::now() + limits.greet_wait).min(deadline);
     match timeout_at(greet_end, io.fill_buf()).await {
@@ -264,7 +262,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => {}
     }
-    reply(io, &format!("220 {host} ESMTP")).await?;
+    reply(io, &format!("220 {host} ESMTP"), deadline).await?;
 
     let mut commands = 0u32;
     let mut errors = 0u32;
@@ -281,7 +279,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
         let n = match read {
             Err(_) => {
-                reply(io, "421 4.4.2 Timeout, closing connection").await?;
+                reply(io, "421 4.4.2 Timeout, closing connection", deadline).await?;
                 return Ok(());
             }
             Ok(r) => r?,
@@ -293,7 +291,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             // Longer than the limit (or cut off by the peer's close).
             obs.flags.insert(Flags::ABUSE);
             sink.update(id, obs.clone()).await?;
-            reply(io, "421 4.5.2 Line too long, closing connection").await?;
+            reply(io, "421 4.5.2 Line too long, closing connection", deadline).await?;
             return Ok(());
         }
         commands += 1;
@@ -378,14 +376,24 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             sink.update(id, obs.clone()).await?;
         }
         if errors > limits.max_errors {
-            reply(io, "421 4.7.0 Too many errors, closing connection").await?;
+            reply(
+                io,
+                "421 4.7.0 Too many errors, closing connection",
+                deadline,
+            )
+            .await?;
             return Ok(());
         }
         if commands >= limits.max_commands && !close {
-            reply(io, "421 4.7.0 Too many commands, closing connection").await?;
+            reply(
+                io,
+                "421 4.7.0 Too many commands, closing connection",
+                deadline,
+            )
+            .await?;
             return Ok(());
         }
-        reply(io, &answer).await?;
+        reply(io, &answer, deadline).await?;
         if close {
             return Ok(());
         }
@@ -397,13 +405,31 @@ fn error(errors: &mut u32, text: &str) -> String {
     text.to_string()
 }
 
+/// How long a reply may take to write past the session's deadline.
+const REPLY_GRACE: Duration = Duration::from_secs(2);
+
+/// Writes one reply, within the session's deadline: a client that never
+/// reads cannot hold a session open by leaving our replies unread.
 async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
     text: &str,
+    deadline: Instant,
 ) -> std::io::Result<()> {
+    // A reply after the deadline (the `421` saying so) gets a moment of its
+    // own; replies per session are bounded by `max_commands`.
+    let deadline = deadline.max(Instant::now() + REPLY_GRACE);
     let stream = io.get_mut();
-    stream.write_all(format!("{text}\r\n").as_bytes()).await?;
-    stream.flush().await
+    let write = async {
+        stream.write_all(format!("{text}\r\n").as_bytes()).await?;
+        stream.flush().await
+    };
+    match timeout_at(deadline, write).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client does not read its replies",
+        )),
+    }
 }
 
 /// The `<path>` of `FROM:<path> params` (case-insensitive keyword, optional
@@ -668,6 +694,88 @@ mod tests {
             seen.ends_with("421 4.4.2 Timeout, closing connection\r\n"),
             "{seen}"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes, in any chunks: the session ends (no hang), every
+        /// reply is a 2xx or 4xx line, and the session is recorded.
+        #[test]
+        fn any_input_ends_softly(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700), 0..12),
+            smtp_like in proptest::prelude::any::<bool>(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+            let (seen, recorded) = rt.block_on(async move {
+                let (client, server) = tokio::io::duplex(1 << 12);
+                let sink = Memory::default();
+                let d = decoy();
+                let peer: SocketAddr = "192.0.2.9:1".parse().unwrap();
+                let srv = session(server, peer, None, &d, &sink);
+                let cli = async move {
+                    let (mut r, mut w) = tokio::io::split(client);
+                    let writer = async move {
+                        if smtp_like {
+                            let _ = w.write_all(b"EHLO x\r\nMAIL FROM:<a@b.example>\r\n").await;
+                        }
+                        for c in chunks {
+                            if w.write_all(&c).await.is_err() {
+                                break;
+                            }
+                        }
+                        // Keep the write side open: the server must end the
+                        // session by itself (limits, timeouts).
+                        std::future::pending::<()>().await;
+                    };
+                    let reader = async move {
+                        let mut all = Vec::new();
+                        let _ = r.read_to_end(&mut all).await;
+                        all
+                    };
+                    tokio::select! {
+                        all = reader => all,
+                        _ = writer => unreachable!(),
+                    }
+                };
+                let (_, seen) = tokio::join!(srv, cli);
+                let recorded = sink.0.lock().unwrap().len();
+                (seen, recorded)
+            });
+            let text = String::from_utf8_lossy(&seen);
+            proptest::prop_assert_eq!(recorded, 1);
+            for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+                proptest::prop_assert!(
+                    line.starts_with('2') || line.starts_with('4'),
+                    "reply {:?} in {:?}", line, text
+                );
+            }
+            proptest::prop_assert!(text.ends_with("\r\n"), "{:?}", text);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_reads_is_dropped() {
+        // A small pipe: our replies fill it, the client reads nothing.
+        let (client, server) = tokio::io::duplex(256);
+        let sink = Memory::default();
+        let d = decoy();
+        let peer: SocketAddr = "192.0.2.10:1".parse().unwrap();
+        let (_r, mut w) = tokio::io::split(client);
+        let flood = async move {
+            for _ in 0..100_000 {
+                if w.write_all(b"NOOP\r\n").await.is_err() {
+                    break;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let started = Instant::now();
+        tokio::select! {
+            r = session(server, peer, None, &d, &sink) => assert!(r.is_err()),
+            _ = flood => unreachable!(),
+        }
+        assert!(started.elapsed() <= d.limits.session_timeout + REPLY_GRACE);
     }
 
     #[test]

@@ -1,0 +1,380 @@
+//! The detection rule of spec/trap.md part (b) on a real store (SQLite and
+//! PostgreSQL): each case stores observations with chosen times, then steps
+//! the detector at a chosen "now".
+
+use std::net::IpAddr;
+
+use mxkit_trap::detect::{Detector, Settings, Windows};
+use mxkit_trap::model::{AllowEntry, StreamState, secs};
+use mxkit_trap::{Flags, Grade, Micros, Observation, Role, Stage, Store};
+
+#[macro_use]
+mod common;
+use common::Fixture;
+
+both!(
+    decoy_first_is_suspect,
+    seen_at_primary_clears,
+    a_primary_visit_just_after_counts,
+    waits_for_every_stream,
+    probes_are_never_listed,
+    startup_grace,
+    idle_primary_pauses_listing,
+    aggravated_and_repeat,
+    second_session_is_trapped,
+    known_good_is_never_listed_and_is_delisted,
+    allowlist,
+    anomaly_pauses,
+    shadow_listings,
+);
+
+const T: Micros = 1_795_686_384_000_000;
+const LOG: &str = "/var/log/mail.log";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn obs(role: Role, at: Micros, client: &str, stage: Stage, flags: Flags) -> Observation {
+    Observation {
+        at,
+        role,
+        stream: match role {
+            Role::Decoy => "decoy".into(),
+            Role::Primary => LOG.into(),
+        },
+        client: ip(client),
+        local: None,
+        client_name: None,
+        stage,
+        helo: Some("client.example.net".into()),
+        mail_domain: None,
+        flags,
+    }
+}
+
+/// Primary events (and the stream's watermark, far ahead).
+async fn primary(store: &Store, events: &[(Micros, &str, Flags)]) {
+    let obs: Vec<Observation> = events
+        .iter()
+        .map(|(at, c, f)| obs(Role::Primary, *at, c, Stage::Connect, *f))
+        .collect();
+    let state = StreamState {
+        name: LOG.into(),
+        cursor: Some("1:100".into()),
+        watermark: T + secs(30 * 86_400),
+        started: T - secs(86_400),
+    };
+    store.ingest(&state, &obs).await.unwrap();
+}
+
+async fn decoy(store: &Store, at: Micros, client: &str, stage: Stage, flags: Flags) -> i64 {
+    store
+        .record(&obs(Role::Decoy, at, client, stage, flags))
+        .await
+        .unwrap()
+}
+
+fn detector() -> Detector {
+    Detector::new(
+        Settings {
+            windows: Windows::default(),
+            shadow: false,
+            allow: Vec::new(),
+            streams: vec![LOG.into()],
+        },
+        T - secs(86_400),
+    )
+}
+
+/// A busy, healthy primary: another client at T - 60 s.
+async fn healthy(store: &Store) {
+    primary(store, &[(T - secs(60), "198.51.100.200", Flags::default())]).await;
+}
+
+async fn decide_one(store: &Store, d: &Detector, now: Micros) -> (Grade, String) {
+    let step = d.step(store, now).await.unwrap();
+    assert_eq!(step.decided.len(), 1, "{step:?}");
+    let x = &step.decided[0];
+    (x.grade, x.reason.clone())
+}
+
+async fn decoy_first_is_suspect(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    let d = detector();
+    // Not before `decide` (60 s) has passed.
+    assert!(d.step(&s, T + secs(30)).await.unwrap().decided.is_empty());
+    let now = T + secs(61);
+    assert_eq!(
+        decide_one(&s, &d, now).await,
+        (Grade::Suspect, "decoy-first".into())
+    );
+    let l = s.listing(ip("203.0.113.9")).await.unwrap().unwrap();
+    assert_eq!(l.grade, Grade::Suspect);
+    assert_eq!(l.expires, now + secs(6 * 3600));
+    assert!(!l.shadow);
+    // Decided once only.
+    assert!(d.step(&s, now + secs(10)).await.unwrap().decided.is_empty());
+}
+
+async fn seen_at_primary_clears(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    // Seen at the primary 20 hours before (inside W_memory, 24 h).
+    primary(
+        &s,
+        &[(T - secs(20 * 3600), "203.0.113.9", Flags::default())],
+    )
+    .await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(61)).await,
+        (Grade::Observed, "seen-at-primary".into())
+    );
+    // 25 hours before is outside the window.
+    primary(
+        &s,
+        &[(T - secs(25 * 3600), "203.0.113.10", Flags::default())],
+    )
+    .await;
+    decoy(&s, T, "203.0.113.10", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(62)).await.0,
+        Grade::Suspect
+    );
+}
+
+async fn a_primary_visit_just_after_counts(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    // Parallel connects and clock skew: 3 s after is within W_skew (5 s).
+    primary(&s, &[(T + secs(3), "203.0.113.9", Flags::default())]).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(61)).await,
+        (Grade::Observed, "seen-at-primary".into())
+    );
+}
+
+async fn waits_for_every_stream(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into(), "journal".into()],
+            ..Settings::default()
+        },
+        T - secs(86_400),
+    );
+    // The journal stream has not been read at all: wait.
+    let step = d.step(&s, T + secs(600)).await.unwrap();
+    assert!(step.decided.is_empty());
+    assert_eq!(step.waiting, 1);
+    // Read up to T + 4 s: still inside the skew window, still waiting.
+    let mut journal = StreamState {
+        name: "journal".into(),
+        cursor: Some("s=1".into()),
+        watermark: T + secs(4),
+        started: T - secs(86_400),
+    };
+    s.ingest(&journal, &[]).await.unwrap();
+    assert_eq!(d.step(&s, T + secs(600)).await.unwrap().waiting, 1);
+    journal.watermark = T + secs(6);
+    s.ingest(&journal, &[]).await.unwrap();
+    assert_eq!(decide_one(&s, &d, T + secs(600)).await.0, Grade::Suspect);
+}
+
+async fn probes_are_never_listed(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Helo, Flags::PREGREET).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(61)).await,
+        (Grade::Probe, "decoy-first-probe".into())
+    );
+    assert!(s.listing(ip("203.0.113.9")).await.unwrap().is_none());
+}
+
+async fn startup_grace(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into()],
+            ..Settings::default()
+        },
+        T - secs(30),
+    );
+    assert_eq!(
+        decide_one(&s, &d, T + secs(61)).await,
+        (Grade::Observed, "startup-grace".into())
+    );
+}
+
+async fn idle_primary_pauses_listing(fx: Fixture) {
+    let s = fx.open().await;
+    // The stream is read, but nobody else reached the primary in 10 minutes.
+    primary(&s, &[(T - secs(3600), "198.51.100.200", Flags::default())]).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(61)).await,
+        (Grade::Observed, "primary-idle".into())
+    );
+}
+
+async fn aggravated_and_repeat(fx: Fixture) {
+    let s = fx.open().await;
+    let d = detector();
+    for (n, at) in [T, T + secs(3600), T + secs(7200)].into_iter().enumerate() {
+        primary(&s, &[(at - secs(60), "198.51.100.200", Flags::default())]).await;
+        decoy(&s, at, "203.0.113.9", Stage::Rcpt, Flags::PIPELINING).await;
+        let (grade, reason) = decide_one(&s, &d, at + secs(61)).await;
+        if n < 2 {
+            assert_eq!(
+                (grade, reason.as_str()),
+                (Grade::Trapped, "decoy-first-aggravated")
+            );
+        } else {
+            assert_eq!((grade, reason.as_str()), (Grade::Repeat, "repeat-offender"));
+        }
+    }
+    let l = s.listing(ip("203.0.113.9")).await.unwrap().unwrap();
+    assert_eq!(l.grade, Grade::Repeat);
+    assert_eq!(l.events, 3);
+    assert_eq!(l.first_seen, T);
+    assert_eq!(l.expires, T + secs(7200 + 61) + secs(7 * 86_400));
+    assert!(l.reason.contains("pipelining"), "{}", l.reason);
+}
+
+async fn second_session_is_trapped(fx: Fixture) {
+    let s = fx.open().await;
+    let d = detector();
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Mail, Flags::default()).await;
+    assert_eq!(decide_one(&s, &d, T + secs(61)).await.0, Grade::Suspect);
+    // Two minutes later is the same attempt (not yet 5 minutes).
+    primary(&s, &[(T + secs(60), "198.51.100.201", Flags::default())]).await;
+    decoy(
+        &s,
+        T + secs(120),
+        "203.0.113.9",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(decide_one(&s, &d, T + secs(200)).await.0, Grade::Suspect);
+    decoy(
+        &s,
+        T + secs(400),
+        "203.0.113.9",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    primary(&s, &[(T + secs(390), "198.51.100.202", Flags::default())]).await;
+    assert_eq!(
+        decide_one(&s, &d, T + secs(500)).await,
+        (Grade::Trapped, "decoy-first-again".into())
+    );
+}
+
+async fn known_good_is_never_listed_and_is_delisted(fx: Fixture) {
+    let s = fx.open().await;
+    let d = detector();
+    healthy(&s).await;
+    // Mail from .9 accepted at the primary 30 days ago (inside 36 d).
+    primary(
+        &s,
+        &[(T - secs(30 * 86_400), "203.0.113.9", Flags::ACCEPTED)],
+    )
+    .await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &d, T + secs(61)).await,
+        (Grade::Observed, "known-good".into())
+    );
+    // .10 is listed, then its mail is accepted at the primary: withdrawn.
+    decoy(&s, T, "203.0.113.10", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(decide_one(&s, &d, T + secs(62)).await.0, Grade::Suspect);
+    primary(&s, &[(T + secs(600), "203.0.113.10", Flags::ACCEPTED)]).await;
+    let step = d.step(&s, T + secs(700)).await.unwrap();
+    assert_eq!(step.delisted, vec![ip("203.0.113.10")]);
+    assert!(s.listings(T + secs(700)).await.unwrap().is_empty());
+}
+
+async fn allowlist(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    s.allow(&AllowEntry {
+        net: "203.0.113.0/24".parse().unwrap(),
+        note: "partner".into(),
+        added: T - secs(10),
+    })
+    .await
+    .unwrap();
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::PREGREET).await;
+    assert_eq!(
+        decide_one(&s, &detector(), T + secs(61)).await,
+        (Grade::Observed, "allowlisted".into())
+    );
+    let mut d = Settings {
+        streams: vec![LOG.into()],
+        allow: vec!["2001:db8::/32".parse().unwrap()],
+        ..Settings::default()
+    };
+    d.windows = Windows::default();
+    decoy(&s, T, "2001:db8::25", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(
+        decide_one(&s, &Detector::new(d, T - secs(86_400)), T + secs(62)).await,
+        (Grade::Observed, "allowlisted".into())
+    );
+}
+
+async fn anomaly_pauses(fx: Fixture) {
+    let s = fx.open().await;
+    // One other client at the primary, then 25 decoy-first sessions: once
+    // 20 candidates outnumber the primary's sessions, the rest are paused.
+    healthy(&s).await;
+    for i in 0..25 {
+        decoy(
+            &s,
+            T + i,
+            &format!("203.0.113.{}", i + 1),
+            Stage::Rcpt,
+            Flags::default(),
+        )
+        .await;
+    }
+    let step = detector().step(&s, T + secs(61)).await.unwrap();
+    let grades: Vec<&str> = step.decided.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        grades.iter().filter(|r| **r == "decoy-first").count(),
+        20,
+        "{grades:?}"
+    );
+    assert_eq!(
+        grades.iter().filter(|r| **r == "paused").count(),
+        5,
+        "{grades:?}"
+    );
+}
+
+async fn shadow_listings(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into()],
+            shadow: true,
+            ..Settings::default()
+        },
+        T - secs(86_400),
+    );
+    assert_eq!(decide_one(&s, &d, T + secs(61)).await.0, Grade::Suspect);
+    assert!(s.listing(ip("203.0.113.9")).await.unwrap().unwrap().shadow);
+}
