@@ -6,7 +6,9 @@
 //! so the cursor never points into a line.
 //!
 //! - **First run** (no cursor): from the end ([`StartAt::End`], the
-//!   default: old lines say nothing about now) or the start.
+//!   default: old lines say nothing about now) or the start. A file that
+//!   does not exist yet is waited for and read from its start when it
+//!   appears (everything in it is new).
 //! - **Rotation**: the path names another inode. The old file (still open)
 //!   is read to its end first, then the new one from offset 0. A cursor
 //!   whose inode is no longer the path's is looked for in `PATH.1`

@@ -779,7 +779,12 @@ pub fn classic_time(b: &[u8], reference: Micros, utc_offset: i32) -> Option<(Mic
         if d > days_in_month(y, mo) {
             return None;
         }
-        Some((days_from_civil(y, mo, d) * 86_400 + secs - i64::from(utc_offset)) * 1_000_000 + us)
+        // Checked: a reference near the ends of i64 must not overflow.
+        days_from_civil(y, mo, d)
+            .checked_mul(86_400)?
+            .checked_add(secs - i64::from(utc_offset))?
+            .checked_mul(1_000_000)?
+            .checked_add(us)
     };
     let ry = year_of(reference);
     let limit = reference.saturating_add(86_400_000_000);
