@@ -79,7 +79,6 @@ const CHUNK: usize = 64 * 1024;
 
 /// Follows one log file, turning its lines into observations with a
 /// [`PostfixParser`].
-#[derive(Debug)]
 pub struct FileFollower {
     config: FollowConfig,
     parser: PostfixParser,
@@ -107,6 +106,20 @@ pub struct FileFollower {
     last_yield: Option<Instant>,
     total_lines: u64,
     total_skipped: u64,
+}
+
+impl std::fmt::Debug for FileFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileFollower")
+            .field("path", &self.config.path)
+            .field("inode", &self.inode)
+            .field("offset", &self.offset)
+            .field("read_pos", &self.read_pos)
+            .field("partial", &self.partial.len())
+            .field("skipping", &self.skipping)
+            .field("watermark", &self.watermark)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `INODE:OFFSET`.

@@ -247,7 +247,7 @@ fn postscreen_event(m: &str) -> Option<Event<'_>> {
         let at = r.find(" for [")?;
         return Some(ev(PostscreenKind::Dnsbl, bracketed_addr(&r[at + 5..])?.0));
     }
-    let simple: [(&str, PostscreenKind); 10] = [
+    let simple: [(&str, PostscreenKind); 9] = [
         ("PASS NEW ", PostscreenKind::PassNew),
         ("PASS OLD ", PostscreenKind::PassOld),
         ("ALLOWLIST VETO ", PostscreenKind::AllowlistVeto),
@@ -257,7 +257,6 @@ fn postscreen_event(m: &str) -> Option<Event<'_>> {
         ("DENYLISTED ", PostscreenKind::Denylisted),
         ("BLACKLISTED ", PostscreenKind::Denylisted),
         ("DISCONNECT ", PostscreenKind::Disconnect),
-        ("VETO ", PostscreenKind::AllowlistVeto),
     ];
     for (prefix, kind) in simple {
         if let Some(r) = m.strip_prefix(prefix) {
