@@ -34,6 +34,10 @@
 //!   name and sender domain; [`Flags::BAD_RCPT`] when a recipient was
 //!   refused as unknown.
 //!
+//! Every observation carries the time of the line that revealed it (the
+//! accepted message: qmgr's line; PREGREET: its own line), never an earlier
+//! one, so that nothing is stored below a watermark already handed out.
+//!
 //! Local parts of addresses are never kept: only the domain after the last
 //! `@` (spec/trap.md, "Retention and privacy").
 //!
@@ -461,7 +465,6 @@ impl<K: Clone + Eq + Hash, V> BoundedMap<K, V> {
 /// `from=` lines.
 #[derive(Debug)]
 struct Pending {
-    at: Micros,
     client: IpAddr,
     name: Option<String>,
 }
@@ -472,7 +475,8 @@ struct Pending {
 pub struct PostfixParser {
     config: ParserConfig,
     queue: BoundedMap<Box<str>, Pending>,
-    sessions: BoundedMap<(IpAddr, u16), (Micros, IpAddr)>,
+    /// Open postscreen sessions: client address and port → local address.
+    sessions: BoundedMap<(IpAddr, u16), IpAddr>,
 }
 
 impl PostfixParser {
@@ -553,15 +557,14 @@ impl PostfixParser {
                     if local_port != 25 {
                         return;
                     }
-                    self.sessions.insert((client, port), (at, local));
+                    self.sessions.insert((client, port), local);
                     let mut o = self.observation(at, client, Stage::Connect);
                     o.local = Some(local);
                     out.push(o);
                 }
                 PostscreenKind::Pregreet => {
                     let mut o = self.observation(at, client, Stage::Connect);
-                    if let Some(&(started, local)) = self.sessions.get(&(client, port)) {
-                        o.at = started;
+                    if let Some(&local) = self.sessions.get(&(client, port)) {
                         o.local = Some(local);
                     }
                     o.flags = Flags::PREGREET;
@@ -585,7 +588,6 @@ impl PostfixParser {
                 self.queue.insert(
                     queue_id.into(),
                     Pending {
-                        at,
                         client,
                         name: client_name(name),
                     },
@@ -596,7 +598,7 @@ impl PostfixParser {
                 let Some(p) = self.queue.remove(&Box::<str>::from(queue_id)) else {
                     return;
                 };
-                let mut o = self.observation(p.at, p.client, Stage::Data);
+                let mut o = self.observation(at, p.client, Stage::Data);
                 o.client_name = p.name;
                 o.mail_domain = sender_domain(sender);
                 o.flags = Flags::ACCEPTED;
@@ -616,7 +618,7 @@ impl PostfixParser {
                 o.helo = helo.filter(|h| !h.is_empty()).map(bounded);
                 o.mail_domain = sender.and_then(sender_domain);
                 if let Some(port) = port
-                    && let Some(&(_, local)) = self.sessions.get(&(client, port))
+                    && let Some(&local) = self.sessions.get(&(client, port))
                 {
                     o.local = Some(local);
                 }
@@ -938,7 +940,7 @@ mod tests {
         assert_eq!(out[0].stream, "mx1");
         assert!(out[0].flags.is_empty());
         assert_eq!(out[1].flags, Flags::PREGREET);
-        assert_eq!(out[1].at, out[0].at, "the session's start");
+        assert_eq!(out[1].at, NOW + 1_000_000, "the PREGREET line's time");
         assert_eq!(out[1].local, Some(ip("198.51.100.99")));
         assert_eq!(out[2].client, ip("2001:db8::5"));
         assert_eq!(out[2].local, Some(ip("2001:db8::1")));
@@ -1032,7 +1034,7 @@ mod tests {
         assert_eq!(a.client, ip("192.0.2.7"));
         assert_eq!(a.client_name.as_deref(), Some("mx.example.net"));
         assert_eq!(a.mail_domain.as_deref(), Some("example.net"));
-        assert_eq!(a.at, NOW + 1_000_002);
+        assert_eq!(a.at, NOW + 1_000_004, "the qmgr line's time");
         assert!(!format!("{a:?}").contains("Alice"), "no local part kept");
         assert_eq!(out[2].mail_domain, None);
         assert_eq!(out[2].flags, Flags::ACCEPTED);
