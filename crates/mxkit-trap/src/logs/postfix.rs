@@ -88,6 +88,9 @@ impl ParserConfig {
 /// The machine's current offset from UTC in seconds, from `date +%z`
 /// (the crate has no time-zone database and no unsafe code to call
 /// `localtime_r`). `None` when `date` cannot be run or prints nonsense.
+/// It is the offset now: around a daylight-saving change, classic time
+/// stamps from the other side are an hour off until it is asked again
+/// (RFC 3339 time stamps and journald have no such problem).
 pub fn system_utc_offset() -> Option<i32> {
     let out = std::process::Command::new("date")
         .arg("+%z")
