@@ -6,7 +6,9 @@
 //! so the cursor never points into a line.
 //!
 //! - **First run** (no cursor): from the end ([`StartAt::End`], the
-//!   default: old lines say nothing about now) or the start.
+//!   default: old lines say nothing about now) or the start. A file that
+//!   does not exist yet is waited for and read from its start when it
+//!   appears (everything in it is new).
 //! - **Rotation**: the path names another inode. The old file (still open)
 //!   is read to its end first, then the new one from offset 0. A cursor
 //!   whose inode is no longer the path's is looked for in `PATH.1`
@@ -77,7 +79,6 @@ const CHUNK: usize = 64 * 1024;
 
 /// Follows one log file, turning its lines into observations with a
 /// [`PostfixParser`].
-#[derive(Debug)]
 pub struct FileFollower {
     config: FollowConfig,
     parser: PostfixParser,
@@ -105,6 +106,20 @@ pub struct FileFollower {
     last_yield: Option<Instant>,
     total_lines: u64,
     total_skipped: u64,
+}
+
+impl std::fmt::Debug for FileFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileFollower")
+            .field("path", &self.config.path)
+            .field("inode", &self.inode)
+            .field("offset", &self.offset)
+            .field("read_pos", &self.read_pos)
+            .field("partial", &self.partial.len())
+            .field("skipping", &self.skipping)
+            .field("watermark", &self.watermark)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `INODE:OFFSET`.

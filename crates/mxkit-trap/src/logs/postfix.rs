@@ -34,6 +34,10 @@
 //!   name and sender domain; [`Flags::BAD_RCPT`] when a recipient was
 //!   refused as unknown.
 //!
+//! Every observation carries the time of the line that revealed it (the
+//! accepted message: qmgr's line; PREGREET: its own line), never an earlier
+//! one, so that nothing is stored below a watermark already handed out.
+//!
 //! Local parts of addresses are never kept: only the domain after the last
 //! `@` (spec/trap.md, "Retention and privacy").
 //!
@@ -84,6 +88,9 @@ impl ParserConfig {
 /// The machine's current offset from UTC in seconds, from `date +%z`
 /// (the crate has no time-zone database and no unsafe code to call
 /// `localtime_r`). `None` when `date` cannot be run or prints nonsense.
+/// It is the offset now: around a daylight-saving change, classic time
+/// stamps from the other side are an hour off until it is asked again
+/// (RFC 3339 time stamps and journald have no such problem).
 pub fn system_utc_offset() -> Option<i32> {
     let out = std::process::Command::new("date")
         .arg("+%z")
@@ -247,7 +254,7 @@ fn postscreen_event(m: &str) -> Option<Event<'_>> {
         let at = r.find(" for [")?;
         return Some(ev(PostscreenKind::Dnsbl, bracketed_addr(&r[at + 5..])?.0));
     }
-    let simple: [(&str, PostscreenKind); 10] = [
+    let simple: [(&str, PostscreenKind); 9] = [
         ("PASS NEW ", PostscreenKind::PassNew),
         ("PASS OLD ", PostscreenKind::PassOld),
         ("ALLOWLIST VETO ", PostscreenKind::AllowlistVeto),
@@ -257,7 +264,6 @@ fn postscreen_event(m: &str) -> Option<Event<'_>> {
         ("DENYLISTED ", PostscreenKind::Denylisted),
         ("BLACKLISTED ", PostscreenKind::Denylisted),
         ("DISCONNECT ", PostscreenKind::Disconnect),
-        ("VETO ", PostscreenKind::AllowlistVeto),
     ];
     for (prefix, kind) in simple {
         if let Some(r) = m.strip_prefix(prefix) {
@@ -462,7 +468,6 @@ impl<K: Clone + Eq + Hash, V> BoundedMap<K, V> {
 /// `from=` lines.
 #[derive(Debug)]
 struct Pending {
-    at: Micros,
     client: IpAddr,
     name: Option<String>,
 }
@@ -473,7 +478,8 @@ struct Pending {
 pub struct PostfixParser {
     config: ParserConfig,
     queue: BoundedMap<Box<str>, Pending>,
-    sessions: BoundedMap<(IpAddr, u16), (Micros, IpAddr)>,
+    /// Open postscreen sessions: client address and port → local address.
+    sessions: BoundedMap<(IpAddr, u16), IpAddr>,
 }
 
 impl PostfixParser {
@@ -554,15 +560,14 @@ impl PostfixParser {
                     if local_port != 25 {
                         return;
                     }
-                    self.sessions.insert((client, port), (at, local));
+                    self.sessions.insert((client, port), local);
                     let mut o = self.observation(at, client, Stage::Connect);
                     o.local = Some(local);
                     out.push(o);
                 }
                 PostscreenKind::Pregreet => {
                     let mut o = self.observation(at, client, Stage::Connect);
-                    if let Some(&(started, local)) = self.sessions.get(&(client, port)) {
-                        o.at = started;
+                    if let Some(&local) = self.sessions.get(&(client, port)) {
                         o.local = Some(local);
                     }
                     o.flags = Flags::PREGREET;
@@ -586,7 +591,6 @@ impl PostfixParser {
                 self.queue.insert(
                     queue_id.into(),
                     Pending {
-                        at,
                         client,
                         name: client_name(name),
                     },
@@ -597,7 +601,7 @@ impl PostfixParser {
                 let Some(p) = self.queue.remove(&Box::<str>::from(queue_id)) else {
                     return;
                 };
-                let mut o = self.observation(p.at, p.client, Stage::Data);
+                let mut o = self.observation(at, p.client, Stage::Data);
                 o.client_name = p.name;
                 o.mail_domain = sender_domain(sender);
                 o.flags = Flags::ACCEPTED;
@@ -617,7 +621,7 @@ impl PostfixParser {
                 o.helo = helo.filter(|h| !h.is_empty()).map(bounded);
                 o.mail_domain = sender.and_then(sender_domain);
                 if let Some(port) = port
-                    && let Some(&(_, local)) = self.sessions.get(&(client, port))
+                    && let Some(&local) = self.sessions.get(&(client, port))
                 {
                     o.local = Some(local);
                 }
@@ -779,7 +783,12 @@ pub fn classic_time(b: &[u8], reference: Micros, utc_offset: i32) -> Option<(Mic
         if d > days_in_month(y, mo) {
             return None;
         }
-        Some((days_from_civil(y, mo, d) * 86_400 + secs - i64::from(utc_offset)) * 1_000_000 + us)
+        // Checked: a reference near the ends of i64 must not overflow.
+        days_from_civil(y, mo, d)
+            .checked_mul(86_400)?
+            .checked_add(secs - i64::from(utc_offset))?
+            .checked_mul(1_000_000)?
+            .checked_add(us)
     };
     let ry = year_of(reference);
     let limit = reference.saturating_add(86_400_000_000);
@@ -934,7 +943,7 @@ mod tests {
         assert_eq!(out[0].stream, "mx1");
         assert!(out[0].flags.is_empty());
         assert_eq!(out[1].flags, Flags::PREGREET);
-        assert_eq!(out[1].at, out[0].at, "the session's start");
+        assert_eq!(out[1].at, NOW + 1_000_000, "the PREGREET line's time");
         assert_eq!(out[1].local, Some(ip("198.51.100.99")));
         assert_eq!(out[2].client, ip("2001:db8::5"));
         assert_eq!(out[2].local, Some(ip("2001:db8::1")));
@@ -1028,7 +1037,7 @@ mod tests {
         assert_eq!(a.client, ip("192.0.2.7"));
         assert_eq!(a.client_name.as_deref(), Some("mx.example.net"));
         assert_eq!(a.mail_domain.as_deref(), Some("example.net"));
-        assert_eq!(a.at, NOW + 1_000_002);
+        assert_eq!(a.at, NOW + 1_000_004, "the qmgr line's time");
         assert!(!format!("{a:?}").contains("Alice"), "no local part kept");
         assert_eq!(out[2].mail_domain, None);
         assert_eq!(out[2].flags, Flags::ACCEPTED);
