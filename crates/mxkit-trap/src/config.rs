@@ -49,6 +49,19 @@ pub struct Config {
     pub windows: WindowsConfig,
     pub limits: LimitsConfig,
     pub retention: RetentionConfig,
+    pub dns: DnsConfig,
+}
+
+/// `[dns]`: reverse lookups of decoy clients.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Look up each candidate's forward-confirmed name, so that a provider's
+    /// pool (same /24 or /64, same name domain) seen at the real MX host
+    /// from another address is not listed.
+    pub fcrdns: bool,
+    /// Resolvers to ask (`IP` or `IP:PORT`); default: /etc/resolv.conf.
+    pub servers: Vec<String>,
 }
 
 /// One `[[export]]` table.
@@ -179,6 +192,22 @@ impl Config {
             observations: day(self.retention.observations.unwrap_or(7.0)),
             decisions: day(self.retention.decisions.unwrap_or(30.0)),
         }
+    }
+
+    /// `[dns]` as the run settings take it: `None` when off.
+    pub fn fcrdns(&self) -> Result<Option<Vec<std::net::SocketAddr>>, String> {
+        if !self.dns.fcrdns {
+            return Ok(None);
+        }
+        let mut servers = Vec::new();
+        for s in &self.dns.servers {
+            let addr = s
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                .map_err(|_| format!("[dns] servers: {s:?} is not IP or IP:PORT"))?;
+            servers.push(addr);
+        }
+        Ok(Some(servers))
     }
 
     pub fn interval(&self) -> Duration {

@@ -24,12 +24,15 @@
 //! candidates, and more of them than the real MX hosts' sessions: the
 //! primary is probably unreachable from outside).
 //!
+//! Pools: with [`Settings::fcrdns`] (`[dns] fcrdns = true`), a candidate's
+//! forward-confirmed name is looked up, and a primary event from the same
+//! /24 or /64 whose logged name (smtpd's `connect from name[ip]`) has the
+//! same domain clears it: a provider's outbound pool that tried the primary
+//! from one address and the decoy from another is not listed.
+//!
 //! Where this departs from the spec, and why:
-//! - The decoy does no reverse DNS of its own, so the pool join uses the
-//!   verified name the real MX host logged (smtpd's `connect from name[ip]`)
-//!   only on the primary side: a decoy session is cleared by any primary
-//!   event from the same /24 or /64 whose name's domain equals the domain of
-//!   the client's own verified name, when some primary log named it.
+//! - The SPF-authorised set and the v4/v6 HELO join of the spec's identity
+//!   are not built: they clear more, but need SPF evaluation.
 //! - The trap's own health probe of the primary is not built; primary health
 //!   comes from the primary's log (other clients served) alone.
 //! - The spec's auto-pause compares candidates with all decoy sessions
@@ -41,8 +44,10 @@
 //!   for 2 × TTL after changing MX records).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
+use mxkit::dns::Lookup;
 
 use crate::model::{
     Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs,
@@ -107,7 +112,7 @@ impl Default for Windows {
 }
 
 /// The detector's settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     pub windows: Windows,
     /// Record what would be listed, list nothing.
@@ -118,7 +123,27 @@ pub struct Settings {
     /// a session is decided. With none, nothing is ever listed: the rule
     /// needs to know what the real MX hosts saw.
     pub streams: Vec<String>,
+    /// Where to look up a candidate's forward-confirmed name (PTR, then
+    /// A/AAAA back), so that a pool sender (same /24 or /64, same name
+    /// domain) that was seen at a real MX host from another address is
+    /// cleared. `None`: exact addresses only.
+    pub fcrdns: Option<Arc<dyn Lookup>>,
 }
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("windows", &self.windows)
+            .field("shadow", &self.shadow)
+            .field("allow", &self.allow)
+            .field("streams", &self.streams)
+            .field("fcrdns", &self.fcrdns.is_some())
+            .finish()
+    }
+}
+
+/// The longest wait for a candidate's reverse DNS.
+const FCRDNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What one [`Detector::step`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -255,7 +280,18 @@ impl Detector {
         {
             return Ok((Grade::Observed, "allowlisted"));
         }
-        let who = identity(ip, obs.client_name.as_deref());
+        let mut name = obs.client_name.clone();
+        if name.is_none()
+            && let Some(lookup) = &self.settings.fcrdns
+        {
+            let found = tokio::time::timeout(
+                FCRDNS_TIMEOUT,
+                mxkit::check::reverse::confirmed_name(lookup.as_ref(), ip),
+            )
+            .await;
+            name = found.ok().flatten().map(|n| n.to_ascii());
+        }
+        let who = identity(ip, name.as_deref());
         if store.known_good(&who, obs.at - w.known_good).await? {
             return Ok((Grade::Observed, "known-good"));
         }

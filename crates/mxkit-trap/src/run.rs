@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use mxkit::dns::engine::{Engine, EngineConfig};
 
 use crate::detect::{Detector, Settings, Step};
 use crate::export::{self, ExportOptions, Format};
@@ -33,6 +34,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Log(#[from] LogError),
+    #[error("DNS for reverse lookups: {0}")]
+    Dns(String),
     #[error("{0}")]
     Export(#[from] export::ExportError),
 }
@@ -91,6 +94,10 @@ pub struct RunSettings {
     pub publish: ExportOptions,
     pub interval: Duration,
     pub retention: Retention,
+    /// Look up candidates' forward-confirmed names (pool senders): `None`
+    /// off; `Some(servers)` on, asking these resolvers (empty: those of
+    /// /etc/resolv.conf).
+    pub fcrdns: Option<Vec<SocketAddr>>,
 }
 
 /// What the ticker reports after each step (the CLI prints it).
@@ -127,12 +134,24 @@ pub async fn run(
         let from_start = settings.read_from_start;
         tasks.spawn(async move { follow(source, store, from_start).await });
     }
+    let fcrdns: Option<Arc<dyn mxkit::dns::Lookup>> = match &settings.fcrdns {
+        None => None,
+        Some(servers) => {
+            let config = if servers.is_empty() {
+                EngineConfig::from_system().map_err(|e| RunError::Dns(e.to_string()))?
+            } else {
+                EngineConfig::new(servers.clone())
+            };
+            Some(Arc::new(Engine::new(config).await?))
+        }
+    };
     let detector = Detector::new(
         Settings {
             windows: settings.windows.clone(),
             shadow: settings.shadow,
             allow: settings.allow.clone(),
             streams: settings.logs.iter().map(LogSource::name).collect(),
+            fcrdns,
         },
         started,
     );

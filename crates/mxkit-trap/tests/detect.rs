@@ -26,6 +26,7 @@ both!(
     allowlist,
     anomaly_pauses,
     shadow_listings,
+    pools_are_cleared_by_their_confirmed_name,
 );
 
 const T: Micros = 1_795_686_384_000_000;
@@ -82,6 +83,7 @@ fn detector() -> Detector {
             shadow: false,
             allow: Vec::new(),
             streams: vec![LOG.into()],
+            fcrdns: None,
         },
         T - secs(86_400),
     )
@@ -377,4 +379,61 @@ async fn shadow_listings(fx: Fixture) {
     );
     assert_eq!(decide_one(&s, &d, T + secs(61)).await.0, Grade::Suspect);
     assert!(s.listing(ip("203.0.113.9")).await.unwrap().unwrap().shadow);
+}
+
+async fn pools_are_cleared_by_their_confirmed_name(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    // The provider's host .20 delivered at the primary (logged with its
+    // verified name); its neighbour .21 then knocks on the decoy.
+    let mut seen = obs(
+        Role::Primary,
+        T - secs(30),
+        "203.0.113.20",
+        Stage::Connect,
+        Flags::default(),
+    );
+    seen.client_name = Some("out-20.mail.provider.example".into());
+    let state = StreamState {
+        name: LOG.into(),
+        cursor: Some("1:200".into()),
+        watermark: T + secs(30 * 86_400),
+        started: T - secs(86_400),
+    };
+    s.ingest(&state, &[seen]).await.unwrap();
+    decoy(&s, T, "203.0.113.21", Stage::Rcpt, Flags::default()).await;
+    decoy(&s, T, "203.0.113.22", Stage::Rcpt, Flags::default()).await;
+    let dns = mxkit::dns::fake::Fake::new()
+        .zone(
+            "$ORIGIN 113.0.203.in-addr.arpa.\n@ SOA ns h 1 1 1 1 1\n\
+             21 PTR out-21.mail.provider.example.\n22 PTR bot.dialup.example.\n",
+        )
+        .unwrap()
+        .zone("$ORIGIN provider.example.\n@ SOA ns h 1 1 1 1 1\nout-21.mail A 203.0.113.21\n")
+        .unwrap()
+        .zone("$ORIGIN dialup.example.\n@ SOA ns h 1 1 1 1 1\nbot A 198.51.100.1\n")
+        .unwrap();
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into()],
+            fcrdns: Some(std::sync::Arc::new(dns)),
+            ..Settings::default()
+        },
+        T - secs(86_400),
+    );
+    let step = d.step(&s, T + secs(61)).await.unwrap();
+    let by_ip = |ip: &str| {
+        step.decided
+            .iter()
+            .find(|x| x.client.to_string() == ip)
+            .map(|x| (x.grade, x.reason.clone()))
+            .unwrap()
+    };
+    // Same /24, same name domain (provider.example): cleared.
+    assert_eq!(
+        by_ip("203.0.113.21"),
+        (Grade::Observed, "seen-at-primary".into())
+    );
+    // Same /24, but its PTR name does not lead back to it: not the pool.
+    assert_eq!(by_ip("203.0.113.22").0, Grade::Suspect);
 }

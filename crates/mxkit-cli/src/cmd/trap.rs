@@ -195,6 +195,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         publish: publish(&config),
         interval: config.interval(),
         retention: config.retention(),
+        fcrdns: config.fcrdns().map_err(Usage)?,
     };
     let rt = runtime()?;
     rt.block_on(async move {

@@ -191,6 +191,21 @@ fn addresses(answer: &Answer) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The forward-confirmed name of `ip` (FCrDNS): the first of its PTR names
+/// whose A or AAAA records contain `ip` again, lower case and absolute;
+/// `None` when there is no such name or a lookup failed. This is the name
+/// Postfix logs as `name[ip]` (and `unknown[ip]` when there is none).
+pub async fn confirmed_name(lookup: &dyn Lookup, ip: IpAddr) -> Option<Name> {
+    let ptr = resolve(lookup, &reverse_name(ip), RecordType::PTR).await;
+    let rtype = forward_type(ip);
+    for name in ptr_names(&ptr) {
+        if addresses(&resolve(lookup, &name, rtype).await).contains(&ip) {
+            return Some(name.to_lowercase());
+        }
+    }
+    None
+}
+
 /// PTR for `ip`, then the address records of every PTR name.
 async fn examine(lookup: &dyn Lookup, ip: IpAddr) -> Verdict {
     let rev = reverse_name(ip);
@@ -355,6 +370,27 @@ fn report_mismatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn confirmed_names_need_the_way_back() {
+        let fake = crate::dns::fake::Fake::new()
+            .zone(
+                "$ORIGIN 2.0.192.in-addr.arpa.\n@ SOA ns h 1 1 1 1 1\n10 PTR Mail.Example.org.\n11 PTR other.example.org.\n",
+            )
+            .unwrap()
+            .zone("$ORIGIN example.org.\n@ SOA ns h 1 1 1 1 1\nmail A 192.0.2.10\nother A 192.0.2.99\n")
+            .unwrap();
+        let name = confirmed_name(&fake, "192.0.2.10".parse().unwrap()).await;
+        assert_eq!(name.map(|n| n.to_ascii()), Some("mail.example.org.".into()));
+        assert_eq!(
+            confirmed_name(&fake, "192.0.2.11".parse().unwrap()).await,
+            None
+        );
+        assert_eq!(
+            confirmed_name(&fake, "192.0.2.12".parse().unwrap()).await,
+            None
+        );
+    }
 
     #[test]
     fn reverse_name_ipv4_is_octets_reversed_under_in_addr_arpa() {
