@@ -778,6 +778,35 @@ mod tests {
         assert!(started.elapsed() <= d.limits.session_timeout + REPLY_GRACE);
     }
 
+    #[tokio::test]
+    async fn listens_on_ipv4_and_ipv6_at_once() {
+        let listeners = bind(&["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()])
+            .expect("bind 127.0.0.1 and ::1 (is IPv6 loopback configured?)");
+        let d = decoy();
+        for listener in &listeners {
+            let addr = listener.local_addr().unwrap();
+            let sink = Memory::default();
+            let client = async {
+                let mut s = BufReader::new(TcpStream::connect(addr).await.unwrap());
+                let mut l = String::new();
+                while !l.starts_with("220 ") {
+                    l.clear();
+                    s.read_line(&mut l).await.unwrap();
+                }
+                s.get_mut().write_all(b"QUIT\r\n").await.unwrap();
+                let mut rest = String::new();
+                s.read_to_string(&mut rest).await.unwrap();
+                rest
+            };
+            let (served, rest) = tokio::join!(serve_one(listener, &d, &sink), client);
+            served.unwrap();
+            assert_eq!(rest, "221 2.0.0 Bye\r\n");
+            let obs = sink.0.lock().unwrap()[0].clone();
+            assert_eq!(obs.client, addr.ip());
+            assert_eq!(obs.local, Some(addr.ip()));
+        }
+    }
+
     #[test]
     fn envelope_domains_never_keep_local_parts() {
         assert_eq!(
