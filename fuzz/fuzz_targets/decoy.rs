@@ -9,30 +9,11 @@
 #![no_main]
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use libfuzzer_sys::fuzz_target;
-use mxkit_trap::listener::{Decoy, Limits, Sink, session};
-use mxkit_trap::{Observation, StoreError};
+use mxkit_trap::listener::{Decoy, Limits, MemorySink, session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-#[derive(Default)]
-struct Memory(Mutex<Vec<Observation>>);
-
-impl Sink for Memory {
-    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
-        let mut v = self.0.lock().unwrap();
-        v.push(obs);
-        let id = v.len() as i64;
-        Box::pin(async move { Ok(id) })
-    }
-    fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.0.lock().unwrap()[id as usize - 1] = obs;
-        Box::pin(async { Ok(()) })
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -47,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             ..Limits::default()
         },
     };
-    let sink = Memory::default();
+    let sink = MemorySink::default();
     let seen = rt.block_on(async {
         let (client, server) = tokio::io::duplex(1 << 16);
         let peer: SocketAddr = "192.0.2.1:4000".parse().unwrap();

@@ -40,7 +40,7 @@ struct Trap {
 }
 
 impl Trap {
-    fn start(dir: &Path, decoy: SocketAddr, args: &[&str]) -> Trap {
+    fn start(dir: &Path, decoy: SocketAddr, args: &[String]) -> Trap {
         let stderr = dir.join(format!("trap-{}.stderr", std::process::id()));
         let err = std::fs::OpenOptions::new()
             .create(true)
@@ -157,20 +157,103 @@ fn postmap_q(table: &Path, ip: &str) -> Option<String> {
     (out.status.code() == Some(0)).then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The test configuration: short windows so a test decides in seconds.
-fn config(dir: &Path, extra: &str) -> PathBuf {
+/// The test configuration: short windows so a test decides in seconds;
+/// `windows` adds to the `[windows]` table.
+fn config(dir: &Path, windows: &str) -> PathBuf {
     let path = dir.join("trap.toml");
     std::fs::write(
         &path,
         format!(
             "hostname = \"mx99.example.test\"\nread_from_start = true\ninterval = 0.2\n\
-             {extra}\n\
-             [windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsecond_session = 1\n\
+             [windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsecond_session = 1\n{windows}\n\
              [limits]\ngreet_wait = 0.2\n"
         ),
     )
     .unwrap();
     path
+}
+
+/// One test's bed on 127.0.NET.0/24: Postfix as the primary on .2 writing
+/// its log, `mxkit trap run` as the decoy on .3 following that log and
+/// writing one export.
+struct Bed {
+    net: u8,
+    dir: tempfile::TempDir,
+    store: String,
+    primary: SocketAddr,
+    decoy: SocketAddr,
+    postfix: Postfix,
+    export: PathBuf,
+    args: Vec<String>,
+    trap: Trap,
+}
+
+impl Bed {
+    /// `store`: a store URL, or `None` for a SQLite file in the bed's folder.
+    fn start(net: u8, store: Option<String>, windows: &str, format: &str, extra: &[&str]) -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            store.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("trap.db").display()));
+        let primary = SocketAddr::new(ip(net, 2), 25);
+        let decoy = SocketAddr::new(ip(net, 3), 25);
+        let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
+        let export = dir.path().join(format!("mxtrap.{format}"));
+        let mut args: Vec<String> = vec![
+            "--store".into(),
+            store.clone(),
+            "--config".into(),
+            config(dir.path(), windows).display().to_string(),
+            "--primary-log".into(),
+            postfix.dir().join("maillog").display().to_string(),
+            "--export".into(),
+            format!("{format}:{}", export.display()),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let trap = Trap::start(dir.path(), decoy, &args);
+        Bed {
+            net,
+            dir,
+            store,
+            primary,
+            decoy,
+            postfix,
+            export,
+            args,
+            trap,
+        }
+    }
+
+    /// Kill the decoy without warning and start it again.
+    fn restart(&mut self) {
+        self.trap.kill();
+        self.trap = Trap::start(self.dir.path(), self.decoy, &self.args);
+    }
+
+    /// An honest sender from .HOST delivers one message at the primary.
+    fn deliver(&self, host: u8) -> IpAddr {
+        let source = ip(self.net, host);
+        assert!(send(
+            source,
+            self.primary,
+            "alice@sender.example.net",
+            "bob@example.test"
+        ));
+        self.postfix
+            .wait_for_log(&format!("connect from unknown[{source}]"), WAIT);
+        source
+    }
+
+    /// A spammer from .HOST goes straight for the decoy (refused at RCPT).
+    fn spam(&self, host: u8) -> String {
+        let source = ip(self.net, host);
+        assert!(!send(
+            source,
+            self.decoy,
+            "x@spam.example.com",
+            "bob@example.test"
+        ));
+        source.to_string()
+    }
 }
 
 fn ip(net: u8, host: u8) -> IpAddr {
@@ -181,58 +264,31 @@ fn ip(net: u8, host: u8) -> IpAddr {
 /// who is listed, the Postfix table consumed by postmap, a second
 /// decoy-first session escalating to trapped, then a kill and a restart
 /// that neither loses sessions nor reads the log twice.
-fn scenario(store: &str, net: u8) {
-    let dir = tempfile::tempdir().unwrap();
-    let primary = SocketAddr::new(ip(net, 2), 25);
-    let decoy = SocketAddr::new(ip(net, 3), 25);
-    let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
-    let maillog = postfix.dir().join("maillog");
-    let cidr = dir.path().join("mxtrap.cidr");
-    let cfg = config(dir.path(), "");
-    let trap_args = [
-        "--store",
-        store,
-        "--config",
-        cfg.to_str().unwrap(),
-        "--primary-log",
-        maillog.to_str().unwrap(),
-        "--export",
-        &format!("postfix-cidr:{}", cidr.display()),
-    ];
-    let mut trap = Trap::start(dir.path(), decoy, &trap_args);
-
-    let (honest, spammer, prober) = (ip(net, 10), ip(net, 66), ip(net, 77));
+fn scenario(store: Option<String>, net: u8) {
+    let mut bed = Bed::start(net, store, "", "postfix-cidr", &[]);
+    let store = bed.store.clone();
+    let store = store.as_str();
+    let cidr = bed.export.clone();
     // The honest sender delivers at the primary; later it also touches the
     // decoy (as a sender whose first try failed would).
-    assert!(send(
-        honest,
-        primary,
-        "alice@sender.example.net",
-        "bob@example.test"
-    ));
-    postfix.wait_for_messages(1, WAIT);
-    postfix.wait_for_log(&format!("connect from unknown[{honest}]"), WAIT);
+    let honest = bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
     assert!(!send(
         honest,
-        decoy,
+        bed.decoy,
         "alice@sender.example.net",
         "bob@example.test"
     ));
     // The spammer goes straight for the decoy; the prober only looks.
-    assert!(!send(
-        spammer,
-        decoy,
-        "x@spam.example.com",
-        "bob@example.test"
-    ));
-    probe(prober, decoy);
+    let spam = bed.spam(66);
+    let prober = ip(net, 77);
+    probe(prober, bed.decoy);
 
-    let spam = spammer.to_string();
     let ok = poll_until(WAIT, || listed(store, &spam).is_some());
     assert!(
         ok,
         "the spammer was never listed:\n{}\n{:#?}",
-        trap.log(),
+        bed.trap.log(),
         list(store)
     );
     let entry = listed(store, &spam).unwrap();
@@ -258,7 +314,12 @@ fn scenario(store: &str, net: u8) {
                 .unwrap()
                 .is_empty()
     });
-    assert!(ok, "{}\n{}", show(store, &prober.to_string()), trap.log());
+    assert!(
+        ok,
+        "{}\n{}",
+        show(store, &prober.to_string()),
+        bed.trap.log()
+    );
     let honest_show = show(store, &honest.to_string());
     let reason = &honest_show["decisions"][0]["reason"];
     assert!(
@@ -290,23 +351,25 @@ fn scenario(store: &str, net: u8) {
     // escalates to trapped, and Postfix then rejects with 554.
     std::thread::sleep(Duration::from_millis(1100));
     assert!(!send(
-        spammer,
-        decoy,
+        ip(net, 66),
+        bed.decoy,
         "y@spam.example.com",
         "carol@example.test"
     ));
     let ok = poll_until(WAIT, || {
         listed(store, &spam).is_some_and(|l| l["grade"] == "trapped")
     });
-    assert!(ok, "{:#?}\n{}", list(store), trap.log());
+    assert!(ok, "{:#?}\n{}", list(store), bed.trap.log());
     let ok = poll_until(WAIT, || {
         postmap_q(&cidr, &spam).is_some_and(|a| a.starts_with("554 5.7.1"))
     });
     assert!(ok, "{}", std::fs::read_to_string(&cidr).unwrap_or_default());
     assert!(
-        trap.log().contains(&format!("mxtrap: TRAPPED ip={spam}")),
+        bed.trap
+            .log()
+            .contains(&format!("mxtrap: TRAPPED ip={spam}")),
         "{}",
-        trap.log()
+        bed.trap.log()
     );
 
     // Killed without warning and started again: every session that got a
@@ -321,9 +384,8 @@ fn scenario(store: &str, net: u8) {
     };
     let before = show(store, &honest.to_string());
     let decoy_before = show(store, &spam)["observations"].as_array().unwrap().len();
-    trap.kill();
-    let trap = Trap::start(dir.path(), decoy, &trap_args);
-    probe(prober, decoy);
+    bed.restart();
+    probe(prober, bed.decoy);
     let ok = poll_until(WAIT, || {
         show(store, &prober.to_string())["decisions"]
             .as_array()
@@ -331,7 +393,12 @@ fn scenario(store: &str, net: u8) {
             .len()
             == 2
     });
-    assert!(ok, "{}\n{}", show(store, &prober.to_string()), trap.log());
+    assert!(
+        ok,
+        "{}\n{}",
+        show(store, &prober.to_string()),
+        bed.trap.log()
+    );
     let after = show(store, &honest.to_string());
     assert_eq!(
         primary_sessions(&after),
@@ -347,117 +414,46 @@ fn scenario(store: &str, net: u8) {
 
 #[test]
 fn sqlite_store_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
-    scenario(&store, 0);
+    scenario(None, 0);
 }
 
 #[test]
 fn shadow_mode_records_and_lists_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
-    let primary = SocketAddr::new(ip(82, 2), 25);
-    let decoy = SocketAddr::new(ip(82, 3), 25);
-    let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
-    let maillog = postfix.dir().join("maillog");
-    let rspamd = dir.path().join("mxtrap.map");
-    let cfg = config(dir.path(), "");
-    let trap = Trap::start(
-        dir.path(),
-        decoy,
-        &[
-            "--store",
-            &store,
-            "--config",
-            cfg.to_str().unwrap(),
-            "--primary-log",
-            maillog.to_str().unwrap(),
-            "--export",
-            &format!("rspamd:{}", rspamd.display()),
-            "--shadow",
-        ],
-    );
-    assert!(send(
-        ip(82, 10),
-        primary,
-        "alice@sender.example.net",
-        "bob@example.test"
-    ));
-    postfix.wait_for_messages(1, WAIT);
-    let spammer = ip(82, 66);
-    assert!(!send(
-        spammer,
-        decoy,
-        "x@spam.example.com",
-        "bob@example.test"
-    ));
-    let spam = spammer.to_string();
-    let ok = poll_until(WAIT, || listed(&store, &spam).is_some());
-    assert!(ok, "{}", trap.log());
-    assert_eq!(listed(&store, &spam).unwrap()["shadow"], true);
+    let bed = Bed::start(82, None, "", "rspamd", &["--shadow"]);
+    bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
+    let spam = bed.spam(66);
+    let store = &bed.store;
+    let ok = poll_until(WAIT, || listed(store, &spam).is_some());
+    assert!(ok, "{}", bed.trap.log());
+    assert_eq!(listed(store, &spam).unwrap()["shadow"], true);
+    let log = bed.trap.log();
     assert!(
-        trap.log()
-            .contains(&format!("mxtrap: WOULD-LIST SUSPECT ip={spam}")),
-        "{}",
-        trap.log()
+        log.contains(&format!("mxtrap: WOULD-LIST SUSPECT ip={spam}")),
+        "{log}"
     );
-    let map = std::fs::read_to_string(&rspamd).unwrap();
+    let map = std::fs::read_to_string(&bed.export).unwrap();
     assert!(!map.contains(&spam), "{map}");
-    let (_, text, _) = mxkit(&["trap", "list", "--store", &store]);
+    let (_, text, _) = mxkit(&["trap", "list", "--store", store]);
     assert!(text.contains("[shadow: not exported]"), "{text}");
 }
 
 #[test]
 fn listings_expire_from_the_exports_and_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
-    let primary = SocketAddr::new(ip(83, 2), 25);
-    let decoy = SocketAddr::new(ip(83, 3), 25);
-    let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
-    let maillog = postfix.dir().join("maillog");
-    let cidr = dir.path().join("mxtrap.cidr");
-    let cfg = dir.path().join("trap.toml");
-    std::fs::write(
-        &cfg,
-        "read_from_start = true\ninterval = 0.2\n[windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsuspect_ttl = 3\n[limits]\ngreet_wait = 0.2\n",
-    )
-    .unwrap();
-    let trap = Trap::start(
-        dir.path(),
-        decoy,
-        &[
-            "--store",
-            &store,
-            "--config",
-            cfg.to_str().unwrap(),
-            "--primary-log",
-            maillog.to_str().unwrap(),
-            "--export",
-            &format!("postfix-cidr:{}", cidr.display()),
-        ],
-    );
-    assert!(send(
-        ip(83, 10),
-        primary,
-        "alice@sender.example.net",
-        "bob@example.test"
-    ));
-    postfix.wait_for_messages(1, WAIT);
-    let spam = ip(83, 66).to_string();
-    assert!(!send(
-        ip(83, 66),
-        decoy,
-        "x@spam.example.com",
-        "bob@example.test"
-    ));
-    let ok = poll_until(WAIT, || postmap_q(&cidr, &spam).is_some());
+    let bed = Bed::start(83, None, "suspect_ttl = 3", "postfix-cidr", &[]);
+    let (store, cidr) = (bed.store.as_str(), bed.export.as_path());
+    bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
+    let trap = &bed.trap;
+    let spam = bed.spam(66);
+    let ok = poll_until(WAIT, || postmap_q(cidr, &spam).is_some());
     assert!(ok, "{}", trap.log());
     // Three seconds later the listing has run out: the table drops it by
     // itself, and `trap expire` removes it from the store.
-    let ok = poll_until(WAIT, || postmap_q(&cidr, &spam).is_none());
-    assert!(ok, "{}", std::fs::read_to_string(&cidr).unwrap_or_default());
-    assert!(listed(&store, &spam).is_none());
-    let (code, out, err) = mxkit(&["trap", "expire", "--store", &store, "--json"]);
+    let ok = poll_until(WAIT, || postmap_q(cidr, &spam).is_none());
+    assert!(ok, "{}", std::fs::read_to_string(cidr).unwrap_or_default());
+    assert!(listed(store, &spam).is_none());
+    let (code, out, err) = mxkit(&["trap", "expire", "--store", store, "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["listings"], 1, "{v}");
@@ -469,21 +465,16 @@ fn listings_expire_from_the_exports_and_the_store() {
         "--note",
         "lab",
         "--store",
-        &store,
+        store,
     ]);
     assert_eq!(code, 0);
     assert!(out.contains("127.0.83.0/24: allowlisted"), "{out}");
-    assert!(!send(
-        ip(83, 67),
-        decoy,
-        "x@spam.example.com",
-        "bob@example.test"
-    ));
+    bed.spam(67);
     let ok = poll_until(WAIT, || {
-        show(&store, "127.0.83.67")["decisions"][0]["reason"] == "allowlisted"
+        show(store, "127.0.83.67")["decisions"][0]["reason"] == "allowlisted"
     });
-    assert!(ok, "{}", show(&store, "127.0.83.67"));
-    assert!(listed(&store, "127.0.83.67").is_none());
+    assert!(ok, "{}", show(store, "127.0.83.67"));
+    assert!(listed(store, "127.0.83.67").is_none());
 }
 
 #[test]
@@ -534,6 +525,5 @@ fn usage_errors_are_one_line_and_exit_64() {
 #[test]
 fn postgres_store_end_to_end() {
     let pg = testbed::postgres::Postgres::start();
-    let store = pg.create_database("trap_e2e");
-    scenario(&store, 81);
+    scenario(Some(pg.create_database("trap_e2e")), 81);
 }

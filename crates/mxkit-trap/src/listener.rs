@@ -63,6 +63,36 @@ impl Sink for Store {
     }
 }
 
+/// A [`Sink`] in memory: the sessions as the decoy saw them, in order
+/// (ids are positions from 1). For tests, fuzzing, and embedding the decoy
+/// without a store.
+#[derive(Default)]
+pub struct MemorySink(pub std::sync::Mutex<Vec<Observation>>);
+
+impl Sink for MemorySink {
+    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.push(obs);
+        let id = sessions.len() as i64;
+        Box::pin(async move { Ok(id) })
+    }
+
+    fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| sessions.get_mut(i));
+        let result = match slot {
+            Some(slot) => {
+                *slot = obs;
+                Ok(())
+            }
+            None => Err(StoreError::Backend(format!("no session {id}"))),
+        };
+        Box::pin(async move { result })
+    }
+}
+
 /// Per-connection limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -511,23 +541,8 @@ pub async fn serve_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
-    #[derive(Default)]
-    struct Memory(Mutex<Vec<Observation>>);
-
-    impl Sink for Memory {
-        fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
-            let mut v = self.0.lock().unwrap();
-            v.push(obs);
-            let id = v.len() as i64;
-            Box::pin(async move { Ok(id) })
-        }
-        fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
-            self.0.lock().unwrap()[id as usize - 1] = obs;
-            Box::pin(async { Ok(()) })
-        }
-    }
+    type Memory = MemorySink;
 
     fn decoy() -> Decoy {
         Decoy {
