@@ -159,33 +159,40 @@ impl Knot {
                     names.join(" ")
                 )));
             }
-            match query_udp(
-                self.addr,
-                &zone,
-                RecordType::SOA,
-                Duration::from_millis(100),
-            ) {
-                Ok(m)
-                    if m.metadata.response_code == ResponseCode::NoError
-                        && m.answers.iter().any(|r| r.record_type() == RecordType::SOA) =>
-                {
+            match crate::knot::soa_poll(self.addr, &zone) {
+                Ok(()) => {
                     pending.remove(0);
                 }
-                Ok(m) => {
-                    // Answered but not loaded yet (SERVFAIL, REFUSED): the
-                    // next poll comes after a short pause, within the deadline.
-                    last = format!("{zone} SOA: {}", m.metadata.response_code);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => {
-                    // Not listening yet (refused at once) or no reply within
-                    // the query's own timeout.
-                    if e != "timeout" {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    last = format!("{zone} SOA: {e}");
-                }
+                Err(e) => last = e,
             }
+        }
+    }
+}
+
+/// One readiness poll of a DNS server for `zone`: `Ok` once it answers the
+/// zone's SOA with NOERROR; else what it said, after a short pause when it
+/// answered at once (refused, SERVFAIL while loading), so that callers can
+/// loop on it up to their deadline.
+pub(crate) fn soa_poll(addr: SocketAddr, zone: &Name) -> Result<(), String> {
+    match query_udp(addr, zone, RecordType::SOA, Duration::from_millis(100)) {
+        Ok(m)
+            if m.metadata.response_code == ResponseCode::NoError
+                && m.answers.iter().any(|r| r.record_type() == RecordType::SOA) =>
+        {
+            Ok(())
+        }
+        Ok(m) => {
+            // Answered but not loaded yet (SERVFAIL, REFUSED).
+            std::thread::sleep(Duration::from_millis(10));
+            Err(format!("{zone} SOA: {}", m.metadata.response_code))
+        }
+        Err(e) => {
+            // Not listening yet (refused at once) or no reply within the
+            // query's own timeout.
+            if e != "timeout" {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(format!("{zone} SOA: {e}"))
         }
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::knot::query_udp;
@@ -168,28 +168,11 @@ impl Rbldnsd {
                     self.log()
                 )));
             }
-            match query_udp(
-                self.addr,
-                &zone,
-                RecordType::SOA,
-                Duration::from_millis(100),
-            ) {
-                Ok(m)
-                    if m.metadata.response_code == ResponseCode::NoError
-                        && m.answers.iter().any(|r| r.record_type() == RecordType::SOA) =>
-                {
+            match crate::knot::soa_poll(self.addr, &zone) {
+                Ok(()) => {
                     pending.remove(0);
                 }
-                Ok(m) => {
-                    last = format!("{zone} SOA: {}", m.metadata.response_code);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => {
-                    if e != "timeout" {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    last = format!("{zone} SOA: {e}");
-                }
+                Err(e) => last = e,
             }
         }
     }
