@@ -158,13 +158,15 @@ fn postmap_q(table: &Path, ip: &str) -> Option<String> {
 }
 
 /// The test configuration: short windows so a test decides in seconds;
-/// `windows` adds to the `[windows]` table.
-fn config(dir: &Path, windows: &str) -> PathBuf {
+/// the primary is probed for health; `windows` adds to the `[windows]`
+/// table.
+fn config(dir: &Path, primary: SocketAddr, windows: &str) -> PathBuf {
     let path = dir.join("trap.toml");
     std::fs::write(
         &path,
         format!(
             "hostname = \"mx99.example.test\"\nread_from_start = true\ninterval = 0.2\n\
+             primary_probe = [\"{primary}\"]\n\
              [windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsecond_session = 1\n{windows}\n\
              [limits]\ngreet_wait = 0.2\n"
         ),
@@ -202,7 +204,7 @@ impl Bed {
             "--store".into(),
             store.clone(),
             "--config".into(),
-            config(dir.path(), windows).display().to_string(),
+            config(dir.path(), primary, windows).display().to_string(),
             "--primary-log".into(),
             postfix.dir().join("maillog").display().to_string(),
             "--export".into(),

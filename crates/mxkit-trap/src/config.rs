@@ -34,6 +34,11 @@ pub struct Config {
     pub listen: Vec<String>,
     /// Postfix logs of the real MX hosts: file paths or `journal`.
     pub primary_log: Vec<String>,
+    /// The real MX hosts' addresses (`IP:25`) to probe every minute: no
+    /// listings while one does not greet, nor for 15 minutes after.
+    pub primary_probe: Vec<String>,
+    /// Seconds between probes (default 60).
+    pub probe_interval: Option<f64>,
     /// Read a log file from its start the first time (default: from its
     /// end, as `tail -f`).
     pub read_from_start: bool,
@@ -99,6 +104,7 @@ pub struct WindowsConfig {
     pub decide: Option<i64>,
     pub startup_grace: Option<i64>,
     pub health: Option<i64>,
+    pub recovery: Option<i64>,
     pub second_session: Option<i64>,
     pub suspect_ttl: Option<i64>,
     pub trapped_ttl: Option<i64>,
@@ -156,6 +162,7 @@ impl Config {
         set(&mut w.decide, c.decide);
         set(&mut w.startup_grace, c.startup_grace);
         set(&mut w.health, c.health);
+        set(&mut w.recovery, c.recovery);
         set(&mut w.second_session, c.second_session);
         set(&mut w.suspect_ttl, c.suspect_ttl);
         set(&mut w.trapped_ttl, c.trapped_ttl);
@@ -208,6 +215,10 @@ impl Config {
             servers.push(addr);
         }
         Ok(Some(servers))
+    }
+
+    pub fn probe_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.probe_interval.unwrap_or(60.0).clamp(0.1, 3600.0))
     }
 
     pub fn interval(&self) -> Duration {

@@ -18,8 +18,11 @@
 //! Guards turn a candidate into *observed* with the guard's reason:
 //! `allowlisted`, `known-good`, `seen-at-primary`, `startup-grace` (the
 //! detector or a log stream started less than 120 s before the session),
-//! `primary-idle` (no other client reached a real MX host in the 10 minutes
-//! before: the primary may be down, so honest senders fall back) and
+//! `primary-down` (the trap's own probe of the primary failed in the 10
+//! minutes before, or it has been back for less than 15: [`crate::health`]),
+//! `primary-idle` (no probe succeeded and no other client reached a real MX
+//! host in the 10 minutes before: the primary may be down, so honest
+//! senders fall back) and
 //! `paused` (in the last 10 minutes at least 20 decoy sessions were
 //! candidates, and more of them than the real MX hosts' sessions: the
 //! primary is probably unreachable from outside).
@@ -33,8 +36,6 @@
 //! Where this departs from the spec, and why:
 //! - The SPF-authorised set and the v4/v6 HELO join of the spec's identity
 //!   are not built: they clear more, but need SPF evaluation.
-//! - The trap's own health probe of the primary is not built; primary health
-//!   comes from the primary's log (other clients served) alone.
 //! - The spec's auto-pause compares candidates with all decoy sessions
 //!   ("> 30 % of decoy sessions"); but in normal operation most decoy
 //!   visitors are bots, so that share is high every day. The alarm compares
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use mxkit::dns::Lookup;
 
+use crate::health::{Health, State};
 use crate::model::{
     Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs,
 };
@@ -69,6 +71,9 @@ pub struct Windows {
     pub startup_grace: Micros,
     /// Primary health looks back this far (10 min).
     pub health: Micros,
+    /// After a failed probe of the primary, no listings until it has been
+    /// back this long (15 min).
+    pub recovery: Micros,
     /// Auto-pause when decoy-first sessions in the `health` window exceed
     /// this multiple of the real MX hosts' sessions (1.0), once there are at
     /// least `pause_min` of them (20).
@@ -98,6 +103,7 @@ impl Default for Windows {
             decide: secs(60),
             startup_grace: secs(120),
             health: secs(600),
+            recovery: secs(900),
             pause_ratio: 1.0,
             pause_min: 20,
             second_session: secs(300),
@@ -128,6 +134,9 @@ pub struct Settings {
     /// domain) that was seen at a real MX host from another address is
     /// cleared. `None`: exact addresses only.
     pub fcrdns: Option<Arc<dyn Lookup>>,
+    /// The trap's own probes of the primary ([`crate::health`]), when
+    /// configured.
+    pub health: Option<Arc<Health>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -138,6 +147,7 @@ impl std::fmt::Debug for Settings {
             .field("allow", &self.allow)
             .field("streams", &self.streams)
             .field("fcrdns", &self.fcrdns.is_some())
+            .field("health", &self.health.is_some())
             .finish()
     }
 }
@@ -307,10 +317,19 @@ impl Detector {
         if obs.at < self.started.max(stream_started) + w.startup_grace {
             return Ok((Grade::Observed, "startup-grace"));
         }
-        if store
-            .primary_clients(obs.at - w.health, obs.at + w.skew, ip)
-            .await?
-            == 0
+        let probed = self
+            .settings
+            .health
+            .as_ref()
+            .map(|h| h.state(obs.at, w.health, w.recovery, w.skew));
+        if probed == Some(State::Down) {
+            return Ok((Grade::Observed, "primary-down"));
+        }
+        if probed != Some(State::Healthy)
+            && store
+                .primary_clients(obs.at - w.health, obs.at + w.skew, ip)
+                .await?
+                == 0
         {
             return Ok((Grade::Observed, "primary-idle"));
         }

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod detect;
 pub mod export;
+pub mod health;
 pub mod listener;
 pub mod logs;
 pub mod model;

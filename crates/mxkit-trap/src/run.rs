@@ -4,7 +4,7 @@
 //! Tasks: one accept loop per listen address ([`crate::listener`]); one
 //! reader per primary log, storing each batch of events together with the
 //! stream's cursor ([`crate::logs`]); and a ticker that every
-//! [`Config::interval`] decides what can be decided ([`crate::detect`]),
+//! [`crate::config::Config::interval`] decides what can be decided ([`crate::detect`]),
 //! rewrites the exports whose bytes changed ([`crate::export`]) and, once
 //! an hour, removes what is past its retention.
 
@@ -18,6 +18,7 @@ use mxkit::dns::engine::{Engine, EngineConfig};
 
 use crate::detect::{Detector, Settings, Step};
 use crate::export::{self, ExportOptions, Format};
+use crate::health::{Health, probe_loop};
 use crate::listener::{self, Decoy, Limits};
 use crate::logs::{
     self, FileFollower, FollowConfig, JournalConfig, JournalReader, LogError, ParserConfig,
@@ -98,6 +99,10 @@ pub struct RunSettings {
     /// off; `Some(servers)` on, asking these resolvers (empty: those of
     /// /etc/resolv.conf).
     pub fcrdns: Option<Vec<SocketAddr>>,
+    /// The primary's addresses to probe for health (`IP:25`); none: the
+    /// primary's log alone tells whether it is up.
+    pub probe: Vec<SocketAddr>,
+    pub probe_interval: Duration,
 }
 
 /// What the ticker reports after each step (the CLI prints it).
@@ -145,6 +150,21 @@ pub async fn run(
             Some(Arc::new(Engine::new(config).await?))
         }
     };
+    let health = if settings.probe.is_empty() {
+        None
+    } else {
+        let health = Arc::new(Health::new());
+        let (targets, h, every) = (
+            settings.probe.clone(),
+            health.clone(),
+            settings.probe_interval,
+        );
+        tasks.spawn(async move {
+            probe_loop(targets, h, every).await;
+            Ok(())
+        });
+        Some(health)
+    };
     let detector = Detector::new(
         Settings {
             windows: settings.windows.clone(),
@@ -152,6 +172,7 @@ pub async fn run(
             allow: settings.allow.clone(),
             streams: settings.logs.iter().map(LogSource::name).collect(),
             fcrdns,
+            health,
         },
         started,
     );

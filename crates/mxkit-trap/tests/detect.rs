@@ -27,6 +27,7 @@ both!(
     anomaly_pauses,
     shadow_listings,
     pools_are_cleared_by_their_confirmed_name,
+    probes_of_the_primary,
 );
 
 const T: Micros = 1_795_686_384_000_000;
@@ -84,6 +85,7 @@ fn detector() -> Detector {
             allow: Vec::new(),
             streams: vec![LOG.into()],
             fcrdns: None,
+            health: None,
         },
         T - secs(86_400),
     )
@@ -436,4 +438,63 @@ async fn pools_are_cleared_by_their_confirmed_name(fx: Fixture) {
     );
     // Same /24, but its PTR name does not lead back to it: not the pool.
     assert_eq!(by_ip("203.0.113.22").0, Grade::Suspect);
+}
+
+async fn probes_of_the_primary(fx: Fixture) {
+    use mxkit_trap::health::Health;
+    use std::sync::Arc;
+    let s = fx.open().await;
+    // The primary's log shows nobody else; only the probes speak.
+    let health = Arc::new(Health::new());
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into()],
+            health: Some(health.clone()),
+            ..Settings::default()
+        },
+        T - secs(86_400),
+    );
+    primary(&s, &[]).await;
+    // A probe greeted a minute before: healthy, so decoy-first is listed.
+    health.record(T - secs(60), true);
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    assert_eq!(decide_one(&s, &d, T + secs(61)).await.0, Grade::Suspect);
+    // A probe failed: honest senders fall back now; nothing is listed.
+    health.record(T + secs(120), false);
+    decoy(
+        &s,
+        T + secs(130),
+        "203.0.113.10",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(
+        decide_one(&s, &d, T + secs(200)).await,
+        (Grade::Observed, "primary-down".into())
+    );
+    // Back at T + 180 s, but not yet for 15 minutes.
+    health.record(T + secs(180), true);
+    decoy(
+        &s,
+        T + secs(900),
+        "203.0.113.11",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(
+        decide_one(&s, &d, T + secs(1000)).await,
+        (Grade::Observed, "primary-down".into())
+    );
+    health.record(T + secs(1200), true);
+    decoy(
+        &s,
+        T + secs(1210),
+        "203.0.113.12",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(decide_one(&s, &d, T + secs(1300)).await.0, Grade::Suspect);
 }

@@ -177,6 +177,14 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
             path: path.into(),
         });
     }
+    let mut probe = Vec::new();
+    for s in &config.primary_probe {
+        probe.push(resolve_listen(s).map_err(|_| {
+            Usage(format!(
+                "primary_probe {s:?}: give IP:PORT, e.g. \"192.0.2.10:25\""
+            ))
+        })?);
+    }
     let hostname = args
         .hostname
         .clone()
@@ -196,6 +204,8 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         interval: config.interval(),
         retention: config.retention(),
         fcrdns: config.fcrdns().map_err(Usage)?,
+        probe,
+        probe_interval: config.probe_interval(),
     };
     let rt = runtime()?;
     rt.block_on(async move {
