@@ -213,18 +213,9 @@ impl Drop for Knot {
 
 /// knotd from PATH, else /usr/sbin/knotd; panics with how to install it.
 fn knotd_path() -> PathBuf {
-    find_program("knotd", &["/usr/sbin/knotd"]).unwrap_or_else(|| {
+    crate::sys::find_program("knotd", &["/usr/sbin/knotd"]).unwrap_or_else(|| {
         panic!("knotd not found: install Debian's package knot (scripts/test does this)")
     })
-}
-
-fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    from_path.or_else(|| fallbacks.iter().map(PathBuf::from).find(|p| p.is_file()))
 }
 
 /// A port free on both UDP and TCP at the time of asking.
@@ -385,7 +376,7 @@ pub fn query_tcp(
 /// Run `dig ARGS...` (from bind9-dnsutils) and return its standard output;
 /// panics when dig is missing or fails.
 pub fn dig(args: &[&str]) -> String {
-    let dig = find_program("dig", &["/usr/bin/dig"]).unwrap_or_else(|| {
+    let dig = crate::sys::find_program("dig", &["/usr/bin/dig"]).unwrap_or_else(|| {
         panic!("dig not found: install Debian's package bind9-dnsutils (scripts/test does this)")
     });
     let out = Command::new(&dig)
