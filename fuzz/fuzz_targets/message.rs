@@ -14,65 +14,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mxkit::smtp::{Message, SmtpOptions, validate_address};
+use mxkit::smtp::Message;
 
-/// RFC 5322 section 2.1.1.
-const MAX_LINE: usize = 998;
-
-fn check_address(addr: &str) {
-    if validate_address(addr).is_err() {
-        return;
-    }
-    assert!(
-        !addr.chars().any(char::is_control),
-        "{addr:?} has a control character"
-    );
-    assert!(!addr.contains(['<', '>']), "{addr:?} has an angle bracket");
-    assert!(addr.len() <= 254, "{addr:?} is {} octets", addr.len());
-    assert!(addr.contains('@'), "{addr:?} has no local part");
-    // The envelope check of the options agrees.
-    let mut opts = SmtpOptions::new("client.example.net", "example.org");
-    opts.mail_from = addr.to_string();
-    opts.rcpt_to = vec![addr.to_string()];
-    assert!(opts.validate().is_ok(), "{addr:?}: {:?}", opts.validate());
-}
-
-/// The properties of a prepared message.
-fn check_message(msg: &Message, values_have_nul: bool) {
-    let bytes = msg.as_bytes();
-    assert_eq!(msg.len(), bytes.len());
-    assert!(!msg.is_empty());
-    assert_eq!(msg.is_8bit(), !bytes.is_ascii());
-    assert!(bytes.ends_with(b"\r\n"), "no final CRLF: {bytes:?}");
-    assert!(values_have_nul || !bytes.contains(&0), "a NUL: {bytes:?}");
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\r' => assert_eq!(bytes.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
-            b'\n' => {
-                assert!(i > 0 && bytes[i - 1] == b'\r', "bare LF at {i}");
-                lines.push(&bytes[start..i - 1]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    for (n, line) in lines.iter().enumerate() {
-        assert!(
-            line.len() <= MAX_LINE,
-            "line {} is {} octets",
-            n + 1,
-            line.len()
-        );
-    }
-    let has_from = lines
-        .iter()
-        .take_while(|l| !l.is_empty())
-        .any(|l| l.len() >= 5 && l[..5].eq_ignore_ascii_case(b"from:"));
-    assert!(has_from, "no From: field in the header section");
-    assert!(msg.message_id().is_some(), "no Message-ID");
-}
+#[path = "../../crates/mxkit/tests/support/smtp_checks.rs"]
+mod smtp_checks;
+use smtp_checks::{check_address, check_message};
 
 fuzz_target!(|input: (&str, Vec<&str>, Option<&str>, &[u8])| {
     let (from, to, subject, raw) = input;

@@ -22,17 +22,15 @@
 //! timer when both ends wait: over an in-memory pipe that is exact, so the
 //! overall deadline can be checked to the millisecond.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use mxkit::route::Candidate;
 use mxkit::smtp::{
     Attempt, AttemptOutcome, Direction, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES, Message,
-    Mode, Reply, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict, attempt_on, validate_address,
+    Mode, SmtpOptions, Stage, attempt_on,
 };
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
 /// Cases per property. `PROPTEST_CASES` in the environment overrides it.
@@ -57,60 +55,15 @@ fn config() -> ProptestConfig {
 }
 
 // ---------------------------------------------------------------------------
-// The session under test.
+// The session under test (shared with the fuzz targets).
 
-const HELO: &str = "client.example.net";
-const FROM: &str = "sender@example.net";
-const RCPT: [&str; 2] = ["rcpt@example.org", "other@example.org"];
+#[path = "support/smtp_checks.rs"]
+mod smtp_checks;
+use smtp_checks::*;
 
 /// Real-clock slack on top of the overall deadline (a loaded test machine).
 const SLACK: Duration = Duration::from_millis(1500);
 
-fn timeouts(short_overall: bool) -> Timeouts {
-    let ms = Duration::from_millis;
-    Timeouts {
-        connect: ms(50),
-        greeting: ms(100),
-        ehlo: ms(100),
-        starttls: ms(100),
-        mail: ms(100),
-        rcpt: ms(100),
-        data_init: ms(100),
-        data_block: ms(100),
-        data_done: ms(200),
-        quit: ms(50),
-        overall: ms(if short_overall { 250 } else { 1000 }),
-    }
-}
-
-fn options(short_overall: bool) -> SmtpOptions {
-    let mut opts = SmtpOptions::new(HELO, "example.org");
-    opts.tls = TlsMode::Off;
-    opts.timeouts = timeouts(short_overall);
-    opts.stop_after = Stage::Rcpt;
-    opts.mail_from = FROM.to_string();
-    opts.rcpt_to = RCPT.iter().map(|r| r.to_string()).collect();
-    opts
-}
-
-fn candidate() -> Candidate {
-    Candidate {
-        preference: 10,
-        exchanger: "mx.example.org".into(),
-        address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 25)),
-        canonical: None,
-    }
-}
-
-/// Headers, lines that need dot-stuffing, 8-bit text, ~270 octets (so that
-/// a small `SIZE` refuses it).
-fn message() -> Message {
-    let raw = "Subject: fuzz\r\n\r\nHello.\r\n.a line with a leading dot\r\n.\r\nh\u{e9}llo\r\n";
-    let to: Vec<String> = RCPT.iter().map(|r| r.to_string()).collect();
-    Message::prepare(raw.as_bytes(), FROM, &to, None).expect("a valid message")
-}
-
-/// How the fake server ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
     /// Send everything, end its side (EOF), go on reading.
@@ -141,27 +94,6 @@ impl Server {
             chunk: 0,
         }
     }
-}
-
-/// Write `bytes` in pieces of `chunk` octets (0: at once), yielding
-/// between them. Large inputs go at once: a 64 KiB reply in pieces of one
-/// octet takes longer than a stage timeout in a debug build.
-async fn send(w: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8], chunk: usize) -> bool {
-    if chunk == 0 || bytes.len() > 8 * 1024 {
-        return w.write_all(bytes).await.is_ok();
-    }
-    for piece in bytes.chunks(chunk) {
-        if w.write_all(piece).await.is_err() {
-            return false;
-        }
-        tokio::task::yield_now().await;
-    }
-    true
-}
-
-async fn drain(mut r: impl AsyncReadExt + Unpin) {
-    let mut sink = [0u8; 4096];
-    while matches!(r.read(&mut sink).await, Ok(n) if n > 0) {}
 }
 
 async fn serve(stream: DuplexStream, server: &Server) {
@@ -290,98 +222,6 @@ fn both_modes(server: &Server, short_overall: bool, paused: bool) -> [Attempt; 2
 // Checks.
 
 /// A reply within the documented limits.
-fn check_reply(reply: &Reply, context: &str) {
-    assert!((100..600).contains(&reply.code), "{context}: {reply:?}");
-    assert!(
-        !reply.lines.is_empty() && reply.lines.len() <= MAX_REPLY_LINES,
-        "{context}: {} lines",
-        reply.lines.len()
-    );
-    let mut total = 0;
-    for line in &reply.lines {
-        let len = line.chars().count();
-        assert!(len <= MAX_REPLY_LINE, "{context}: a line of {len} chars");
-        total += len;
-    }
-    assert!(total <= MAX_REPLY_BYTES, "{context}: {total} octets");
-}
-
-/// The outcome is one the mode allows, every reply is within the limits,
-/// the transcript's received lines are bounded one by one and per reply,
-/// and only the commands of the mode were sent.
-fn check(attempt: &Attempt, deliver: bool) {
-    let outcome = &attempt.outcome;
-    match outcome {
-        AttemptOutcome::Reached { stage } => {
-            assert!(!deliver, "{outcome:?}");
-            assert_eq!(*stage, Stage::Rcpt, "{outcome:?}");
-            assert!(
-                attempt
-                    .recipients
-                    .iter()
-                    .any(|r| r.verdict == WalkVerdict::Reached),
-                "{attempt:#?}"
-            );
-        }
-        AttemptOutcome::Accepted { reply, .. } => {
-            assert!(deliver, "{outcome:?}");
-            assert!(reply.is_positive(), "{outcome:?}");
-            check_reply(reply, "final reply");
-            assert!(
-                attempt
-                    .recipients
-                    .iter()
-                    .any(|r| r.verdict == WalkVerdict::Accepted),
-                "{attempt:#?}"
-            );
-        }
-        AttemptOutcome::Soft { stage, .. } | AttemptOutcome::Hard { stage, .. } => {
-            assert!(*stage != Stage::Connect, "{outcome:?}");
-            assert!(deliver || *stage <= Stage::Rcpt, "{outcome:?}");
-        }
-    }
-    assert!(attempt.recipients.len() <= RCPT.len(), "{attempt:#?}");
-    for s in &attempt.stages {
-        if let Some(reply) = &s.reply {
-            check_reply(reply, s.stage.as_str());
-        }
-    }
-    for r in &attempt.recipients {
-        if let Some(reply) = &r.reply {
-            check_reply(reply, "recipient");
-        }
-    }
-    let (mut run_lines, mut run_bytes) = (0, 0);
-    for e in &attempt.transcript {
-        assert!(!e.tls, "TLS is off: {e:?}");
-        match e.direction {
-            Direction::Received => {
-                let len = e.line.chars().count();
-                assert!(len <= MAX_REPLY_LINE, "a received line of {len} chars");
-                run_lines += 1;
-                run_bytes += len + 2;
-                assert!(run_lines <= MAX_REPLY_LINES + 1, "{run_lines} lines");
-                assert!(
-                    run_bytes <= MAX_REPLY_BYTES + MAX_REPLY_LINE + 2,
-                    "{run_bytes} octets"
-                );
-            }
-            Direction::Sent => {
-                (run_lines, run_bytes) = (0, 0);
-                let line = e.line.as_str();
-                let known = line == format!("EHLO {HELO}")
-                    || line == format!("HELO {HELO}")
-                    || line.starts_with(&format!("MAIL FROM:<{FROM}>"))
-                    || RCPT.iter().any(|r| line == format!("RCPT TO:<{r}>"))
-                    || line == "QUIT"
-                    || (deliver && (line == "DATA" || line == "."));
-                assert!(known, "sent {line:?}");
-            }
-            Direction::Info | Direction::Error => (run_lines, run_bytes) = (0, 0),
-        }
-    }
-}
-
 fn reason(outcome: &AttemptOutcome) -> &str {
     match outcome {
         AttemptOutcome::Soft { reason, .. } | AttemptOutcome::Hard { reason, .. } => reason,
@@ -625,59 +465,6 @@ fn address_text() -> impl Strategy<Value = String> {
         "(\"[a-z \\\\\"]{0,6}\"|[a-z.]{0,6})@([a-z.-]{0,12}|\\[[0-9.:a-fIPv]{0,20}\\])",
         (250..260usize).prop_map(|n| format!("{}@example.org", "a".repeat(n - 12))),
     ]
-}
-
-/// `validate_address` accepted `addr`: it can go inside `<...>` verbatim.
-fn check_address(addr: &str) {
-    if validate_address(addr).is_err() {
-        return;
-    }
-    assert!(!addr.chars().any(char::is_control), "{addr:?}");
-    assert!(!addr.contains(['<', '>']), "{addr:?}");
-    assert!(addr.len() <= 254, "{addr:?}");
-    assert!(addr.contains('@'), "{addr:?}");
-    let mut opts = SmtpOptions::new(HELO, "example.org");
-    opts.mail_from = addr.to_string();
-    opts.rcpt_to = vec![addr.to_string()];
-    assert!(opts.validate().is_ok(), "{addr:?}: {:?}", opts.validate());
-}
-
-/// A prepared message: final CRLF, no bare CR or LF, no line over 998
-/// octets, a From: field in the header section, a Message-ID, no NUL unless
-/// a header value brought one.
-fn check_message(msg: &Message, values_have_nul: bool) {
-    let bytes = msg.as_bytes();
-    assert_eq!(msg.len(), bytes.len());
-    assert!(!msg.is_empty());
-    assert_eq!(msg.is_8bit(), !bytes.is_ascii());
-    assert!(bytes.ends_with(b"\r\n"), "no final CRLF: {bytes:?}");
-    assert!(values_have_nul || !bytes.contains(&0), "a NUL: {bytes:?}");
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'\r' => assert_eq!(bytes.get(i + 1), Some(&b'\n'), "bare CR at {i}: {bytes:?}"),
-            b'\n' => {
-                assert!(i > 0 && bytes[i - 1] == b'\r', "bare LF at {i}: {bytes:?}");
-                lines.push(&bytes[start..i - 1]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    for line in &lines {
-        assert!(line.len() <= 998, "a line of {} octets", line.len());
-    }
-    let has_from = lines
-        .iter()
-        .take_while(|l| !l.is_empty())
-        .any(|l| l.len() >= 5 && l[..5].eq_ignore_ascii_case(b"from:"));
-    assert!(
-        has_from,
-        "no From: field: {:?}",
-        String::from_utf8_lossy(bytes)
-    );
-    assert!(msg.message_id().is_some());
 }
 
 // ---------------------------------------------------------------------------
