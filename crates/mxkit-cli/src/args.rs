@@ -53,13 +53,14 @@ pub enum Command {
 const TRAP_HELP: &str = "\
 Examples:
   mxkit trap run --config /etc/mxkit/trap.toml
-  mxkit trap run --listen 192.0.2.25:25 --listen [2001:db8::25]:25 --store sqlite:/var/lib/mxkit/trap.db \\
-                 --primary-log /var/log/mail.log --export postfix-cidr:/var/lib/mxkit/mxtrap.cidr --shadow
+  mxkit trap run --listen 192.0.2.99:25 --listen [2001:db8::99]:25 \\
+      --store sqlite:/var/lib/mxkit/trap.db --primary-log /var/log/mail.log \\
+      --export postfix-cidr:/var/lib/mxkit/mxtrap.cidr --shadow
   mxkit trap list --store sqlite:/var/lib/mxkit/trap.db
   mxkit trap show 198.51.100.7 --store sqlite:/var/lib/mxkit/trap.db
   mxkit trap allow 203.0.113.0/24 --note \"partner relay\" --store sqlite:/var/lib/mxkit/trap.db
 
-Set-up, DNS records and the Postfix/rspamd lines that consume the lists: README.md, \"The trap\".";
+Set-up (DNS records, the Postfix and rspamd lines that read the lists): README.md, \"mxkit trap\".";
 
 /// `mxkit trap`.
 #[derive(Args, Debug)]
@@ -81,9 +82,9 @@ pub enum TrapCommand {
     /// --remove, take it off the allowlist again.
     Allow(TrapAllowArgs),
     /// Withdraw one address's listing now.
-    Delist(TrapShowArgs),
+    Delist(TrapDelistArgs),
     /// Remove expired listings and observations past their retention.
-    Expire(TrapStoreArgs),
+    Expire(TrapExpireArgs),
     /// Write the current listings in one format, once.
     Export(TrapExportArgs),
 }
@@ -99,10 +100,6 @@ pub struct TrapStoreArgs {
     /// The trap's configuration file (TOML; see contrib/trap.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `mxkit trap run`.
@@ -148,9 +145,13 @@ pub struct TrapListArgs {
     /// Also the expired listings still in the store.
     #[arg(long)]
     pub all: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// `mxkit trap show` and `delist`.
+/// `mxkit trap show`.
 #[derive(Args, Debug)]
 pub struct TrapShowArgs {
     /// The client address.
@@ -159,6 +160,32 @@ pub struct TrapShowArgs {
 
     #[command(flatten)]
     pub store: TrapStoreArgs,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mxkit trap delist`.
+#[derive(Args, Debug)]
+pub struct TrapDelistArgs {
+    /// The client address.
+    #[arg(value_name = "IP")]
+    pub ip: String,
+
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+}
+
+/// `mxkit trap expire`.
+#[derive(Args, Debug)]
+pub struct TrapExpireArgs {
+    #[command(flatten)]
+    pub store: TrapStoreArgs,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mxkit trap allow`.

@@ -16,8 +16,8 @@ use mxkit_trap::store::Store;
 
 use crate::Usage;
 use crate::args::{
-    TrapAllowArgs, TrapArgs, TrapCommand, TrapExportArgs, TrapListArgs, TrapRunArgs, TrapShowArgs,
-    TrapStoreArgs,
+    TrapAllowArgs, TrapArgs, TrapCommand, TrapDelistArgs, TrapExpireArgs, TrapExportArgs,
+    TrapListArgs, TrapRunArgs, TrapShowArgs, TrapStoreArgs,
 };
 use crate::exit;
 use crate::output::trap as out;
@@ -300,7 +300,7 @@ fn list(args: TrapListArgs) -> Result<u8> {
         let at = if args.all { i64::MIN } else { now() };
         let listings = store.listings(at).await?;
         let mut stdout = io::stdout().lock();
-        if args.store.json {
+        if args.json {
             serde_json::to_writer_pretty(&mut stdout, &out::listings_json(&listings))?;
             writeln!(stdout)?;
         } else {
@@ -327,7 +327,7 @@ fn show(args: TrapShowArgs) -> Result<u8> {
             .filter(|a| a.net.contains(&ip))
             .collect();
         let mut stdout = io::stdout().lock();
-        if args.store.json {
+        if args.json {
             let v = out::show_json(ip, listing.as_ref(), &decisions, &observations, &allowed);
             serde_json::to_writer_pretty(&mut stdout, &v)?;
             writeln!(stdout)?;
@@ -383,7 +383,7 @@ fn allow(args: TrapAllowArgs) -> Result<u8> {
     })
 }
 
-fn delist(args: TrapShowArgs) -> Result<u8> {
+fn delist(args: TrapDelistArgs) -> Result<u8> {
     let ip = parse_ip(&args.ip)?;
     let (_, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
@@ -397,8 +397,8 @@ fn delist(args: TrapShowArgs) -> Result<u8> {
     })
 }
 
-fn expire(args: TrapStoreArgs) -> Result<u8> {
-    let (config, url) = config_and_store(&args)?;
+fn expire(args: TrapExpireArgs) -> Result<u8> {
+    let (config, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open(&url).await?;
