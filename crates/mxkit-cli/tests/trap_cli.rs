@@ -481,7 +481,24 @@ fn listings_expire_from_the_exports_and_the_store() {
 
 #[test]
 fn usage_errors_are_one_line_and_exit_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = dir.path().join("same.toml");
+    std::fs::write(&same, "primary_probe = [\"127.0.0.1:2525\"]\n").unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "shadwo = true\n").unwrap();
+    let (same, typo) = (same.to_str().unwrap(), typo.to_str().unwrap());
     for args in [
+        vec![
+            "trap",
+            "run",
+            "--listen",
+            "127.0.0.1:2525",
+            "--store",
+            "sqlite:/tmp/x.db",
+            "--config",
+            same,
+        ],
+        vec!["trap", "list", "--config", typo],
         vec!["trap", "list"],
         vec![
             "trap",

@@ -185,6 +185,12 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
             ))
         })?);
     }
+    if let Some(both) = listen.iter().find(|a| probe.contains(a)) {
+        bail!(Usage(format!(
+            "{both} is both a decoy address (--listen) and the primary's (primary_probe): the \
+             decoy needs an address of its own"
+        )));
+    }
     let hostname = args
         .hostname
         .clone()
