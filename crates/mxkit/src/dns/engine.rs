@@ -1383,7 +1383,7 @@ fn verdict(msg: Message, server_text: String) -> Verdict {
     }
     Verdict::Final(Response {
         status,
-        answers,
+        answers: answers.into(),
         negative_ttl,
         authentic: msg.metadata.authentic_data,
         authoritative: msg.metadata.authoritative,
