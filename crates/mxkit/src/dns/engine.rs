@@ -79,6 +79,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::AbortHandle;
 
+use super::mmsg;
 use super::walk::{self, Reply};
 use super::{BoxFuture, Lookup, Response, Status, TempError};
 
@@ -802,13 +803,31 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Receive datagrams on one channel forever (until the engine is dropped).
+/// Receive datagrams on one channel forever (until the engine is dropped),
+/// a batch per system call (`mmsg`).
 async fn receive(channel: Arc<Channel>, tallies: Arc<Tallies>) {
-    // Larger than any UDP payload, so nothing is cut short by us.
-    let mut buf = vec![0u8; 65_535];
+    // Each slot is larger than any UDP payload, so nothing is cut short by us.
+    let mut bufs = mmsg::RecvBuffers::new();
     loop {
-        match channel.socket.recv_from(&mut buf).await {
-            Ok((n, from)) => channel.dispatch(&buf[..n], from, &tallies),
+        if let Err(e) = channel.socket.readable().await {
+            tracing::debug!("DNS socket receive error: {e}");
+            tokio::task::yield_now().await;
+            continue;
+        }
+        match mmsg::recv(&channel.socket, &mut bufs) {
+            Ok(n) => {
+                for i in 0..n {
+                    match bufs.get(i) {
+                        (packet, Some(from)) => channel.dispatch(packet, from, &tallies),
+                        (_, None) => tracing::debug!("datagram from an unreadable address"),
+                    }
+                }
+                if n == mmsg::BATCH {
+                    // More may be waiting: let the queries just answered run first.
+                    tokio::task::yield_now().await;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 // Unconnected UDP sockets report ICMP errors on some systems;
                 // none of them concerns a single query. Yield so that a
@@ -838,26 +857,39 @@ async fn send(channel: Arc<Channel>) {
             if batch.again.is_empty() && batch.first.is_empty() {
                 break;
             }
-            let burst = batch.again.drain(..).chain(batch.first.drain(..));
-            for (i, out) in burst.enumerate() {
+            let burst: Vec<Outgoing> = batch.again.drain(..).chain(batch.first.drain(..)).collect();
+            let mut sent = 0;
+            let mut since_yield = 0;
+            while sent < burst.len() {
                 // A long burst yields now and then, so that replies are
                 // read (and the server's queue drained) in between.
-                if i > 0 && i % SEND_BURST == 0 {
+                if since_yield >= SEND_BURST {
+                    since_yield = 0;
                     tokio::task::yield_now().await;
                 }
-                loop {
-                    match channel.socket.try_send_to(&out.packet, out.to) {
-                        Ok(_) => break,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            if let Err(e) = channel.socket.writable().await {
-                                channel.fail(&out.packet, out.to, e.to_string());
-                                break;
-                            }
-                        }
-                        Err(e) => {
+                let end = burst.len().min(sent + mmsg::BATCH);
+                let packets: Vec<(&[u8], SocketAddr)> = burst[sent..end]
+                    .iter()
+                    .map(|o| (o.packet.as_slice(), o.to))
+                    .collect();
+                match mmsg::send(&channel.socket, &packets) {
+                    Ok(n) => {
+                        sent += n.max(1);
+                        since_yield += n.max(1);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = channel.socket.writable().await {
+                            let out = &burst[sent];
                             channel.fail(&out.packet, out.to, e.to_string());
-                            break;
+                            sent += 1;
                         }
+                    }
+                    Err(e) => {
+                        // The first packet's error: its query hears of it;
+                        // the rest go on.
+                        let out = &burst[sent];
+                        channel.fail(&out.packet, out.to, e.to_string());
+                        sent += 1;
                     }
                 }
             }

@@ -18,6 +18,7 @@
 pub mod cache;
 pub mod engine;
 pub mod fake;
+mod mmsg;
 mod walk;
 pub mod zone;
 
