@@ -21,14 +21,19 @@
 //!   gathered there when the asking task yields, so that the packets of many
 //!   questions leave in a burst (a server kept busy is not woken once per
 //!   packet; on loopback that wake-up was a tenth of the client's time);
+//!   both tasks read and send up to 32 datagrams per system call
+//!   (`recvmmsg`/`sendmmsg`, see `dns::mmsg`);
 //! - the **meter** counts questions, tries, resends, timeouts, error rcodes
 //!   and TCP re-asks, and when the last usable reply came ([`Engine::meter`]);
 //!   `scan` reads it to size its window;
 //! - the **pacer** holds tries back to [`EngineConfig::rate`] per second.
 //!
-//! The hot path avoids hickory-proto's message builder and does not decode
-//! the additional section of replies (see `decode`); queries are written by
-//! hand (`Inner::encode`, tested octet for octet against hickory's encoder).
+//! The hot path avoids hickory-proto's message types: replies are read by
+//! the walker of `dns::walk` (A, AAAA, CNAME, MX answers, SOA/NS authority,
+//! the additional section only stepped over), which gives way to hickory's
+//! decoder (`decode`) for anything else and is tested to agree with it;
+//! queries are written by hand (`Inner::encode`, tested octet for octet
+//! against hickory's encoder).
 //!
 //! Rules applied here:
 //! - a reply is accepted only if it comes from the address the query was sent
