@@ -47,7 +47,9 @@
 //!   over TCP (RFC 1123 section 6.1.3.2: a mailer must not use a truncated
 //!   answer; RFC 7766 section 5: TCP is the fallback for truncation), with up
 //!   to [`EngineConfig::attempts`] connections while they fail, and at most
-//!   [`TCP_CONNECTIONS`] open at once (RFC 7766 section 6.2.2);
+//!   [`TCP_CONNECTIONS`] open at once (RFC 7766 section 6.2.2); up to
+//!   [`TCP_IDLE`] of them stay open for the next truncated answer (RFC 7766
+//!   section 6.2.1), and one the server closed meanwhile is replaced;
 //! - SERVFAIL, REFUSED and other error rcodes move on to the next server
 //!   (RFC 1035 section 7.2: a server that returns an error is dropped from the
 //!   list for this question); NOERROR and NXDOMAIN are final;
@@ -106,6 +108,10 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 const UDP_BUFFER: usize = 8 << 20;
 /// TCP connections an engine keeps open at once (truncated answers).
 pub const TCP_CONNECTIONS: usize = 32;
+/// TCP connections kept open after a clean exchange, for the next
+/// truncated answer (part of [`TCP_CONNECTIONS`]: at most
+/// `TCP_CONNECTIONS - TCP_IDLE` exchanges run at once).
+pub const TCP_IDLE: usize = 8;
 /// Packets the send task sends before it yields to the other tasks.
 const SEND_BURST: usize = 128;
 /// How many random IDs are drawn before a try gives up finding a free one.
@@ -298,7 +304,8 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 server_texts,
-                tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+                tcp_slots: Semaphore::new(TCP_CONNECTIONS - TCP_IDLE),
+                tcp_idle: Mutex::new(Vec::new()),
                 cfg,
                 v4,
                 v6,
@@ -356,6 +363,8 @@ struct Inner {
     pacer: Option<Pacer>,
     /// Limits the TCP connections open at once.
     tcp_slots: Semaphore,
+    /// TCP connections kept open for reuse, with their server.
+    tcp_idle: Mutex<Vec<(SocketAddr, TcpStream)>>,
     /// `cfg.servers` as text, for responses.
     server_texts: Vec<String>,
 }
@@ -1264,7 +1273,9 @@ impl Inner {
     /// it. At most [`TCP_CONNECTIONS`] connections are open at once (RFC
     /// 7766 section 6.2.2: a client should limit its concurrent
     /// connections to a server); waiting for one does not count against the
-    /// timeout.
+    /// timeout. Up to [`TCP_IDLE`] connections stay open after a clean
+    /// exchange and are used again (RFC 7766 section 6.2.1), so that the
+    /// truncated answers of a bulk run do not each cost a handshake.
     async fn tcp_tries(
         &self,
         wire: &[u8],
@@ -1307,44 +1318,102 @@ impl Inner {
         out.extend_from_slice(wire);
         out[2..4].copy_from_slice(&id.to_be_bytes());
         let mut last_ignored = None;
+        // A connection left open by an earlier exchange first (RFC 7766
+        // section 6.2.1: reuse connections); one the server has closed
+        // meanwhile fails at once, and a new one is opened in its place.
+        if let Some(mut stream) = self.idle_tcp(server) {
+            let exchange = tcp_exchange(&mut stream, &out, id, name, rtype, &mut last_ignored);
+            match tokio::time::timeout(self.cfg.timeout, exchange).await {
+                Ok(Ok(msg)) => {
+                    self.keep_tcp(server, stream);
+                    return Ok(msg);
+                }
+                Ok(Err(why)) => {
+                    tracing::debug!(
+                        "{server}: kept TCP connection failed ({why}), opening another"
+                    );
+                }
+                Err(_) => {
+                    return Err(match last_ignored {
+                        Some(why) => format!("timeout (last ignored: {why})"),
+                        None => "timeout".to_owned(),
+                    });
+                }
+            }
+        }
         let exchange = async {
             let mut stream = TcpStream::connect(server)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            stream
-                .write_all(&out)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            loop {
-                let mut len = [0u8; 2];
-                stream
-                    .read_exact(&mut len)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
-                let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                stream
-                    .read_exact(&mut body)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
-                if body.get(..2) != Some(&id.to_be_bytes()[..]) {
-                    last_ignored = Some("wrong ID".to_owned());
-                    continue;
-                }
-                match walk::read(&body, decode).and_then(|msg| accept(msg, name, rtype)) {
-                    Ok(msg) => return Ok(msg),
-                    Err(why) => {
-                        tracing::debug!("ignored TCP reply from {server}: {why}");
-                        last_ignored = Some(why);
-                    }
-                }
-            }
+            let msg = tcp_exchange(&mut stream, &out, id, name, rtype, &mut last_ignored).await?;
+            Ok((msg, stream))
         };
         match tokio::time::timeout(self.cfg.timeout, exchange).await {
-            Ok(result) => result,
+            Ok(Ok((msg, stream))) => {
+                self.keep_tcp(server, stream);
+                Ok(msg)
+            }
+            Ok(Err(why)) => Err(why),
             Err(_) => Err(match last_ignored {
                 Some(why) => format!("timeout (last ignored: {why})"),
                 None => "timeout".to_owned(),
             }),
+        }
+    }
+
+    /// A kept TCP connection to `server`, if there is one.
+    fn idle_tcp(&self, server: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.tcp_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = idle.iter().position(|(to, _)| *to == server)?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    /// Keep a connection after a clean exchange, while fewer than
+    /// [`TCP_IDLE`] are kept (else it is closed).
+    fn keep_tcp(&self, server: SocketAddr, stream: TcpStream) {
+        let mut idle = self.tcp_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < TCP_IDLE {
+            idle.push((server, stream));
+        }
+    }
+}
+
+/// Send one framed query (2-byte length prefix, RFC 1035 section 4.2.2) on
+/// `stream` and read replies until the one with its ID that answers the
+/// question; other replies are skipped (noted in `last_ignored`).
+async fn tcp_exchange(
+    stream: &mut TcpStream,
+    out: &[u8],
+    id: u16,
+    name: &Name,
+    rtype: RecordType,
+    last_ignored: &mut Option<String>,
+) -> Result<Reply, String> {
+    stream
+        .write_all(out)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    loop {
+        let mut len = [0u8; 2];
+        stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if body.get(..2) != Some(&id.to_be_bytes()[..]) {
+            *last_ignored = Some("wrong ID".to_owned());
+            continue;
+        }
+        match walk::read(&body, decode).and_then(|msg| accept(msg, name, rtype)) {
+            Ok(msg) => return Ok(msg),
+            Err(why) => {
+                tracing::debug!("ignored TCP reply: {why}");
+                *last_ignored = Some(why);
+            }
         }
     }
 }
@@ -1492,6 +1561,7 @@ mod tests {
             meter: Meter::new(),
             pacer: None,
             tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+            tcp_idle: Mutex::new(Vec::new()),
             server_texts: Vec::new(),
         };
         let name = Name::from_ascii("Example.ORG.").unwrap();
@@ -1522,6 +1592,7 @@ mod tests {
                 meter: Meter::new(),
                 pacer: None,
                 tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+                tcp_idle: Mutex::new(Vec::new()),
                 server_texts: Vec::new(),
             };
             for (text, rtype) in [
