@@ -3,7 +3,9 @@
 //! (`read_reply`: decode, accept, rcode). When the engine would use the
 //! datagram, the response it makes is the whole of DNS for `resolve` and for
 //! `route` (every question, MX, A and AAAA, gets the same response), which
-//! must never panic on any answer and must give a consistent verdict.
+//! must never panic on any answer and must give a consistent verdict. The
+//! engine's reply walker must read nothing that hickory-proto does not read
+//! the same way.
 
 #![no_main]
 
@@ -13,7 +15,7 @@ use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
 use mxkit::address::Destination;
 use mxkit::address::Domain;
-use mxkit::dns::engine::read_reply;
+use mxkit::dns::engine::{check_reply_walker, read_reply};
 use mxkit::dns::{BoxFuture, Lookup, Name, RecordType, Response, resolve};
 use mxkit::route::{Family, Route, RouteOptions, Status, route};
 
@@ -42,6 +44,10 @@ fn check(route: &Route) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The engine's own reply walker reads only what hickory-proto reads the same.
+    if let Err(why) = check_reply_walker(data) {
+        panic!("{why}");
+    }
     let server = SocketAddr::from(([192, 0, 2, 53], 53));
     let domain = Domain::parse("example.org").unwrap();
     let Ok(resp) = read_reply(data, domain.name(), RecordType::MX, server) else {

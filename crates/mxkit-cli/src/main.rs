@@ -15,6 +15,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+/// mimalloc instead of the system allocator: `scan` allocates and frees
+/// small objects for every domain and every query, and glibc's malloc was
+/// about a sixth of its CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An error in what the user gave us: one line on stderr, exit 64.
 #[derive(Debug)]
 pub struct Usage(pub String);

@@ -344,14 +344,10 @@ pub async fn route<L: Lookup + ?Sized>(
     dest: &Destination,
     opts: &RouteOptions,
 ) -> Route {
-    let mut rng = match opts.seed {
-        Some(seed) => StdRng::seed_from_u64(seed),
-        None => rand::make_rng(),
-    };
     match dest {
         Destination::Literal(ip) => route_literal(*ip, opts),
         Destination::Domain(domain) => {
-            route_domain(lookup, domain.name(), domain.as_str(), opts, &mut rng).await
+            route_domain(lookup, domain.name(), domain.as_str(), opts).await
         }
     }
 }
@@ -414,7 +410,6 @@ async fn route_domain<L: Lookup + ?Sized>(
     name: &Name,
     text: &str,
     opts: &RouteOptions,
-    rng: &mut StdRng,
 ) -> Route {
     let mut route = Route::new(text.to_string());
     let mx = resolve(lookup, name, RecordType::MX).await;
@@ -454,30 +449,35 @@ async fn route_domain<L: Lookup + ?Sized>(
     if implicit {
         // Rule 8: no MX, so the domain is its own exchanger at preference 0.
         route.outcome = Outcome::ImplicitMx;
-        hosts.push(Host::new(0, name.clone()));
+        hosts.push(Host::new(0, name.clone(), display_name(name)));
     } else {
         route.outcome = Outcome::Mx;
-        let mut records: Vec<(u16, Name, u32)> = mx
+        let mut records: Vec<MxIn> = mx
             .outcome
             .records()
             .iter()
             .filter_map(|r| match &r.data {
-                RData::MX(m) => Some((m.preference, m.exchange.clone(), r.ttl)),
+                RData::MX(m) => Some(MxIn {
+                    preference: m.preference,
+                    text: display_name(&m.exchange),
+                    name: m.exchange.clone(),
+                    ttl: r.ttl,
+                }),
                 _ => None,
             })
             .collect();
         // Present the records sorted numerically, as a sender uses them (rule 12).
-        records.sort_by_key(|(p, n, _)| (*p, display_name(n)));
+        records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
         route.records = records
             .iter()
-            .map(|(p, n, ttl)| MxRecord {
-                preference: *p,
-                exchanger: display_name(n),
-                ttl: *ttl,
+            .map(|r| MxRecord {
+                preference: r.preference,
+                exchanger: r.text.clone(),
+                ttl: r.ttl,
             })
             .collect();
         // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
-        if records.iter().any(|(_, n, _)| n.is_root()) {
+        if records.iter().any(|r| r.name.is_root()) {
             if records.len() > 1 {
                 route.warn(
                     "null_mx_mixed",
@@ -505,9 +505,16 @@ async fn route_domain<L: Lookup + ?Sized>(
         }
     }
 
-    // Rule 12: lower preference first, equal preferences in random order.
-    hosts.shuffle(rng);
-    hosts.sort_by_key(|h| h.preference);
+    // Rule 12: lower preference first, equal preferences in random order
+    // (the generator is made only when there is something to shuffle).
+    if hosts.len() > 1 {
+        let mut rng = match opts.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        hosts.shuffle(&mut rng);
+        hosts.sort_by_key(|h| h.preference);
+    }
 
     // Rules 14-16: every A and AAAA at once, separate queries, no glue.
     let families: Vec<RecordType> = [
@@ -529,12 +536,15 @@ async fn route_domain<L: Lookup + ?Sized>(
             .map(|(i, t)| resolve(lookup, &hosts[*i].name, *t)),
     )
     .await;
-    let mut per_host: Vec<Vec<(RecordType, Answer)>> = hosts.iter().map(|_| Vec::new()).collect();
-    for ((i, t), a) in questions.into_iter().zip(answers) {
-        per_host[i].push((t, a));
-    }
-    for (host, answers) in hosts.iter_mut().zip(per_host) {
-        let ttl = host.take_answers(answers, opts.family);
+    // The questions are grouped by host, in host order.
+    let mut answers = questions.into_iter().zip(answers).peekable();
+    for (i, host) in hosts.iter_mut().enumerate() {
+        let mine = std::iter::from_fn(|| {
+            answers
+                .next_if(|((q, _), _)| *q == i)
+                .map(|((_, t), a)| (t, a))
+        });
+        let ttl = host.take_answers(mine, opts.family);
         if !host.addresses.is_empty() {
             route.lower_ttl(ttl);
         }
@@ -683,15 +693,20 @@ async fn route_domain<L: Lookup + ?Sized>(
 /// Rules 11 and 13: drop exchange names that are not host names, handle IP
 /// addresses posing as names, and keep each name once at its lowest
 /// preference.
-fn usable_hosts(
-    route: &mut Route,
-    records: Vec<(u16, Name, u32)>,
-    opts: &RouteOptions,
-) -> Vec<Host> {
-    let mut hosts: Vec<Host> = Vec::new();
+fn usable_hosts(route: &mut Route, records: Vec<MxIn>, opts: &RouteOptions) -> Vec<Host> {
+    let mut hosts: Vec<Host> = Vec::with_capacity(records.len());
     let mut dropped: Vec<Exchanger> = Vec::new();
-    for (preference, exchange, _) in records {
-        let text = display_name(&exchange);
+    // Names kept so far (display form: lower case, so equal names are equal
+    // text); a set only for long lists, where comparing with each would
+    // cost O(n^2).
+    let mut kept: Option<HashSet<String>> = (records.len() > 8).then(HashSet::new);
+    for MxIn {
+        preference,
+        text,
+        name: exchange,
+        ..
+    } in records
+    {
         match classify_exchange(&exchange) {
             ExchangeName::Root => {}
             ExchangeName::Ip(ip) => {
@@ -700,7 +715,7 @@ fn usable_hosts(
                         "mx_is_ip",
                         format!("MX {preference} {text} names an IP address, not a host (RFC 5321 section 5.1); used because IP-address MX targets are allowed"),
                     );
-                    let mut host = Host::new(preference, exchange);
+                    let mut host = Host::new(preference, exchange, text);
                     host.fixed = Some(ip);
                     hosts.push(host);
                 } else {
@@ -734,13 +749,17 @@ fn usable_hosts(
             }
             ExchangeName::Host => {
                 // Records arrive sorted by preference, so the first one kept is the lowest.
-                if hosts.iter().any(|h| h.name == exchange) {
+                let seen = match &mut kept {
+                    Some(set) => !set.insert(text.clone()),
+                    None => hosts.iter().any(|h| h.text == text),
+                };
+                if seen {
                     route.warn(
                         "duplicate_exchanger",
                         format!("exchanger {text} is listed more than once; kept at its lowest preference"),
                     );
                 } else {
-                    hosts.push(Host::new(preference, exchange));
+                    hosts.push(Host::new(preference, exchange, text));
                 }
             }
         }
@@ -749,11 +768,20 @@ fn usable_hosts(
     hosts
 }
 
+/// An MX record on its way in: the exchange with its display form.
+struct MxIn {
+    preference: u16,
+    text: String,
+    name: Name,
+    ttl: u32,
+}
+
 impl Host {
-    fn new(preference: u16, name: Name) -> Self {
+    /// `text` is `display_name(&name)`.
+    fn new(preference: u16, name: Name, text: String) -> Self {
         Host {
             preference,
-            text: display_name(&name),
+            text,
             name,
             fixed: None,
             state: ExchangerState::NotLookedUp,
@@ -768,7 +796,11 @@ impl Host {
     /// order presented (RFC 5321 section 5.1), families interleaved starting
     /// with IPv6 (RFC 6724's default preference; RFC 8305 section 4), so that
     /// both families stay near the front. Returns the lowest TTL used.
-    fn take_answers(&mut self, answers: Vec<(RecordType, Answer)>, family: Family) -> Option<u32> {
+    fn take_answers(
+        &mut self,
+        answers: impl Iterator<Item = (RecordType, Answer)>,
+        family: Family,
+    ) -> Option<u32> {
         if let Some(ip) = self.fixed {
             if family.allows(&ip) {
                 self.addresses.push(ip);
@@ -785,11 +817,11 @@ impl Host {
         let mut problems: Vec<(String, String)> = Vec::new();
         for (rtype, answer) in answers {
             if self.cname_chain.is_empty() && !answer.cname_chain.is_empty() {
-                self.cname_chain = answer.cname_chain.clone();
+                self.cname_chain = answer.cname_chain;
             }
             match &answer.outcome {
                 DnsOutcome::Records(records) => {
-                    for r in records {
+                    for r in records.iter() {
                         match &r.data {
                             RData::A(a) => v4.push(IpAddr::V4(a.0)),
                             RData::AAAA(a) => v6.push(IpAddr::V6(a.0)),

@@ -36,7 +36,9 @@
 //! bounded channel fed by a [`LineReader`] (lines are cut at
 //! [`MAX_LINE`] bytes while reading, so one huge line cannot fill memory
 //! either) and results leave through another bounded channel as soon as
-//! each one is done (in completion order, not input order).
+//! they are done (in completion order, not input order), in batches: a
+//! batch leaves when it is full, when nothing else is being routed, or
+//! at most [`HOLD`] after its first result.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
@@ -356,7 +358,8 @@ impl Scanner {
     }
 
     /// Route every item that comes from `input` and send each result to
-    /// `output` as soon as it is done, in batches, until `input` is closed
+    /// `output` when it is done, in batches (see the module documentation:
+    /// a partial batch waits at most [`HOLD`]), until `input` is closed
     /// and drained (or the run stops early). Returns the summary.
     ///
     /// Fails only when `output` is closed (the receiver went away); the
@@ -376,6 +379,12 @@ impl Scanner {
         let mut input_open = true;
         let mut batch: Vec<Done> = Vec::with_capacity(BATCH);
         let mut stopped: Option<Stopped> = None;
+        // A partial batch waits at most HOLD for more results: handing
+        // over each handful as it comes woke the receiver (a thread of
+        // its own) several times as often.
+        let hold = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(hold);
+        let mut holding = false;
         loop {
             // Fill the window from what was read.
             while stopped.is_none() && running.len() < window.size() {
@@ -412,6 +421,7 @@ impl Scanner {
                 batch.push(done);
                 if batch.len() >= BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    holding = false;
                     output.send(full).await.map_err(|_| Closed)?;
                 }
                 if let Some(engine) = &self.engine {
@@ -420,12 +430,17 @@ impl Scanner {
                 }
                 continue;
             }
-            // Nothing ready: hand over what is done, then wait.
-            if !batch.is_empty() {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                output.send(full).await.map_err(|_| Closed)?;
-            }
             let can_take = stopped.is_none() && input_open && running.len() < window.size();
+            // Nothing ready: hand over what is done (at once when nothing
+            // more can come, else within HOLD), then wait.
+            if !batch.is_empty() && (running.is_empty() || hold_expired(&hold, holding)) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                holding = false;
+                output.send(full).await.map_err(|_| Closed)?;
+            } else if !batch.is_empty() && !holding {
+                hold.as_mut().reset(tokio::time::Instant::now() + HOLD);
+                holding = true;
+            }
             if running.is_empty() && !can_take {
                 if pending.len() == 0 || stopped.is_some() {
                     break;
@@ -434,6 +449,11 @@ impl Scanner {
             }
             tokio::select! {
                 biased;
+                () = &mut hold, if holding => {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    holding = false;
+                    output.send(full).await.map_err(|_| Closed)?;
+                }
                 done = running.next(), if !running.is_empty() => {
                     if let Some(done) = done {
                         summary.count(&done.route);
@@ -498,7 +518,14 @@ impl Scanner {
 }
 
 /// Results handed over at once (fewer wake-ups of the writer).
-const BATCH: usize = 64;
+const BATCH: usize = 256;
+/// Longest a partial batch of results waits for more.
+pub const HOLD: Duration = Duration::from_millis(20);
+
+/// The hold timer ran out (it is polled only while holding).
+fn hold_expired(hold: &tokio::time::Sleep, holding: bool) -> bool {
+    holding && hold.is_elapsed()
+}
 
 /// The results' receiver went away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

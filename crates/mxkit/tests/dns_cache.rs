@@ -23,7 +23,8 @@ fn two_ttls() -> Response {
         answers: vec![
             mx(10, "a.c43.catalogue.test.", 300),
             mx(20, "b.c43.catalogue.test.", 3600),
-        ],
+        ]
+        .into(),
         negative_ttl: None,
         authentic: false,
         authoritative: false,

@@ -606,7 +606,8 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
         answers: vec![
             mx(10, "a.c43.catalogue.test.", 300),
             mx(20, "b.c43.catalogue.test.", 3600),
-        ],
+        ]
+        .into(),
         negative_ttl: None,
         authentic: false,
         authoritative: false,

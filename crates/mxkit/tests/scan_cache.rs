@@ -50,7 +50,8 @@ impl Lookup for Gated {
                     q.clone(),
                     300,
                     RData::A(A::new(192, 0, 2, 1)),
-                )],
+                )]
+                .into(),
                 negative_ttl: None,
                 authentic: false,
                 authoritative: false,

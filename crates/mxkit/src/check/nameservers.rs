@@ -613,7 +613,7 @@ fn hear(resp: &Response) -> Heard {
         ),
         Status::NoError => {
             let mut ttls: BTreeMap<Item, u32> = BTreeMap::new();
-            for r in &resp.answers {
+            for r in resp.answers.iter() {
                 let item = match &r.data {
                     RData::MX(mx) => Item::Mx {
                         owner: r.name.to_lowercase(),

@@ -27,13 +27,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{BoxFuture, Lookup, Name, RecordType, Response, Status};
+use super::{BoxFuture, Lookup, Name, Record, RecordType, Response, Status};
 
 /// Longest time anything is kept, whatever the TTL says (one day, like
 /// unbound's `cache-max-ttl`).
@@ -64,16 +64,56 @@ pub struct Cache<L> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key(Box<[u8]>);
 
-impl Key {
-    fn new(name: &Name, rtype: RecordType) -> Key {
-        let mut v = Vec::with_capacity(name.len() + 4);
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Longest key: a 255-octet wire name and the type.
+const KEY_ROOM: usize = 255 + 2 + 8;
+
+/// A key written into a buffer on the stack: looking up needs no allocation
+/// (`Key` hashes as its bytes, so the two find the same entries).
+struct KeyBuf {
+    bytes: [u8; KEY_ROOM],
+    len: usize,
+}
+
+impl KeyBuf {
+    fn new(name: &Name, rtype: RecordType) -> KeyBuf {
+        let mut k = KeyBuf {
+            bytes: [0; KEY_ROOM],
+            len: 0,
+        };
         for label in name.iter() {
-            v.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
-            v.extend(label.iter().map(u8::to_ascii_lowercase));
+            k.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
+            for b in label {
+                k.push(b.to_ascii_lowercase());
+            }
         }
-        v.push(0);
-        v.extend_from_slice(&u16::from(rtype).to_be_bytes());
-        Key(v.into_boxed_slice())
+        k.push(0);
+        for b in u16::from(rtype).to_be_bytes() {
+            k.push(b);
+        }
+        k
+    }
+
+    fn push(&mut self, b: u8) {
+        // A valid name never fills the room; an invalid one is cut (and
+        // then only shares an entry with names cut the same way).
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn key(&self) -> Key {
+        Key(self.as_bytes().into())
     }
 }
 
@@ -88,6 +128,9 @@ enum Slot {
     Ready {
         until: Instant,
         resp: Response,
+        /// Highest TTL among the stored answers: while it is at most the
+        /// time left, a hit hands the stored answers out as they are.
+        top_ttl: u32,
         uses: u32,
     },
     /// Being asked; these wait for the answer.
@@ -209,6 +252,7 @@ impl<L: Lookup> Cache<L> {
                             let ready = Slot::Ready {
                                 until,
                                 resp: resp.clone(),
+                                top_ttl: top_ttl(resp),
                                 uses: 0,
                             };
                             std::mem::replace(slot, ready)
@@ -277,6 +321,11 @@ impl<L: Lookup> Cache<L> {
     }
 }
 
+/// The highest TTL among the answers of a response (0 when none).
+fn top_ttl(resp: &Response) -> u32 {
+    resp.answers.iter().map(|r| r.ttl).max().unwrap_or(0)
+}
+
 /// Ends a flight whose leader was dropped before the answer came: the
 /// joiners see their sender dropped and one of them asks again.
 struct Leader<'a, L: Lookup> {
@@ -298,24 +347,42 @@ impl<L: Lookup> Drop for Leader<'_, L> {
 impl<L: Lookup> Lookup for Cache<L> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         Box::pin(async move {
-            let key = Key::new(name, rtype);
+            let key = KeyBuf::new(name, rtype);
             loop {
                 let wait = {
                     let now = Instant::now();
                     let mut state = self.lock();
-                    match state.map.get_mut(&key) {
-                        Some(Slot::Ready { until, resp, uses }) if *until > now => {
+                    match state.map.get_mut(key.as_bytes()) {
+                        Some(Slot::Ready {
+                            until,
+                            resp,
+                            top_ttl: top,
+                            uses,
+                        }) if *until > now => {
                             *uses = uses.saturating_add(1);
                             // Hand out the remaining TTL, as a caching resolver does.
                             // Rounded up: an answer stored a moment ago keeps its TTL.
                             let left = *until - now;
                             let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
                             let left = u32::try_from(left).unwrap_or(MAX_TTL);
-                            let mut resp = Response::clone(resp);
-                            drop(state);
-                            for r in &mut resp.answers {
-                                r.ttl = r.ttl.min(left);
+                            if *top > left {
+                                // Stamp the stored answers with the time left
+                                // (TTLs only go down, so the stamped copy serves
+                                // every later hit too, until the next second).
+                                let stamped: Arc<[Record]> = resp
+                                    .answers
+                                    .iter()
+                                    .map(|r| {
+                                        let mut r = r.clone();
+                                        r.ttl = r.ttl.min(left);
+                                        r
+                                    })
+                                    .collect();
+                                resp.answers = stamped;
+                                *top = left;
                             }
+                            let resp = Response::clone(resp);
+                            drop(state);
                             self.hits.fetch_add(1, Ordering::Relaxed);
                             return resp;
                         }
@@ -328,7 +395,7 @@ impl<L: Lookup> Lookup for Cache<L> {
                             if state.map.len() >= self.capacity {
                                 self.sweep(&mut state);
                             }
-                            state.map.insert(key.clone(), Slot::Flight(Vec::new()));
+                            state.map.insert(key.key(), Slot::Flight(Vec::new()));
                             None
                         }
                     }
@@ -345,10 +412,10 @@ impl<L: Lookup> Lookup for Cache<L> {
                         self.misses.fetch_add(1, Ordering::Relaxed);
                         let mut leader = Leader {
                             cache: self,
-                            key: Some(key),
+                            key: Some(key.key()),
                         };
                         let resp = self.inner.query(name, rtype).await;
-                        let key = leader.key.take().unwrap_or_else(|| Key::new(name, rtype));
+                        let key = leader.key.take().unwrap_or_else(|| key.key());
                         self.land(&key, rtype, &resp);
                         return resp;
                     }

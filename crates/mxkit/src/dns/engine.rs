@@ -21,14 +21,19 @@
 //!   gathered there when the asking task yields, so that the packets of many
 //!   questions leave in a burst (a server kept busy is not woken once per
 //!   packet; on loopback that wake-up was a tenth of the client's time);
+//!   both tasks read and send up to 32 datagrams per system call
+//!   (`recvmmsg`/`sendmmsg`, see `dns::mmsg`);
 //! - the **meter** counts questions, tries, resends, timeouts, error rcodes
 //!   and TCP re-asks, and when the last usable reply came ([`Engine::meter`]);
 //!   `scan` reads it to size its window;
 //! - the **pacer** holds tries back to [`EngineConfig::rate`] per second.
 //!
-//! The hot path avoids hickory-proto's message builder and does not decode
-//! the additional section of replies (see `decode`); queries are written by
-//! hand (`Inner::encode`, tested octet for octet against hickory's encoder).
+//! The hot path avoids hickory-proto's message types: replies are read by
+//! the walker of `dns::walk` (A, AAAA, CNAME, MX answers, SOA/NS authority,
+//! the additional section only stepped over), which gives way to hickory's
+//! decoder (`decode`) for anything else and is tested to agree with it;
+//! queries are written by hand (`Inner::encode`, tested octet for octet
+//! against hickory's encoder).
 //!
 //! Rules applied here:
 //! - a reply is accepted only if it comes from the address the query was sent
@@ -42,7 +47,9 @@
 //!   over TCP (RFC 1123 section 6.1.3.2: a mailer must not use a truncated
 //!   answer; RFC 7766 section 5: TCP is the fallback for truncation), with up
 //!   to [`EngineConfig::attempts`] connections while they fail, and at most
-//!   [`TCP_CONNECTIONS`] open at once (RFC 7766 section 6.2.2);
+//!   [`TCP_CONNECTIONS`] open at once (RFC 7766 section 6.2.2); up to
+//!   [`TCP_IDLE`] of them stay open for the next truncated answer (RFC 7766
+//!   section 6.2.1), and one the server closed meanwhile is replaced;
 //! - SERVFAIL, REFUSED and other error rcodes move on to the next server
 //!   (RFC 1035 section 7.2: a server that returns an error is dropped from the
 //!   list for this question); NOERROR and NXDOMAIN are final;
@@ -71,7 +78,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,6 +86,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::AbortHandle;
 
+use super::mmsg;
+use super::walk::{self, Reply};
 use super::{BoxFuture, Lookup, Response, Status, TempError};
 
 /// Default wait for one try (one server, one transport).
@@ -99,6 +108,10 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 const UDP_BUFFER: usize = 8 << 20;
 /// TCP connections an engine keeps open at once (truncated answers).
 pub const TCP_CONNECTIONS: usize = 32;
+/// TCP connections kept open after a clean exchange, for the next
+/// truncated answer (part of [`TCP_CONNECTIONS`]: at most
+/// `TCP_CONNECTIONS - TCP_IDLE` exchanges run at once).
+pub const TCP_IDLE: usize = 8;
 /// Packets the send task sends before it yields to the other tasks.
 const SEND_BURST: usize = 128;
 /// How many random IDs are drawn before a try gives up finding a free one.
@@ -291,7 +304,8 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 server_texts,
-                tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+                tcp_slots: Semaphore::new(TCP_CONNECTIONS - TCP_IDLE),
+                tcp_idle: Mutex::new(Vec::new()),
                 cfg,
                 v4,
                 v6,
@@ -349,6 +363,8 @@ struct Inner {
     pacer: Option<Pacer>,
     /// Limits the TCP connections open at once.
     tcp_slots: Semaphore,
+    /// TCP connections kept open for reuse, with their server.
+    tcp_idle: Mutex<Vec<(SocketAddr, TcpStream)>>,
     /// `cfg.servers` as text, for responses.
     server_texts: Vec<String>,
 }
@@ -390,7 +406,7 @@ struct Outgoing {
 /// What a waiting query is handed.
 enum Delivery {
     /// An acceptable reply.
-    Reply(Message),
+    Reply(Reply),
     /// The query could not be sent (the socket's error).
     SendFailed(String),
 }
@@ -537,7 +553,7 @@ impl Channel {
                 return;
             }
         }
-        let decoded = decode(packet);
+        let decoded = walk::read(packet, decode);
         let mut table = self.lock();
         let Some(pending) = table.pending.get_mut(&(id, from)) else {
             // The query gave up between the two locks.
@@ -801,13 +817,31 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Receive datagrams on one channel forever (until the engine is dropped).
+/// Receive datagrams on one channel forever (until the engine is dropped),
+/// a batch per system call (`mmsg`).
 async fn receive(channel: Arc<Channel>, tallies: Arc<Tallies>) {
-    // Larger than any UDP payload, so nothing is cut short by us.
-    let mut buf = vec![0u8; 65_535];
+    // Each slot is larger than any UDP payload, so nothing is cut short by us.
+    let mut bufs = mmsg::RecvBuffers::new();
     loop {
-        match channel.socket.recv_from(&mut buf).await {
-            Ok((n, from)) => channel.dispatch(&buf[..n], from, &tallies),
+        if let Err(e) = channel.socket.readable().await {
+            tracing::debug!("DNS socket receive error: {e}");
+            tokio::task::yield_now().await;
+            continue;
+        }
+        match mmsg::recv(&channel.socket, &mut bufs) {
+            Ok(n) => {
+                for i in 0..n {
+                    match bufs.get(i) {
+                        (packet, Some(from)) => channel.dispatch(packet, from, &tallies),
+                        (_, None) => tracing::debug!("datagram from an unreadable address"),
+                    }
+                }
+                if n == mmsg::BATCH {
+                    // More may be waiting: let the queries just answered run first.
+                    tokio::task::yield_now().await;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 // Unconnected UDP sockets report ICMP errors on some systems;
                 // none of them concerns a single query. Yield so that a
@@ -837,26 +871,39 @@ async fn send(channel: Arc<Channel>) {
             if batch.again.is_empty() && batch.first.is_empty() {
                 break;
             }
-            let burst = batch.again.drain(..).chain(batch.first.drain(..));
-            for (i, out) in burst.enumerate() {
+            let burst: Vec<Outgoing> = batch.again.drain(..).chain(batch.first.drain(..)).collect();
+            let mut sent = 0;
+            let mut since_yield = 0;
+            while sent < burst.len() {
                 // A long burst yields now and then, so that replies are
                 // read (and the server's queue drained) in between.
-                if i > 0 && i % SEND_BURST == 0 {
+                if since_yield >= SEND_BURST {
+                    since_yield = 0;
                     tokio::task::yield_now().await;
                 }
-                loop {
-                    match channel.socket.try_send_to(&out.packet, out.to) {
-                        Ok(_) => break,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            if let Err(e) = channel.socket.writable().await {
-                                channel.fail(&out.packet, out.to, e.to_string());
-                                break;
-                            }
-                        }
-                        Err(e) => {
+                let end = burst.len().min(sent + mmsg::BATCH);
+                let packets: Vec<(&[u8], SocketAddr)> = burst[sent..end]
+                    .iter()
+                    .map(|o| (o.packet.as_slice(), o.to))
+                    .collect();
+                match mmsg::send(&channel.socket, &packets) {
+                    Ok(n) => {
+                        sent += n.max(1);
+                        since_yield += n.max(1);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = channel.socket.writable().await {
+                            let out = &burst[sent];
                             channel.fail(&out.packet, out.to, e.to_string());
-                            break;
+                            sent += 1;
                         }
+                    }
+                    Err(e) => {
+                        // The first packet's error: its query hears of it;
+                        // the rest go on.
+                        let out = &burst[sent];
+                        channel.fail(&out.packet, out.to, e.to_string());
+                        sent += 1;
                     }
                 }
             }
@@ -875,7 +922,7 @@ async fn send(channel: Arc<Channel>) {
 /// record, whose upper rcode bits are merged into the response code (RFC
 /// 6891 section 6.1.3). Decoding the additional records cost about a third
 /// of the decode time of an MX reply with glue.
-fn decode(packet: &[u8]) -> Result<Message, String> {
+pub(crate) fn decode(packet: &[u8]) -> Result<Message, String> {
     if packet.len() < 12 {
         return Err(format!(
             "undecodable: {} byte(s), shorter than a DNS header",
@@ -925,7 +972,11 @@ fn decode_sections(packet: &[u8]) -> Result<Message, String> {
 /// them; return the upper rcode bits of the OPT record, if there is one.
 /// Errors on a record that runs past the end, a second OPT record (RFC 6891
 /// section 6.1.1) or a bad name.
-fn walk_additionals(packet: &[u8], mut at: usize, count: u16) -> Result<Option<u8>, String> {
+pub(crate) fn walk_additionals(
+    packet: &[u8],
+    mut at: usize,
+    count: u16,
+) -> Result<Option<u8>, String> {
     let cut = || "unexpected end of input reached".to_owned();
     let mut high = None;
     for _ in 0..count {
@@ -966,27 +1017,27 @@ fn walk_additionals(packet: &[u8], mut at: usize, count: u16) -> Result<Option<u
 /// Accept a decoded reply for the question (`name` absolute, `rtype`, IN),
 /// or say why not (RFC 5452 section 9.1). The ID and the source address were
 /// checked before.
-fn accept(msg: Message, name: &Name, rtype: RecordType) -> Result<Message, String> {
+fn accept(msg: Reply, name: &Name, rtype: RecordType) -> Result<Reply, String> {
     if msg.metadata.message_type != MessageType::Response {
         return Err("not a response (QR bit clear)".to_owned());
     }
-    match msg.queries.as_slice() {
+    match &msg.question {
         // Name equality is case-insensitive (RFC 4343).
-        [q] if q.query_type == rtype && q.query_class == DNSClass::IN && q.name == *name => {}
-        [q] => {
+        Some(q) if q.query_type == rtype && q.query_class == DNSClass::IN && q.name == *name => {}
+        Some(q) => {
             return Err(format!(
                 "wrong question ({} {} {})",
                 q.name, q.query_class, q.query_type
             ));
         }
-        qs => return Err(format!("wrong question ({} questions)", qs.len())),
+        None => return Err(format!("wrong question ({} questions)", msg.questions)),
     }
     Ok(msg)
 }
 
 /// The outcome of one UDP try.
 enum Try {
-    Reply(Message),
+    Reply(Reply),
     Timeout { ignored: u32, last: Option<String> },
     Network(TempError),
 }
@@ -1222,14 +1273,16 @@ impl Inner {
     /// it. At most [`TCP_CONNECTIONS`] connections are open at once (RFC
     /// 7766 section 6.2.2: a client should limit its concurrent
     /// connections to a server); waiting for one does not count against the
-    /// timeout.
+    /// timeout. Up to [`TCP_IDLE`] connections stay open after a clean
+    /// exchange and are used again (RFC 7766 section 6.2.1), so that the
+    /// truncated answers of a bulk run do not each cost a handshake.
     async fn tcp_tries(
         &self,
         wire: &[u8],
         name: &Name,
         rtype: RecordType,
         server: SocketAddr,
-    ) -> Result<Message, String> {
+    ) -> Result<Reply, String> {
         let mut last = String::new();
         for _ in 0..self.cfg.attempts.max(1) {
             let _slot = self.tcp_slots.acquire().await;
@@ -1255,7 +1308,7 @@ impl Inner {
         name: &Name,
         rtype: RecordType,
         server: SocketAddr,
-    ) -> Result<Message, String> {
+    ) -> Result<Reply, String> {
         let id: u16 = match self.channel(server) {
             Some(channel) => channel.lock().rng.random(),
             None => rand::random(),
@@ -1265,44 +1318,102 @@ impl Inner {
         out.extend_from_slice(wire);
         out[2..4].copy_from_slice(&id.to_be_bytes());
         let mut last_ignored = None;
+        // A connection left open by an earlier exchange first (RFC 7766
+        // section 6.2.1: reuse connections); one the server has closed
+        // meanwhile fails at once, and a new one is opened in its place.
+        if let Some(mut stream) = self.idle_tcp(server) {
+            let exchange = tcp_exchange(&mut stream, &out, id, name, rtype, &mut last_ignored);
+            match tokio::time::timeout(self.cfg.timeout, exchange).await {
+                Ok(Ok(msg)) => {
+                    self.keep_tcp(server, stream);
+                    return Ok(msg);
+                }
+                Ok(Err(why)) => {
+                    tracing::debug!(
+                        "{server}: kept TCP connection failed ({why}), opening another"
+                    );
+                }
+                Err(_) => {
+                    return Err(match last_ignored {
+                        Some(why) => format!("timeout (last ignored: {why})"),
+                        None => "timeout".to_owned(),
+                    });
+                }
+            }
+        }
         let exchange = async {
             let mut stream = TcpStream::connect(server)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            stream
-                .write_all(&out)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            loop {
-                let mut len = [0u8; 2];
-                stream
-                    .read_exact(&mut len)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
-                let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                stream
-                    .read_exact(&mut body)
-                    .await
-                    .map_err(|e| format!("read: {e}"))?;
-                if body.get(..2) != Some(&id.to_be_bytes()[..]) {
-                    last_ignored = Some("wrong ID".to_owned());
-                    continue;
-                }
-                match decode(&body).and_then(|msg| accept(msg, name, rtype)) {
-                    Ok(msg) => return Ok(msg),
-                    Err(why) => {
-                        tracing::debug!("ignored TCP reply from {server}: {why}");
-                        last_ignored = Some(why);
-                    }
-                }
-            }
+            let msg = tcp_exchange(&mut stream, &out, id, name, rtype, &mut last_ignored).await?;
+            Ok((msg, stream))
         };
         match tokio::time::timeout(self.cfg.timeout, exchange).await {
-            Ok(result) => result,
+            Ok(Ok((msg, stream))) => {
+                self.keep_tcp(server, stream);
+                Ok(msg)
+            }
+            Ok(Err(why)) => Err(why),
             Err(_) => Err(match last_ignored {
                 Some(why) => format!("timeout (last ignored: {why})"),
                 None => "timeout".to_owned(),
             }),
+        }
+    }
+
+    /// A kept TCP connection to `server`, if there is one.
+    fn idle_tcp(&self, server: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.tcp_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = idle.iter().position(|(to, _)| *to == server)?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    /// Keep a connection after a clean exchange, while fewer than
+    /// [`TCP_IDLE`] are kept (else it is closed).
+    fn keep_tcp(&self, server: SocketAddr, stream: TcpStream) {
+        let mut idle = self.tcp_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < TCP_IDLE {
+            idle.push((server, stream));
+        }
+    }
+}
+
+/// Send one framed query (2-byte length prefix, RFC 1035 section 4.2.2) on
+/// `stream` and read replies until the one with its ID that answers the
+/// question; other replies are skipped (noted in `last_ignored`).
+async fn tcp_exchange(
+    stream: &mut TcpStream,
+    out: &[u8],
+    id: u16,
+    name: &Name,
+    rtype: RecordType,
+    last_ignored: &mut Option<String>,
+) -> Result<Reply, String> {
+    stream
+        .write_all(out)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    loop {
+        let mut len = [0u8; 2];
+        stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if body.get(..2) != Some(&id.to_be_bytes()[..]) {
+            *last_ignored = Some("wrong ID".to_owned());
+            continue;
+        }
+        match walk::read(&body, decode).and_then(|msg| accept(msg, name, rtype)) {
+            Ok(msg) => return Ok(msg),
+            Err(why) => {
+                tracing::debug!("ignored TCP reply: {why}");
+                *last_ignored = Some(why);
+            }
         }
     }
 }
@@ -1332,7 +1443,7 @@ pub fn read_reply(
 ) -> Result<Response, String> {
     let mut name = name.clone();
     name.set_fqdn(true);
-    let msg = decode(packet).and_then(|msg| accept(msg, &name, rtype))?;
+    let msg = walk::read(packet, decode).and_then(|msg| accept(msg, &name, rtype))?;
     if msg.metadata.truncation {
         return Err("truncated (TC bit): not used, asked again over TCP".to_owned());
     }
@@ -1341,8 +1452,23 @@ pub fn read_reply(
     }
 }
 
+/// Check the engine's reply walker against hickory-proto on one datagram:
+/// `Err` when the walker reads it and hickory rejects it or reads something
+/// else. For the `reply` fuzz target (and tests); see `dns::walk`.
+#[doc(hidden)]
+pub fn check_reply_walker(packet: &[u8]) -> Result<(), String> {
+    let Some(walked) = walk::walk(packet) else {
+        return Ok(());
+    };
+    match decode(packet).map(Reply::from_message) {
+        Ok(reference) if reference == walked => Ok(()),
+        Ok(reference) => Err(format!("the walker read {walked:?}, hickory {reference:?}")),
+        Err(why) => Err(format!("the walker read what hickory rejects: {why}")),
+    }
+}
+
 /// Classify a reply by its rcode and turn it into a [`Response`].
-fn verdict(msg: Message, server_text: String) -> Verdict {
+fn verdict(msg: Reply, server_text: String) -> Verdict {
     let status = match msg.metadata.response_code {
         ResponseCode::NoError => Status::NoError,
         ResponseCode::NXDomain => Status::NxDomain,
@@ -1368,11 +1494,9 @@ fn verdict(msg: Message, server_text: String) -> Verdict {
             ));
         }
     };
-    // RFC 2308 section 5: a negative answer is cached for min(SOA TTL, SOA MINIMUM).
-    let negative_ttl = msg.authorities.iter().find_map(|r| match &r.data {
-        RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
-        _ => None,
-    });
+    // RFC 2308 section 5: a negative answer is cached for min(SOA TTL, SOA
+    // MINIMUM) (of the first SOA of the authority section, see `Reply`).
+    let negative_ttl = msg.negative_ttl;
     let mut answers = msg.answers;
     if answers.len() > MAX_ANSWERS {
         tracing::warn!(
@@ -1383,7 +1507,7 @@ fn verdict(msg: Message, server_text: String) -> Verdict {
     }
     Verdict::Final(Response {
         status,
-        answers,
+        answers: answers.into(),
         negative_ttl,
         authentic: msg.metadata.authentic_data,
         authoritative: msg.metadata.authoritative,
@@ -1423,6 +1547,7 @@ fn mnemonic(rcode: ResponseCode) -> String {
 mod tests {
     use super::*;
     use hickory_proto::op::{Edns, OpCode};
+    use hickory_proto::rr::RData;
 
     #[test]
     fn query_sets_rd_ad_and_edns_payload() {
@@ -1436,6 +1561,7 @@ mod tests {
             meter: Meter::new(),
             pacer: None,
             tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+            tcp_idle: Mutex::new(Vec::new()),
             server_texts: Vec::new(),
         };
         let name = Name::from_ascii("Example.ORG.").unwrap();
@@ -1466,6 +1592,7 @@ mod tests {
                 meter: Meter::new(),
                 pacer: None,
                 tcp_slots: Semaphore::new(TCP_CONNECTIONS),
+                tcp_idle: Mutex::new(Vec::new()),
                 server_texts: Vec::new(),
             };
             for (text, rtype) in [

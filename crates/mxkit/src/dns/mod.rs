@@ -18,9 +18,10 @@
 pub mod cache;
 pub mod engine;
 pub mod fake;
+mod mmsg;
+mod walk;
 pub mod zone;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -62,8 +63,10 @@ impl<T: Lookup + ?Sized> Lookup for &T {
 pub struct Response {
     /// The response code, classified.
     pub status: Status,
-    /// The answer section as received (may hold CNAMEs and records of other owners).
-    pub answers: Vec<Record>,
+    /// The answer section as received (may hold CNAMEs and records of other
+    /// owners). Shared: a cached answer handed out again is a reference
+    /// count, not a copy.
+    pub answers: Arc<[Record]>,
     /// Negative-caching TTL (RFC 2308 section 5: min of the SOA's TTL and its
     /// MINIMUM field) when the authority section carried an SOA.
     pub negative_ttl: Option<u32>,
@@ -82,7 +85,7 @@ impl Response {
     pub fn status(status: Status, server: impl Into<String>) -> Self {
         Response {
             status,
-            answers: Vec::new(),
+            answers: Arc::from([]),
             negative_ttl: None,
             authentic: false,
             authoritative: false,
@@ -171,8 +174,9 @@ fn ignored_note(ignored: u32, last: &Option<String>) -> String {
 /// The outcome of a resolved question, after following CNAMEs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Records of the asked type, owned by the last name of the chain.
-    Records(Vec<Record>),
+    /// Records of the asked type, owned by the last name of the chain
+    /// (shared with the response they came in when that held nothing else).
+    Records(Arc<[Record]>),
     /// The name exists but has no records of that type.
     NoData {
         /// How long this may be cached (RFC 2308), when known.
@@ -257,41 +261,50 @@ impl Answer {
 pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordType) -> Answer {
     let mut current = name.clone();
     let mut chain: Vec<Name> = Vec::new();
-    let mut seen: HashSet<Name> = HashSet::from([name.to_lowercase()]);
     let mut authentic = true;
     loop {
         let resp = lookup.query(&current, rtype).await;
         authentic &= resp.authentic;
+        let Response {
+            status,
+            answers,
+            negative_ttl,
+            server,
+            ..
+        } = resp;
         let done = |outcome: Outcome, chain: Vec<Name>| Answer {
             outcome,
             cname_chain: chain,
-            authentic: authentic && resp.authentic,
-            server: resp.server.clone(),
+            authentic,
+            server,
         };
-        match &resp.status {
-            Status::Temporary(e) => return done(Outcome::Temporary(e.clone()), chain),
+        match status {
+            Status::Temporary(e) => return done(Outcome::Temporary(e), chain),
             Status::Truncated => return done(Outcome::Truncated, chain),
             Status::NoError | Status::NxDomain => {}
         }
         let grew_from = chain.len();
         loop {
-            let records: Vec<Record> = resp
-                .answers
-                .iter()
-                .filter(|r| r.record_type() == rtype && r.name == current)
-                .cloned()
-                .collect();
-            if !records.is_empty() {
+            let wanted = |r: &Record| r.record_type() == rtype && r.name == current;
+            let matching = answers.iter().filter(|r| wanted(r)).count();
+            if matching == answers.len() && matching > 0 {
+                // The usual case: the response holds just the records (shared, not copied).
+                return done(Outcome::Records(answers), chain);
+            }
+            if matching > 0 {
+                let records: Arc<[Record]> =
+                    answers.iter().filter(|r| wanted(r)).cloned().collect();
                 return done(Outcome::Records(records), chain);
             }
-            let target = resp.answers.iter().find_map(|r| match &r.data {
+            let target = answers.iter().find_map(|r| match &r.data {
                 RData::CNAME(c) if rtype != RecordType::CNAME && r.name == current => {
                     Some(c.0.clone())
                 }
                 _ => None,
             });
             let Some(target) = target else { break };
-            if !seen.insert(target.to_lowercase()) {
+            // Names compare case-insensitively (RFC 4343).
+            if target == *name || chain.contains(&target) {
                 return done(
                     Outcome::Temporary(TempError::CnameLoop(target.to_ascii())),
                     chain,
@@ -307,26 +320,16 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
             current = target;
         }
         let progressed = chain.len() > grew_from;
-        match resp.status {
+        match status {
             // The rcode applies to the last name of the chain (RFC 6604 section 3).
             Status::NxDomain => {
-                return done(
-                    Outcome::NxDomain {
-                        negative_ttl: resp.negative_ttl,
-                    },
-                    chain,
-                );
+                return done(Outcome::NxDomain { negative_ttl }, chain);
             }
             // The chain stopped at a name this response says nothing more
             // about: ask that name itself.
             Status::NoError if progressed => continue,
             _ => {
-                return done(
-                    Outcome::NoData {
-                        negative_ttl: resp.negative_ttl,
-                    },
-                    chain,
-                );
+                return done(Outcome::NoData { negative_ttl }, chain);
             }
         }
     }

@@ -1404,7 +1404,7 @@ impl ZoneSet {
             .collect();
         Some(Response {
             status,
-            answers,
+            answers: answers.into(),
             negative_ttl,
             authentic: false,
             // Zone data is the authority itself (RFC 1035 section 4.1.1).

@@ -1,0 +1,406 @@
+//! The reply walker: reads the parts of a DNS reply that routing uses,
+//! straight from the datagram, without building a hickory-proto `Message`.
+//!
+//! Words:
+//! - a [`Reply`] is what the engine keeps of a datagram: the header, the
+//!   question (when there is exactly one), the answer records and the
+//!   negative TTL (RFC 2308 section 5) of the first SOA in the authority
+//!   section;
+//! - the **walker** ([`walk`]) reads replies whose records are all of the
+//!   kinds routing asks for: A, AAAA, CNAME and MX in the answer section, SOA
+//!   and NS in the authority section (the additional section is only stepped
+//!   over, as before). Nothing is allocated but the answer records kept.
+//!   Anything else (another record type, another opcode, several questions,
+//!   an empty or mis-sized RDATA, a malformed field) makes it **give way**:
+//!   `None`, and the reply is read by hickory-proto instead ([`read`]);
+//! - hickory-proto stays the **reference**: whenever the walker reads a
+//!   datagram, hickory reads the same [`Reply`] from it (a differential
+//!   test and the `reply` fuzz target check this), so the walker never
+//!   accepts what hickory rejects. Names are read by hickory's own name
+//!   decoder, so compression pointers, label and name lengths follow its
+//!   rules exactly.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::panic::catch_unwind;
+
+use hickory_proto::op::{Header, Message, Metadata, OpCode, Query};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+/// What the engine keeps of one reply.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Reply {
+    /// The header's flags, ID and response code (with the OPT record's
+    /// upper bits merged in, RFC 6891 section 6.1.3).
+    pub metadata: Metadata,
+    /// The number of questions in the question section.
+    pub questions: u16,
+    /// The question, when there is exactly one.
+    pub question: Option<Query>,
+    /// The answer section.
+    pub answers: Vec<Record>,
+    /// min(TTL, MINIMUM) of the first SOA record in the authority section.
+    pub negative_ttl: Option<u32>,
+}
+
+impl Reply {
+    /// What the engine keeps of a message hickory-proto decoded.
+    pub(crate) fn from_message(msg: Message) -> Reply {
+        let negative_ttl = msg.authorities.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+            _ => None,
+        });
+        let questions = u16::try_from(msg.queries.len()).unwrap_or(u16::MAX);
+        let question = match msg.queries.as_slice() {
+            [q] => Some(q.clone()),
+            _ => None,
+        };
+        Reply {
+            metadata: msg.metadata,
+            questions,
+            question,
+            answers: msg.answers,
+            negative_ttl,
+        }
+    }
+}
+
+/// Read a reply: by the walker when it can, else by hickory-proto
+/// (`decode`, the engine's hickory reader). Never panics.
+pub(crate) fn read(
+    packet: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<Message, String>,
+) -> Result<Reply, String> {
+    // hickory's decoders are not expected to panic; if one does, the
+    // datagram goes to `decode`, which reports it as undecodable.
+    match catch_unwind(|| walk(packet)) {
+        Ok(Some(reply)) => Ok(reply),
+        Ok(None) | Err(_) => decode(packet).map(Reply::from_message),
+    }
+}
+
+/// Most answer records the walker reads itself; a longer answer section
+/// is left to hickory (which the engine then cuts, see `MAX_ANSWERS`).
+const MAX_WALKED: u16 = 512;
+
+/// Walk a reply (see the module documentation); `None`: give way to hickory.
+pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
+    if packet.len() < 12 || packet.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let mut d = BinDecoder::new(packet);
+    let Header {
+        mut metadata,
+        counts,
+    } = Header::read(&mut d).ok()?;
+    if metadata.op_code != OpCode::Query || counts.queries != 1 || counts.answers > MAX_WALKED {
+        return None;
+    }
+    let question = Query::read(&mut d).ok()?;
+    let mut at = d.index();
+    let mut answers = Vec::with_capacity(usize::from(counts.answers));
+    for _ in 0..counts.answers {
+        let (record, next) = answer(packet, at)?;
+        answers.push(record);
+        at = next;
+    }
+    let mut negative_ttl = None;
+    for _ in 0..counts.authorities {
+        let (soa, next) = authority(packet, at)?;
+        if negative_ttl.is_none() {
+            negative_ttl = soa;
+        }
+        at = next;
+    }
+    let high = super::engine::walk_additionals(packet, at, counts.additionals).ok()?;
+    if let Some(high) = high {
+        metadata.merge_response_code(high);
+    }
+    Some(Reply {
+        metadata,
+        questions: 1,
+        question: Some(question),
+        answers,
+        negative_ttl,
+    })
+}
+
+/// A name at `at` (hickory's decoder) and the offset after it.
+fn name(packet: &[u8], at: usize) -> Option<(Name, usize)> {
+    let mut d = BinDecoder::new(packet).clone(u16::try_from(at).ok()?);
+    let name = Name::read(&mut d).ok()?;
+    Some((name, d.index()))
+}
+
+/// The fixed part of a record after its owner: type, class, TTL and the
+/// RDATA's bounds (RFC 1035 section 4.1.3). `None` for an empty RDATA
+/// (hickory reads it as an update record, which a reply must not hold).
+fn fixed(packet: &[u8], at: usize) -> Option<(u16, u16, u32, usize, usize)> {
+    let f = packet.get(at..at + 10)?;
+    let rtype = u16::from_be_bytes([f[0], f[1]]);
+    let class = u16::from_be_bytes([f[2], f[3]]);
+    let ttl = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+    let len = usize::from(u16::from_be_bytes([f[8], f[9]]));
+    let start = at + 10;
+    let end = start + len;
+    if len == 0 || end > packet.len() {
+        return None;
+    }
+    Some((rtype, class, ttl, start, end))
+}
+
+/// One answer record of a walked type, and the offset after it.
+fn answer(packet: &[u8], at: usize) -> Option<(Record, usize)> {
+    let (owner, at) = name(packet, at)?;
+    let (rtype, class, ttl, start, end) = fixed(packet, at)?;
+    let rdata = packet.get(start..end)?;
+    let data = match RecordType::from(rtype) {
+        RecordType::A => RData::A(A(Ipv4Addr::from(<[u8; 4]>::try_from(rdata).ok()?))),
+        RecordType::AAAA => RData::AAAA(AAAA(Ipv6Addr::from(<[u8; 16]>::try_from(rdata).ok()?))),
+        RecordType::CNAME => {
+            let (target, after) = name(packet, start)?;
+            if after != end {
+                return None;
+            }
+            RData::CNAME(CNAME(target))
+        }
+        RecordType::MX => {
+            let preference = u16::from_be_bytes([*rdata.first()?, *rdata.get(1)?]);
+            let (exchange, after) = name(packet, start + 2)?;
+            if after != end {
+                return None;
+            }
+            RData::MX(MX::new(preference, exchange))
+        }
+        _ => return None,
+    };
+    let mut record = Record::from_rdata(owner, ttl, data);
+    record.dns_class = DNSClass::from(class);
+    Some((record, end))
+}
+
+/// One authority record (SOA or NS), checked as hickory checks it; the
+/// SOA's negative TTL, and the offset after it.
+fn authority(packet: &[u8], at: usize) -> Option<(Option<u32>, usize)> {
+    let (_, at) = name(packet, at)?;
+    let (rtype, _, ttl, start, end) = fixed(packet, at)?;
+    match RecordType::from(rtype) {
+        RecordType::SOA => {
+            let (_, after) = name(packet, start)?;
+            let (_, after) = name(packet, after)?;
+            if after + 20 != end {
+                return None;
+            }
+            let m = packet.get(end - 4..end)?;
+            let minimum = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+            Some((Some(ttl.min(minimum)), end))
+        }
+        RecordType::NS => {
+            let (_, after) = name(packet, start)?;
+            (after == end).then_some((None, end))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, MessageType, ResponseCode};
+    use hickory_proto::rr::rdata::{NS, SOA, TXT};
+    use proptest::prelude::*;
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    /// The reference: what the engine's hickory reader makes of `packet`.
+    fn reference(packet: &[u8]) -> Result<Reply, String> {
+        super::super::engine::decode(packet).map(Reply::from_message)
+    }
+
+    /// The walker agrees with hickory whenever it reads a datagram.
+    fn agrees(packet: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(walked) = walk(packet) {
+            match reference(packet) {
+                Ok(want) => prop_assert_eq!(walked, want),
+                Err(why) => {
+                    return Err(TestCaseError::fail(format!(
+                        "walked what hickory rejects ({why}): {packet:02x?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sample(rcode: u16, answers: &[Record], soa: bool, ns: bool, edns: bool) -> Vec<u8> {
+        let q = n("example.org.");
+        let mut msg = Message::response(0x4d58, OpCode::Query);
+        msg.metadata.response_code = ResponseCode::from((rcode >> 4) as u8, (rcode & 15) as u8);
+        msg.metadata.authoritative = true;
+        msg.add_query(Query::query(q.clone(), RecordType::MX));
+        for r in answers {
+            msg.add_answer(r.clone());
+        }
+        if soa {
+            msg.add_authority(Record::from_rdata(
+                q.clone(),
+                300,
+                RData::SOA(SOA::new(
+                    n("ns.example.org."),
+                    n("hostmaster.example.org."),
+                    1,
+                    7200,
+                    3600,
+                    1_209_600,
+                    60,
+                )),
+            ));
+        }
+        if ns {
+            msg.add_authority(Record::from_rdata(
+                q.clone(),
+                300,
+                RData::NS(NS(n("ns.example.org."))),
+            ));
+        }
+        msg.add_additional(Record::from_rdata(
+            n("mx.example.org."),
+            300,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        if edns {
+            msg.set_edns(Edns::new());
+        }
+        msg.to_vec().unwrap()
+    }
+
+    fn mx_answers(k: usize) -> Vec<Record> {
+        (0..k)
+            .map(|i| {
+                Record::from_rdata(
+                    n("example.org."),
+                    300 + i as u32,
+                    RData::MX(MX::new(i as u16, n(&format!("mx{i}.example.org.")))),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn walks_the_replies_routing_gets() {
+        let other = vec![
+            Record::from_rdata(n("example.org."), 60, RData::CNAME(CNAME(n("b.example.")))),
+            Record::from_rdata(n("b.example."), 60, RData::A(A::new(192, 0, 2, 7))),
+            Record::from_rdata(
+                n("b.example."),
+                60,
+                RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            ),
+        ];
+        for (answers, soa, ns) in [
+            (mx_answers(3), false, false),
+            (mx_answers(1), false, true),
+            (Vec::new(), true, false),
+            (other, false, false),
+        ] {
+            for edns in [false, true] {
+                for rcode in [0, 3, 2, 16] {
+                    if rcode > 15 && !edns {
+                        continue;
+                    }
+                    let wire = sample(rcode, &answers, soa, ns, edns);
+                    let walked = walk(&wire).expect("a plain reply is walked");
+                    assert_eq!(Ok(walked.clone()), reference(&wire));
+                    assert_eq!(walked.answers.len(), answers.len());
+                    assert_eq!(walked.metadata.message_type, MessageType::Response);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gives_way_on_other_record_types() {
+        let txt = vec![Record::from_rdata(
+            n("example.org."),
+            60,
+            RData::TXT(TXT::new(vec!["v=spf1 -all".to_owned()])),
+        )];
+        let wire = sample(0, &txt, false, false, true);
+        assert!(walk(&wire).is_none());
+        // hickory reads it: the engine's result does not change.
+        assert_eq!(read(&wire, super::super::engine::decode), reference(&wire));
+    }
+
+    /// Every cut of a sample reply: the walker reads a cut datagram only
+    /// when hickory reads the same from it.
+    #[test]
+    fn cut_replies_agree() {
+        for wire in [
+            sample(0, &mx_answers(3), false, true, true),
+            sample(3, &[], true, false, true),
+        ] {
+            for cut in 0..=wire.len() {
+                agrees(&wire[..cut]).unwrap();
+            }
+        }
+    }
+
+    /// The fuzz corpus of the `reply` target, when `MXKIT_REPLY_CORPUS`
+    /// names its folder (it is not in the repository).
+    #[test]
+    fn reply_corpus_agrees() {
+        let Some(dir) = std::env::var_os("MXKIT_REPLY_CORPUS") else {
+            return;
+        };
+        let (mut n, mut walked) = (0, 0);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let packet = std::fs::read(entry.unwrap().path()).unwrap();
+            agrees(&packet).unwrap();
+            n += 1;
+            walked += usize::from(walk(&packet).is_some());
+        }
+        eprintln!("{n} corpus replies agree ({walked} walked, the rest read by hickory)");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Damaged replies: any octets overwritten anywhere.
+        #[test]
+        fn damaged_replies_agree(
+            k in 0usize..4,
+            soa in any::<bool>(),
+            ns in any::<bool>(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut wire = sample(0, &mx_answers(k), soa, ns, true);
+            for (at, byte) in edits {
+                let i = at.index(wire.len());
+                wire[i] = byte;
+            }
+            agrees(&wire)?;
+        }
+
+        /// Arbitrary octets after a valid header and question.
+        #[test]
+        fn arbitrary_tails_agree(
+            counts in prop::array::uniform6(0u8..4),
+            tail in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut wire = sample(0, &[], false, false, false);
+            wire.truncate(12 + 13 + 4);
+            wire[4..12].copy_from_slice(&[0, counts[0] % 2 + 1, 0, counts[1], 0, counts[2], 0, counts[3]]);
+            wire.extend_from_slice(&tail);
+            agrees(&wire)?;
+        }
+
+        /// Arbitrary octets.
+        #[test]
+        fn arbitrary_octets_agree(packet in prop::collection::vec(any::<u8>(), 0..300)) {
+            agrees(&packet)?;
+        }
+    }
+}
