@@ -67,6 +67,11 @@ pub struct DnsConfig {
     pub fcrdns: bool,
     /// Resolvers to ask (`IP` or `IP:PORT`); default: /etc/resolv.conf.
     pub servers: Vec<String>,
+    /// The domain the decoy is an MX of: routed every `watch_interval`
+    /// seconds; when its plan changes, nothing is listed for twice its TTL.
+    pub watch: Option<String>,
+    /// Seconds between checks of `watch` (default 60).
+    pub watch_interval: Option<f64>,
 }
 
 /// One `[[export]]` table.
@@ -201,11 +206,8 @@ impl Config {
         }
     }
 
-    /// `[dns]` as the run settings take it: `None` when off.
-    pub fn fcrdns(&self) -> Result<Option<Vec<std::net::SocketAddr>>, String> {
-        if !self.dns.fcrdns {
-            return Ok(None);
-        }
+    /// `[dns] servers` as addresses (empty: /etc/resolv.conf).
+    pub fn dns_servers(&self) -> Result<Vec<std::net::SocketAddr>, String> {
         let mut servers = Vec::new();
         for s in &self.dns.servers {
             let addr = s
@@ -214,7 +216,11 @@ impl Config {
                 .map_err(|_| format!("[dns] servers: {s:?} is not IP or IP:PORT"))?;
             servers.push(addr);
         }
-        Ok(Some(servers))
+        Ok(servers)
+    }
+
+    pub fn watch_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.dns.watch_interval.unwrap_or(60.0).clamp(0.1, 3600.0))
     }
 
     pub fn probe_interval(&self) -> Duration {

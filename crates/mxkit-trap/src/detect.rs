@@ -18,6 +18,8 @@
 //! Guards turn a candidate into *observed* with the guard's reason:
 //! `allowlisted`, `known-good`, `seen-at-primary`, `startup-grace` (the
 //! detector or a log stream started less than 120 s before the session),
+//! `dns-change-grace` (the domain's MX plan changed less than twice its TTL
+//! before: [`crate::dnswatch`]),
 //! `primary-down` (the trap's own probe of the primary failed in the 10
 //! minutes before, or it has been back for less than 15: [`crate::health`]),
 //! `primary-idle` (no probe succeeded and no other client reached a real MX
@@ -41,8 +43,6 @@
 //!   visitors are bots, so that share is high every day. The alarm compares
 //!   them with the real MX hosts' traffic instead: an outage of the primary
 //!   as seen from outside shows as decoy-first sessions outnumbering it.
-//! - The DNS-change grace is left to the administrator (run with `--shadow`
-//!   for 2 × TTL after changing MX records).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,6 +50,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use mxkit::dns::Lookup;
 
+use crate::dnswatch::DnsWatch;
 use crate::health::{Health, State};
 use crate::model::{
     Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs,
@@ -137,6 +138,9 @@ pub struct Settings {
     /// The trap's own probes of the primary ([`crate::health`]), when
     /// configured.
     pub health: Option<Arc<Health>>,
+    /// The watch of the domain's MX records ([`crate::dnswatch`]), when
+    /// configured: a watermark, and the DNS-change grace.
+    pub dns_watch: Option<Arc<DnsWatch>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -148,6 +152,7 @@ impl std::fmt::Debug for Settings {
             .field("streams", &self.streams)
             .field("fcrdns", &self.fcrdns.is_some())
             .field("health", &self.health.is_some())
+            .field("dns_watch", &self.dns_watch.is_some())
             .finish()
     }
 }
@@ -216,6 +221,11 @@ impl Detector {
         if self.settings.streams.is_empty() {
             watermark = Micros::MIN;
         }
+        let dns_checked = self
+            .settings
+            .dns_watch
+            .as_ref()
+            .map_or(Micros::MAX, |w| w.checked());
         let until = now - w.decide;
         let pending = store.undecided(until, 10_000).await?;
         let allow = store.allowlist().await?;
@@ -233,7 +243,9 @@ impl Detector {
         let mut paused = candidates >= w.pause_min
             && candidates as f64 > w.pause_ratio * primary_sessions as f64;
         for (id, obs) in pending {
-            if obs.at + w.skew > watermark && !self.settings.streams.is_empty() {
+            if (obs.at + w.skew > watermark && !self.settings.streams.is_empty())
+                || obs.at > dns_checked
+            {
                 step.waiting += 1;
                 continue;
             }
@@ -316,6 +328,14 @@ impl Detector {
         }
         if obs.at < self.started.max(stream_started) + w.startup_grace {
             return Ok((Grade::Observed, "startup-grace"));
+        }
+        if self
+            .settings
+            .dns_watch
+            .as_ref()
+            .is_some_and(|watch| watch.in_grace(obs.at))
+        {
+            return Ok((Grade::Observed, "dns-change-grace"));
         }
         let probed = self
             .settings

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod dnswatch;
 pub mod export;
 pub mod health;
 pub mod listener;

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 use mxkit::dns::engine::{Engine, EngineConfig};
 
 use crate::detect::{Detector, Settings, Step};
+use crate::dnswatch::{DnsWatch, watch_loop};
 use crate::export::{self, ExportOptions, Format};
 use crate::health::{Health, probe_loop};
 use crate::listener::{self, Decoy, Limits};
@@ -35,7 +36,7 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Log(#[from] LogError),
-    #[error("DNS for reverse lookups: {0}")]
+    #[error("DNS (reverse lookups, MX watch): {0}")]
     Dns(String),
     #[error("{0}")]
     Export(#[from] export::ExportError),
@@ -95,10 +96,13 @@ pub struct RunSettings {
     pub publish: ExportOptions,
     pub interval: Duration,
     pub retention: Retention,
-    /// Look up candidates' forward-confirmed names (pool senders): `None`
-    /// off; `Some(servers)` on, asking these resolvers (empty: those of
-    /// /etc/resolv.conf).
-    pub fcrdns: Option<Vec<SocketAddr>>,
+    /// Look up candidates' forward-confirmed names (pool senders).
+    pub fcrdns: bool,
+    /// The domain whose MX plan is watched for the DNS-change grace.
+    pub dns_watch: Option<String>,
+    pub watch_interval: Duration,
+    /// Resolvers for both (empty: those of /etc/resolv.conf).
+    pub dns_servers: Vec<SocketAddr>,
     /// The primary's addresses to probe for health (`IP:25`); none: the
     /// primary's log alone tells whether it is up.
     pub probe: Vec<SocketAddr>,
@@ -139,16 +143,38 @@ pub async fn run(
         let from_start = settings.read_from_start;
         tasks.spawn(async move { follow(source, store, from_start).await });
     }
-    let fcrdns: Option<Arc<dyn mxkit::dns::Lookup>> = match &settings.fcrdns {
-        None => None,
-        Some(servers) => {
-            let config = if servers.is_empty() {
+    let lookup: Option<Arc<dyn mxkit::dns::Lookup>> =
+        if settings.fcrdns || settings.dns_watch.is_some() {
+            let config = if settings.dns_servers.is_empty() {
                 EngineConfig::from_system().map_err(|e| RunError::Dns(e.to_string()))?
             } else {
-                EngineConfig::new(servers.clone())
+                EngineConfig::new(settings.dns_servers.clone())
             };
             Some(Arc::new(Engine::new(config).await?))
+        } else {
+            None
+        };
+    let fcrdns = if settings.fcrdns {
+        lookup.clone()
+    } else {
+        None
+    };
+    let dns_watch = match (&settings.dns_watch, &lookup) {
+        (Some(domain), Some(lookup)) => {
+            let watch = Arc::new(DnsWatch::new());
+            let (domain, lookup, w, every) = (
+                domain.clone(),
+                lookup.clone(),
+                watch.clone(),
+                settings.watch_interval,
+            );
+            tasks.spawn(async move {
+                watch_loop(domain, lookup, w, every).await;
+                Ok(())
+            });
+            Some(watch)
         }
+        _ => None,
     };
     let health = if settings.probe.is_empty() {
         None
@@ -173,6 +199,7 @@ pub async fn run(
             streams: settings.logs.iter().map(LogSource::name).collect(),
             fcrdns,
             health,
+            dns_watch,
         },
         started,
     );

@@ -28,6 +28,7 @@ both!(
     shadow_listings,
     pools_are_cleared_by_their_confirmed_name,
     probes_of_the_primary,
+    dns_changes,
 );
 
 const T: Micros = 1_795_686_384_000_000;
@@ -86,6 +87,7 @@ fn detector() -> Detector {
             streams: vec![LOG.into()],
             fcrdns: None,
             health: None,
+            dns_watch: None,
         },
         T - secs(86_400),
     )
@@ -497,4 +499,48 @@ async fn probes_of_the_primary(fx: Fixture) {
     )
     .await;
     assert_eq!(decide_one(&s, &d, T + secs(1300)).await.0, Grade::Suspect);
+}
+
+async fn dns_changes(fx: Fixture) {
+    use mxkit_trap::dnswatch::DnsWatch;
+    use std::sync::Arc;
+    let s = fx.open().await;
+    healthy(&s).await;
+    let watch = Arc::new(DnsWatch::new());
+    let d = Detector::new(
+        Settings {
+            streams: vec![LOG.into()],
+            dns_watch: Some(watch.clone()),
+            ..Settings::default()
+        },
+        T - secs(86_400),
+    );
+    watch.observe(T - secs(120), "mx 10 mx1, 99 mx99".into(), secs(600));
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::default()).await;
+    // No check has covered the session yet: it waits.
+    let step = d.step(&s, T + secs(61)).await.unwrap();
+    assert_eq!((step.decided.len(), step.waiting), (0, 1));
+    // The next check finds the MX set changed: grace from T - 120 s to
+    // 600 s after this check.
+    watch.observe(T + secs(60), "mx 10 mx1, 20 mx2, 99 mx99".into(), secs(600));
+    assert_eq!(
+        decide_one(&s, &d, T + secs(70)).await,
+        (Grade::Observed, "dns-change-grace".into())
+    );
+    // After the grace, decoy-first is listed again.
+    watch.observe(
+        T + secs(700),
+        "mx 10 mx1, 20 mx2, 99 mx99".into(),
+        secs(600),
+    );
+    decoy(
+        &s,
+        T + secs(680),
+        "203.0.113.10",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    primary(&s, &[(T + secs(650), "198.51.100.201", Flags::default())]).await;
+    assert_eq!(decide_one(&s, &d, T + secs(760)).await.0, Grade::Suspect);
 }

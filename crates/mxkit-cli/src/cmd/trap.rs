@@ -209,7 +209,10 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         publish: publish(&config),
         interval: config.interval(),
         retention: config.retention(),
-        fcrdns: config.fcrdns().map_err(Usage)?,
+        fcrdns: config.dns.fcrdns,
+        dns_watch: config.dns.watch.clone(),
+        watch_interval: config.watch_interval(),
+        dns_servers: config.dns_servers().map_err(Usage)?,
         probe,
         probe_interval: config.probe_interval(),
     };
