@@ -596,3 +596,26 @@ fn resolv_conf_without_nameserver_is_an_error() {
     let err = EngineConfig::from_resolv_conf_file("/nonexistent/resolv.conf").unwrap_err();
     assert!(matches!(err, ConfigError::Unreadable { .. }), "{err}");
 }
+
+/// A slow server: every reply comes 450 ms late, past the 300 ms a try
+/// waits. Earlier tries stay registered, so the reply to the first try
+/// answers the question while the second try waits; before, it was dropped
+/// as "wrong ID" and a server slower than the timeout failed outright.
+#[tokio::test]
+async fn a_late_reply_to_an_earlier_try_answers_the_question() {
+    let server = FaultServer::start(|req| {
+        Reply::Delayed(
+            Duration::from_millis(450),
+            Box::new(Reply::mx(req, &[(10, "mx1.late.test.")])),
+        )
+    });
+    let engine = engine(&[&server], Duration::from_millis(300), 3).await;
+    let resp = ask(&engine, "late.test.", RecordType::MX).await;
+    assert_eq!(resp.status, Status::NoError, "{resp:?}");
+    assert_eq!(exchanges(&resp), vec![(10, "mx1.late.test.".to_string())]);
+    assert_eq!(
+        server.count(Transport::Udp),
+        2,
+        "answered during the second try"
+    );
+}

@@ -106,6 +106,10 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// Several replies, sent in this order.
     Sequence(Vec<Reply>),
+    /// The inner reply over UDP after this long (a slow server: the reply
+    /// reaches the client's socket whatever the client did meanwhile); over
+    /// TCP, sent after waiting as long on that connection.
+    Delayed(std::time::Duration, Box<Reply>),
     /// Send the inner reply over UDP from another port of 127.0.0.1 (a reply
     /// from an address the client did not ask); over TCP, nothing is sent.
     Spoofed(Box<Reply>),
@@ -290,6 +294,7 @@ enum Out {
     Bytes(Vec<u8>),
     Spoofed(Vec<u8>),
     Hangup,
+    Later(std::time::Duration, Vec<Out>),
 }
 
 fn render(reply: Reply, req: &Request, out: &mut Vec<Out>) {
@@ -332,8 +337,13 @@ fn render(reply: Reply, req: &Request, out: &mut Vec<Out>) {
             render(*inner, req, &mut inner_out);
             out.extend(inner_out.into_iter().filter_map(|o| match o {
                 Out::Bytes(b) | Out::Spoofed(b) => Some(Out::Spoofed(b)),
-                Out::Hangup => None,
+                Out::Hangup | Out::Later(..) => None,
             }));
+        }
+        Reply::Delayed(after, inner) => {
+            let mut inner_out = Vec::new();
+            render(*inner, req, &mut inner_out);
+            out.push(Out::Later(after, inner_out));
         }
     }
 }
@@ -462,12 +472,7 @@ impl FaultServer {
                     peer,
                 };
                 for out in s.handle(&req) {
-                    // Send errors (the client went away) do not concern the test.
-                    let _ = match out {
-                        Out::Bytes(b) => udp.send_to(&b, peer),
-                        Out::Spoofed(b) => s.spoof.send_to(&b, peer),
-                        Out::Hangup => Ok(0),
-                    };
+                    send_udp(&udp, &s.spoof, out, peer);
                 }
             }
         }));
@@ -593,7 +598,8 @@ fn serve_tcp(mut stream: TcpStream, shared: &Shared) {
             transport: Transport::Tcp,
             peer,
         };
-        for out in shared.handle(&req) {
+        let mut outs: std::collections::VecDeque<Out> = shared.handle(&req).into();
+        while let Some(out) = outs.pop_front() {
             match out {
                 Out::Bytes(b) => {
                     let mut framed = Vec::with_capacity(b.len() + 2);
@@ -607,7 +613,39 @@ fn serve_tcp(mut stream: TcpStream, shared: &Shared) {
                 }
                 Out::Spoofed(_) => {}
                 Out::Hangup => return,
+                Out::Later(after, inner) => {
+                    thread::sleep(after);
+                    for o in inner.into_iter().rev() {
+                        outs.push_front(o);
+                    }
+                }
             }
+        }
+    }
+}
+
+/// Sends one rendered reply over UDP; a delayed one from a thread of its
+/// own, so the server goes on answering meanwhile. Send errors (the client
+/// went away) do not concern the test.
+fn send_udp(udp: &UdpSocket, spoof: &UdpSocket, out: Out, peer: SocketAddr) {
+    match out {
+        Out::Bytes(b) => {
+            let _ = udp.send_to(&b, peer);
+        }
+        Out::Spoofed(b) => {
+            let _ = spoof.send_to(&b, peer);
+        }
+        Out::Hangup => {}
+        Out::Later(after, outs) => {
+            let (Ok(udp), Ok(spoof)) = (udp.try_clone(), spoof.try_clone()) else {
+                return;
+            };
+            thread::spawn(move || {
+                thread::sleep(after);
+                for out in outs {
+                    send_udp(&udp, &spoof, out, peer);
+                }
+            });
         }
     }
 }

@@ -589,6 +589,15 @@ impl Registration<'_> {
         self.key.0
     }
 
+    /// What the entry has collected of replies it could not accept, reset
+    /// (the entry stays).
+    fn take_ignored(&self) -> (u32, Option<String>) {
+        match self.channel.lock().pending.get_mut(&self.key) {
+            Some(p) => (std::mem::take(&mut p.ignored), p.last_ignored.take()),
+            None => (0, None),
+        }
+    }
+
     /// Remove the entry now and return what it collected.
     fn remove(&mut self) -> Option<Pending> {
         self.removed = true;
@@ -1037,8 +1046,13 @@ fn accept(msg: Reply, name: &Name, rtype: RecordType) -> Result<Reply, String> {
 
 /// The outcome of one UDP try.
 enum Try {
-    Reply(Reply),
-    Timeout { ignored: u32, last: Option<String> },
+    /// A reply, and the server it came from (an earlier try's server when
+    /// that reply came late).
+    Reply(Reply, SocketAddr),
+    Timeout {
+        ignored: u32,
+        last: Option<String>,
+    },
     Network(TempError),
 }
 
@@ -1126,6 +1140,10 @@ impl Inner {
         let mut ignored = 0u32;
         let mut last_ignored: Option<String> = None;
         let mut tries = 0u32;
+        // Earlier tries stay registered until the question is answered: a
+        // reply that comes after its try timed out (a slow server) still
+        // answers the question while a later try waits.
+        let mut earlier: Vec<Registration<'_>> = Vec::new();
         Meter::add(&self.meter.questions);
         for _round in 0..self.cfg.attempts.max(1) {
             for (i, &server) in servers.iter().enumerate() {
@@ -1136,13 +1154,14 @@ impl Inner {
                     Meter::add(&self.meter.resends);
                 }
                 tries += 1;
-                let msg = match self
-                    .udp_try(&mut wire, &name, rtype, server, tries > 1)
+                let (msg, i, server) = match self
+                    .udp_try(&mut wire, &name, rtype, server, tries > 1, &mut earlier)
                     .await
                 {
-                    Try::Reply(msg) => {
+                    Try::Reply(msg, from) => {
                         self.meter.replied();
-                        msg
+                        let i = servers.iter().position(|s| *s == from).unwrap_or(i);
+                        (msg, i, from)
                     }
                     Try::Timeout { ignored: n, last } => {
                         Meter::add(&self.meter.timeouts);
@@ -1220,13 +1239,14 @@ impl Inner {
 
     /// Send the query to `server` over UDP and wait for an acceptable reply.
     /// `again`: a resend of the question (sent at the head of the next burst).
-    async fn udp_try(
-        &self,
+    async fn udp_try<'s>(
+        &'s self,
         wire: &mut [u8],
         name: &Name,
         rtype: RecordType,
         server: SocketAddr,
         again: bool,
+        earlier: &mut Vec<Registration<'s>>,
     ) -> Try {
         let network = |reason: String| {
             Try::Network(TempError::Network {
@@ -1247,16 +1267,48 @@ impl Inner {
         Meter::add(&self.meter.queries);
         let mark = self.tallies.mark(server);
         channel.queue(wire, server, again);
-        match tokio::time::timeout(self.cfg.timeout, &mut reg.reply).await {
-            Ok(Ok(Delivery::Reply(msg))) => Try::Reply(msg),
-            Ok(Ok(Delivery::SendFailed(why))) => network(why),
-            // The sender is only dropped with the entry; treat as no reply.
-            Ok(Err(_)) | Err(_) => {
-                let own = reg.remove();
+        // This try's reply, or a late one to an earlier try of the question.
+        let waited = if earlier.iter().all(|e| e.reply.is_terminated()) {
+            // The common case: no earlier try is waiting.
+            match tokio::time::timeout(self.cfg.timeout, &mut reg.reply).await {
+                Ok(Ok(delivery)) => Some((delivery, server)),
+                // The sender is only dropped with the entry; treat as no reply.
+                Ok(Err(_)) | Err(_) => None,
+            }
+        } else {
+            let waits: Vec<_> = std::iter::once((server, &mut reg.reply))
+                .chain(earlier.iter_mut().map(|e| (e.key.1, &mut e.reply)))
+                .filter(|(_, r)| !r.is_terminated())
+                .map(|(from, r)| Box::pin(async move { (r.await, from) }))
+                .collect();
+            let first = async {
+                let mut waits = waits;
+                loop {
+                    let ((delivery, from), _, rest) = futures::future::select_all(waits).await;
+                    match delivery {
+                        Ok(Delivery::Reply(msg)) => return Some((Delivery::Reply(msg), from)),
+                        Ok(Delivery::SendFailed(why)) if from == server => {
+                            return Some((Delivery::SendFailed(why), from));
+                        }
+                        // An earlier try's send failure or a dropped entry:
+                        // that wait is over, the others go on.
+                        _ if rest.is_empty() => return None,
+                        _ => waits = rest,
+                    }
+                }
+            };
+            tokio::time::timeout(self.cfg.timeout, first)
+                .await
+                .ok()
+                .flatten()
+        };
+        match waited {
+            Some((Delivery::Reply(msg), from)) => Try::Reply(msg, from),
+            Some((Delivery::SendFailed(why), _)) => network(why),
+            None => {
                 let (n, last) = self.tallies.since(mark);
-                let (own_n, own_last) = own
-                    .map(|p| (p.ignored, p.last_ignored))
-                    .unwrap_or((0, None));
+                let (own_n, own_last) = reg.take_ignored();
+                earlier.push(reg);
                 Try::Timeout {
                     ignored: n.saturating_add(own_n),
                     last: own_last.or(last),
