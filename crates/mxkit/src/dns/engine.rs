@@ -11,6 +11,9 @@
 //!   queries in flight, with its **pending table** of the queries waiting on it;
 //! - a **try** is one question sent to one server (over UDP, and over TCP when
 //!   the UDP reply was truncated), waiting at most [`EngineConfig::timeout`];
+//!   a try that timed out stays registered until the question is answered,
+//!   so the late reply of a server slower than the timeout still answers it
+//!   while a later try waits (its own ID and server, so it is matched);
 //! - a **round** asks every server in turn once; there are
 //!   [`EngineConfig::attempts`] rounds at most;
 //! - an **ignored** reply is a datagram that did not match a query in flight
