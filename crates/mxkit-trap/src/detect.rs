@@ -52,9 +52,7 @@ use mxkit::dns::Lookup;
 
 use crate::dnswatch::DnsWatch;
 use crate::health::{Health, State};
-use crate::model::{
-    Decision, Flags, Grade, Listing, Micros, Observation, Stage, name_domain, secs,
-};
+use crate::model::{Decision, Flags, Grade, Listing, Micros, Observation, Stage, secs};
 use crate::store::{Identity, Store, StoreError};
 
 /// The windows and durations of the rule.
@@ -186,12 +184,6 @@ pub struct Detector {
     started: Micros,
 }
 
-/// The /24 (IPv4) or /64 (IPv6) an address belongs to.
-pub fn pool_net(ip: IpAddr) -> IpNet {
-    let len = if ip.is_ipv4() { 24 } else { 64 };
-    IpNet::new(ip, len).expect("prefix length in range").trunc()
-}
-
 impl Detector {
     pub fn new(settings: Settings, started: Micros) -> Detector {
         Detector { settings, started }
@@ -279,7 +271,7 @@ impl Detector {
         // Guard 6: a listed address that later had mail accepted at a real
         // MX host was a false positive: withdraw it.
         for l in store.listings(now).await? {
-            let who = identity(l.ip, None);
+            let who = Identity::new(l.ip, None);
             if store.known_good(&who, l.first_seen).await? && store.delist(l.ip).await? {
                 step.delisted.push(l.ip);
             }
@@ -313,7 +305,7 @@ impl Detector {
             .await;
             name = found.ok().flatten().map(|n| n.to_ascii());
         }
-        let who = identity(ip, name.as_deref());
+        let who = Identity::new(ip, name.as_deref());
         if store.known_good(&who, obs.at - w.known_good).await? {
             return Ok((Grade::Observed, "known-good"));
         }
@@ -436,31 +428,5 @@ impl Detector {
                 shadow: self.settings.shadow,
             },
         })
-    }
-}
-
-/// The identity of a client for clearing suspicion.
-pub fn identity(ip: IpAddr, client_name: Option<&str>) -> Identity {
-    Identity {
-        ip,
-        net: pool_net(ip),
-        name_domain: client_name.and_then(name_domain),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pools_are_slash_24_and_slash_64() {
-        assert_eq!(
-            pool_net("192.0.2.77".parse().unwrap()).to_string(),
-            "192.0.2.0/24"
-        );
-        assert_eq!(
-            pool_net("2001:db8:1:2:3::9".parse().unwrap()).to_string(),
-            "2001:db8:1:2::/64"
-        );
     }
 }

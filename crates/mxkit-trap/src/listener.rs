@@ -21,7 +21,7 @@
 //! Connections above [`Limits::max_connections`] are answered `421` and
 //! closed at once without being recorded, so a flood cannot exhaust memory.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -226,8 +226,10 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         at: now(),
         role: Role::Decoy,
         stream: "decoy".to_string(),
-        client: canonical(peer.ip()),
-        local: local.map(|a| canonical(a.ip())),
+        // A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d: one
+        // client, one key.
+        client: peer.ip().to_canonical(),
+        local: local.map(|a| a.ip().to_canonical()),
         client_name: None,
         stage: Stage::Connect,
         helo: None,
@@ -255,18 +257,6 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 .await;
             Err(std::io::Error::other(format!("cannot record: {e}")))
         }
-    }
-}
-
-/// Maps an IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
-/// client) to the IPv4 address, so one client has one key.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
     }
 }
 
@@ -541,6 +531,7 @@ pub async fn serve_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     type Memory = MemorySink;
 
@@ -695,7 +686,8 @@ mod tests {
         let (client, server) = tokio::io::duplex(1024);
         let sink = Memory::default();
         let d = decoy();
-        let peer: SocketAddr = "192.0.2.8:1".parse().unwrap();
+        // As a dual-stack socket sees an IPv4 client.
+        let peer: SocketAddr = "[::ffff:192.0.2.8]:1".parse().unwrap();
         let srv = session(server, peer, None, &d, &sink);
         let cli = async move {
             let mut client = client;
@@ -709,6 +701,9 @@ mod tests {
             seen.ends_with("421 4.4.2 Timeout, closing connection\r\n"),
             "{seen}"
         );
+        // Recorded under its IPv4 address: one client, one key.
+        let client = sink.0.lock().unwrap()[0].client;
+        assert_eq!(client, "192.0.2.8".parse::<IpAddr>().unwrap());
     }
 
     proptest::proptest! {
@@ -834,9 +829,5 @@ mod tests {
         assert_eq!(path("from:<x@y>", "FROM:"), Some("x@y"));
         assert_eq!(path("FROM: <>", "FROM:"), Some(""));
         assert_eq!(path("TO:x@y", "TO:"), None);
-        assert_eq!(
-            canonical("::ffff:192.0.2.1".parse().unwrap()),
-            "192.0.2.1".parse::<IpAddr>().unwrap()
-        );
     }
 }

@@ -83,7 +83,7 @@ fn redact(url: &str) -> String {
 fn parse_ip(s: &str) -> Result<IpAddr> {
     s.trim()
         .parse::<IpAddr>()
-        .map(mxkit_trap::listener::canonical)
+        .map(|ip| ip.to_canonical())
         .map_err(|_| Usage(format!("{s:?} is not an IP address")).into())
 }
 
