@@ -33,10 +33,9 @@
 
 #![no_main]
 
-
 use libfuzzer_sys::fuzz_target;
 use mxkit::smtp::{Mode, attempt_on};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{AsyncWriteExt, BufReader, DuplexStream};
 
 #[path = "../../crates/mxkit/tests/support/smtp_checks.rs"]
 mod smtp_checks;
@@ -85,16 +84,7 @@ async fn server(stream: DuplexStream, data: &[u8], end: End, chunk: usize) {
                     return;
                 }
                 let in_data = command.eq_ignore_ascii_case(b"DATA") && piece.starts_with(b"354");
-                loop {
-                    line.clear();
-                    if !matches!(r.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-                        break;
-                    }
-                    // The message, up to the final dot, is one command.
-                    if !in_data || line.trim_ascii_end() == b"." {
-                        break;
-                    }
-                }
+                read_command(&mut r, &mut line, in_data).await;
                 if line.is_empty() {
                     break;
                 }

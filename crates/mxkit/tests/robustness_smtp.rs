@@ -30,7 +30,7 @@ use mxkit::smtp::{
 };
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
 /// Cases per property. `PROPTEST_CASES` in the environment overrides it.
@@ -132,16 +132,7 @@ async fn serve(stream: DuplexStream, server: &Server) {
                     break;
                 }
                 let in_data = command.eq_ignore_ascii_case(b"DATA") && starts_data(piece);
-                loop {
-                    line.clear();
-                    if !matches!(r.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-                        break;
-                    }
-                    // The message, up to the final dot, is one command.
-                    if !in_data || line.trim_ascii_end() == b"." {
-                        break;
-                    }
-                }
+                read_command(&mut r, &mut line, in_data).await;
                 if line.is_empty() {
                     break;
                 }

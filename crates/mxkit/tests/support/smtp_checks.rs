@@ -13,7 +13,7 @@ use mxkit::smtp::{
     Attempt, AttemptOutcome, Direction, MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES, Message,
     Reply, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict, validate_address,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 pub const HELO: &str = "client.example.net";
 pub const FROM: &str = "sender@example.net";
@@ -61,6 +61,21 @@ pub fn message() -> Message {
     let raw = "Subject: fuzz\r\n\r\nHello.\r\n.a line with a leading dot\r\n.\r\nh\u{e9}llo\r\n";
     let to: Vec<String> = RCPT.iter().map(|r| r.to_string()).collect();
     Message::prepare(raw.as_bytes(), FROM, &to, None).expect("a valid message")
+}
+
+/// What a lock-step server reads for its next reply: one command line, or
+/// after DATA was answered `354` the whole message up to the final dot (one
+/// command). `line` ends empty when the client is gone.
+pub async fn read_command<R: AsyncBufRead + Unpin>(r: &mut R, line: &mut Vec<u8>, in_data: bool) {
+    loop {
+        line.clear();
+        if !matches!(r.read_until(b'\n', line).await, Ok(n) if n > 0) {
+            break;
+        }
+        if !in_data || line.trim_ascii_end() == b"." {
+            break;
+        }
+    }
 }
 
 /// Write `bytes` in pieces of `chunk` octets (0: at once), yielding
