@@ -29,7 +29,6 @@ use mxkit::dns::{
 };
 use mxkit::route::{Family, Route, RouteOptions, Status, route};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
 /// Cases per property: enough to matter, few enough to keep the suite fast.
 /// `PROPTEST_CASES` in the environment overrides it (for a long local run).
@@ -38,19 +37,11 @@ const CASES: u32 = 384;
 /// `PROPTEST_RNG_SEED` in the environment overrides it.
 const SEED: u64 = 20_250_601;
 
+#[path = "support/seeded.rs"]
+mod seeded;
+
 fn config() -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: match std::env::var_os("PROPTEST_CASES") {
-            Some(_) => default.cases,
-            None => CASES,
-        },
-        rng_seed: match default.rng_seed {
-            RngSeed::Random => RngSeed::Fixed(SEED),
-            fixed => fixed,
-        },
-        ..default
-    }
+    seeded::config(CASES, SEED)
 }
 
 fn server() -> SocketAddr {

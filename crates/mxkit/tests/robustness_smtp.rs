@@ -29,7 +29,6 @@ use mxkit::smtp::{
     Mode, SmtpOptions, Stage, attempt_on,
 };
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use tokio::io::{AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
@@ -39,19 +38,11 @@ const CASES: u32 = 256;
 /// `PROPTEST_RNG_SEED` in the environment overrides it.
 const SEED: u64 = 20_250_602;
 
+#[path = "support/seeded.rs"]
+mod seeded;
+
 fn config() -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: match std::env::var_os("PROPTEST_CASES") {
-            Some(_) => default.cases,
-            None => CASES,
-        },
-        rng_seed: match default.rng_seed {
-            RngSeed::Random => RngSeed::Fixed(SEED),
-            fixed => fixed,
-        },
-        ..default
-    }
+    seeded::config(CASES, SEED)
 }
 
 // ---------------------------------------------------------------------------
