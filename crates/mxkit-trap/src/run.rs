@@ -119,6 +119,10 @@ pub async fn run(
     report: Report,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
+    // Bad export options are refused before anything listens.
+    for target in &settings.exports {
+        settings.publish.validate(target.format)?;
+    }
     let listeners = listener::bind(&settings.listen)?;
     let decoy = Arc::new(Decoy {
         hostname: settings.hostname.clone(),
@@ -134,9 +138,6 @@ pub async fn run(
         });
     }
     let started = now();
-    for target in &settings.exports {
-        settings.publish.validate(target.format)?;
-    }
     for source in &settings.logs {
         let store = store.clone();
         let source = source.clone();
