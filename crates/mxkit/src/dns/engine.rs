@@ -25,7 +25,10 @@
 //!   questions leave in a burst (a server kept busy is not woken once per
 //!   packet; on loopback that wake-up was a tenth of the client's time);
 //!   both tasks read and send up to 32 datagrams per system call
-//!   (`recvmmsg`/`sendmmsg`, see `dns::mmsg`);
+//!   (`recvmmsg`/`sendmmsg`, see `dns::mmsg`), and the send task sends the
+//!   packets of a burst that go to one server and have the same length as
+//!   one segmented datagram where the kernel allows it (`UDP_SEGMENT`; the
+//!   server still receives separate datagrams);
 //! - the **meter** counts questions, tries, resends, timeouts, error rcodes
 //!   and TCP re-asks, and when the last usable reply came ([`Engine::meter`]);
 //!   `scan` reads it to size its window;
@@ -116,7 +119,7 @@ pub const TCP_CONNECTIONS: usize = 32;
 /// `TCP_CONNECTIONS - TCP_IDLE` exchanges run at once).
 pub const TCP_IDLE: usize = 8;
 /// Packets the send task sends before it yields to the other tasks.
-const SEND_BURST: usize = 128;
+const SEND_BURST: usize = mmsg::MAX_PACKETS;
 /// How many random IDs are drawn before a try gives up finding a free one.
 const ID_DRAWS: usize = 64;
 /// Largest query we ever build: header, a 255-octet name, type, class, OPT.
@@ -870,6 +873,7 @@ async fn receive(channel: Arc<Channel>, tallies: Arc<Tallies>) {
 /// to the query whose packet it was.
 async fn send(channel: Arc<Channel>) {
     let mut batch = Outbox::default();
+    let mut sender = mmsg::Sender::new(&channel.socket);
     loop {
         channel.wake_sender.notified().await;
         loop {
@@ -883,22 +887,25 @@ async fn send(channel: Arc<Channel>) {
             if batch.again.is_empty() && batch.first.is_empty() {
                 break;
             }
+            // Packets for the same server of the same length side by side:
+            // they leave as one segmented send (`mmsg`). Resends stay
+            // ahead of first tries.
+            for part in [&mut batch.again, &mut batch.first] {
+                part.sort_by_key(|o| (o.to, o.packet.len()));
+            }
             let burst: Vec<Outgoing> = batch.again.drain(..).chain(batch.first.drain(..)).collect();
+            let packets: Vec<(&[u8], SocketAddr)> =
+                burst.iter().map(|o| (o.packet.as_slice(), o.to)).collect();
             let mut sent = 0;
             let mut since_yield = 0;
-            while sent < burst.len() {
+            while sent < packets.len() {
                 // A long burst yields now and then, so that replies are
                 // read (and the server's queue drained) in between.
                 if since_yield >= SEND_BURST {
                     since_yield = 0;
                     tokio::task::yield_now().await;
                 }
-                let end = burst.len().min(sent + mmsg::BATCH);
-                let packets: Vec<(&[u8], SocketAddr)> = burst[sent..end]
-                    .iter()
-                    .map(|o| (o.packet.as_slice(), o.to))
-                    .collect();
-                match mmsg::send(&channel.socket, &packets) {
+                match sender.send(&channel.socket, &packets[sent..]) {
                     Ok(n) => {
                         sent += n.max(1);
                         since_yield += n.max(1);
