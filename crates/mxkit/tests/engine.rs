@@ -91,7 +91,7 @@ async fn noerror_returns_every_answer_record_the_ad_bit_and_the_server() {
         resp.authentic,
         "AD bit of the reply (RFC 4035 section 3.2.3)"
     );
-    assert_eq!(resp.server, server.addr().to_string());
+    assert_eq!(&*resp.server, server.addr().to_string());
     assert_eq!(resp.negative_ttl, None);
 }
 
@@ -175,7 +175,7 @@ async fn servfail_moves_on_to_the_next_server_which_answers() {
     let resp = ask(&engine, "example.", RecordType::A).await;
     assert_eq!(resp.status, Status::NoError);
     assert_eq!(addresses(&resp), vec![Ipv4Addr::new(192, 0, 2, 7)]);
-    assert_eq!(resp.server, second.addr().to_string());
+    assert_eq!(&*resp.server, second.addr().to_string());
 }
 
 #[tokio::test]
@@ -224,7 +224,7 @@ async fn second_server_is_used_when_the_first_is_silent() {
     let resp = ask(&engine, "example.", RecordType::A).await;
     assert_eq!(resp.status, Status::NoError);
     assert_eq!(addresses(&resp), vec![Ipv4Addr::new(192, 0, 2, 2)]);
-    assert_eq!(resp.server, good.addr().to_string());
+    assert_eq!(&*resp.server, good.addr().to_string());
     assert_eq!(silent.queries().len(), 1);
 }
 

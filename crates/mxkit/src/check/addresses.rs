@@ -363,7 +363,7 @@ impl HostLookup {
                 out.extend(from_zone);
             } else {
                 out.push(Evidence::dns(
-                    answer.server.clone(),
+                    &*answer.server,
                     host,
                     *rtype,
                     answer_text(answer, &ips),
@@ -379,7 +379,7 @@ impl HostLookup {
         let server = self
             .answers
             .first()
-            .map(|(_, a)| a.server.as_str())
+            .map(|(_, a)| &*a.server)
             .unwrap_or_default();
         ctx.cname_evidence(host, &self.cname_chain, server, RecordType::CNAME)
     }

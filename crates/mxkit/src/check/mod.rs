@@ -570,7 +570,7 @@ impl Context<'_> {
             })
             .collect();
         vec![Evidence::dns(
-            self.mx.server.clone(),
+            &*self.mx.server,
             owner,
             RecordType::MX,
             answer.join(", "),

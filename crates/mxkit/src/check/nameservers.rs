@@ -494,9 +494,9 @@ async fn addresses(lookup: &dyn Lookup, host: &Name) -> Addresses {
         ));
     }
     Addresses::None(vec![
-        Evidence::dns(a.server.clone(), host, RecordType::A, a.outcome.to_string()),
+        Evidence::dns(&*a.server, host, RecordType::A, a.outcome.to_string()),
         Evidence::dns(
-            aaaa.server.clone(),
+            &*aaaa.server,
             host,
             RecordType::AAAA,
             aaaa.outcome.to_string(),
@@ -525,7 +525,7 @@ fn source(host: &Name, ip: IpAddr, resp: &Response) -> String {
     let addr = if resp.server.is_empty() {
         ip.to_string()
     } else {
-        resp.server.clone()
+        resp.server.to_string()
     };
     format!("{} ({addr})", display_name(host))
 }

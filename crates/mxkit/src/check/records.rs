@@ -144,7 +144,7 @@ fn domain_cname_evidence(ctx: &Context<'_>) -> Vec<Evidence> {
 /// The MX answer itself as DNS evidence (for negative answers).
 fn mx_answer_evidence(ctx: &Context<'_>) -> Evidence {
     Evidence::dns(
-        ctx.mx.server.clone(),
+        &*ctx.mx.server,
         ctx.domain.name(),
         RecordType::MX,
         answer_text(ctx.mx, &[]),

@@ -273,7 +273,7 @@ fn ptr_evidence(ctx: &Context<'_>, rev: &Name, ptr: &Answer) -> Vec<Evidence> {
     }
     let names: Vec<String> = ptr_names(ptr).iter().map(Name::to_ascii).collect();
     vec![Evidence::dns(
-        ptr.server.clone(),
+        &*ptr.server,
         rev,
         RecordType::PTR,
         with_chain(ptr, said(ptr, &names)),
@@ -344,7 +344,7 @@ fn report_mismatch(
     for (name, answer) in forward {
         let addrs: Vec<String> = addresses(answer).iter().map(IpAddr::to_string).collect();
         evidence.push(Evidence::dns(
-            answer.server.clone(),
+            &*answer.server,
             name,
             rtype,
             with_chain(answer, said(answer, &addrs)),

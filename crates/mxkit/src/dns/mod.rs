@@ -76,13 +76,14 @@ pub struct Response {
     /// authority for the question's zone. A resolver's cached answers do not
     /// carry it; an authoritative server that answers without it is lame.
     pub authoritative: bool,
-    /// Who answered: `127.0.0.1:53`, `udp://...`, `zone examples/example.org.zone`, ...
-    pub server: String,
+    /// Who answered: `127.0.0.1:53`, `zone examples/example.org.zone`, ...
+    /// Shared: every response of one server holds the same text.
+    pub server: Arc<str>,
 }
 
 impl Response {
     /// A response that carries only a status (no records).
-    pub fn status(status: Status, server: impl Into<String>) -> Self {
+    pub fn status(status: Status, server: impl Into<Arc<str>>) -> Self {
         Response {
             status,
             answers: Arc::from([]),
@@ -240,7 +241,7 @@ pub struct Answer {
     /// Every response on the way had the AD bit set.
     pub authentic: bool,
     /// Who gave the last response.
-    pub server: String,
+    pub server: Arc<str>,
 }
 
 impl Answer {

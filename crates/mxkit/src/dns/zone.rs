@@ -1409,7 +1409,7 @@ impl ZoneSet {
             authentic: false,
             // Zone data is the authority itself (RFC 1035 section 4.1.1).
             authoritative: true,
-            server: format!("zone {}", files.join(", ")),
+            server: format!("zone {}", files.join(", ")).into(),
         })
     }
 
