@@ -58,15 +58,60 @@ pub struct Cache<L> {
 
 /// A question as a key: the name in lower case in wire form (length
 /// octets and labels, RFC 1035 section 3.1; RFC 4343: case does not
-/// matter), then the type. One allocation, hashed in one go and compared
-/// with `memcmp` (hickory's `Name` hashes octet by octet and compares label
-/// by label, which showed in `scan` profiles).
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key(Box<[u8]>);
+/// matter), then the type. Hashed in one go and compared with `memcmp`
+/// (hickory's `Name` hashes octet by octet and compares label by label,
+/// which showed in `scan` profiles). Short keys (most host names) live in
+/// the table itself, so a lookup reads no other memory; longer ones are
+/// boxed.
+#[derive(Clone)]
+enum Key {
+    Inline(u8, [u8; KEY_INLINE]),
+    Boxed(Box<[u8]>),
+}
+
+/// Longest key kept inline: with its length and tag, 40 octets, the size
+/// of the boxed form's room.
+const KEY_INLINE: usize = 38;
+
+impl Key {
+    fn new(bytes: &[u8]) -> Key {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= KEY_INLINE => {
+                let mut inline = [0; KEY_INLINE];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                Key::Inline(len, inline)
+            }
+            _ => Key::Boxed(bytes.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Key::Boxed(bytes) => bytes,
+        }
+    }
+}
+
+// Hashed and compared as the octets alone, like the `[u8]` it is borrowed
+// as (so `get` with a `KeyBuf`'s octets finds it).
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
 
 impl std::borrow::Borrow<[u8]> for Key {
     fn borrow(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -113,7 +158,7 @@ impl KeyBuf {
     }
 
     fn key(&self) -> Key {
-        Key(self.as_bytes().into())
+        Key::new(self.as_bytes())
     }
 }
 
@@ -125,7 +170,7 @@ struct State {
     map: HashMap<Key, Slot, foldhash::fast::RandomState>,
 }
 
-/// Kept small (40 octets with its key): the table is probed at random
+/// Kept small (64 octets with its key, one cache line): the table is probed at random
 /// millions of times in a bulk run, and the fewer cache lines it spans, the
 /// fewer of those probes miss the CPU cache.
 enum Slot {
@@ -432,5 +477,32 @@ impl<L: Lookup> Lookup for Cache<L> {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Keys short and long hash and compare as their octets, so a lookup
+    /// by octets finds them; a table entry stays one cache line.
+    #[test]
+    fn keys_are_their_octets() {
+        let hasher = foldhash::fast::RandomState::default();
+        for len in [0, 1, KEY_INLINE - 1, KEY_INLINE, KEY_INLINE + 1, 265] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let key = Key::new(&bytes);
+            assert_eq!(key.as_bytes(), &bytes[..]);
+            assert_eq!(matches!(key, Key::Inline(..)), len <= KEY_INLINE);
+            assert_eq!(hasher.hash_one(&key), hasher.hash_one(&bytes[..]));
+            let mut map: HashMap<Key, u32, foldhash::fast::RandomState> = HashMap::default();
+            map.insert(key.clone(), 7);
+            assert_eq!(map.get(&bytes[..]), Some(&7));
+            let mut other = bytes.clone();
+            other.push(0);
+            assert_eq!(map.get(&other[..]), None);
+        }
+        assert_eq!(size_of::<(Key, Slot)>(), 64);
     }
 }
