@@ -240,9 +240,9 @@ Exit codes:
   0   the run completed: every input line has its output line (whatever the
       outcomes, timeouts included)
   3   the run stopped early: no usable reply from any DNS server for 30 s
-      (or 2 x timeout x tries when longer), or the input could not be read to
-      its end; the lines written are complete, rerun with --output FILE
-      --resume to finish
+      (or twice the longest a question can wait, when longer), or the input
+      could not be read to its end; the lines written are complete, rerun
+      with --output FILE --resume to finish
   64  usage error or unreadable input (bad flag, missing file, broken zone
       file, --output not a scan output when resuming)";
 
@@ -349,9 +349,11 @@ pub struct DnsArgs {
     #[arg(long)]
     pub offline: bool,
 
-    /// Seconds to wait for each DNS reply before trying again. Default: 2
-    /// with --server (3 rounds over the servers), else resolv.conf's
-    /// `options timeout:N attempts:N` (glibc's 5 and 2 when absent).
+    /// Seconds to wait for the first DNS reply before trying again (each
+    /// later round waits twice as long, up to 8 times this, as glibc
+    /// does). Default: 2 with --server (3 rounds over the servers), else
+    /// resolv.conf's `options timeout:N attempts:N` (glibc's 5 and 2 when
+    /// absent).
     #[arg(long, value_name = "SECONDS")]
     pub dns_timeout: Option<f64>,
 }
@@ -625,8 +627,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "QPS")]
     pub rate: Option<u32>,
 
-    /// Wait for each DNS reply this long before trying again (per try;
-    /// 500ms, 2s).
+    /// Wait this long for the first try's reply before trying again
+    /// (500ms, 2s); each later round of tries waits twice as long as the
+    /// one before, up to 8 times this.
     #[arg(long, value_name = "DUR", default_value = "500ms")]
     pub timeout: String,
 

@@ -231,8 +231,10 @@ pub struct ScanOptions {
     /// Stop early after this long without a usable reply from any server
     /// while queries are being sent.
     pub gone_after: Duration,
-    /// The DNS timeout per try: the adaptive window is judged once per
-    /// this long (at least 100 ms), since a lost query shows only then.
+    /// The DNS timeout of a first try (later tries wait longer, see
+    /// [`EngineConfig::try_timeout`](crate::dns::engine::EngineConfig::try_timeout)):
+    /// the adaptive window is judged once per this long (at least 100 ms),
+    /// since a lost query shows only then.
     pub timeout: Duration,
 }
 

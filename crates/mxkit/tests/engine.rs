@@ -247,6 +247,44 @@ async fn a_lost_query_is_retried_in_the_next_round() {
     assert_eq!(server.queries().len(), 2);
 }
 
+/// Each round waits twice as long as the one before (glibc's `retrans <<
+/// try`), give or take an eighth, up to 8 times the first; the engine's
+/// budget covers every wait.
+#[tokio::test]
+async fn later_rounds_wait_twice_as_long_exponential_backoff() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = Arc::clone(&seen);
+    let server = FaultServer::start(move |_| {
+        seen2.lock().unwrap().push(std::time::Instant::now());
+        Reply::Silence
+    });
+    let first = Duration::from_millis(100);
+    let cfg = config(&[&server], first, 4);
+    let waits: Vec<Duration> = (0..5).map(|round| cfg.try_timeout(round)).collect();
+    assert_eq!(waits, [100, 200, 400, 800, 800].map(Duration::from_millis));
+    assert_eq!(cfg.budget(), Duration::from_millis(1500) * 9 / 8);
+    let engine = Engine::new(cfg).await.unwrap();
+    let started = std::time::Instant::now();
+    let resp = ask(&engine, "example.", RecordType::MX).await;
+    let took = started.elapsed();
+    assert!(matches!(
+        resp.status,
+        Status::Temporary(TempError::Timeout { .. })
+    ));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "one try per round");
+    for (i, pair) in seen.windows(2).enumerate() {
+        let gap = pair[1] - pair[0];
+        let least = waits[i] - waits[i] / 8;
+        assert!(
+            gap >= least,
+            "round {i}: the next try came after {gap:?}, before {least:?}"
+        );
+    }
+    let least: Duration = waits[..4].iter().map(|w| *w - *w / 8).sum();
+    assert!(took >= least, "gave up after {took:?}, before {least:?}");
+}
+
 // ---- reply matching (RFC 5452 section 9.1: ID, source address, question) ----
 
 #[tokio::test]

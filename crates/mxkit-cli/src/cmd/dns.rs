@@ -23,7 +23,7 @@ pub struct DnsSettings {
     pub zones: ZoneSet,
     /// `--offline`.
     pub offline: bool,
-    /// `--dns-timeout`, per try.
+    /// `--dns-timeout`: the first try's wait (later rounds back off).
     pub timeout: Option<Duration>,
 }
 

@@ -103,8 +103,15 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
     let route = super::plan::options(&args.plan, true, None)?;
     // A run stops early only after this long without any usable reply; a
-    // question may take tries x timeout, so never less than twice that.
-    let gone_after = DEFAULT_GONE_AFTER.max(timeout * tries * 2);
+    // question may wait its whole budget (backed-off tries over every
+    // server), so never less than twice that.
+    let budget = {
+        let mut engine = EngineConfig::new(servers.clone());
+        engine.timeout = timeout;
+        engine.attempts = tries;
+        engine.budget()
+    };
+    let gone_after = DEFAULT_GONE_AFTER.max(budget * 2);
     Ok(Settings {
         input,
         output,

@@ -79,7 +79,8 @@ pub struct EngineDirect {
 }
 
 impl EngineDirect {
-    /// Ask servers on `port` (53 in real use), waiting `timeout` per try, at
+    /// Ask servers on `port` (53 in real use), waiting `timeout` for the
+    /// first try (later ones back off, see `EngineConfig::try_timeout`), at
     /// most `attempts` tries per question (0 counts as 1).
     pub fn new(port: u16, timeout: Duration, attempts: u32) -> Self {
         EngineDirect {

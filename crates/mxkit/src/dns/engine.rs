@@ -15,7 +15,9 @@
 //!   so the late reply of a server slower than the timeout still answers it
 //!   while a later try waits (its own ID and server, so it is matched);
 //! - a **round** asks every server in turn once; there are
-//!   [`EngineConfig::attempts`] rounds at most;
+//!   [`EngineConfig::attempts`] rounds at most, and each round's tries wait
+//!   twice as long as the round before (exponential backoff, at most
+//!   [`MAX_BACKOFF`] times the first, see [`EngineConfig::try_timeout`]);
 //! - an **ignored** reply is a datagram that did not match a query in flight
 //!   (wrong ID, wrong question, wrong source address, undecodable); it is never
 //!   used, only counted, so that a final timeout can say why nothing usable came;
@@ -100,6 +102,9 @@ use super::{BoxFuture, Lookup, Response, Status, TempError};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default number of rounds over all servers.
 pub const DEFAULT_ATTEMPTS: u32 = 3;
+/// Largest factor by which later rounds' tries wait longer than the first
+/// ([`EngineConfig::try_timeout`]).
+pub const MAX_BACKOFF: u32 = 8;
 /// Default EDNS0 UDP payload size (DNS flag day 2020: no IP fragmentation).
 pub const DEFAULT_EDNS_PAYLOAD: u16 = 1232;
 /// Default number of UDP sockets per address family.
@@ -136,7 +141,9 @@ const RESOLV_MAX_ATTEMPTS: u32 = 5;
 pub struct EngineConfig {
     /// The recursive resolvers, asked in this order.
     pub servers: Vec<SocketAddr>,
-    /// Wait for one try (per server, per transport); default 2 s.
+    /// Wait for one try in the first round (per server, per transport);
+    /// default 2 s. Each later round waits twice as long as the one
+    /// before, up to [`MAX_BACKOFF`] times this ([`EngineConfig::try_timeout`]).
     pub timeout: Duration,
     /// Rounds over all servers; default 3 (0 counts as 1).
     pub attempts: u32,
@@ -169,6 +176,28 @@ impl EngineConfig {
             seed: None,
             rate: None,
         }
+    }
+
+    /// How long a UDP try of round `round` (0 for the first) waits for its
+    /// reply, give or take an eighth at random (so that tries sent together
+    /// do not time out together): [`EngineConfig::timeout`], doubled every round as glibc's
+    /// resolver does (`res_send.c`: `retrans << try`), at most
+    /// [`MAX_BACKOFF`] times it. Backing off spreads the tries of a
+    /// question that keeps losing its packets over more time, so that
+    /// questions stuck on a congested or slow server send less meanwhile,
+    /// and a slow server's late answer still finds its question waiting.
+    pub fn try_timeout(&self, round: u32) -> Duration {
+        self.timeout * (1u32 << round.min(31)).min(MAX_BACKOFF)
+    }
+
+    /// The longest a question waits over UDP before it gives up: every
+    /// round's tries of every server (each try's wait is spread at random
+    /// by up to an eighth either way; this counts the longest).
+    pub fn budget(&self) -> Duration {
+        let servers = u32::try_from(self.servers.len().max(1)).unwrap_or(u32::MAX);
+        (0..self.attempts.max(1))
+            .map(|round| self.try_timeout(round) * servers * 9 / 8)
+            .sum()
     }
 
     /// The system's resolvers, from [`RESOLV_CONF`].
@@ -514,6 +543,7 @@ impl Channel {
         let mut table = self.lock();
         for _ in 0..ID_DRAWS {
             let id: u16 = table.rng.random();
+            let jitter: u16 = table.rng.random();
             if let Entry::Vacant(slot) = table.pending.entry((id, server)) {
                 let (tx, rx) = oneshot::channel();
                 slot.insert(Pending {
@@ -527,6 +557,7 @@ impl Channel {
                     channel: self,
                     key: (id, server),
                     reply: rx,
+                    jitter,
                     removed: false,
                 });
             }
@@ -587,18 +618,37 @@ impl Channel {
     }
 }
 
+/// Where and how one UDP try goes.
+struct TryTo {
+    server: SocketAddr,
+    /// The round's wait ([`EngineConfig::try_timeout`]), before jitter.
+    wait: Duration,
+    /// A resend of the question (sent at the head of the next burst).
+    again: bool,
+}
+
 /// A query's entry in a pending table; removes it when dropped, so a query
 /// future that is dropped (cancelled) never leaves an entry behind.
 struct Registration<'a> {
     channel: &'a Channel,
     key: (u16, SocketAddr),
     reply: oneshot::Receiver<Delivery>,
+    /// A random draw that spreads this try's wait (see [`Registration::wait`]).
+    jitter: u16,
     removed: bool,
 }
 
 impl Registration<'_> {
     fn id(&self) -> u16 {
         self.key.0
+    }
+
+    /// `wait` moved at random within an eighth of it either way, so that
+    /// tries sent together (a window's first burst that a server's full
+    /// buffer dropped) do not all time out, and come back, together.
+    fn wait(&self, wait: Duration) -> Duration {
+        let spread = wait / 4;
+        wait - wait / 8 + spread.mul_f64(f64::from(self.jitter) / f64::from(u16::MAX))
     }
 
     /// What the entry has collected of replies it could not accept, reset
@@ -893,13 +943,18 @@ async fn send(channel: Arc<Channel>) {
             if batch.again.is_empty() && batch.first.is_empty() {
                 break;
             }
+            // Resends stay ahead of first tries.
+            let mut burst: Vec<Outgoing> =
+                batch.again.drain(..).chain(batch.first.drain(..)).collect();
             // Packets for the same server of the same length side by side:
-            // they leave as one segmented send (`mmsg`). Resends stay
-            // ahead of first tries.
-            for part in [&mut batch.again, &mut batch.first] {
-                part.sort_by_key(|o| (o.to, o.packet.len()));
+            // they leave as one segmented send (`mmsg`). Sorted within
+            // each system call's share only: sorting the whole burst by
+            // length would put the longest names at its tail every time,
+            // where a server's full receive buffer drops them, try after
+            // try.
+            for chunk in burst.chunks_mut(mmsg::MAX_PACKETS) {
+                chunk.sort_by_key(|o| (o.to, o.packet.len()));
             }
-            let burst: Vec<Outgoing> = batch.again.drain(..).chain(batch.first.drain(..)).collect();
             let packets: Vec<(&[u8], SocketAddr)> =
                 burst.iter().map(|o| (o.packet.as_slice(), o.to)).collect();
             let mut sent = 0;
@@ -1161,7 +1216,8 @@ impl Inner {
         // answers the question while a later try waits.
         let mut earlier: Vec<Registration<'_>> = Vec::new();
         Meter::add(&self.meter.questions);
-        for _round in 0..self.cfg.attempts.max(1) {
+        for round in 0..self.cfg.attempts.max(1) {
+            let wait = self.cfg.try_timeout(round);
             for (i, &server) in servers.iter().enumerate() {
                 if answered[i] {
                     continue;
@@ -1171,7 +1227,17 @@ impl Inner {
                 }
                 tries += 1;
                 let (msg, i, server) = match self
-                    .udp_try(&mut wire, &name, rtype, server, tries > 1, &mut earlier)
+                    .udp_try(
+                        &mut wire,
+                        &name,
+                        rtype,
+                        TryTo {
+                            server,
+                            wait,
+                            again: tries > 1,
+                        },
+                        &mut earlier,
+                    )
                     .await
                 {
                     Try::Reply(msg, from) => {
@@ -1253,17 +1319,20 @@ impl Inner {
         }
     }
 
-    /// Send the query to `server` over UDP and wait for an acceptable reply.
-    /// `again`: a resend of the question (sent at the head of the next burst).
+    /// Send the query over UDP as `to` says and wait for an acceptable reply.
     async fn udp_try<'s>(
         &'s self,
         wire: &mut [u8],
         name: &Name,
         rtype: RecordType,
-        server: SocketAddr,
-        again: bool,
+        to: TryTo,
         earlier: &mut Vec<Registration<'s>>,
     ) -> Try {
+        let TryTo {
+            server,
+            wait,
+            again,
+        } = to;
         let network = |reason: String| {
             Try::Network(TempError::Network {
                 server: server.to_string(),
@@ -1277,6 +1346,7 @@ impl Inner {
             return network("no free query ID (too many queries in flight)".to_owned());
         };
         wire[..2].copy_from_slice(&reg.id().to_be_bytes());
+        let wait = reg.wait(wait);
         if let Some(pacer) = &self.pacer {
             Box::pin(pacer.wait()).await;
         }
@@ -1286,7 +1356,7 @@ impl Inner {
         // This try's reply, or a late one to an earlier try of the question.
         let waited = if earlier.iter().all(|e| e.reply.is_terminated()) {
             // The common case: no earlier try is waiting.
-            match tokio::time::timeout(self.cfg.timeout, &mut reg.reply).await {
+            match tokio::time::timeout(wait, &mut reg.reply).await {
                 Ok(Ok(delivery)) => Some((delivery, server)),
                 // The sender is only dropped with the entry; treat as no reply.
                 Ok(Err(_)) | Err(_) => None,
@@ -1313,10 +1383,7 @@ impl Inner {
                     }
                 }
             };
-            tokio::time::timeout(self.cfg.timeout, first)
-                .await
-                .ok()
-                .flatten()
+            tokio::time::timeout(wait, first).await.ok().flatten()
         };
         match waited {
             Some((Delivery::Reply(msg), from)) => Try::Reply(msg, from),
