@@ -83,7 +83,12 @@ impl Domain {
         if trimmed.is_empty() {
             return Err(AddressError::Empty);
         }
-        if trimmed.parse::<Ipv4Addr>().is_ok() || trimmed.parse::<Ipv6Addr>().is_ok() {
+        // Only digits and dots can be an IPv4 address, only text with a
+        // colon an IPv6 one: most names skip both parsers.
+        let maybe_v4 = trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if (maybe_v4 && trimmed.parse::<Ipv4Addr>().is_ok())
+            || (trimmed.contains(':') && trimmed.parse::<Ipv6Addr>().is_ok())
+        {
             return Err(AddressError::LooksLikeIp(trimmed.to_string()));
         }
         if trimmed.split('.').any(str::is_empty) {
@@ -96,8 +101,9 @@ impl Domain {
                 .map_err(|_| AddressError::Idna(input.to_string()))?
         };
         validate_host_text(&ascii)?;
-        let name = Name::from_ascii(format!("{ascii}."))
-            .map_err(|_| AddressError::Idna(input.to_string()))?;
+        let mut name =
+            Name::from_ascii(&ascii).map_err(|_| AddressError::Idna(input.to_string()))?;
+        name.set_fqdn(true);
         let unicode = (!trimmed.is_ascii()).then(|| trimmed.to_string());
         Ok(Domain {
             name,

@@ -17,15 +17,17 @@ pub const LINE_PREFIX: &[u8] = b"{\"line\":";
 /// Append one result as one JSON line (with its `\n`) to `buf`.
 pub fn result(buf: &mut Vec<u8>, done: &Done) -> io::Result<()> {
     buf.extend_from_slice(LINE_PREFIX);
-    write!(buf, "{}", done.line)?;
+    serde_json::to_writer(&mut *buf, &done.line)?;
     buf.extend_from_slice(b",\"input\":");
     serde_json::to_writer(&mut *buf, &done.input)?;
-    buf.push(b',');
     let at = buf.len();
     serde_json::to_writer(&mut *buf, &done.route)?;
-    // The route's own opening brace: its keys continue this object.
+    // The route's own opening brace becomes the comma: its keys continue
+    // this object.
     debug_assert_eq!(buf.get(at), Some(&b'{'));
-    buf.remove(at);
+    if let Some(brace) = buf.get_mut(at) {
+        *brace = b',';
+    }
     buf.push(b'\n');
     Ok(())
 }
