@@ -51,10 +51,38 @@ def derive(r, meta):
     return d
 
 
+def medians(rows):
+    """One row per (mode, tool, config): with `bench/run --repeat N`, the
+    median run by its speed (dnsperf: its own queries/s; the others:
+    domains/s), with every run's figure in `reps`."""
+    groups = {}
+    for d in rows:
+        groups.setdefault((d["mode"], d["name"], d["config"]), []).append(d)
+    out = []
+    for g in groups.values():
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        metric = "qps_client" if g[0].get("qps_client") is not None else "dps"
+        vals = [x.get(metric) or 0 for x in g]
+        order = sorted(range(len(g)), key=lambda i: vals[i])
+        m = dict(g[order[(len(g) - 1) // 2]])
+        m["reps"] = vals
+        m["rep_unit"] = "queries/s" if metric == "qps_client" else "domains/s"
+        # Completeness and correctness: the worst of the runs, not the median's.
+        lost = [x["lost"] for x in g if x.get("lost") is not None]
+        correct = [x["correct"] for x in g if x.get("correct") is not None]
+        m["lost"] = max(lost) if lost else None
+        m["correct"] = min(correct) if correct else None
+        out.append(m)
+    return out
+
+
 def main():
-    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     meta = json.load(open(sys.argv[2]))
-    rows = [derive(r, meta) for r in rows]
+    runs = [derive(r, meta) for r in runs]
+    rows = medians(runs)
     out = []
     mix = meta.get("mix", {})
     minq = mix.get("min_queries_per_line")
@@ -79,7 +107,13 @@ def main():
                "generator's expectation (mxkit: every field; peers: line, status, outcome, candidates). "
                "Rcvbuf err: the machine's UDP RcvbufErrors during the run. Resolver drops: unbound's "
                "requestlist exceeded + overwritten.")
-    others = [d for d in rows if d.get("other_cpu") is not None]
+    repeated = [d for d in rows if d.get("reps")]
+    if repeated:
+        out.append(f"- Each configuration ran {len(repeated[0]['reps'])} times; every row is its "
+                   "median run (by dnsperf's queries/s, the others' domains/s), except Lost "
+                   "and Correct, the worst of the runs; the runs' figures are listed under "
+                   "the table.")
+    others = [d for d in runs if d.get("other_cpu") is not None]
     if others:
         worst = max(others, key=lambda d: d["other_cpu"] / d["wall"] if d.get("wall") else 0)
         out.append("- Other CPU: busy CPU time of the machine during a run minus the client's "
@@ -109,7 +143,8 @@ def main():
                 corr += f" ({100.0 * d['correct'] / exp:.1f}%)"
         wall = d.get("wall")
         timed_out = d.get("exit") == 124 or d.get("signal")
-        row = [d["mode"], d["name"], d["config"], f(d["lines"]),
+        config = d["config"] + (f" (median of {len(d['reps'])})" if d.get("reps") else "")
+        row = [d["mode"], d["name"], config, f(d["lines"]),
                (f(wall, 1) + (" (timeout)" if timed_out else "")) if wall else "–",
                f(d["dps"]), qps_txt, qpd,
                f"{f(d['cpu'], 1)} ({f(d.get('user'), 1)}+{f(d.get('sys'), 1)})",
@@ -119,6 +154,12 @@ def main():
                f(d["server_cpu"], 1), f(d.get("other_cpu"), 1)]
         out.append("| " + " | ".join(row) + " |")
     out.append("")
+    if repeated:
+        out.append("Runs:\n")
+        for d in repeated:
+            out.append(f"- {d['mode']} {d['name']} {d['config']}: "
+                       + " / ".join(f(v) for v in d["reps"]) + f" {d['rep_unit']}")
+        out.append("")
     # Goals.
     def best(mode, name_prefix, key):
         cands = [d for d in rows if d["mode"] == mode and d["name"] == name_prefix
