@@ -187,7 +187,8 @@ impl EngineConfig {
     /// questions stuck on a congested or slow server send less meanwhile,
     /// and a slow server's late answer still finds its question waiting.
     pub fn try_timeout(&self, round: u32) -> Duration {
-        self.timeout * (1u32 << round.min(31)).min(MAX_BACKOFF)
+        self.timeout
+            .saturating_mul((1u32 << round.min(31)).min(MAX_BACKOFF))
     }
 
     /// The longest a question waits over UDP before it gives up: every
@@ -196,8 +197,11 @@ impl EngineConfig {
     pub fn budget(&self) -> Duration {
         let servers = u32::try_from(self.servers.len().max(1)).unwrap_or(u32::MAX);
         (0..self.attempts.max(1))
-            .map(|round| self.try_timeout(round) * servers * 9 / 8)
-            .sum()
+            .map(|round| {
+                let wait = self.try_timeout(round);
+                wait.saturating_add(wait / 8).saturating_mul(servers)
+            })
+            .fold(Duration::ZERO, Duration::saturating_add)
     }
 
     /// The system's resolvers, from [`RESOLV_CONF`].
@@ -648,7 +652,8 @@ impl Registration<'_> {
     /// buffer dropped) do not all time out, and come back, together.
     fn wait(&self, wait: Duration) -> Duration {
         let spread = wait / 4;
-        wait - wait / 8 + spread.mul_f64(f64::from(self.jitter) / f64::from(u16::MAX))
+        (wait - wait / 8)
+            .saturating_add(spread.mul_f64(f64::from(self.jitter) / f64::from(u16::MAX)))
     }
 
     /// What the entry has collected of replies it could not accept, reset
@@ -1683,6 +1688,24 @@ mod tests {
     use super::*;
     use hickory_proto::op::{Edns, OpCode};
     use hickory_proto::rr::RData;
+
+    /// Backoff and budget saturate instead of overflowing on absurd timeouts.
+    #[test]
+    fn backoff_saturates() {
+        let mut cfg = EngineConfig::new(vec!["127.0.0.1:53".parse().unwrap(); 3]);
+        cfg.timeout = Duration::MAX / 2;
+        cfg.attempts = 40;
+        assert_eq!(cfg.try_timeout(39), Duration::MAX);
+        assert_eq!(cfg.budget(), Duration::MAX);
+        cfg.timeout = Duration::from_millis(500);
+        cfg.attempts = 5;
+        assert_eq!(
+            (0..6)
+                .map(|r| cfg.try_timeout(r).as_millis())
+                .collect::<Vec<_>>(),
+            [500, 1000, 2000, 4000, 4000, 4000]
+        );
+    }
 
     #[test]
     fn query_sets_rd_ad_and_edns_payload() {
