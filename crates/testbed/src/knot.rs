@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
+use crate::sys::{self, StartFailure as Failure};
+
 /// How long knotd gets to load its zones and answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,8 +53,7 @@ impl Knot {
         );
         let knotd = knotd_path();
         let tries = if port.is_some() { 1 } else { START_TRIES };
-        let mut last_failure = String::new();
-        for _ in 0..tries {
+        sys::start_retrying(&format!("testbed::knot ({ip})"), tries, || {
             let port = port.unwrap_or_else(|| free_port(ip));
             let addr = SocketAddr::new(ip, port);
             let dir = tempfile::Builder::new()
@@ -73,17 +74,11 @@ impl Knot {
                 .spawn()
                 .unwrap_or_else(|e| panic!("testbed::knot: cannot run {}: {e}", knotd.display()));
             let mut knot = Knot { child, addr, dir };
-            match knot.wait_ready(zones) {
-                Ok(()) => return knot,
-                // The port was taken between our probe and knotd's bind: try another.
-                Err(Failure::Bind(why)) => last_failure = why,
-                Err(Failure::Other(why)) => {
-                    drop(knot);
-                    panic!("testbed::knot: knotd did not serve the zones on {addr}: {why}");
-                }
-            }
-        }
-        panic!("testbed::knot: knotd could not bind {ip} ({tries} tries): {last_failure}");
+            // On failure the server is dropped (stopped) before the next try.
+            knot.wait_ready(zones).map(|()| knot).map_err(|f| {
+                f.explain(|why| format!("knotd did not serve the zones on {addr}: {why}"))
+            })
+        })
     }
 
     /// Where knotd listens (UDP and TCP).
@@ -197,13 +192,6 @@ pub(crate) fn soa_poll(addr: SocketAddr, zone: &Name) -> Result<(), String> {
     }
 }
 
-enum Failure {
-    /// knotd could not bind the address.
-    Bind(String),
-    /// Anything else (zone rejected, timeout, exit).
-    Other(String),
-}
-
 impl Drop for Knot {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -231,21 +219,6 @@ fn free_port(ip: IpAddr) -> u16 {
     panic!("testbed::knot: no port free on both UDP and TCP on {ip}")
 }
 
-fn is_root() -> bool {
-    // The owner of /proc/self is the effective user.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        fs::metadata("/proc/self")
-            .map(|m| m.uid() == 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
-}
-
 fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
     let d = dir.display();
     let mut conf = format!(
@@ -253,7 +226,7 @@ fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
         addr.ip(),
         addr.port()
     );
-    if is_root() {
+    if sys::is_root() {
         conf.push_str("    user: root:root\n");
     }
     conf.push_str(&format!(

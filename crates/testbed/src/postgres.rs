@@ -33,7 +33,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::sys;
+use crate::sys::{self, StartFailure as Failure};
 
 /// The loopback address the test servers listen on.
 pub const HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 70, 1);
@@ -102,36 +102,38 @@ impl Postgres {
         }
         initdb(&bin, dir.path(), &data, owner.is_some());
 
-        let mut last_failure = String::new();
-        for _ in 0..START_TRIES {
-            let port = free_port();
-            let addr = SocketAddr::new(IpAddr::V4(HOST), port);
-            let (mut watchdog, lifeline, server_pid) =
-                spawn_server(&bin, dir.path(), addr, owner.is_some());
-            match wait_ready(&bin, dir.path(), addr, server_pid, &mut watchdog) {
-                Ok(()) => {
-                    return Postgres {
-                        addr,
-                        bin,
-                        dir,
-                        server_pid,
-                        watchdog,
-                        lifeline: Some(lifeline),
-                    };
+        // The cluster folder stays for every try; each try is its own server.
+        let (addr, server_pid, watchdog, lifeline) =
+            sys::start_retrying(&format!("testbed::postgres ({HOST})"), START_TRIES, || {
+                let port = free_port();
+                let addr = SocketAddr::new(IpAddr::V4(HOST), port);
+                let (mut watchdog, lifeline, server_pid) =
+                    spawn_server(&bin, dir.path(), addr, owner.is_some());
+                match wait_ready(&bin, dir.path(), addr, server_pid, &mut watchdog) {
+                    Ok(()) => Ok((addr, server_pid, watchdog, lifeline)),
+                    Err(Failure::Bind(why)) => {
+                        // The next try reuses the cluster: the watchdog keeps it.
+                        let mut lifeline = lifeline;
+                        let _ = lifeline.write_all(b"keep\n");
+                        stop(&mut watchdog, Some(lifeline), server_pid);
+                        Err(Failure::Bind(why))
+                    }
+                    Err(Failure::Other(why)) => {
+                        stop(&mut watchdog, Some(lifeline), server_pid);
+                        Err(Failure::Other(format!(
+                            "the server on {addr} did not start: {why}"
+                        )))
+                    }
                 }
-                Err(Failure::Bind(why)) => {
-                    let mut lifeline = lifeline;
-                    let _ = lifeline.write_all(b"keep\n");
-                    stop(&mut watchdog, Some(lifeline), server_pid);
-                    last_failure = why;
-                }
-                Err(Failure::Other(why)) => {
-                    stop(&mut watchdog, Some(lifeline), server_pid);
-                    panic!("testbed::postgres: the server on {addr} did not start: {why}");
-                }
-            }
+            });
+        Postgres {
+            addr,
+            bin,
+            dir,
+            server_pid,
+            watchdog,
+            lifeline: Some(lifeline),
         }
-        panic!("testbed::postgres: no free port on {HOST} ({START_TRIES} tries): {last_failure}");
     }
 
     /// Where it listens for TCP.
@@ -189,13 +191,6 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         stop(&mut self.watchdog, self.lifeline.take(), self.server_pid);
     }
-}
-
-enum Failure {
-    /// The port was taken.
-    Bind(String),
-    /// Anything else.
-    Other(String),
 }
 
 /// The newest `/usr/lib/postgresql/VERSION/bin` that has `initdb` and

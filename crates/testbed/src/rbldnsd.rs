@@ -22,7 +22,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::knot::query_udp;
-use crate::sys::find_program;
+use crate::sys::{self, StartFailure as Failure, find_program};
 
 /// How long rbldnsd gets to load its datasets and answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,8 +59,7 @@ impl Rbldnsd {
             panic!("rbldnsd not found: install Debian's package rbldnsd (apt-get install rbldnsd)")
         });
         let user = run_user();
-        let mut last_failure = String::new();
-        for _ in 0..START_TRIES {
+        sys::start_retrying(&format!("testbed::rbldnsd ({ip})"), START_TRIES, || {
             let addr = SocketAddr::new(ip, free_udp_port(ip));
             let dir = tempfile::Builder::new()
                 .prefix("mxkit-rbldnsd-")
@@ -95,16 +94,12 @@ impl Rbldnsd {
                     panic!("testbed::rbldnsd: cannot run {}: {e}", program.display())
                 });
             let mut server = Rbldnsd { child, addr, dir };
-            match server.wait_ready(datasets) {
-                Ok(()) => return server,
-                Err(Failure::Bind(why)) => last_failure = why,
-                Err(Failure::Other(why)) => {
-                    drop(server);
-                    panic!("testbed::rbldnsd: rbldnsd did not serve on {addr}: {why}");
-                }
-            }
-        }
-        panic!("testbed::rbldnsd: could not bind {ip} ({START_TRIES} tries): {last_failure}");
+            // On failure the server is dropped (stopped) before the next try.
+            server
+                .wait_ready(datasets)
+                .map(|()| server)
+                .map_err(|f| f.explain(|why| format!("rbldnsd did not serve on {addr}: {why}")))
+        })
     }
 
     /// Where rbldnsd listens (UDP).
@@ -176,11 +171,6 @@ impl Rbldnsd {
             }
         }
     }
-}
-
-enum Failure {
-    Bind(String),
-    Other(String),
 }
 
 impl Drop for Rbldnsd {

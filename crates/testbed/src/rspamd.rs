@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sys::{self, find_program};
+use crate::sys::{self, StartFailure as Failure, find_program};
 
 /// How long rspamd gets to load its configuration and answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,8 +49,7 @@ impl Rspamd {
         let rspamc = find_program("rspamc", &["/usr/bin/rspamc"]).unwrap_or_else(|| {
             panic!("rspamc not found: install Debian's package rspamd (apt-get install rspamd)")
         });
-        let mut last_failure = String::new();
-        for _ in 0..START_TRIES {
+        sys::start_retrying(&format!("testbed::rspamd ({ip})"), START_TRIES, || {
             let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
@@ -102,16 +101,12 @@ impl Rspamd {
                 dir,
                 rspamc: rspamc.clone(),
             };
-            match server.wait_ready() {
-                Ok(()) => return server,
-                Err(Failure::Bind(why)) => last_failure = why,
-                Err(Failure::Other(why)) => {
-                    drop(server);
-                    panic!("testbed::rspamd: rspamd did not start on {addr}: {why}");
-                }
-            }
-        }
-        panic!("testbed::rspamd: could not bind {ip} ({START_TRIES} tries): {last_failure}");
+            // On failure the server is dropped (stopped) before the next try.
+            server
+                .wait_ready()
+                .map(|()| server)
+                .map_err(|f| f.explain(|why| format!("rspamd did not start on {addr}: {why}")))
+        })
     }
 
     /// Where the normal worker listens (HTTP, the rspamc protocol).
@@ -190,11 +185,6 @@ impl Rspamd {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-enum Failure {
-    Bind(String),
-    Other(String),
 }
 
 impl Drop for Rspamd {

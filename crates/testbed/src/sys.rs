@@ -126,3 +126,43 @@ pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Why a server the test bed started did not come up.
+pub(crate) enum StartFailure {
+    /// It could not bind its address: the port was taken between our probe
+    /// and its bind, so another port may do.
+    Bind(String),
+    /// Anything else (bad configuration, timeout, exit).
+    Other(String),
+}
+
+impl StartFailure {
+    /// An `Other` failure explained by `context` (a `Bind` stays as it is:
+    /// it is retried, not shown).
+    pub(crate) fn explain(self, context: impl FnOnce(String) -> String) -> Self {
+        match self {
+            StartFailure::Other(why) => StartFailure::Other(context(why)),
+            bind => bind,
+        }
+    }
+}
+
+/// Start a server up to `tries` times, each try on a port `attempt` picks
+/// (and cleaning up after itself when it fails): a `Bind` failure tries
+/// again, any other failure, or the last try failing to bind, panics with
+/// `what` in front.
+pub(crate) fn start_retrying<T>(
+    what: &str,
+    tries: usize,
+    mut attempt: impl FnMut() -> Result<T, StartFailure>,
+) -> T {
+    let mut last = String::new();
+    for _ in 0..tries {
+        match attempt() {
+            Ok(server) => return server,
+            Err(StartFailure::Bind(why)) => last = why,
+            Err(StartFailure::Other(why)) => panic!("{what}: {why}"),
+        }
+    }
+    panic!("{what}: could not bind a free port ({tries} tries): {last}")
+}
