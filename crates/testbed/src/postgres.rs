@@ -25,7 +25,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -105,8 +105,7 @@ impl Postgres {
         // The cluster folder stays for every try; each try is its own server.
         let (addr, server_pid, watchdog, lifeline) =
             sys::start_retrying(&format!("testbed::postgres ({HOST})"), START_TRIES, || {
-                let port = free_port();
-                let addr = SocketAddr::new(IpAddr::V4(HOST), port);
+                let addr = SocketAddr::new(IpAddr::V4(HOST), sys::free_tcp_port(IpAddr::V4(HOST)));
                 let (mut watchdog, lifeline, server_pid) =
                     spawn_server(&bin, dir.path(), addr, owner.is_some());
                 match wait_ready(&bin, dir.path(), addr, server_pid, &mut watchdog) {
@@ -295,14 +294,6 @@ fn initdb(bin: &Path, dir: &Path, data: &Path, as_postgres: bool) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// A port free on [`HOST`] at the time of asking.
-fn free_port() -> u16 {
-    TcpListener::bind(SocketAddr::new(IpAddr::V4(HOST), 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("testbed::postgres: cannot bind {HOST}: {e}"))
 }
 
 /// The watchdog script: start the server (`"$@"`) in the background, say its

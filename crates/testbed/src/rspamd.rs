@@ -50,11 +50,7 @@ impl Rspamd {
             panic!("rspamc not found: install Debian's package rspamd (apt-get install rspamd)")
         });
         sys::start_retrying(&format!("testbed::rspamd ({ip})"), START_TRIES, || {
-            let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap_or_else(|e| panic!("testbed::rspamd: no free port on {ip}: {e}"));
-            let addr = SocketAddr::new(ip, port);
+            let addr = SocketAddr::new(ip, sys::free_tcp_port(ip));
             let dir = tempfile::Builder::new()
                 .prefix("mxkit-rspamd-")
                 .tempdir()

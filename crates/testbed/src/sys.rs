@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -125,6 +125,15 @@ pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A TCP port free on `ip` at the time of asking (a server started on it
+/// may still lose it to another process: see [`start_retrying`]).
+pub(crate) fn free_tcp_port(ip: IpAddr) -> u16 {
+    TcpListener::bind(SocketAddr::new(ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("testbed: no free TCP port on {ip}: {e}"))
 }
 
 /// Why a server the test bed started did not come up.
