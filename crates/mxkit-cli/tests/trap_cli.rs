@@ -166,7 +166,7 @@ fn config(dir: &Path, primary: SocketAddr, windows: &str) -> PathBuf {
         &path,
         format!(
             "hostname = \"mx99.example.test\"\nread_from_start = true\ninterval = 0.2\n\
-             primary_probe = [\"{primary}\"]\n\
+             primary_probe = [\"{primary}\"]\nprobe_interval = 0.5\n\
              [windows]\ndecide = 1\nskew = 1\nstartup_grace = 0\nsecond_session = 1\n{windows}\n\
              [limits]\ngreet_wait = 0.2\n"
         ),
@@ -260,6 +260,43 @@ impl Bed {
 
 fn ip(net: u8, host: u8) -> IpAddr {
     format!("127.0.{net}.{host}").parse().unwrap()
+}
+
+/// A client of our own from `source`: waits for the greeting, then sends
+/// each command after its pause and reads its reply; the replies' codes.
+fn converse(source: IpAddr, server: SocketAddr, script: &[(Duration, &str)]) -> Vec<String> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket.connect_timeout(&server.into(), WAIT).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let mut reply = || loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return String::from("closed");
+        }
+        if line.as_bytes().get(3) == Some(&b' ') {
+            return line[..3].to_string();
+        }
+    };
+    assert_eq!(reply(), "220");
+    let mut codes = Vec::new();
+    for (pause, command) in script {
+        // The client's own pace: what the decoy must not be fooled by.
+        std::thread::sleep(*pause);
+        w.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+        codes.push(reply());
+    }
+    codes
+}
+
+/// A connection from `source` that leaves at once, before the greeting.
+fn knock(source: IpAddr, server: SocketAddr) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket.connect_timeout(&server.into(), WAIT).unwrap();
 }
 
 /// The whole story against one store: honest sender, spammer, prober;
@@ -539,10 +576,354 @@ fn usage_errors_are_one_line_and_exit_64() {
     }
 }
 
+/// Numbers a window, interval, TTL or limit cannot be, a host name that
+/// would write SMTP into the greeting, and a store that does not exist for
+/// a command that only reads: one line naming the file and key, exit 64,
+/// nothing started and nothing created.
+#[test]
+fn bad_numbers_names_and_missing_stores_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
+    for (body, key) in [
+        ("[windows]\ndecide = nan\n", "windows.decide"),
+        ("[windows]\ntrapped_ttl = inf\n", "windows.trapped_ttl"),
+        ("[windows]\nsuspect_ttl = 1e308\n", "windows.suspect_ttl"),
+        ("[windows]\nmemory = -86400\n", "windows.memory"),
+        ("[windows]\nrepeat_ttl = 0\n", "windows.repeat_ttl"),
+        (
+            "[limits]\nsession_timeout = 1e308\n",
+            "limits.session_timeout",
+        ),
+        ("[limits]\nmax_connections = -1\n", "limits.max_connections"),
+        ("interval = nan\n", "interval"),
+        ("[retention]\nobservations = -7\n", "retention.observations"),
+        ("hostname = \"mx\\r\\n250 injected\"\n", "hostname"),
+    ] {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, body).unwrap();
+        let file = file.display().to_string();
+        let (code, out, err) = mxkit(&[
+            "trap",
+            "run",
+            "--listen",
+            "127.0.91.3:25",
+            "--store",
+            &store,
+            "--config",
+            &file,
+        ]);
+        assert_eq!(code, 64, "{body}: {err}");
+        assert!(out.is_empty());
+        assert!(
+            err.starts_with(&format!("mxkit: error: {file}: {key}: ")),
+            "{body}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    for name in ["mx\r\nMAIL FROM:<x@y>", "mx\x1b[2J", "two words", ""] {
+        let (code, _, err) = mxkit(&[
+            "trap",
+            "run",
+            "--listen",
+            "127.0.91.3:25",
+            "--store",
+            &store,
+            "--hostname",
+            name,
+        ]);
+        assert_eq!(code, 64, "{name:?}: {err}");
+        assert!(err.starts_with("mxkit: error: --hostname "), "{err}");
+        assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // The configuration file is read with a limit.
+    let (code, _, err) = mxkit(&["trap", "list", "--config", "/dev/zero"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("larger than"), "{err}");
+    // Nothing was created by any of that, and the commands that only read
+    // refuse a store that is not there instead of making an empty one.
+    for command in [
+        vec!["trap", "list"],
+        vec!["trap", "list", "--json"],
+        vec!["trap", "show", "192.0.2.1"],
+        vec!["trap", "export", "--format", "rspamd"],
+        vec!["trap", "delist", "192.0.2.1"],
+        vec!["trap", "expire"],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--store", &store]);
+        let (code, out, err) = mxkit(&args);
+        assert_eq!(code, 64, "{command:?}: {err}");
+        assert!(out.is_empty(), "{command:?}: {out}");
+        assert!(err.contains("no trap store"), "{command:?}: {err}");
+        assert!(
+            !dir.path().join("trap.db").exists(),
+            "{command:?} created it"
+        );
+    }
+}
+
 /// The same story with the shared store: a real PostgreSQL server (the
 /// set-up for a decoy and real MX hosts on different machines).
 #[test]
 fn postgres_store_end_to_end() {
     let pg = testbed::postgres::Postgres::start();
     scenario(Some(pg.create_database("trap_e2e")), 81);
+}
+
+/// A spammer that says EHLO, then waits (NOOPs) well past `decide` before
+/// MAIL and RCPT is judged on what it did by the end of its session:
+/// listed, never let off as a probe.
+fn slow_spammer(store: Option<String>, net: u8) {
+    let bed = Bed::start(net, store, "", "postfix-cidr", &[]);
+    bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
+    let slow = ip(net, 66);
+    let half = Duration::from_millis(500);
+    let codes = converse(
+        slow,
+        bed.decoy,
+        &[
+            (Duration::ZERO, "EHLO slow.example.net"),
+            (half, "NOOP"),
+            (half, "NOOP"),
+            (half, "NOOP"),
+            (half, "NOOP"),
+            (half, "NOOP"),
+            (half, "MAIL FROM:<x@spam.example.com>"),
+            (Duration::ZERO, "RCPT TO:<bob@example.test>"),
+            (Duration::ZERO, "QUIT"),
+        ],
+    );
+    assert_eq!(codes[6..], ["250", "451", "221"], "{codes:?}");
+    let store = bed.store.as_str();
+    let ok = poll_until(WAIT, || listed(store, &slow.to_string()).is_some());
+    let shown = show(store, &slow.to_string());
+    assert!(ok, "{shown:#}\n{}", bed.trap.log());
+    let decisions = shown["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{shown:#}");
+    assert_eq!(decisions[0]["grade"], "suspect", "{shown:#}");
+    assert!(
+        !bed.trap.log().contains(&format!("PROBE ip={slow}")),
+        "{}",
+        bed.trap.log()
+    );
+    let ok = poll_until(WAIT, || postmap_q(&bed.export, &slow.to_string()).is_some());
+    assert!(
+        ok,
+        "{}",
+        std::fs::read_to_string(&bed.export).unwrap_or_default()
+    );
+}
+
+#[test]
+fn slow_spammer_is_listed_sqlite() {
+    slow_spammer(None, 84);
+}
+
+#[test]
+fn slow_spammer_is_listed_postgres() {
+    let pg = testbed::postgres::Postgres::start();
+    slow_spammer(Some(pg.create_database("trap_slow")), 85);
+}
+
+/// `mxkit trap delist` and `allow`, run while the trap runs (another
+/// process, as an operator would), reach the running trap's export within
+/// an interval or so: Postfix stops rejecting at once, not after a restart.
+fn withdrawals_reach_the_exports(store: Option<String>, net: u8) {
+    let bed = Bed::start(net, store, "", "postfix-cidr", &[]);
+    bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
+    let (store, cidr) = (bed.store.as_str(), bed.export.as_path());
+    let first = bed.spam(66);
+    let second = bed.spam(67);
+    let ok = poll_until(WAIT, || {
+        postmap_q(cidr, &first).is_some() && postmap_q(cidr, &second).is_some()
+    });
+    assert!(ok, "{}", bed.trap.log());
+    // The interval is 0.2 s; a few seconds is "at once" for a mail server
+    // and leaves room for a loaded test machine.
+    let soon = Duration::from_secs(5);
+    let (code, out, err) = mxkit(&["trap", "delist", &first, "--store", store]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("listing withdrawn"), "{out}");
+    let ok = poll_until(soon, || postmap_q(cidr, &first).is_none());
+    assert!(ok, "{}", std::fs::read_to_string(cidr).unwrap_or_default());
+    assert!(postmap_q(cidr, &second).is_some());
+    let (code, _, err) = mxkit(&["trap", "allow", &format!("{second}/32"), "--store", store]);
+    assert_eq!(code, 0, "{err}");
+    let ok = poll_until(soon, || postmap_q(cidr, &second).is_none());
+    assert!(ok, "{}", std::fs::read_to_string(cidr).unwrap_or_default());
+    // And what the trap lists next still reaches the table.
+    let third = bed.spam(68);
+    let ok = poll_until(WAIT, || postmap_q(cidr, &third).is_some());
+    assert!(ok, "{}", bed.trap.log());
+}
+
+#[test]
+fn withdrawals_reach_the_exports_sqlite() {
+    withdrawals_reach_the_exports(None, 86);
+}
+
+#[test]
+fn withdrawals_reach_the_exports_postgres() {
+    let pg = testbed::postgres::Postgres::start();
+    withdrawals_reach_the_exports(Some(pg.create_database("trap_withdraw")), 87);
+}
+
+/// Two thousand connections that never reach MAIL (from one address, from
+/// one /24, from a hundred /24s) cost an attacker nothing: they must not
+/// switch listing off. A burst of decoy-first sessions from 25 networks
+/// does pause it, says so, shows it in `trap list`, and resumes by itself
+/// one window (here 4 s) after the burst.
+fn floods(store: Option<String>, net: u8) {
+    let bed = Bed::start(net, store, "health = 4", "postfix-cidr", &[]);
+    bed.deliver(10);
+    bed.postfix.wait_for_messages(1, WAIT);
+    let store = bed.store.as_str();
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let decoy = bed.decoy;
+            s.spawn(move || {
+                for i in (t..2000).step_by(8) {
+                    let source: IpAddr = match i % 3 {
+                        0 => ip(net, 100),
+                        1 => ip(net, 101 + (i % 50) as u8),
+                        _ => format!("127.{}.{net}.9", 100 + i % 100).parse().unwrap(),
+                    };
+                    knock(source, decoy);
+                }
+            });
+        }
+    });
+    for host in [66, 67] {
+        bed.spam(host);
+    }
+    let spam = ip(net, 67).to_string();
+    let ok = poll_until(WAIT, || listed(store, &spam).is_some());
+    assert!(ok, "{}", bed.trap.log());
+    assert!(!bed.trap.log().contains("PAUSED"), "{}", bed.trap.log());
+
+    // The real thing: 25 networks at once.
+    std::thread::scope(|s| {
+        for i in 0..25u8 {
+            let decoy = bed.decoy;
+            s.spawn(move || {
+                let source: IpAddr = format!("127.{}.{net}.66", 100 + i).parse().unwrap();
+                let codes = converse(
+                    source,
+                    decoy,
+                    &[
+                        (Duration::ZERO, "EHLO bot.example.net"),
+                        (Duration::ZERO, "MAIL FROM:<x@spam.example.com>"),
+                        (Duration::ZERO, "RCPT TO:<bob@example.test>"),
+                        (Duration::ZERO, "QUIT"),
+                    ],
+                );
+                assert_eq!(codes, ["250", "250", "451", "221"]);
+            });
+        }
+    });
+    let ok = poll_until(WAIT, || bed.trap.log().contains("mxtrap: PAUSED reason="));
+    assert!(ok, "{}", bed.trap.log());
+    let (code, text, err) = mxkit(&["trap", "list", "--store", store]);
+    assert_eq!(code, 0, "{err}");
+    // The list says so (unless the pause was over before it was asked, on
+    // a very slow machine).
+    assert!(
+        text.contains("listing PAUSED since") || bed.trap.log().contains("mxtrap: RESUMED"),
+        "{text}"
+    );
+    let ok = poll_until(WAIT, || {
+        bed.trap.log().contains("mxtrap: RESUMED paused_for=")
+    });
+    assert!(ok, "{}", bed.trap.log());
+    let (_, text, _) = mxkit(&["trap", "list", "--store", store]);
+    assert!(!text.contains("PAUSED"), "{text}");
+    // Listing works again.
+    let after = bed.spam(68);
+    let ok = poll_until(WAIT, || listed(store, &after).is_some());
+    assert!(ok, "{}", bed.trap.log());
+}
+
+#[test]
+fn floods_sqlite() {
+    floods(None, 88);
+}
+
+#[test]
+fn floods_postgres() {
+    let pg = testbed::postgres::Postgres::start();
+    floods(Some(pg.create_database("trap_floods")), 89);
+}
+
+/// A primary log that cannot be read (a folder, a path that does not
+/// exist) is said at the start, gives every decision its reason, lists
+/// nothing, and is read as soon as it can be.
+#[test]
+fn unreadable_primary_logs_are_said_and_list_nothing() {
+    let net = 90;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
+    let primary = SocketAddr::new(ip(net, 2), 25);
+    let decoy = SocketAddr::new(ip(net, 3), 25);
+    let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let missing = dir.path().join("later.log");
+    let args: Vec<String> = vec![
+        "--store".into(),
+        store.clone(),
+        "--config".into(),
+        config(dir.path(), primary, "").display().to_string(),
+        "--primary-log".into(),
+        folder.display().to_string(),
+        "--primary-log".into(),
+        missing.display().to_string(),
+    ];
+    let trap = Trap::start(dir.path(), decoy, &args);
+    let said = |what: &str| trap.log().contains(what);
+    let ok = poll_until(WAIT, || {
+        said(&format!("primary log {} cannot be read", folder.display()))
+            && said(&format!(
+                "primary log {} cannot be read: does not exist",
+                missing.display()
+            ))
+    });
+    assert!(ok, "{}", trap.log());
+    // A spammer now: decided, with the reason, never listed.
+    let spam = ip(net, 66);
+    assert!(!send(spam, decoy, "x@spam.example.com", "bob@example.test"));
+    let ok = poll_until(WAIT, || {
+        show(&store, &spam.to_string())["decisions"][0]["reason"] == "primary-log-unreadable"
+    });
+    assert!(ok, "{}\n{}", show(&store, &spam.to_string()), trap.log());
+    assert!(listed(&store, &spam.to_string()).is_none());
+    // Both become readable: the folder gives way to a file, and the
+    // missing path appears as Postfix's log.
+    std::fs::remove_dir(&folder).unwrap();
+    std::fs::write(&folder, "").unwrap();
+    std::os::unix::fs::symlink(postfix.dir().join("maillog"), &missing).unwrap();
+    let ok = poll_until(WAIT, || {
+        said(&format!("primary log {} is read again", folder.display()))
+            && said(&format!("primary log {} is read again", missing.display()))
+    });
+    assert!(ok, "{}", trap.log());
+    // A honest delivery at the primary, then a spammer: listed.
+    assert!(send(
+        ip(net, 10),
+        primary,
+        "alice@sender.example.net",
+        "bob@example.test"
+    ));
+    postfix.wait_for_messages(1, WAIT);
+    let later = ip(net, 67);
+    assert!(!send(
+        later,
+        decoy,
+        "x@spam.example.com",
+        "bob@example.test"
+    ));
+    let ok = poll_until(WAIT, || listed(&store, &later.to_string()).is_some());
+    assert!(ok, "{}\n{}", show(&store, &later.to_string()), trap.log());
 }

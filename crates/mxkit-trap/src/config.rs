@@ -1,7 +1,17 @@
 //! The trap's configuration file (TOML), the same settings as the flags of
 //! `mxkit trap run`; flags given on the command line add to or override it.
 //! `contrib/trap.toml` is a commented example.
+//!
+//! Every value is checked when the file is read, so nothing past
+//! [`Config::parse`] sees a number it cannot use: a window, interval, TTL
+//! or limit must be a finite number inside its range ([`RANGES`]), or the
+//! file is refused with `FILE: key: reason` (`nan`, `inf`, `1e308`, `-5`
+//! and a TTL of 0 never reach the detector, where they would panic,
+//! overflow into a listing that expires at once, or switch a guard off).
+//! Texts the decoy sends (the host name) must be printable. The file itself
+//! is read up to [`MAX_FILE`] bytes.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +19,11 @@ use serde::Deserialize;
 
 use crate::detect::Windows;
 use crate::listener::Limits;
-use crate::model::secs;
+use crate::model::Micros;
+
+/// The largest configuration file read: far beyond any real one, small
+/// enough that `--config /dev/zero` is refused at once.
+pub const MAX_FILE: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -18,8 +32,36 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `message` is `key: reason` (or `line N: reason` for a syntax error).
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+}
+
+/// A number in the file: a TOML integer or float (`60`, `0.5`, also `nan`
+/// and `inf`, which [`Config::parse`] refuses with the key's name).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Number, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The file's contents. Every key is optional.
@@ -38,7 +80,7 @@ pub struct Config {
     /// listings while one does not greet, nor for 15 minutes after.
     pub primary_probe: Vec<String>,
     /// Seconds between probes (default 60).
-    pub probe_interval: Option<f64>,
+    pub probe_interval: Option<Number>,
     /// Read a log file from its start the first time (default: from its
     /// end, as `tail -f`).
     pub read_from_start: bool,
@@ -46,7 +88,7 @@ pub struct Config {
     /// Networks never listed.
     pub allow: Vec<String>,
     /// Seconds between decisions and exports (default 10).
-    pub interval: Option<f64>,
+    pub interval: Option<Number>,
     /// `[[export]]` tables: `format` and `path`.
     pub export: Vec<ExportEntry>,
     /// Texts and names the exports use.
@@ -71,7 +113,7 @@ pub struct DnsConfig {
     /// seconds; when its plan changes, nothing is listed for twice its TTL.
     pub watch: Option<String>,
     /// Seconds between checks of `watch` (default 60).
-    pub watch_interval: Option<f64>,
+    pub watch_interval: Option<Number>,
 }
 
 /// One `[[export]]` table.
@@ -103,18 +145,18 @@ pub struct Publish {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowsConfig {
-    pub memory: Option<i64>,
-    pub skew: Option<i64>,
-    pub known_good: Option<i64>,
-    pub decide: Option<i64>,
-    pub startup_grace: Option<i64>,
-    pub health: Option<i64>,
-    pub recovery: Option<i64>,
-    pub second_session: Option<i64>,
-    pub suspect_ttl: Option<i64>,
-    pub trapped_ttl: Option<i64>,
-    pub repeat_ttl: Option<i64>,
-    pub cap: Option<i64>,
+    pub memory: Option<Number>,
+    pub skew: Option<Number>,
+    pub known_good: Option<Number>,
+    pub decide: Option<Number>,
+    pub startup_grace: Option<Number>,
+    pub health: Option<Number>,
+    pub recovery: Option<Number>,
+    pub second_session: Option<Number>,
+    pub suspect_ttl: Option<Number>,
+    pub trapped_ttl: Option<Number>,
+    pub repeat_ttl: Option<Number>,
+    pub cap: Option<Number>,
 }
 
 /// `[limits]` of each decoy connection.
@@ -122,87 +164,331 @@ pub struct WindowsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Seconds (may be fractional).
-    pub greet_wait: Option<f64>,
-    pub command_timeout: Option<f64>,
-    pub session_timeout: Option<f64>,
-    pub max_commands: Option<u32>,
-    pub max_connections: Option<usize>,
+    pub greet_wait: Option<Number>,
+    pub command_timeout: Option<Number>,
+    pub session_timeout: Option<Number>,
+    pub max_commands: Option<Number>,
+    pub max_connections: Option<Number>,
 }
 
 /// `[retention]`, in days.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
-    pub observations: Option<f64>,
-    pub decisions: Option<f64>,
+    pub observations: Option<Number>,
+    pub decisions: Option<Number>,
+}
+
+/// What a numeric key may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Range {
+    pub key: &'static str,
+    /// The least value, and whether it is allowed itself (`false`: the
+    /// value must be greater).
+    pub min: f64,
+    pub min_allowed: bool,
+    pub max: f64,
+    /// Whole numbers only.
+    pub whole: bool,
+    pub unit: &'static str,
+}
+
+const DAY: f64 = 86_400.0;
+/// Ten years: longer than any window or listing could sensibly be, and far
+/// inside what a time in microseconds can add without overflowing.
+const LONGEST: f64 = 3650.0 * DAY;
+
+const fn secs(key: &'static str, min_allowed: bool, max: f64) -> Range {
+    Range {
+        key,
+        min: 0.0,
+        min_allowed,
+        max,
+        whole: false,
+        unit: "seconds",
+    }
+}
+
+/// Every numeric key and its range. A TTL, a listing cap, a timeout or an
+/// interval of 0 is refused (a listing that expires at once, a decoy that
+/// drops every client, a loop that never waits); windows may be 0 (the
+/// guard is then off).
+pub const RANGES: &[Range] = &[
+    secs("windows.memory", true, LONGEST),
+    secs("windows.skew", true, DAY),
+    secs("windows.known_good", true, LONGEST),
+    secs("windows.decide", true, DAY),
+    secs("windows.startup_grace", true, DAY),
+    secs("windows.health", false, DAY),
+    secs("windows.recovery", true, DAY),
+    secs("windows.second_session", true, LONGEST),
+    secs("windows.suspect_ttl", false, LONGEST),
+    secs("windows.trapped_ttl", false, LONGEST),
+    secs("windows.repeat_ttl", false, LONGEST),
+    secs("windows.cap", false, LONGEST),
+    secs("limits.greet_wait", true, 300.0),
+    secs("limits.command_timeout", false, 3600.0),
+    secs("limits.session_timeout", false, DAY),
+    Range {
+        key: "limits.max_commands",
+        min: 1.0,
+        min_allowed: true,
+        max: 1e6,
+        whole: true,
+        unit: "commands",
+    },
+    Range {
+        key: "limits.max_connections",
+        min: 1.0,
+        min_allowed: true,
+        max: 1e7,
+        whole: true,
+        unit: "connections",
+    },
+    Range {
+        key: "interval",
+        min: 0.05,
+        min_allowed: true,
+        max: 3600.0,
+        whole: false,
+        unit: "seconds",
+    },
+    Range {
+        key: "probe_interval",
+        min: 0.1,
+        min_allowed: true,
+        max: 3600.0,
+        whole: false,
+        unit: "seconds",
+    },
+    Range {
+        key: "dns.watch_interval",
+        min: 0.1,
+        min_allowed: true,
+        max: 3600.0,
+        whole: false,
+        unit: "seconds",
+    },
+    Range {
+        key: "retention.observations",
+        min: 0.0,
+        min_allowed: false,
+        max: 3650.0,
+        whole: false,
+        unit: "days",
+    },
+    Range {
+        key: "retention.decisions",
+        min: 0.0,
+        min_allowed: false,
+        max: 3650.0,
+        whole: false,
+        unit: "days",
+    },
+];
+
+impl Range {
+    /// `Ok` when `v` is inside; else the reason, for `key: reason`.
+    pub fn check(&self, v: f64) -> Result<f64, String> {
+        let low_ok = if self.min_allowed {
+            v >= self.min
+        } else {
+            v > self.min
+        };
+        if v.is_finite() && low_ok && v <= self.max && (!self.whole || v.fract() == 0.0) {
+            return Ok(v);
+        }
+        let kind = if self.whole {
+            "a whole number of"
+        } else {
+            "a number of"
+        };
+        let low = if self.min_allowed {
+            format!("from {}", self.min)
+        } else {
+            format!("greater than {} and at most", self.min)
+        };
+        let to = if self.min_allowed { " to" } else { "" };
+        Err(format!(
+            "must be {kind} {} {low}{to} {}, not {}",
+            self.unit, self.max, v
+        ))
+    }
+}
+
+/// Whether `name` can be sent as the decoy's host name: 1 to 255 printable
+/// ASCII characters without spaces (a host name or an address literal), so
+/// that no CR, LF or escape reaches a client through the greeting or the
+/// EHLO reply.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > 255 {
+        return Err(format!("is {} bytes long, at most 255", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "holds {:?}: a host name is printable ASCII without spaces",
+            c
+        ));
+    }
+    Ok(())
 }
 
 impl Config {
+    /// Reads and checks the file (at most [`MAX_FILE`] bytes).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse {
+        };
+        let file = std::fs::File::open(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+        let parse_err = |message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
-        })
+        };
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(parse_err(format!(
+                "larger than {MAX_FILE} bytes: not a configuration file"
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            parse_err(format!(
+                "not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        Config::parse(&text).map_err(parse_err)
     }
 
+    /// Parses and checks a file's text; the error is `key: reason` (or
+    /// `line N: reason`), on one line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .map_or_else(|| "".to_string(), |span| locate(text, span.start));
+            let message = e.message().trim().replace('\n', " ");
+            if place.is_empty() {
+                message
+            } else {
+                format!("{place}: {message}")
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Every number inside its range, every text the decoy sends printable.
+    fn check(&self) -> Result<(), String> {
+        for range in RANGES {
+            if let Some(Number(v)) = self.number(range.key) {
+                range
+                    .check(v)
+                    .map_err(|reason| format!("{}: {reason}", range.key))?;
+            }
+        }
+        if let Some(name) = &self.hostname {
+            check_hostname(name).map_err(|reason| format!("hostname: {reason}"))?;
+        }
+        Ok(())
+    }
+
+    /// The value of a numeric key of [`RANGES`].
+    fn number(&self, key: &str) -> Option<Number> {
+        let (w, l, r) = (&self.windows, &self.limits, &self.retention);
+        match key {
+            "windows.memory" => w.memory,
+            "windows.skew" => w.skew,
+            "windows.known_good" => w.known_good,
+            "windows.decide" => w.decide,
+            "windows.startup_grace" => w.startup_grace,
+            "windows.health" => w.health,
+            "windows.recovery" => w.recovery,
+            "windows.second_session" => w.second_session,
+            "windows.suspect_ttl" => w.suspect_ttl,
+            "windows.trapped_ttl" => w.trapped_ttl,
+            "windows.repeat_ttl" => w.repeat_ttl,
+            "windows.cap" => w.cap,
+            "limits.greet_wait" => l.greet_wait,
+            "limits.command_timeout" => l.command_timeout,
+            "limits.session_timeout" => l.session_timeout,
+            "limits.max_commands" => l.max_commands,
+            "limits.max_connections" => l.max_connections,
+            "interval" => self.interval,
+            "probe_interval" => self.probe_interval,
+            "dns.watch_interval" => self.dns.watch_interval,
+            "retention.observations" => r.observations,
+            "retention.decisions" => r.decisions,
+            _ => None,
+        }
+    }
+
+    /// The value of `key` as checked by its range, or `default`. A value
+    /// outside the range (a `Config` built in code, not parsed) is clamped
+    /// into it, so nothing here can overflow or panic.
+    fn value(&self, key: &str, default: f64) -> f64 {
+        let v = self.number(key).map_or(default, |n| n.0);
+        match RANGES.iter().find(|r| r.key == key) {
+            Some(r) if !v.is_finite() => default.clamp(r.min, r.max),
+            Some(r) => v.clamp(r.min, r.max),
+            None => v,
+        }
+    }
+
+    fn micros(&self, key: &str, default: Micros) -> Micros {
+        (self.value(key, default as f64 / 1e6) * 1e6).round() as Micros
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Duration {
+        Duration::from_secs_f64(self.value(key, default.as_secs_f64()).max(0.0))
     }
 
     pub fn windows(&self) -> Windows {
-        let mut w = Windows::default();
-        let c = &self.windows;
-        let set = |v: &mut i64, s: Option<i64>| {
-            if let Some(s) = s {
-                *v = secs(s);
-            }
-        };
-        set(&mut w.memory, c.memory);
-        set(&mut w.skew, c.skew);
-        set(&mut w.known_good, c.known_good);
-        set(&mut w.decide, c.decide);
-        set(&mut w.startup_grace, c.startup_grace);
-        set(&mut w.health, c.health);
-        set(&mut w.recovery, c.recovery);
-        set(&mut w.second_session, c.second_session);
-        set(&mut w.suspect_ttl, c.suspect_ttl);
-        set(&mut w.trapped_ttl, c.trapped_ttl);
-        set(&mut w.repeat_ttl, c.repeat_ttl);
-        set(&mut w.cap, c.cap);
-        w
+        let d = Windows::default();
+        Windows {
+            memory: self.micros("windows.memory", d.memory),
+            skew: self.micros("windows.skew", d.skew),
+            known_good: self.micros("windows.known_good", d.known_good),
+            decide: self.micros("windows.decide", d.decide),
+            startup_grace: self.micros("windows.startup_grace", d.startup_grace),
+            health: self.micros("windows.health", d.health),
+            recovery: self.micros("windows.recovery", d.recovery),
+            second_session: self.micros("windows.second_session", d.second_session),
+            suspect_ttl: self.micros("windows.suspect_ttl", d.suspect_ttl),
+            trapped_ttl: self.micros("windows.trapped_ttl", d.trapped_ttl),
+            repeat_ttl: self.micros("windows.repeat_ttl", d.repeat_ttl),
+            cap: self.micros("windows.cap", d.cap),
+            ..d
+        }
     }
 
     pub fn limits(&self) -> Limits {
-        let mut l = Limits::default();
-        let c = &self.limits;
-        let dur = |s: f64| Duration::from_secs_f64(s.max(0.0));
-        if let Some(s) = c.greet_wait {
-            l.greet_wait = dur(s);
+        let d = Limits::default();
+        Limits {
+            greet_wait: self.duration("limits.greet_wait", d.greet_wait),
+            command_timeout: self.duration("limits.command_timeout", d.command_timeout),
+            session_timeout: self.duration("limits.session_timeout", d.session_timeout),
+            max_commands: self.value("limits.max_commands", f64::from(d.max_commands)) as u32,
+            max_connections: self.value("limits.max_connections", d.max_connections as f64)
+                as usize,
+            ..d
         }
-        if let Some(s) = c.command_timeout {
-            l.command_timeout = dur(s);
-        }
-        if let Some(s) = c.session_timeout {
-            l.session_timeout = dur(s);
-        }
-        if let Some(n) = c.max_commands {
-            l.max_commands = n;
-        }
-        if let Some(n) = c.max_connections {
-            l.max_connections = n.max(1);
-        }
-        l
     }
 
     pub fn retention(&self) -> crate::store::Retention {
-        let day = |d: f64| (d * 86_400e6) as i64;
+        let d = crate::store::Retention::default();
+        let days = |key, default: Micros| {
+            (self.value(key, default as f64 / (DAY * 1e6)) * DAY * 1e6).round() as Micros
+        };
         crate::store::Retention {
-            observations: day(self.retention.observations.unwrap_or(7.0)),
-            decisions: day(self.retention.decisions.unwrap_or(30.0)),
+            observations: days("retention.observations", d.observations),
+            decisions: days("retention.decisions", d.decisions),
         }
     }
 
@@ -213,22 +499,52 @@ impl Config {
             let addr = s
                 .parse::<std::net::SocketAddr>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
-                .map_err(|_| format!("[dns] servers: {s:?} is not IP or IP:PORT"))?;
+                .map_err(|_| format!("dns.servers: {s:?} is not IP or IP:PORT"))?;
             servers.push(addr);
         }
         Ok(servers)
     }
 
     pub fn watch_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.dns.watch_interval.unwrap_or(60.0).clamp(0.1, 3600.0))
+        self.duration("dns.watch_interval", Duration::from_secs(60))
     }
 
     pub fn probe_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.probe_interval.unwrap_or(60.0).clamp(0.1, 3600.0))
+        self.duration("probe_interval", Duration::from_secs(60))
     }
 
     pub fn interval(&self) -> Duration {
-        Duration::from_secs_f64(self.interval.unwrap_or(10.0).clamp(0.05, 3600.0))
+        self.duration("interval", Duration::from_secs(10))
+    }
+}
+
+/// Where byte `offset` of `text` is, as the key it belongs to
+/// (`windows.decide`), or `line N` when that line holds no `key =`.
+fn locate(text: &str, offset: usize) -> String {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_no = text[..offset].matches('\n').count();
+    let mut table = String::new();
+    for line in text.lines().take(line_no) {
+        let t = line.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(['[', ']']).trim().to_string();
+        }
+    }
+    let line = text.lines().nth(line_no).unwrap_or("").trim();
+    match line.split_once('=') {
+        Some((key, _)) if !line.starts_with('[') && !key.trim().is_empty() => {
+            let key = key.trim().trim_matches(['"', '\'']);
+            let key: String = key.chars().take(64).collect();
+            if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            }
+        }
+        _ => format!("line {}", line_no + 1),
     }
 }
 
@@ -248,16 +564,94 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_with_their_place() {
         let e = Config::parse("listen = [\"127.0.0.3:25\"]\nshadwo = true\n").unwrap_err();
-        assert!(e.contains("shadwo"), "{e}");
+        assert!(e.starts_with("shadwo: "), "{e}");
         assert!(!e.contains('\n'));
+        let e = Config::parse("[windows]\ndecid = 1\n").unwrap_err();
+        assert!(e.starts_with("windows.decid: "), "{e}");
     }
 
     #[test]
     fn windows_are_seconds() {
-        let c = Config::parse("[windows]\ndecide = 1\nstartup_grace = 0\n").unwrap();
+        let c = Config::parse("[windows]\ndecide = 1\nstartup_grace = 0\nskew = 0.5\n").unwrap();
         let w = c.windows();
         assert_eq!(w.decide, 1_000_000);
         assert_eq!(w.startup_grace, 0);
+        assert_eq!(w.skew, 500_000);
         assert_eq!(w.memory, Windows::default().memory);
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused_with_the_key() {
+        for (text, key) in [
+            ("[windows]\ndecide = nan\n", "windows.decide: "),
+            ("[windows]\ntrapped_ttl = inf\n", "windows.trapped_ttl: "),
+            ("[windows]\ncap = 1e308\n", "windows.cap: "),
+            ("[windows]\nmemory = -1\n", "windows.memory: "),
+            ("[windows]\nsuspect_ttl = 0\n", "windows.suspect_ttl: "),
+            (
+                "[windows]\nrepeat_ttl = 9223372036854775807\n",
+                "windows.repeat_ttl: ",
+            ),
+            (
+                "[limits]\nsession_timeout = -inf\n",
+                "limits.session_timeout: ",
+            ),
+            ("[limits]\ngreet_wait = 1e9\n", "limits.greet_wait: "),
+            ("[limits]\nmax_commands = 0\n", "limits.max_commands: "),
+            (
+                "[limits]\nmax_connections = 2.5\n",
+                "limits.max_connections: ",
+            ),
+            ("interval = 0\n", "interval: "),
+            ("interval = nan\n", "interval: "),
+            ("probe_interval = -1\n", "probe_interval: "),
+            ("[dns]\nwatch_interval = inf\n", "dns.watch_interval: "),
+            (
+                "[retention]\nobservations = 1e300\n",
+                "retention.observations: ",
+            ),
+            ("[retention]\ndecisions = -nan\n", "retention.decisions: "),
+            ("[windows]\ndecide = \"60\"\n", "windows.decide: "),
+            (
+                "[windows]\ndecide = 99999999999999999999999\n",
+                "windows.decide: ",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.starts_with(key), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn host_names_with_control_characters_are_refused() {
+        for bad in [
+            "hostname = \"mx\\r\\n250 injected\"",
+            "hostname = \"mx\\u001b[2J\"",
+            "hostname = \"\"",
+            "hostname = \"two words\"",
+        ] {
+            let e = Config::parse(bad).unwrap_err();
+            assert!(e.starts_with("hostname: "), "{bad}: {e}");
+        }
+        Config::parse("hostname = \"mx99.example.org\"").unwrap();
+        Config::parse("hostname = \"[192.0.2.99]\"").unwrap();
+    }
+
+    #[test]
+    fn a_config_built_in_code_is_clamped_not_trusted() {
+        let mut c = Config::default();
+        c.windows.trapped_ttl = Some(Number(f64::INFINITY));
+        c.windows.decide = Some(Number(-5.0));
+        c.limits.session_timeout = Some(Number(f64::NAN));
+        c.interval = Some(Number(1e300));
+        let w = c.windows();
+        assert_eq!(w.trapped_ttl, Windows::default().trapped_ttl);
+        assert_eq!(w.decide, 0);
+        assert_eq!(
+            c.limits().session_timeout,
+            Limits::default().session_timeout
+        );
+        assert_eq!(c.interval(), Duration::from_secs(3600));
     }
 }

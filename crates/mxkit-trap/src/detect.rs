@@ -1,12 +1,15 @@
-//! The detector: graded verdicts for decoy sessions (spec/trap.md part (b)).
+//! The detector: graded verdicts for decoy sessions (docs/trap.md, "Verdicts
+//! and reasons").
 //!
 //! A decoy session from `x` at `t` is a *candidate* when no real MX host saw
 //! `x` (its exact address, or its /24 or /64 with the same verified-name
 //! domain) in `[t − W_memory, t + W_skew]` and `x` never had mail accepted at
-//! a real MX host within `W_known_good`. It is decided only when every log
-//! stream's watermark has passed `t + W_skew` and at least `D_decide` has
-//! gone by, so a log that lags never turns a legitimate fallback into a
-//! listing.
+//! a real MX host within `W_known_good`. It is decided only once it is over
+//! (the client left, or a limit of the decoy ended it: a session still open
+//! is never judged on what it has done so far, so talking slowly changes
+//! nothing), when every log stream's watermark has passed `t + W_skew` and
+//! at least `D_decide` has gone by, so a log that lags never turns a
+//! legitimate fallback into a listing.
 //!
 //! Verdicts: *probe* (left before MAIL FROM; never listed), *suspect*
 //! (reached MAIL/RCPT; listed softly for 6 h), *trapped* (a suspect that
@@ -16,7 +19,10 @@
 //! from the session that set them.
 //!
 //! Guards turn a candidate into *observed* with the guard's reason:
-//! `allowlisted`, `known-good`, `seen-at-primary`, `startup-grace` (the
+//! `allowlisted`, `known-good`, `seen-at-primary`, `no-primary-log`,
+//! `primary-log-unreadable` (a configured log cannot be read now, so what
+//! the real MX host saw is unknown: sessions are decided at once, and
+//! nothing is listed until it can be read again), `startup-grace` (the
 //! detector or a log stream started less than 120 s before the session),
 //! `dns-change-grace` (the domain's MX plan changed less than twice its TTL
 //! before: [`crate::dnswatch`]),
@@ -25,9 +31,16 @@
 //! `primary-idle` (no probe succeeded and no other client reached a real MX
 //! host in the 10 minutes before: the primary may be down, so honest
 //! senders fall back) and
-//! `paused` (in the last 10 minutes at least 20 decoy sessions were
-//! candidates, and more of them than the real MX hosts' sessions: the
-//! primary is probably unreachable from outside).
+//! `paused` (the anomaly alarm: in the last 10 minutes, sessions that would
+//! have been listed came from at least 20 distinct networks, /24 or /64,
+//! and from more networks than the real MX hosts had sessions: the primary
+//! is probably unreachable from outside). Only sessions that would have
+//! been listed count, one per network: probes, and one client or one /24
+//! repeating itself, cost an attacker nothing and cannot set the alarm off.
+//! A pause ends by itself once the window no longer holds enough networks,
+//! so one burst pauses listing for at most one window after its last
+//! session; each pause is kept in the store ([`Store::pause_begin`]) and
+//! reported ([`Step::paused`], [`Step::resumed`]).
 //!
 //! Pools: with [`Settings::fcrdns`] (`[dns] fcrdns = true`), a candidate's
 //! forward-confirmed name is looked up, and a primary event from the same
@@ -35,15 +48,17 @@
 //! same domain clears it: a provider's outbound pool that tried the primary
 //! from one address and the decoy from another is not listed.
 //!
-//! Where this departs from the spec, and why:
-//! - The SPF-authorised set and the v4/v6 HELO join of the spec's identity
-//!   are not built: they clear more, but need SPF evaluation.
-//! - The spec's auto-pause compares candidates with all decoy sessions
-//!   ("> 30 % of decoy sessions"); but in normal operation most decoy
-//!   visitors are bots, so that share is high every day. The alarm compares
-//!   them with the real MX hosts' traffic instead: an outage of the primary
-//!   as seen from outside shows as decoy-first sessions outnumbering it.
+//! Where this departs from the rule's first design, and why:
+//! - The SPF-authorised set and the v4/v6 HELO join of the identity are not
+//!   built: they clear more, but need SPF evaluation.
+//! - The auto-pause was first meant to compare candidates with all decoy
+//!   sessions ("> 30 % of decoy sessions"); but in normal operation most
+//!   decoy visitors are bots, so that share is high every day. The alarm
+//!   compares them with the real MX hosts' traffic instead: an outage of the
+//!   primary as seen from outside shows as decoy-first sessions
+//!   outnumbering it.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -52,8 +67,8 @@ use mxkit::dns::Lookup;
 
 use crate::dnswatch::DnsWatch;
 use crate::health::{Health, State};
-use crate::model::{Decision, Flags, Grade, Listing, Micros, Observation, Stage, secs};
-use crate::store::{Identity, Store, StoreError};
+use crate::model::{Decision, Flags, Grade, Listing, Micros, Observation, Pause, Stage, secs};
+use crate::store::{Identity, Store, StoreError, client_net};
 
 /// The windows and durations of the rule.
 #[derive(Clone, Debug)]
@@ -169,12 +184,78 @@ pub struct Step {
     pub delisted: Vec<IpAddr>,
     /// Sessions still waiting for a log stream's watermark.
     pub waiting: usize,
+    /// Sessions old enough to decide but still open (the client is still
+    /// talking): decided when they end.
+    pub open: u64,
+    /// The anomaly alarm paused listing in this step.
+    pub paused: Option<Pause>,
+    /// The pause that was on ended in this step.
+    pub resumed: Option<Pause>,
 }
 
 impl Step {
     /// Whether the exported lists may have changed.
     pub fn changed(&self) -> bool {
         !self.listed.is_empty() || !self.delisted.is_empty()
+    }
+
+    /// Whether there is anything to report.
+    pub fn eventful(&self) -> bool {
+        !self.decided.is_empty()
+            || self.changed()
+            || self.paused.is_some()
+            || self.resumed.is_some()
+    }
+}
+
+/// The anomaly alarm: counts the networks (/24, /64) whose decoy-first
+/// sessions would have been listed in the last `health` window, against
+/// the real MX hosts' sessions in the same window.
+struct Alarm {
+    nets: HashSet<IpNet>,
+    primary_sessions: u64,
+    min: usize,
+    ratio: f64,
+    window: Micros,
+}
+
+impl Alarm {
+    async fn new(store: &Store, now: Micros, w: &Windows) -> Result<Alarm, StoreError> {
+        let from = now.saturating_sub(w.health);
+        let any = IpAddr::from([0u8, 0, 0, 0]);
+        let primary_sessions = store.primary_clients(from, now, any).await?;
+        let nets = store
+            .decisions_between(from, now)
+            .await?
+            .iter()
+            .filter(|d| d.grade.listed() || d.reason == "paused")
+            .map(|d| client_net(d.client))
+            .collect();
+        Ok(Alarm {
+            nets,
+            primary_sessions,
+            min: w.pause_min,
+            ratio: w.pause_ratio,
+            window: w.health,
+        })
+    }
+
+    fn count(&mut self, client: IpAddr) {
+        self.nets.insert(client_net(client));
+    }
+
+    fn on(&self) -> bool {
+        let n = self.nets.len();
+        n >= self.min && n as f64 > self.ratio * self.primary_sessions as f64
+    }
+
+    fn reason(&self) -> String {
+        format!(
+            "decoy-first sessions from {} networks in {} s, {} sessions at the real MX hosts",
+            self.nets.len(),
+            self.window / 1_000_000,
+            self.primary_sessions
+        )
     }
 }
 
@@ -193,7 +274,11 @@ impl Detector {
         &self.settings
     }
 
-    /// Decides every decoy session that can be decided at `now`.
+    /// Decides every decoy session that can be decided at `now`: over (its
+    /// end recorded, or past the latest end it was recorded with), at least
+    /// `decide` old, and covered by every log stream's watermark (or a log
+    /// cannot be read: then it is decided at once, as
+    /// `primary-log-unreadable`).
     pub async fn step(&self, store: &Store, now: Micros) -> Result<Step, StoreError> {
         let w = &self.settings.windows;
         let mut step = Step::default();
@@ -201,11 +286,13 @@ impl Detector {
         let streams = store.streams().await?;
         let mut watermark = Micros::MAX;
         let mut stream_started = Micros::MIN;
+        let mut unreadable = false;
         for name in &self.settings.streams {
             match streams.iter().find(|s| &s.name == name) {
                 Some(s) => {
                     watermark = watermark.min(s.watermark);
                     stream_started = stream_started.max(s.started);
+                    unreadable |= s.problem.is_some();
                 }
                 None => watermark = Micros::MIN,
             }
@@ -218,36 +305,27 @@ impl Detector {
             .dns_watch
             .as_ref()
             .map_or(Micros::MAX, |w| w.checked());
-        let until = now - w.decide;
-        let pending = store.undecided(until, 10_000).await?;
+        let until = now.saturating_sub(w.decide);
+        let pending = store.undecided(until, now, 10_000).await?;
+        step.open = store.still_open(until, now).await?;
         let allow = store.allowlist().await?;
-        // The anomaly alarm: many more decoy-first sessions than the real
-        // MX hosts' own traffic means the primary is probably unreachable
-        // from outside while its log still shows local traffic.
-        let any = IpAddr::from([0u8, 0, 0, 0]);
-        let primary_sessions = store.primary_clients(now - w.health, now, any).await?;
-        let mut candidates = store
-            .decisions_between(now - w.health, now)
-            .await?
-            .iter()
-            .filter(|d| d.grade >= Grade::Probe || d.reason == "paused")
-            .count();
-        let mut paused = candidates >= w.pause_min
-            && candidates as f64 > w.pause_ratio * primary_sessions as f64;
+        let mut alarm = Alarm::new(store, now, w).await?;
         for (id, obs) in pending {
-            if (obs.at + w.skew > watermark && !self.settings.streams.is_empty())
-                || obs.at > dns_checked
-            {
+            let behind = !self.settings.streams.is_empty()
+                && !unreadable
+                && obs.at.saturating_add(w.skew) > watermark;
+            if behind || obs.at > dns_checked {
                 step.waiting += 1;
                 continue;
             }
-            let (grade, reason) = self
-                .judge(store, &obs, &allow, stream_started, paused)
+            let (mut grade, mut reason) = self
+                .judge(store, &obs, &allow, stream_started, unreadable)
                 .await?;
-            if grade >= Grade::Probe {
-                candidates += 1;
-                paused = candidates >= w.pause_min
-                    && candidates as f64 > w.pause_ratio * primary_sessions as f64;
+            if grade.listed() {
+                alarm.count(obs.client);
+                if alarm.on() {
+                    (grade, reason) = (Grade::Observed, "paused");
+                }
             }
             let decision = Decision {
                 observation: id,
@@ -268,6 +346,26 @@ impl Detector {
             }
             step.decided.push(decision);
         }
+        // The alarm's state goes to the store, where every process sharing
+        // it (and `mxkit trap list`) sees it.
+        let on = store.last_pause().await?.filter(|p| p.ended.is_none());
+        if alarm.on() {
+            let reason = alarm.reason();
+            if on.is_none() && store.pause_begin(now, &reason).await? {
+                step.paused = Some(Pause {
+                    started: now,
+                    ended: None,
+                    reason,
+                });
+            }
+        } else if let Some(pause) = on
+            && store.pause_end(now).await?
+        {
+            step.resumed = Some(Pause {
+                ended: Some(now),
+                ..pause
+            });
+        }
         // Guard 6: a listed address that later had mail accepted at a real
         // MX host was a false positive: withdraw it.
         for l in store.listings(now).await? {
@@ -285,7 +383,7 @@ impl Detector {
         obs: &Observation,
         allow: &[crate::model::AllowEntry],
         stream_started: Micros,
-        paused: bool,
+        unreadable: bool,
     ) -> Result<(Grade, &'static str), StoreError> {
         let w = &self.settings.windows;
         let ip = obs.client;
@@ -306,11 +404,18 @@ impl Detector {
             name = found.ok().flatten().map(|n| n.to_ascii());
         }
         let who = Identity::new(ip, name.as_deref());
-        if store.known_good(&who, obs.at - w.known_good).await? {
+        if store
+            .known_good(&who, obs.at.saturating_sub(w.known_good))
+            .await?
+        {
             return Ok((Grade::Observed, "known-good"));
         }
         if store
-            .primary_seen(&who, obs.at - w.memory, obs.at + w.skew)
+            .primary_seen(
+                &who,
+                obs.at.saturating_sub(w.memory),
+                obs.at.saturating_add(w.skew),
+            )
             .await?
         {
             return Ok((Grade::Observed, "seen-at-primary"));
@@ -318,7 +423,15 @@ impl Detector {
         if self.settings.streams.is_empty() {
             return Ok((Grade::Observed, "no-primary-log"));
         }
-        if obs.at < self.started.max(stream_started) + w.startup_grace {
+        if unreadable {
+            return Ok((Grade::Observed, "primary-log-unreadable"));
+        }
+        if obs.at
+            < self
+                .started
+                .max(stream_started)
+                .saturating_add(w.startup_grace)
+        {
             return Ok((Grade::Observed, "startup-grace"));
         }
         if self
@@ -339,19 +452,22 @@ impl Detector {
         }
         if probed != Some(State::Healthy)
             && store
-                .primary_clients(obs.at - w.health, obs.at + w.skew, ip)
+                .primary_clients(
+                    obs.at.saturating_sub(w.health),
+                    obs.at.saturating_add(w.skew),
+                    ip,
+                )
                 .await?
                 == 0
         {
             return Ok((Grade::Observed, "primary-idle"));
         }
-        if paused {
-            return Ok((Grade::Observed, "paused"));
-        }
         if obs.stage < Stage::Mail {
             return Ok((Grade::Probe, "decoy-first-probe"));
         }
-        let history = store.decisions(ip, obs.at - w.repeat_window).await?;
+        let history = store
+            .decisions(ip, obs.at.saturating_sub(w.repeat_window))
+            .await?;
         let trapped_before = history
             .iter()
             .filter(|d| d.grade >= Grade::Trapped && d.at < obs.at)
@@ -372,7 +488,7 @@ impl Detector {
         }
         let again = history
             .iter()
-            .any(|d| d.grade >= Grade::Suspect && d.at + w.second_session <= obs.at);
+            .any(|d| d.grade >= Grade::Suspect && d.at.saturating_add(w.second_session) <= obs.at);
         if again {
             return Ok((Grade::Trapped, "decoy-first-again"));
         }
@@ -413,7 +529,7 @@ impl Detector {
                 },
                 first_seen: old.first_seen.min(obs.at),
                 last_seen: old.last_seen.max(obs.at),
-                expires: old.expires.max(now + ttl),
+                expires: old.expires.max(now.saturating_add(ttl)),
                 events: old.events + 1,
                 shadow: self.settings.shadow,
             },
@@ -423,7 +539,7 @@ impl Detector {
                 reason,
                 first_seen: obs.at,
                 last_seen: obs.at,
-                expires: now + ttl,
+                expires: now.saturating_add(ttl),
                 events: 1,
                 shadow: self.settings.shadow,
             },

@@ -3,7 +3,12 @@
 //! Each connection is recorded in the store before the client gets its first
 //! reply, and every later stage (HELO, MAIL, RCPT, DATA) is recorded before
 //! the reply to that command goes out, so a killed process never loses an
-//! observation that got a reply (spec/trap.md, "Command-line contract").
+//! observation that got a reply. A session is recorded as *open*, with the
+//! latest time it can end (its start plus [`Limits::session_timeout`] and
+//! the last reply's grace), and its end is recorded when it ends: the
+//! detector decides a session only once it is over, on everything it did,
+//! so a client that talks slowly is judged as one that talks fast
+//! (docs/trap.md, "Guards against evasion and floods").
 //!
 //! The dialogue, as spec/trap.md part (b) asks:
 //! - a postscreen-style teaser `220-` line, then [`Limits::greet_wait`] of
@@ -31,21 +36,24 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-use crate::model::{Flags, Observation, Role, Stage, now};
+use crate::model::{Flags, Micros, Observation, Role, Stage, now};
 use crate::store::{Store, StoreError};
 
 /// Where the listener records what it sees. [`Store`] is the real one;
 /// tests may record into memory.
 pub trait Sink: Send + Sync + 'static {
-    /// Records a new session; durable when the future completes.
-    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>>;
+    /// Records a new session that may go on until `until` at the latest;
+    /// durable when the future completes.
+    fn record(&self, obs: Observation, until: Micros) -> BoxFuture<'_, Result<i64, StoreError>>;
     /// Records that session `id` got further; durable when it completes.
     fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Records that session `id` ended at `at`.
+    fn finish(&self, id: i64, at: Micros) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 impl Sink for Store {
-    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move { Store::record(self, &obs).await })
+    fn record(&self, obs: Observation, until: Micros) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move { Store::record_open(self, &obs, until).await })
     }
 
     fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -61,34 +69,64 @@ impl Sink for Store {
             .await
         })
     }
+
+    fn finish(&self, id: i64, at: Micros) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { Store::end_session(self, id, at).await })
+    }
+}
+
+/// One session as [`MemorySink`] keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemorySession {
+    pub obs: Observation,
+    /// The latest end it was recorded with.
+    pub until: Micros,
+    /// When it ended, once it has.
+    pub ended: Option<Micros>,
 }
 
 /// A [`Sink`] in memory: the sessions as the decoy saw them, in order
 /// (ids are positions from 1). For tests, fuzzing, and embedding the decoy
 /// without a store.
 #[derive(Default)]
-pub struct MemorySink(pub std::sync::Mutex<Vec<Observation>>);
+pub struct MemorySink(pub std::sync::Mutex<Vec<MemorySession>>);
+
+impl MemorySink {
+    fn with<T>(&self, id: i64, f: impl FnOnce(&mut MemorySession) -> T) -> Result<T, StoreError> {
+        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| sessions.get_mut(i))
+            .map(f)
+            .ok_or(StoreError::NoSuchObservation(id))
+    }
+
+    /// The sessions' observations, in order.
+    pub fn observations(&self) -> Vec<Observation> {
+        let sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.iter().map(|s| s.obs.clone()).collect()
+    }
+}
 
 impl Sink for MemorySink {
-    fn record(&self, obs: Observation) -> BoxFuture<'_, Result<i64, StoreError>> {
+    fn record(&self, obs: Observation, until: Micros) -> BoxFuture<'_, Result<i64, StoreError>> {
         let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.push(obs);
+        sessions.push(MemorySession {
+            obs,
+            until,
+            ended: None,
+        });
         let id = sessions.len() as i64;
         Box::pin(async move { Ok(id) })
     }
 
     fn update(&self, id: i64, obs: Observation) -> BoxFuture<'_, Result<(), StoreError>> {
-        let mut sessions = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = usize::try_from(id - 1)
-            .ok()
-            .and_then(|i| sessions.get_mut(i));
-        let result = match slot {
-            Some(slot) => {
-                *slot = obs;
-                Ok(())
-            }
-            None => Err(StoreError::Backend(format!("no session {id}"))),
-        };
+        let result = self.with(id, |s| s.obs = obs);
+        Box::pin(async move { result })
+    }
+
+    fn finish(&self, id: i64, at: Micros) -> BoxFuture<'_, Result<(), StoreError>> {
+        let result = self.with(id, |s| s.ended = Some(at));
         Box::pin(async move { result })
     }
 }
@@ -221,9 +259,11 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     decoy: &Decoy,
     sink: &dyn Sink,
 ) -> Result<(), std::io::Error> {
-    let deadline = Instant::now() + decoy.limits.session_timeout;
+    let started = Instant::now();
+    let deadline = started + decoy.limits.session_timeout;
+    let at = now();
     let mut obs = Observation {
-        at: now(),
+        at,
         role: Role::Decoy,
         stream: "decoy".to_string(),
         // A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d: one
@@ -237,7 +277,10 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         flags: Flags::default(),
     };
     let mut io = BufReader::with_capacity(decoy.limits.max_line.max(64), stream);
-    let id = match sink.record(obs.clone()).await {
+    // The latest this session can end: its deadline, plus the grace of the
+    // last reply and of the store calls around it.
+    let until = at.saturating_add(micros(decoy.limits.session_timeout + 3 * REPLY_GRACE));
+    let id = match sink.record(obs.clone(), until).await {
         Ok(id) => id,
         Err(e) => {
             let _ = io
@@ -247,7 +290,7 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             return Err(std::io::Error::other(format!("cannot record: {e}")));
         }
     };
-    match run(&mut io, &mut obs, id, decoy, sink, deadline).await {
+    let result = match run(&mut io, &mut obs, id, decoy, sink, deadline).await {
         Ok(()) => Ok(()),
         Err(End::Io(e)) => Err(e),
         Err(End::Store(e)) => {
@@ -257,7 +300,18 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 .await;
             Err(std::io::Error::other(format!("cannot record: {e}")))
         }
+    };
+    // Measured on the monotonic clock from the start; if this cannot be
+    // recorded, the session counts as over at `until`.
+    let ended = at.saturating_add(micros(started.elapsed())).min(until);
+    if let Err(e) = sink.finish(id, ended).await {
+        tracing::debug!("decoy: {peer}: cannot record the end: {e}");
     }
+    result
+}
+
+fn micros(d: Duration) -> Micros {
+    Micros::try_from(d.as_micros()).unwrap_or(Micros::MAX)
 }
 
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
@@ -593,7 +647,7 @@ mod tests {
         };
         let (r, seen) = tokio::join!(srv, cli);
         r.unwrap();
-        let obs = sink.0.lock().unwrap()[0].clone();
+        let obs = sink.observations()[0].clone();
         (seen, obs)
     }
 
@@ -702,7 +756,7 @@ mod tests {
             "{seen}"
         );
         // Recorded under its IPv4 address: one client, one key.
-        let client = sink.0.lock().unwrap()[0].client;
+        let client = sink.observations()[0].client;
         assert_eq!(client, "192.0.2.8".parse::<IpAddr>().unwrap());
     }
 
@@ -749,7 +803,8 @@ mod tests {
                     }
                 };
                 let (_, seen) = tokio::join!(srv, cli);
-                let recorded = sink.0.lock().unwrap().len();
+                // Exactly one session, and its end recorded.
+                let recorded = sink.0.lock().unwrap().iter().filter(|s| s.ended.is_some()).count();
                 (seen, recorded)
             });
             let text = String::from_utf8_lossy(&seen);
@@ -811,7 +866,7 @@ mod tests {
             let (served, rest) = tokio::join!(serve_one(listener, &d, &sink), client);
             served.unwrap();
             assert_eq!(rest, "221 2.0.0 Bye\r\n");
-            let obs = sink.0.lock().unwrap()[0].clone();
+            let obs = sink.observations()[0].clone();
             assert_eq!(obs.client, addr.ip());
             assert_eq!(obs.local, Some(addr.ip()));
         }

@@ -253,6 +253,22 @@ pub struct StreamState {
     pub watermark: Micros,
     /// When this stream was (re)started: the start-up grace counts from it.
     pub started: Micros,
+    /// Why the stream cannot be read now (the file is missing, is a
+    /// folder, may not be read...), `None` while it is read. While a
+    /// stream has a problem, nothing is listed: what the real MX host saw
+    /// is unknown.
+    pub problem: Option<String>,
+}
+
+/// A pause of listing by the anomaly alarm ([`crate::detect`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub started: Micros,
+    /// `None` while the pause is on.
+    pub ended: Option<Micros>,
+    /// What set it off, e.g. `decoy-first sessions from 25 networks in
+    /// 600 s, 3 sessions at the real MX hosts`.
+    pub reason: String,
 }
 
 /// An allowlist entry: never listed.

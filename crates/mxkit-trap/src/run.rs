@@ -7,6 +7,13 @@
 //! [`crate::config::Config::interval`] decides what can be decided ([`crate::detect`]),
 //! rewrites the exports whose bytes changed ([`crate::export`]) and, once
 //! an hour, removes what is past its retention.
+//!
+//! The exports follow the store, not this process: every change to what is
+//! listed moves the store's counter ([`Store::listings_changes`]) in the
+//! same transaction, whoever made it (`mxkit trap delist` or `allow` in
+//! another process, a detector on another host sharing a PostgreSQL
+//! store), and the ticker rewrites the exports when the counter moved or a
+//! listing ran out: within one interval of the change.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,8 +116,22 @@ pub struct RunSettings {
     pub probe_interval: Duration,
 }
 
-/// What the ticker reports after each step (the CLI prints it).
-pub type Report = Arc<dyn Fn(&Step) + Send + Sync>;
+/// What a running trap tells its caller (the CLI prints it).
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A step of the detector that decided something, changed the lists,
+    /// or paused or resumed listing.
+    Step(&'a Step),
+    /// A primary log became unreadable (`problem`), or readable again
+    /// (`None`).
+    Stream {
+        name: &'a str,
+        problem: Option<&'a str>,
+    },
+}
+
+/// Where [`Event`]s go.
+pub type Report = Arc<dyn Fn(Event<'_>) + Send + Sync>;
 
 /// Runs until `shutdown` completes or a task fails.
 pub async fn run(
@@ -142,7 +163,8 @@ pub async fn run(
         let store = store.clone();
         let source = source.clone();
         let from_start = settings.read_from_start;
-        tasks.spawn(async move { follow(source, store, from_start).await });
+        let report = report.clone();
+        tasks.spawn(async move { follow(source, store, from_start, report).await });
     }
     let lookup: Option<Arc<dyn mxkit::dns::Lookup>> =
         if settings.fcrdns || settings.dns_watch.is_some() {
@@ -226,7 +248,8 @@ async fn tick(
     let mut interval = tokio::time::interval(settings.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_expire: Micros = 0;
-    let mut first = true;
+    // The store's count of listing changes the exports were written at.
+    let mut written: Option<i64> = None;
     // The earliest expiry among the exported listings: the lists are
     // rewritten then, so an expired address leaves them on time.
     let mut next_expiry = Micros::MAX;
@@ -234,19 +257,20 @@ async fn tick(
         interval.tick().await;
         let t = now();
         let step = detector.step(&store, t).await?;
-        if !step.decided.is_empty() || step.changed() {
-            report(&step);
+        if step.eventful() {
+            report(Event::Step(&step));
         }
-        let expire_due = t - last_expire >= 3_600_000_000;
-        let mut expired = 0;
-        if expire_due {
-            expired = store.expire(t, settings.retention).await?.listings;
+        if t - last_expire >= 3_600_000_000 {
+            store.expire(t, settings.retention).await?;
             last_expire = t;
         }
-        if first || step.changed() || expired > 0 || t >= next_expiry {
+        // Read before the listings: a change made in between is written
+        // now and again at the next tick, never missed.
+        let changes = store.listings_changes().await?;
+        if written != Some(changes) || t >= next_expiry {
             next_expiry = write_exports(&store, &settings, t).await?;
+            written = Some(changes);
         }
-        first = false;
     }
 }
 
@@ -278,8 +302,14 @@ pub async fn write_exports(
 
 /// Reads one log stream for ever, storing each batch with the stream's new
 /// cursor in one transaction: a restart resumes exactly after what was
-/// stored, so nothing is read twice or lost.
-async fn follow(source: LogSource, store: Arc<Store>, from_start: bool) -> Result<(), RunError> {
+/// stored, so nothing is read twice or lost. A file that cannot be read is
+/// reported when that starts and when it ends.
+async fn follow(
+    source: LogSource,
+    store: Arc<Store>,
+    from_start: bool,
+    report: Report,
+) -> Result<(), RunError> {
     let name = source.name();
     let resume = store.stream(&name).await?;
     let mut parser_config = ParserConfig::new(&name);
@@ -296,9 +326,17 @@ async fn follow(source: LogSource, store: Arc<Store>, from_start: bool) -> Resul
                 config.start = StartAt::Beginning;
             }
             let mut reader = FileFollower::new(config, parser, resume.as_ref())?;
+            let mut problem: Option<String> = None;
             loop {
                 let batch = reader.next_batch().await?;
                 store.ingest(&batch.state, &batch.observations).await?;
+                if batch.state.problem != problem {
+                    problem = batch.state.problem;
+                    report(Event::Stream {
+                        name: &name,
+                        problem: problem.as_deref(),
+                    });
+                }
             }
         }
         LogSource::Journal => {

@@ -25,6 +25,9 @@ both!(
     known_good_is_never_listed_and_is_delisted,
     allowlist,
     anomaly_pauses,
+    free_floods_never_pause,
+    open_sessions_are_judged_on_all_they_did,
+    unreadable_logs_list_nothing,
     shadow_listings,
     pools_are_cleared_by_their_confirmed_name,
     probes_of_the_primary,
@@ -67,6 +70,7 @@ async fn primary(store: &Store, events: &[(Micros, &str, Flags)]) {
         cursor: Some("1:100".into()),
         watermark: T + secs(30 * 86_400),
         started: T - secs(86_400),
+        problem: None,
     };
     store.ingest(&state, &obs).await.unwrap();
 }
@@ -185,6 +189,7 @@ async fn waits_for_every_stream(fx: Fixture) {
         cursor: Some("s=1".into()),
         watermark: T + secs(4),
         started: T - secs(86_400),
+        problem: None,
     };
     s.ingest(&journal, &[]).await.unwrap();
     assert_eq!(d.step(&s, T + secs(600)).await.unwrap().waiting, 1);
@@ -342,31 +347,217 @@ async fn allowlist(fx: Fixture) {
 
 async fn anomaly_pauses(fx: Fixture) {
     let s = fx.open().await;
-    // One other client at the primary, then 25 decoy-first sessions: once
-    // 20 candidates outnumber the primary's sessions, the rest are paused.
+    // One other client at the primary, then decoy-first sessions from 25
+    // networks: once 20 networks outnumber the primary's sessions, the rest
+    // are paused, and the pause is said and kept in the store.
     healthy(&s).await;
     for i in 0..25 {
         decoy(
             &s,
             T + i,
-            &format!("203.0.113.{}", i + 1),
+            &format!("198.18.{i}.7"),
             Stage::Rcpt,
             Flags::default(),
         )
         .await;
     }
-    let step = detector().step(&s, T + secs(61)).await.unwrap();
-    let grades: Vec<&str> = step.decided.iter().map(|d| d.reason.as_str()).collect();
+    let d = detector();
+    let step = d.step(&s, T + secs(61)).await.unwrap();
+    let reasons: Vec<&str> = step.decided.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(
-        grades.iter().filter(|r| **r == "decoy-first").count(),
-        20,
-        "{grades:?}"
+        reasons.iter().filter(|r| **r == "decoy-first").count(),
+        19,
+        "{reasons:?}"
     );
     assert_eq!(
-        grades.iter().filter(|r| **r == "paused").count(),
-        5,
-        "{grades:?}"
+        reasons.iter().filter(|r| **r == "paused").count(),
+        6,
+        "{reasons:?}"
     );
+    let pause = step.paused.clone().expect("the pause is reported");
+    assert!(
+        pause.reason.contains("from 25 networks"),
+        "{}",
+        pause.reason
+    );
+    assert_eq!(s.last_pause().await.unwrap(), Some(pause.clone()));
+    // Once the window (10 min) no longer holds the burst, listing resumes
+    // by itself: one burst pauses for one window at most.
+    let later = T + secs(61 + 601);
+    primary(
+        &s,
+        &[(later - secs(120), "198.51.100.201", Flags::default())],
+    )
+    .await;
+    decoy(
+        &s,
+        later - secs(61),
+        "203.0.113.50",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    let step = d.step(&s, later).await.unwrap();
+    assert_eq!(step.decided.len(), 1, "{step:?}");
+    assert_eq!(step.decided[0].reason, "decoy-first");
+    let resumed = step.resumed.expect("the end of the pause is reported");
+    assert_eq!(resumed.ended, Some(later));
+    assert_eq!(resumed.started, pause.started);
+    assert_eq!(s.last_pause().await.unwrap().unwrap().ended, Some(later));
+}
+
+async fn free_floods_never_pause(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    // What an attacker gets for free: 300 probes (connect, EHLO, gone) from
+    // 300 networks, 60 full sessions from one address and 60 from one /24.
+    for i in 0..300 {
+        decoy(
+            &s,
+            T + i,
+            &format!("10.{}.{}.1", i / 256, i % 256),
+            Stage::Helo,
+            Flags::default(),
+        )
+        .await;
+    }
+    for i in 0..60 {
+        decoy(&s, T + i, "203.0.113.66", Stage::Rcpt, Flags::default()).await;
+        decoy(
+            &s,
+            T + i,
+            &format!("192.0.2.{}", i + 1),
+            Stage::Rcpt,
+            Flags::default(),
+        )
+        .await;
+    }
+    let d = detector();
+    let step = d.step(&s, T + secs(400)).await.unwrap();
+    assert_eq!(step.decided.len(), 420);
+    assert!(step.paused.is_none(), "{:?}", step.paused);
+    assert!(
+        step.decided.iter().all(|d| d.reason != "paused"),
+        "{:?}",
+        step.decided.iter().find(|d| d.reason == "paused")
+    );
+    assert_eq!(
+        step.decided
+            .iter()
+            .filter(|d| d.grade == Grade::Probe)
+            .count(),
+        300
+    );
+    // And the next spammer, from a network of its own, is listed.
+    decoy(
+        &s,
+        T + secs(300),
+        "198.51.100.9",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(decide_one(&s, &d, T + secs(400)).await.0, Grade::Suspect);
+    assert_eq!(s.last_pause().await.unwrap(), None);
+}
+
+async fn open_sessions_are_judged_on_all_they_did(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    let d = detector();
+    // A slow spammer: EHLO, then silence past `decide`, then MAIL and RCPT.
+    let slow = s
+        .record_open(
+            &obs(Role::Decoy, T, "203.0.113.9", Stage::Helo, Flags::default()),
+            T + secs(130),
+        )
+        .await
+        .unwrap();
+    let step = d.step(&s, T + secs(61)).await.unwrap();
+    assert!(step.decided.is_empty(), "{step:?}");
+    assert_eq!(step.open, 1);
+    s.update(
+        slow,
+        Stage::Rcpt,
+        None,
+        Some("spam.example"),
+        Flags::default(),
+    )
+    .await
+    .unwrap();
+    assert!(d.step(&s, T + secs(90)).await.unwrap().decided.is_empty());
+    s.end_session(slow, T + secs(95)).await.unwrap();
+    assert_eq!(
+        decide_one(&s, &d, T + secs(100)).await,
+        (Grade::Suspect, "decoy-first".into())
+    );
+    // A session that stays at EHLO to its end is a probe.
+    let prober = s
+        .record_open(
+            &obs(
+                Role::Decoy,
+                T,
+                "203.0.113.10",
+                Stage::Helo,
+                Flags::default(),
+            ),
+            T + secs(130),
+        )
+        .await
+        .unwrap();
+    s.end_session(prober, T + secs(100)).await.unwrap();
+    assert_eq!(decide_one(&s, &d, T + secs(110)).await.0, Grade::Probe);
+    // A session whose end was never recorded (the decoy was killed) is
+    // decided once the latest end it was recorded with has passed.
+    s.record_open(
+        &obs(
+            Role::Decoy,
+            T,
+            "203.0.113.11",
+            Stage::Mail,
+            Flags::default(),
+        ),
+        T + secs(130),
+    )
+    .await
+    .unwrap();
+    assert!(d.step(&s, T + secs(129)).await.unwrap().decided.is_empty());
+    assert_eq!(decide_one(&s, &d, T + secs(130)).await.0, Grade::Suspect);
+}
+
+async fn unreadable_logs_list_nothing(fx: Fixture) {
+    let s = fx.open().await;
+    healthy(&s).await;
+    let d = detector();
+    // The log cannot be read: its watermark is stuck at T - 10 min.
+    let mut state = StreamState {
+        name: LOG.into(),
+        cursor: Some("1:100".into()),
+        watermark: T - secs(600),
+        started: T - secs(86_400),
+        problem: Some("Is a directory (os error 21)".into()),
+    };
+    s.ingest(&state, &[]).await.unwrap();
+    decoy(&s, T, "203.0.113.9", Stage::Rcpt, Flags::PIPELINING).await;
+    // Decided at once, and never listed, with the reason.
+    assert_eq!(
+        decide_one(&s, &d, T + secs(61)).await,
+        (Grade::Observed, "primary-log-unreadable".into())
+    );
+    // Read again: listing as usual.
+    state.problem = None;
+    state.watermark = T + secs(3600);
+    s.ingest(&state, &[]).await.unwrap();
+    primary(&s, &[(T + secs(100), "198.51.100.201", Flags::default())]).await;
+    decoy(
+        &s,
+        T + secs(120),
+        "203.0.113.10",
+        Stage::Rcpt,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(decide_one(&s, &d, T + secs(200)).await.0, Grade::Suspect);
 }
 
 async fn shadow_listings(fx: Fixture) {
@@ -403,6 +594,7 @@ async fn pools_are_cleared_by_their_confirmed_name(fx: Fixture) {
         cursor: Some("1:200".into()),
         watermark: T + secs(30 * 86_400),
         started: T - secs(86_400),
+        problem: None,
     };
     s.ingest(&state, &[seen]).await.unwrap();
     decoy(&s, T, "203.0.113.21", Stage::Rcpt, Flags::default()).await;

@@ -38,6 +38,11 @@ both!(
     reopen_keeps_everything,
     concurrent_records_from_many_tasks,
     concurrent_opens_share_one_schema,
+    open_sessions_wait_for_their_end,
+    listing_changes_are_counted,
+    pauses_begin_once_and_end,
+    read_only_opens_create_nothing,
+    version_1_stores_are_migrated,
 );
 
 const T0: Micros = 1_700_000_000_000_000;
@@ -104,6 +109,7 @@ fn stream(name: &str, cursor: &str, watermark: Micros) -> StreamState {
         cursor: Some(cursor.into()),
         watermark,
         started: T0,
+        problem: None,
     }
 }
 
@@ -187,7 +193,7 @@ async fn ipv6_addresses_round_trip(fx: Fixture) {
         .await
         .unwrap();
     assert_eq!(seen, vec![o.clone()]);
-    let undecided = store.undecided(T0, 10).await.unwrap();
+    let undecided = store.undecided(T0, T0, 10).await.unwrap();
     assert_eq!(undecided, vec![(id, o)]);
 
     let l = listing("2001:db8:0:1::25", Grade::Trapped, T0 + 3600 * SEC);
@@ -436,6 +442,7 @@ async fn ingest_stores_rows_and_cursor_together(fx: Fixture) {
         cursor: None,
         watermark: T0,
         started: T0 - SEC,
+        problem: Some("does not exist".into()),
     };
     store.ingest(&other, &[]).await.unwrap();
 
@@ -525,20 +532,35 @@ async fn undecided_oldest_first_until_and_limit(fx: Fixture) {
 
     let ids = |v: Vec<(i64, Observation)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.undecided(T0 + 60 * SEC, 100).await.unwrap()),
+        ids(store
+            .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 100)
+            .await
+            .unwrap()),
         vec![early, middle, tie, late]
     );
     assert_eq!(
-        ids(store.undecided(T0 + 10 * SEC, 100).await.unwrap()),
+        ids(store
+            .undecided(T0 + 10 * SEC, T0 + 10 * SEC, 100)
+            .await
+            .unwrap()),
         vec![early, middle, tie],
         "until is inclusive"
     );
     assert_eq!(
-        ids(store.undecided(T0 + 60 * SEC, 2).await.unwrap()),
+        ids(store
+            .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 2)
+            .await
+            .unwrap()),
         vec![early, middle]
     );
-    assert!(store.undecided(T0 - 1, 100).await.unwrap().is_empty());
-    let got = store.undecided(T0, 1).await.unwrap();
+    assert!(
+        store
+            .undecided(T0 - 1, T0 - 1, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let got = store.undecided(T0, T0, 1).await.unwrap();
     assert_eq!(got, vec![(early, obs(Role::Decoy, "192.0.2.1", T0))]);
 }
 
@@ -557,7 +579,10 @@ async fn decide_marks_records_and_lists(fx: Fixture) {
     let l = listing("192.0.2.1", Grade::Suspect, T0 + 6 * 3600 * SEC);
     store.decide(&d, Some(&l)).await.unwrap();
 
-    let left = store.undecided(T0 + 60 * SEC, 10).await.unwrap();
+    let left = store
+        .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 10)
+        .await
+        .unwrap();
     assert_eq!(left.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![b]);
     assert_eq!(store.listing(ip("192.0.2.1")).await.unwrap(), Some(l));
     assert_eq!(
@@ -584,7 +609,13 @@ async fn decide_marks_records_and_lists(fx: Fixture) {
         ..listing("192.0.2.1", Grade::Trapped, T0 + 24 * 3600 * SEC)
     };
     store.decide(&d2, Some(&l2)).await.unwrap();
-    assert!(store.undecided(T0 + 60 * SEC, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.listing(ip("192.0.2.1")).await.unwrap(), Some(l2));
     assert_eq!(
         store.decisions(ip("192.0.2.1"), 0).await.unwrap(),
@@ -663,7 +694,13 @@ async fn decide_without_listing_keeps_listing(fx: Fixture) {
         .await
         .unwrap();
     assert_eq!(store.listing(ip("192.0.2.1")).await.unwrap(), Some(l));
-    assert!(store.undecided(T0 + 60 * SEC, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn listings_in_force_by_address(fx: Fixture) {
@@ -841,7 +878,7 @@ async fn expire_keeps_undecided_decoy_observations(fx: Fixture) {
     assert!(!gone("192.0.2.4").await);
     assert!(!gone("192.0.2.5").await);
     assert!(gone("192.0.2.6").await);
-    let queue = store.undecided(now, 10).await.unwrap();
+    let queue = store.undecided(now, now, 10).await.unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].0, old_undecided);
 
@@ -899,7 +936,10 @@ async fn reopen_keeps_everything(fx: Fixture) {
     assert_eq!(store.stream("journal").await.unwrap(), Some(s));
     assert_eq!(store.listings(T0).await.unwrap(), vec![l]);
     assert_eq!(store.allowlist().await.unwrap(), vec![entry]);
-    let queue = store.undecided(T0 + 60 * SEC, 10).await.unwrap();
+    let queue = store
+        .undecided(T0 + 60 * SEC, T0 + 60 * SEC, 10)
+        .await
+        .unwrap();
     assert_eq!(
         queue.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
         vec![undecided]
@@ -957,7 +997,10 @@ async fn concurrent_records_from_many_tasks(fx: Fixture) {
         }
     }
     assert_eq!(ids.len(), (TASKS * EACH) as usize);
-    let queue = store.undecided(T0 + 1_000_000, 10_000).await.unwrap();
+    let queue = store
+        .undecided(T0 + 1_000_000, T0 + 1_000_000, 10_000)
+        .await
+        .unwrap();
     assert_eq!(queue.len(), (TASKS * EACH) as usize);
     assert!(queue.iter().all(|(id, o)| ids.contains(id)
         && o.stage == Stage::Helo
@@ -980,7 +1023,10 @@ async fn concurrent_opens_share_one_schema(fx: Fixture) {
             .unwrap();
     }
     for store in &stores {
-        assert_eq!(store.undecided(T0 + SEC, 10).await.unwrap().len(), 4);
+        assert_eq!(
+            store.undecided(T0 + SEC, T0 + SEC, 10).await.unwrap().len(),
+            4
+        );
     }
 }
 
@@ -1101,7 +1147,202 @@ async fn postgres_store_reconnects_after_losing_its_connection() {
         // Poll interval while the old connection's task winds down.
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
-    let queue = store.undecided(T0 + SEC, 10).await.unwrap();
+    let queue = store.undecided(T0 + SEC, T0 + SEC, 10).await.unwrap();
     assert_eq!(queue.len(), 2);
     assert_eq!(queue[1].0, id);
+}
+
+async fn open_sessions_wait_for_their_end(fx: Fixture) {
+    let store = fx.open().await;
+    // Open until T0 + 130 s at the latest.
+    let open = store
+        .record_open(&obs(Role::Decoy, "192.0.2.1", T0), T0 + 130 * SEC)
+        .await
+        .unwrap();
+    let finished = store
+        .record_open(&obs(Role::Decoy, "192.0.2.2", T0), T0 + 130 * SEC)
+        .await
+        .unwrap();
+    store.end_session(finished, T0 + 3 * SEC).await.unwrap();
+    // An end later than the bound is not recorded past it.
+    store.end_session(open, T0 + 500 * SEC).await.unwrap();
+    let now = T0 + 60 * SEC;
+    assert_eq!(
+        ids(store.undecided(now, now, 10).await.unwrap()),
+        vec![finished]
+    );
+    assert_eq!(store.still_open(now, now).await.unwrap(), 1);
+    // Past its bound (the process that served it was killed), it is over.
+    let later = T0 + 130 * SEC;
+    assert_eq!(
+        ids(store.undecided(later, later, 10).await.unwrap()),
+        vec![open, finished]
+    );
+    assert_eq!(store.still_open(later, later).await.unwrap(), 0);
+}
+
+fn ids(queue: Vec<(i64, Observation)>) -> Vec<i64> {
+    queue.into_iter().map(|(id, _)| id).collect()
+}
+
+async fn listing_changes_are_counted(fx: Fixture) {
+    let store = fx.open().await;
+    assert_eq!(store.listings_changes().await.unwrap(), 0);
+    let a = store
+        .record(&obs(Role::Decoy, "192.0.2.1", T0))
+        .await
+        .unwrap();
+    let b = store
+        .record(&obs(Role::Decoy, "192.0.2.2", T0))
+        .await
+        .unwrap();
+    // A decision that lists counts; one that does not, does not.
+    store
+        .decide(
+            &decision(a, "192.0.2.1", T0, Grade::Suspect),
+            Some(&listing("192.0.2.1", Grade::Suspect, T0 + 10 * SEC)),
+        )
+        .await
+        .unwrap();
+    store
+        .decide(&decision(b, "192.0.2.2", T0, Grade::Probe), None)
+        .await
+        .unwrap();
+    assert_eq!(store.listings_changes().await.unwrap(), 1);
+    // Withdrawing counts, withdrawing nothing does not.
+    assert!(!store.delist(ip("192.0.2.9")).await.unwrap());
+    assert_eq!(store.listings_changes().await.unwrap(), 1);
+    let c = store
+        .record(&obs(Role::Decoy, "192.0.2.3", T0))
+        .await
+        .unwrap();
+    store
+        .decide(
+            &decision(c, "192.0.2.3", T0, Grade::Suspect),
+            Some(&listing("192.0.2.3", Grade::Suspect, T0 + 10 * SEC)),
+        )
+        .await
+        .unwrap();
+    assert!(store.delist(ip("192.0.2.3")).await.unwrap());
+    assert_eq!(store.listings_changes().await.unwrap(), 3);
+    // Expiring counts when it removed a listing.
+    store
+        .expire(T0 + 20 * SEC, Retention::default())
+        .await
+        .unwrap();
+    assert_eq!(store.listings_changes().await.unwrap(), 4);
+    store
+        .expire(T0 + 30 * SEC, Retention::default())
+        .await
+        .unwrap();
+    assert_eq!(store.listings_changes().await.unwrap(), 4);
+    // Another connection (another process, another host) sees the count.
+    assert_eq!(fx.open().await.listings_changes().await.unwrap(), 4);
+}
+
+async fn pauses_begin_once_and_end(fx: Fixture) {
+    let store = fx.open().await;
+    let other = fx.open().await;
+    assert_eq!(store.last_pause().await.unwrap(), None);
+    assert!(store.pause_begin(T0, "burst").await.unwrap());
+    // A second detector sharing the store does not start another.
+    assert!(!other.pause_begin(T0 + SEC, "burst too").await.unwrap());
+    let on = other.last_pause().await.unwrap().unwrap();
+    assert_eq!(
+        (on.started, on.ended, on.reason.as_str()),
+        (T0, None, "burst")
+    );
+    assert!(other.pause_end(T0 + 600 * SEC).await.unwrap());
+    assert!(!store.pause_end(T0 + 601 * SEC).await.unwrap());
+    let off = store.last_pause().await.unwrap().unwrap();
+    assert_eq!(off.ended, Some(T0 + 600 * SEC));
+    // Kept as long as decisions.
+    let keep = Retention {
+        observations: 7 * 86_400 * SEC,
+        decisions: 30 * 86_400 * SEC,
+    };
+    store.expire(T0 + 29 * 86_400 * SEC, keep).await.unwrap();
+    assert!(store.last_pause().await.unwrap().is_some());
+    store.expire(T0 + 31 * 86_400 * SEC, keep).await.unwrap();
+    assert!(store.last_pause().await.unwrap().is_none());
+}
+
+async fn read_only_opens_create_nothing(fx: Fixture) {
+    // Nothing there yet (a SQLite file that does not exist, an empty
+    // PostgreSQL database): refused, and still nothing there after.
+    for _ in 0..2 {
+        match Store::open_existing(&fx.url).await {
+            Err(StoreError::Missing(why)) => assert!(why.contains("trap store"), "{why}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("{} was opened as an existing store", fx.url),
+        }
+    }
+    // Once created, it opens.
+    fx.open().await;
+    let store = Store::open_existing(&fx.url).await.unwrap();
+    assert!(store.listings(T0).await.unwrap().is_empty());
+}
+
+/// The schema of version 1, as mxkit wrote it before sessions had ends,
+/// streams problems, and the pauses and changes tables existed.
+const VERSION_1: &[&str] = &[
+    "CREATE TABLE schema_version (version BIGINT NOT NULL)",
+    "INSERT INTO schema_version (version) VALUES (1)",
+    "CREATE TABLE observations (
+        id {ID}, at BIGINT NOT NULL, role TEXT NOT NULL, stream TEXT NOT NULL,
+        client TEXT NOT NULL, client_net TEXT NOT NULL, local TEXT, client_name TEXT,
+        name_domain TEXT, stage TEXT NOT NULL, helo TEXT, mail_domain TEXT,
+        flags BIGINT NOT NULL DEFAULT 0, decided BIGINT)",
+    "INSERT INTO observations (at, role, stream, client, client_net, stage)
+        VALUES (1700000000000000, 'decoy', 'decoy', '192.0.2.1', '192.0.2.0/24', 'rcpt')",
+    "CREATE TABLE streams (name TEXT PRIMARY KEY, cursor TEXT, watermark BIGINT NOT NULL,
+        started BIGINT NOT NULL)",
+    "INSERT INTO streams VALUES ('postfix', '1:10', 1700000000000000, 1700000000000000)",
+    "CREATE TABLE decisions (id {ID}, observation BIGINT NOT NULL, client TEXT NOT NULL,
+        at BIGINT NOT NULL, decided BIGINT NOT NULL, grade TEXT NOT NULL, reason TEXT NOT NULL)",
+    "CREATE TABLE listings (ip TEXT PRIMARY KEY, grade TEXT NOT NULL, reason TEXT NOT NULL,
+        first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, expires BIGINT NOT NULL,
+        events BIGINT NOT NULL, shadow BOOLEAN NOT NULL)",
+    "CREATE TABLE allowlist (net TEXT PRIMARY KEY, note TEXT NOT NULL, added BIGINT NOT NULL)",
+];
+
+async fn version_1_stores_are_migrated(fx: Fixture) {
+    if let Some(path) = fx.url.strip_prefix("sqlite:") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        for stmt in VERSION_1 {
+            conn.execute_batch(&stmt.replace("{ID}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+                .unwrap();
+        }
+    } else {
+        let (client, connection) = tokio_postgres::connect(&fx.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for stmt in VERSION_1 {
+            client
+                .batch_execute(&stmt.replace(
+                    "{ID}",
+                    "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    // A read-only command on the old store brings it up to date too.
+    let store = Store::open_existing(&fx.url).await.unwrap();
+    // The old session (no end recorded) is over; the old stream has no
+    // problem; new sessions can be open.
+    assert_eq!(store.undecided(T0, T0, 10).await.unwrap().len(), 1);
+    let s = store.stream("postfix").await.unwrap().unwrap();
+    assert_eq!((s.cursor.as_deref(), s.problem), (Some("1:10"), None));
+    store
+        .record_open(&obs(Role::Decoy, "192.0.2.2", T0), T0 + 100 * SEC)
+        .await
+        .unwrap();
+    assert_eq!(store.still_open(T0, T0).await.unwrap(), 1);
+    assert!(store.pause_begin(T0, "x").await.unwrap());
+    assert_eq!(store.listings_changes().await.unwrap(), 0);
+    // And it opens again as it is (migrated once).
+    drop(store);
+    fx.open().await;
 }

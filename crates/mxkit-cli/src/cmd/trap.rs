@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
-use mxkit_trap::config::Config;
+use mxkit_trap::config::{Config, check_hostname};
 use mxkit_trap::detect::Step;
 use mxkit_trap::export::{self, ExportOptions, Format};
 use mxkit_trap::model::{AllowEntry, Grade, now};
-use mxkit_trap::run::{LogSource, RunSettings, Target};
-use mxkit_trap::store::Store;
+use mxkit_trap::run::{Event, LogSource, RunSettings, Target};
+use mxkit_trap::store::{Store, StoreError};
 
 use crate::Usage;
 use crate::args::{
@@ -31,6 +31,14 @@ pub fn run(args: TrapArgs) -> Result<u8> {
         TrapCommand::Delist(a) => delist(a),
         TrapCommand::Expire(a) => expire(a),
         TrapCommand::Export(a) => export_once(a),
+    }
+}
+
+/// Where a value came from, for its error: `FILE: key` or `--flag`.
+fn from_config(args: &TrapStoreArgs, key: &str) -> String {
+    match &args.config {
+        Some(path) => format!("{}: {key}", path.display()),
+        None => key.to_string(),
     }
 }
 
@@ -56,10 +64,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Opens the store, creating it (`trap run`, `trap allow`).
 async fn open(url: &str) -> Result<Store> {
-    match Store::open(url).await {
+    opened(url, Store::open(url).await)
+}
+
+/// Opens a store that must exist already: the commands that only read or
+/// withdraw refuse a mistyped path instead of reporting an empty new store.
+async fn open_existing(url: &str) -> Result<Store> {
+    opened(url, Store::open_existing(url).await)
+}
+
+fn opened(url: &str, store: Result<Store, StoreError>) -> Result<Store> {
+    match store {
         Ok(store) => Ok(store),
-        Err(e @ mxkit_trap::StoreError::Url(_)) => Err(Usage(e.to_string()).into()),
+        Err(e @ StoreError::Url(_)) => Err(Usage(e.to_string()).into()),
+        Err(StoreError::Missing(why)) => Err(Usage(format!("{why} ({})", redact(url))).into()),
         Err(e) => {
             Err(anyhow::Error::new(e).context(format!("cannot open the store {}", redact(url))))
         }
@@ -140,8 +160,12 @@ fn resolve_listen(s: &str) -> Result<SocketAddr> {
 
 fn run_trap(args: TrapRunArgs) -> Result<u8> {
     let (config, url) = config_and_store(&args.store)?;
+    let at = |key: &str| from_config(&args.store, key);
     let mut listen = Vec::new();
-    for s in config.listen.iter().chain(&args.listen) {
+    for s in &config.listen {
+        listen.push(resolve_listen(s).map_err(|e| Usage(format!("{}: {e}", at("listen"))))?);
+    }
+    for s in &args.listen {
         listen.push(resolve_listen(s)?);
     }
     if listen.is_empty() {
@@ -156,13 +180,17 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         .map(|s| LogSource::parse(s))
         .collect();
     let mut allow = Vec::new();
-    for s in config.allow.iter().chain(&args.allow) {
-        allow.push(parse_net(s)?);
+    for s in &config.allow {
+        allow.push(parse_net(s).map_err(|e| Usage(format!("{}: {e}", at("allow"))))?);
+    }
+    for s in &args.allow {
+        allow.push(parse_net(s).map_err(|e| Usage(format!("--allow: {e}")))?);
     }
     let mut exports = Vec::new();
     for e in &config.export {
         exports.push(Target {
-            format: parse_format(&e.format)?,
+            format: parse_format(&e.format)
+                .map_err(|err| Usage(format!("{}: {err}", at("export.format"))))?,
             path: e.path.clone(),
         });
     }
@@ -181,7 +209,8 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
     for s in &config.primary_probe {
         probe.push(resolve_listen(s).map_err(|_| {
             Usage(format!(
-                "primary_probe {s:?}: give IP:PORT, e.g. \"192.0.2.10:25\""
+                "{}: {s:?}: give IP:PORT, e.g. \"192.0.2.10:25\"",
+                at("primary_probe")
             ))
         })?);
     }
@@ -191,11 +220,30 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
              decoy needs an address of its own"
         )));
     }
-    let hostname = args
-        .hostname
-        .clone()
-        .or_else(|| config.hostname.clone())
-        .unwrap_or_else(system_hostname);
+    // The name goes into every greeting and EHLO reply: CR, LF or an
+    // escape in it would let a flag or a file write SMTP to clients. (The
+    // file's `hostname` was checked when it was read.)
+    if let Some(name) = &args.hostname {
+        check_hostname(name).map_err(|reason| {
+            Usage(format!(
+                "--hostname {:?}: {reason}",
+                crate::output::sanitize(&name.chars().take(80).collect::<String>())
+            ))
+        })?;
+    }
+    let hostname = match args.hostname.clone().or_else(|| config.hostname.clone()) {
+        Some(name) => name,
+        None => {
+            let name = system_hostname();
+            check_hostname(&name).map_err(|reason| {
+                Usage(format!(
+                    "this host's name {:?} {reason}: give --hostname NAME",
+                    crate::output::sanitize(&name)
+                ))
+            })?;
+            name
+        }
+    };
     let settings = RunSettings {
         listen,
         hostname,
@@ -212,7 +260,10 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         fcrdns: config.dns.fcrdns,
         dns_watch: config.dns.watch.clone(),
         watch_interval: config.watch_interval(),
-        dns_servers: config.dns_servers().map_err(Usage)?,
+        dns_servers: config.dns_servers().map_err(|e| match &args.store.config {
+            Some(path) => Usage(format!("{}: {e}", path.display())),
+            None => Usage(e),
+        })?,
         probe,
         probe_interval: config.probe_interval(),
     };
@@ -248,7 +299,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
             }
         );
         let report: mxkit_trap::run::Report =
-            Arc::new(move |step: &Step| report_step(step, shadow));
+            Arc::new(move |event: Event<'_>| report(event, shadow));
         mxkit_trap::run::run(settings, store, report, shutdown_signal()).await?;
         eprintln!("mxkit: trap: stopped");
         Ok(exit::OK)
@@ -268,10 +319,49 @@ async fn shutdown_signal() {
     }
 }
 
+/// What the running trap says on standard error.
+fn report(event: Event<'_>, shadow: bool) {
+    match event {
+        Event::Step(step) => report_step(step, shadow),
+        Event::Stream {
+            name,
+            problem: Some(problem),
+        } => eprintln!(
+            "mxkit: warning: primary log {} cannot be read: {}; nothing is listed until it can \
+             be (decisions say primary-log-unreadable)",
+            crate::output::sanitize(name),
+            crate::output::sanitize(problem)
+        ),
+        Event::Stream {
+            name,
+            problem: None,
+        } => eprintln!(
+            "mxkit: trap: primary log {} is read again",
+            crate::output::sanitize(name)
+        ),
+    }
+}
+
 /// One stable line per decision worth reading (fail2ban-friendly):
-/// `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again ttl=86400`.
+/// `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again ttl=86400`,
+/// and one when the anomaly alarm pauses or resumes listing.
 fn report_step(step: &Step, shadow: bool) {
     let mut err = io::stderr().lock();
+    if let Some(p) = &step.paused {
+        let _ = writeln!(
+            err,
+            "mxtrap: PAUSED reason=\"{}\" (nothing is listed while the primary may be \
+             unreachable from outside; it resumes by itself)",
+            p.reason
+        );
+    }
+    if let Some(p) = &step.resumed {
+        let _ = writeln!(
+            err,
+            "mxtrap: RESUMED paused_for={}s",
+            (p.ended.unwrap_or(p.started) - p.started).max(0) / 1_000_000
+        );
+    }
     for l in &step.listed {
         let ttl = (l.expires - now()).max(0) / 1_000_000;
         let _ = writeln!(
@@ -305,10 +395,26 @@ fn list(args: TrapListArgs) -> Result<u8> {
     let (_, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open(&url).await?;
+        let store = open_existing(&url).await?;
         let at = if args.all { i64::MIN } else { now() };
         let listings = store.listings(at).await?;
+        let pause = store.last_pause().await?.filter(|p| p.ended.is_none());
+        if let Some(p) = &pause
+            && args.json
+        {
+            // The JSON stays an array of listings; the pause is said here.
+            eprintln!(
+                "mxkit: warning: listing is PAUSED since {}: {}",
+                mxkit_trap::model::iso8601(p.started),
+                p.reason
+            );
+        }
         let mut stdout = io::stdout().lock();
+        if let Some(p) = &pause
+            && !args.json
+        {
+            out::pause_text(&mut stdout, p, now())?;
+        }
         if args.json {
             serde_json::to_writer_pretty(&mut stdout, &out::listings_json(&listings))?;
             writeln!(stdout)?;
@@ -324,7 +430,7 @@ fn show(args: TrapShowArgs) -> Result<u8> {
     let (config, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open(&url).await?;
+        let store = open_existing(&url).await?;
         let since = now() - config.retention().decisions;
         let listing = store.listing(ip).await?;
         let decisions = store.decisions(ip, since).await?;
@@ -397,7 +503,7 @@ fn delist(args: TrapDelistArgs) -> Result<u8> {
     let (_, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open(&url).await?;
+        let store = open_existing(&url).await?;
         if !store.delist(ip).await? {
             bail!(Usage(format!("{ip} is not listed")));
         }
@@ -410,7 +516,7 @@ fn expire(args: TrapExpireArgs) -> Result<u8> {
     let (config, url) = config_and_store(&args.store)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open(&url).await?;
+        let store = open_existing(&url).await?;
         let e = store.expire(now(), config.retention()).await?;
         let mut stdout = io::stdout().lock();
         if args.json {
@@ -440,7 +546,7 @@ fn export_once(args: TrapExportArgs) -> Result<u8> {
     let options = publish(&config);
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = open(&url).await?;
+        let store = open_existing(&url).await?;
         let t = now();
         let listings = store.listings(t).await?;
         match &args.out {

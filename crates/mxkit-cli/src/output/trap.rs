@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use mxkit_trap::model::{AllowEntry, Decision, Listing, Micros, Observation, iso8601};
+use mxkit_trap::model::{AllowEntry, Decision, Listing, Micros, Observation, Pause, iso8601};
 use serde_json::{Value, json};
 
 use super::sanitize;
@@ -74,6 +74,11 @@ fn remaining(expires: Micros, now: Micros) -> String {
     if s <= 0 {
         return "expired".into();
     }
+    span(s)
+}
+
+/// `2d3h`, `4h05m`, `3m07s`.
+fn span(s: i64) -> String {
     let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
     if d > 0 {
         format!("{d}d{h}h")
@@ -82,6 +87,17 @@ fn remaining(expires: Micros, now: Micros) -> String {
     } else {
         format!("{m}m{:02}s", s % 60)
     }
+}
+
+/// The pause of listing that is on, above the listings.
+pub fn pause_text(w: &mut impl Write, pause: &Pause, now: Micros) -> io::Result<()> {
+    writeln!(
+        w,
+        "listing PAUSED since {} ({} ago) by the anomaly alarm: {}\n",
+        iso8601(pause.started),
+        span(now.saturating_sub(pause.started).max(0) / 1_000_000),
+        sanitize(&pause.reason)
+    )
 }
 
 pub fn listings_text(w: &mut impl Write, listings: &[Listing], now: Micros) -> io::Result<()> {

@@ -17,6 +17,13 @@
 //!   than the offset; read again from 0.
 //! - **Over-long lines** (more than [`FollowConfig::max_line`] bytes) are
 //!   skipped and counted ([`Batch::skipped`]), never buffered whole.
+//! - **Unreadable** (the path is a folder, may not be read, the disk
+//!   fails) or **missing** (at the start, or for longer than
+//!   [`MISSING_GRACE`] after a rotation): the stream's state says so
+//!   ([`StreamState::problem`]), its watermark stays where it is, and the
+//!   file is tried again at every poll, from the cursor: nothing read is
+//!   lost and nothing is read twice. The reader never gives up on a
+//!   stream: the operator may fix it while the trap runs.
 //!
 //! Reads are plain blocking `std::fs` reads of at most 64 KiB at a time
 //! between the awaits: a local file does not block for long, and nothing
@@ -77,6 +84,11 @@ impl FollowConfig {
 
 const CHUNK: usize = 64 * 1024;
 
+/// How long the path may be missing after a rotation before the stream
+/// counts as unreadable: logrotate renames the file and the logger creates
+/// the new one a moment later.
+pub const MISSING_GRACE: Duration = Duration::from_secs(10);
+
 /// Follows one log file, turning its lines into observations with a
 /// [`PostfixParser`].
 pub struct FileFollower {
@@ -106,6 +118,10 @@ pub struct FileFollower {
     last_yield: Option<Instant>,
     total_lines: u64,
     total_skipped: u64,
+    /// Why the file cannot be read now.
+    problem: Option<String>,
+    /// Since when the path has not existed.
+    missing_since: Option<Instant>,
 }
 
 impl std::fmt::Debug for FileFollower {
@@ -162,6 +178,8 @@ impl FileFollower {
             last_yield: None,
             total_lines: 0,
             total_skipped: 0,
+            problem: None,
+            missing_since: None,
             config,
         })
     }
@@ -186,6 +204,7 @@ impl FileFollower {
             },
             watermark: self.watermark,
             started: self.started,
+            problem: self.problem.clone(),
         }
     }
 
@@ -210,30 +229,59 @@ impl FileFollower {
     /// Reads what the file holds now (up to about
     /// [`FollowConfig::max_batch`] lines), without waiting. Blocking file
     /// I/O: for tests, benchmarks and callers on their own thread.
+    ///
+    /// A file that cannot be read is not an error: the batch's state
+    /// carries the [`StreamState::problem`], and the next call tries again
+    /// from the cursor. (The `Result` is kept for the callers' sake; no
+    /// read fails it today.)
     pub fn read_now(&mut self) -> Result<Batch, LogError> {
         let path = self.config.path.clone();
-        let io_err = |source| LogError::Io {
-            path: path.clone(),
-            source,
-        };
         let reference = now();
         let mut out = Vec::new();
         let (mut lines, mut skipped, mut newest) = (0u64, 0u64, Micros::MIN);
         let mut caught_up = false;
+        // The file is there and read to its end without an error.
+        let mut complete = true;
+        let mut failure: Option<io::Error> = None;
         loop {
-            if self.file.is_none() && !self.open().map_err(io_err)? {
-                // Nothing to read yet.
-                caught_up = true;
-                break;
+            if self.file.is_none() {
+                match self.open() {
+                    Ok(true) => self.missing_since = None,
+                    Ok(false) => {
+                        // Nothing to read yet.
+                        let since = *self.missing_since.get_or_insert_with(Instant::now);
+                        if self.problem.is_none()
+                            && (!self.opened || since.elapsed() >= MISSING_GRACE)
+                        {
+                            self.problem = Some("does not exist".to_string());
+                        }
+                        caught_up = true;
+                        complete = false;
+                        break;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
             }
             let Some(file) = self.file.as_mut() else {
                 break;
             };
             // Truncated under us: start again at 0.
-            let len = file.metadata().map_err(io_err)?.len();
+            let len = match file.metadata() {
+                Ok(m) => m.len(),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
             if len < self.read_pos {
                 tracing::info!(path = %path.display(), "log file truncated, reading it again from the start");
-                file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                if let Err(e) = file.seek(SeekFrom::Start(0)) {
+                    failure = Some(e);
+                    break;
+                }
                 self.offset = 0;
                 self.read_pos = 0;
                 self.partial.clear();
@@ -242,7 +290,10 @@ impl FileFollower {
             let n = match file.read(&mut self.chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(e)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             };
             if n > 0 {
                 let (l, s) = self.consume(n, reference, &mut out, &mut newest);
@@ -276,10 +327,28 @@ impl FileFollower {
                 }
             }
         }
+        match failure {
+            Some(e) => {
+                // Try again from the cursor at the next poll: the lines
+                // handed out so far are in `out`, the rest is read again.
+                tracing::debug!(path = %path.display(), "log file cannot be read: {e}");
+                self.problem = Some(e.to_string());
+                if self.file.take().is_some() {
+                    self.resume = Some((self.inode, self.offset));
+                    self.read_pos = self.offset;
+                }
+                self.partial.clear();
+                self.skipping = false;
+                caught_up = true;
+                complete = false;
+            }
+            None if complete => self.problem = None,
+            None => {}
+        }
         if newest > self.watermark {
             self.watermark = newest;
         }
-        if caught_up && self.partial.is_empty() && !self.skipping {
+        if caught_up && complete && self.partial.is_empty() && !self.skipping {
             self.watermark = self.watermark.max(reference);
         }
         self.total_lines += lines;

@@ -254,6 +254,7 @@ impl JournalReader {
             cursor: self.cursor.clone(),
             watermark: self.watermark,
             started: self.started,
+            problem: None,
         }
     }
 

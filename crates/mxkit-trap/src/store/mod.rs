@@ -14,7 +14,16 @@
 //!   ([`Store::ingest`]), so a restart resumes without loss or duplicates;
 //! - an observation is **decided** once [`Store::decide`] has recorded a
 //!   verdict for it; undecided decoy observations are the detector's queue
-//!   and never expire.
+//!   and never expire;
+//! - a decoy session is **open** until its end is recorded
+//!   ([`Store::end_session`]) or the latest end it was recorded with has
+//!   passed ([`Store::record_open`]); an open session is not handed to the
+//!   detector, which judges a session on everything it did;
+//! - **counters** ([`Store::listings_changes`]) go up in the transaction
+//!   of every change to what is listed, so that every running trap, on any
+//!   host sharing the store, rewrites its exports within one interval;
+//! - a **pause** is a time the anomaly alarm turned listing off
+//!   ([`Store::pause_begin`]).
 //!
 //! Addresses are stored as canonical text: an IPv4-mapped IPv6 address
 //! (`::ffff:192.0.2.1`, as a dual-stack socket reports IPv4 clients) is
@@ -35,7 +44,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::model::{
-    self, AllowEntry, Decision, Flags, Grade, Listing, Micros, Observation, Role, Stage,
+    self, AllowEntry, Decision, Flags, Grade, Listing, Micros, Observation, Pause, Role, Stage,
     StreamState,
 };
 
@@ -60,6 +69,10 @@ pub enum StoreError {
     /// detectors sharing one store); nothing was changed.
     #[error("observation {0} is already decided")]
     AlreadyDecided(i64),
+    /// [`Store::open_existing`] of a store that does not exist (or a
+    /// database that holds no trap store): nothing was created.
+    #[error("{0}")]
+    Missing(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -167,6 +180,20 @@ impl Store {
     /// `?host=/run/postgresql` for a unix socket). The PostgreSQL connection
     /// has no TLS yet: use a unix socket, loopback or a private network.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, true).await
+    }
+
+    /// Opens a store that exists already, creating nothing: for commands
+    /// that only read or withdraw (`mxkit trap list`, `show`, `export`,
+    /// `delist`, `expire`), where a mistyped path must be an error, not a
+    /// new empty store that reports "nothing listed". A SQLite file that
+    /// does not exist, or a database without the trap's schema, is
+    /// [`StoreError::Missing`]. An older schema is still brought up to date.
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        Store::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, create: bool) -> Result<Store> {
         let backend = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = match path.strip_prefix("//") {
                 Some(rest) if rest.starts_with('/') => rest,
@@ -175,9 +202,9 @@ impl Store {
             if path.is_empty() {
                 return Err(StoreError::Url(url.to_string()));
             }
-            Backend::Sqlite(sqlite::SqliteStore::open(path.into()).await?)
+            Backend::Sqlite(sqlite::SqliteStore::open(path.into(), create).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::PgStore::open(url).await?)
+            Backend::Postgres(postgres::PgStore::open(url, create).await?)
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
@@ -199,6 +226,22 @@ impl Store {
     pub async fn record(&self, obs: &Observation) -> Result<i64> {
         let row = ObsParams::from(obs);
         dispatch!(self.record(row))
+    }
+
+    /// A decoy session that has just begun and may go on until `until` at
+    /// the latest (the listener's session limit): it stays out of
+    /// [`Store::undecided`] until [`Store::end_session`] says it ended, or
+    /// `until` has passed (the process that served it was killed).
+    pub async fn record_open(&self, obs: &Observation, until: Micros) -> Result<i64> {
+        let mut row = ObsParams::from(obs);
+        row.ends = Some(until);
+        dispatch!(self.record(row))
+    }
+
+    /// The decoy session `id` ended at `at` (an end already recorded
+    /// earlier is kept).
+    pub async fn end_session(&self, id: i64, at: Micros) -> Result<()> {
+        dispatch!(self.end_session(id, at))
     }
 
     /// The decoy session `id` got further: its stage is set, a given HELO or
@@ -234,11 +277,23 @@ impl Store {
         Ok(all)
     }
 
-    /// Decoy observations not yet decided that started at or before `until`,
-    /// oldest first (ties by id), at most `limit`.
-    pub async fn undecided(&self, until: Micros, limit: usize) -> Result<Vec<(i64, Observation)>> {
+    /// Decoy observations not yet decided that started at or before `until`
+    /// and are no longer open at `now`, oldest first (ties by id), at most
+    /// `limit`.
+    pub async fn undecided(
+        &self,
+        until: Micros,
+        now: Micros,
+        limit: usize,
+    ) -> Result<Vec<(i64, Observation)>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        dispatch!(self.undecided(until, limit))
+        dispatch!(self.undecided(until, now, limit))
+    }
+
+    /// Undecided decoy sessions that started at or before `until` and are
+    /// still open at `now`.
+    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
+        dispatch!(self.still_open(until, now))
     }
 
     /// Whether a real MX host saw this identity in `[from, to]`: the exact
@@ -308,6 +363,29 @@ impl Store {
         dispatch!(self.delist(ip_text(ip)))
     }
 
+    /// How many changes to the listings (new, changed, withdrawn, expired)
+    /// any process has made to this store: a running trap rewrites its
+    /// exports when this moves.
+    pub async fn listings_changes(&self) -> Result<i64> {
+        dispatch!(self.counter(sql::LISTINGS_COUNTER))
+    }
+
+    /// Starts a pause of listing at `at` unless one is on; whether this
+    /// call started it (of several detectors sharing a store, one does).
+    pub async fn pause_begin(&self, at: Micros, reason: &str) -> Result<bool> {
+        dispatch!(self.pause_begin(at, reason.to_string()))
+    }
+
+    /// Ends the pause that is on; whether there was one.
+    pub async fn pause_end(&self, at: Micros) -> Result<bool> {
+        dispatch!(self.pause_end(at))
+    }
+
+    /// The pause that is on, or else the last one kept.
+    pub async fn last_pause(&self) -> Result<Option<Pause>> {
+        dispatch!(self.last_pause())
+    }
+
     /// Adds (or replaces the note and time of) an allowlist entry; the
     /// network is stored truncated to its prefix.
     pub async fn allow(&self, entry: &AllowEntry) -> Result<()> {
@@ -329,8 +407,8 @@ impl Store {
 
     /// Removes listings that expired at or before `now`, observations that
     /// started before `now - keep.observations` (never an undecided decoy
-    /// observation) and decisions made before `now - keep.decisions`; one
-    /// transaction.
+    /// observation) and decisions (and pauses that ended) before
+    /// `now - keep.decisions`; one transaction.
     pub async fn expire(&self, now: Micros, keep: Retention) -> Result<Expired> {
         let observations = now.saturating_sub(keep.observations);
         let decisions = now.saturating_sub(keep.decisions);
@@ -364,6 +442,9 @@ pub(crate) struct ObsParams {
     pub helo: Option<String>,
     pub mail_domain: Option<String>,
     pub flags: i64,
+    /// When the session ended, or the latest it may end while it is open;
+    /// `None`: over (a real MX host's session, a finished one).
+    pub ends: Option<i64>,
 }
 
 impl From<&Observation> for ObsParams {
@@ -381,6 +462,7 @@ impl From<&Observation> for ObsParams {
             helo: o.helo.clone(),
             mail_domain: o.mail_domain.clone(),
             flags: i64::from(o.flags.0),
+            ends: None,
         }
     }
 }
@@ -530,6 +612,17 @@ pub(crate) fn parse_net(s: &str) -> Result<IpNet> {
 
 fn parse_grade(s: &str) -> Result<Grade> {
     Grade::parse(s).ok_or_else(|| StoreError::Corrupt(format!("grade {s:?}")))
+}
+
+/// The statements that bring a store of version `found` up to
+/// [`sql::SCHEMA_VERSION`] (none for a new store: [`sql::SCHEMA`] made it
+/// whole).
+pub(crate) fn migrations(found: Option<i64>) -> impl Iterator<Item = &'static str> {
+    let found = found.unwrap_or(sql::SCHEMA_VERSION);
+    sql::MIGRATIONS
+        .iter()
+        .filter(move |(from, _)| *from >= found)
+        .flat_map(|(_, stmts)| stmts.iter().copied())
 }
 
 /// The error for a schema version newer than [`sql::SCHEMA_VERSION`], if it is.

@@ -25,9 +25,11 @@ use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
     DecisionRow, IdentityParams, ListingParams, ListingRow, ObsParams, ObsRow, Result, StoreError,
-    check_version, parse_net, sql,
+    check_version, migrations, parse_net, sql,
 };
-use crate::model::{AllowEntry, Decision, Flags, Listing, Micros, Observation, Stage, StreamState};
+use crate::model::{
+    AllowEntry, Decision, Flags, Listing, Micros, Observation, Pause, Stage, StreamState,
+};
 
 /// The advisory lock key taken while creating the schema ("mxkt").
 const SCHEMA_LOCK: i64 = 0x6d78_6b74;
@@ -66,7 +68,7 @@ struct Conn {
     statements: HashMap<&'static str, Statement>,
 }
 
-async fn connect(url: &str) -> Result<Conn> {
+async fn connect(url: &str, create: bool) -> Result<Conn> {
     let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -76,6 +78,14 @@ async fn connect(url: &str) -> Result<Conn> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
         .await?;
+    if !create {
+        let exists: bool = tx.query_one(sql::SCHEMA_EXISTS_POSTGRES, &[]).await?.get(0);
+        if !exists {
+            return Err(StoreError::Missing(
+                "the database holds no trap store (`mxkit trap run` creates it)".into(),
+            ));
+        }
+    }
     for stmt in sql::SCHEMA {
         tx.batch_execute(&stmt.replace(
             sql::ID,
@@ -85,7 +95,10 @@ async fn connect(url: &str) -> Result<Conn> {
     }
     let found: Option<i64> = tx.query_one(sql::SCHEMA_VERSION_GET, &[]).await?.get(0);
     check_version(found)?;
-    if found.is_none() {
+    if found != Some(sql::SCHEMA_VERSION) {
+        for stmt in migrations(found) {
+            tx.batch_execute(stmt).await?;
+        }
         tx.execute(sql::SCHEMA_VERSION_SET, &[&sql::SCHEMA_VERSION])
             .await?;
     }
@@ -157,6 +170,7 @@ fn stream_state(r: &Row) -> Result<StreamState> {
         cursor: r.try_get(1)?,
         watermark: r.try_get(2)?,
         started: r.try_get(3)?,
+        problem: r.try_get(4)?,
     })
 }
 
@@ -182,15 +196,27 @@ async fn insert_observation(
                 &o.helo,
                 &o.mail_domain,
                 &o.flags,
+                &o.ends,
             ],
         )
         .await?;
     Ok(row.try_get(0)?)
 }
 
+/// Adds one to the counter `name`, inside the caller's transaction.
+async fn bump(
+    statements: &mut HashMap<&'static str, Statement>,
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<()> {
+    let stmt = prepare(statements, client, sql::BUMP).await?;
+    client.execute(&stmt, &[&name]).await?;
+    Ok(())
+}
+
 impl PgStore {
-    pub async fn open(url: &str) -> Result<PgStore> {
-        let conn = connect(url).await?;
+    pub async fn open(url: &str, create: bool) -> Result<PgStore> {
+        let conn = connect(url, create).await?;
         Ok(PgStore {
             url: url.into(),
             conn: Arc::new(Mutex::new(conn)),
@@ -201,7 +227,7 @@ impl PgStore {
     async fn conn(&self) -> Result<MutexGuard<'_, Conn>> {
         let mut conn = self.conn.lock().await;
         if conn.client.is_closed() {
-            *conn = connect(&self.url).await?;
+            *conn = connect(&self.url, false).await?;
         }
         Ok(conn)
     }
@@ -231,6 +257,11 @@ impl PgStore {
         let mut conn = self.conn().await?;
         let Conn { client, statements } = &mut *conn;
         insert_observation(statements, client, &o).await
+    }
+
+    pub async fn end_session(&self, id: i64, at: Micros) -> Result<()> {
+        self.execute(sql::END_OBSERVATION, &[&id, &at]).await?;
+        Ok(())
     }
 
     pub async fn update(
@@ -274,6 +305,7 @@ impl PgStore {
                 &stream.cursor,
                 &stream.watermark,
                 &stream.started,
+                &stream.problem,
             ],
         )
         .await?;
@@ -297,12 +329,23 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn undecided(&self, until: Micros, limit: i64) -> Result<Vec<(i64, Observation)>> {
-        self.query(sql::UNDECIDED, &[&until, &limit])
+    pub async fn undecided(
+        &self,
+        until: Micros,
+        now: Micros,
+        limit: i64,
+    ) -> Result<Vec<(i64, Observation)>> {
+        self.query(sql::UNDECIDED, &[&until, &limit, &now])
             .await?
             .iter()
             .map(|r| Ok((r.try_get(0)?, obs_row(r, 1)?.into_observation()?)))
             .collect()
+    }
+
+    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
+        let row = self.query_one(sql::STILL_OPEN, &[&until, &now]).await?;
+        let n: i64 = row.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     pub async fn primary_seen(
@@ -398,6 +441,7 @@ impl PgStore {
                 ],
             )
             .await?;
+            bump(statements, &tx, sql::LISTINGS_COUNTER).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -436,7 +480,48 @@ impl PgStore {
     }
 
     pub async fn delist(&self, ip: String) -> Result<bool> {
-        Ok(self.execute(sql::DELIST, &[&ip]).await? > 0)
+        let mut conn = self.conn().await?;
+        let Conn { client, statements } = &mut *conn;
+        let tx = client.transaction().await?;
+        let stmt = prepare(statements, &tx, sql::DELIST).await?;
+        let removed = tx.execute(&stmt, &[&ip]).await? > 0;
+        if removed {
+            bump(statements, &tx, sql::LISTINGS_COUNTER).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    pub async fn counter(&self, name: &'static str) -> Result<i64> {
+        Ok(self
+            .query(sql::COUNTER, &[&name])
+            .await?
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    pub async fn pause_begin(&self, at: Micros, reason: String) -> Result<bool> {
+        Ok(self.execute(sql::PAUSE_BEGIN, &[&at, &reason]).await? > 0)
+    }
+
+    pub async fn pause_end(&self, at: Micros) -> Result<bool> {
+        Ok(self.execute(sql::PAUSE_END, &[&at]).await? > 0)
+    }
+
+    pub async fn last_pause(&self) -> Result<Option<Pause>> {
+        self.query(sql::PAUSE_LAST, &[])
+            .await?
+            .first()
+            .map(|r| {
+                Ok(Pause {
+                    started: r.try_get(0)?,
+                    ended: r.try_get(1)?,
+                    reason: r.try_get(2)?,
+                })
+            })
+            .transpose()
     }
 
     pub async fn allow(&self, net: String, note: String, added: Micros) -> Result<()> {
@@ -477,6 +562,11 @@ impl PgStore {
         let observations = tx.execute(&stmt, &[&observations_before]).await?;
         let stmt = prepare(statements, &tx, sql::EXPIRE_DECISIONS).await?;
         let decisions = tx.execute(&stmt, &[&decisions_before]).await?;
+        let stmt = prepare(statements, &tx, sql::EXPIRE_PAUSES).await?;
+        tx.execute(&stmt, &[&decisions_before]).await?;
+        if listings > 0 {
+            bump(statements, &tx, sql::LISTINGS_COUNTER).await?;
+        }
         tx.commit().await?;
         Ok(super::Expired {
             listings,

@@ -17,8 +17,13 @@
 use std::borrow::Cow;
 
 /// The schema version this code writes and reads. A store with a newer
-/// version is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+/// version is refused rather than misread; an older one is brought up to
+/// date by [`MIGRATIONS`] when it is opened.
+///
+/// 2: `observations.ends` (when a decoy session ended, or the latest it can
+/// end while it is open), `streams.problem` (why a log cannot be read),
+/// the `pauses` of the anomaly alarm and the `changes` counters.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Stands for the back end's auto-increment primary key in [`SCHEMA`].
 pub const ID: &str = "{ID}";
@@ -40,7 +45,8 @@ pub const SCHEMA: &[&str] = &[
         helo TEXT,
         mail_domain TEXT,
         flags BIGINT NOT NULL DEFAULT 0,
-        decided BIGINT
+        decided BIGINT,
+        ends BIGINT
     )",
     // primary_seen / known_good by exact address.
     "CREATE INDEX IF NOT EXISTS observations_role_client_at
@@ -61,7 +67,8 @@ pub const SCHEMA: &[&str] = &[
         name TEXT PRIMARY KEY,
         cursor TEXT,
         watermark BIGINT NOT NULL,
-        started BIGINT NOT NULL
+        started BIGINT NOT NULL,
+        problem TEXT
     )",
     "CREATE TABLE IF NOT EXISTS decisions (
         id {ID},
@@ -90,7 +97,38 @@ pub const SCHEMA: &[&str] = &[
         note TEXT NOT NULL,
         added BIGINT NOT NULL
     )",
+    // The anomaly alarm's pauses of listing: `ended` is NULL while one is on.
+    "CREATE TABLE IF NOT EXISTS pauses (
+        id {ID},
+        started BIGINT NOT NULL,
+        ended BIGINT,
+        reason TEXT NOT NULL
+    )",
+    // Counters that every writer bumps in the transaction that changes the
+    // thing counted; `listings` tells a running trap (any process, any
+    // host) that its exports may be stale.
+    "CREATE TABLE IF NOT EXISTS changes (
+        name TEXT PRIMARY KEY,
+        counter BIGINT NOT NULL
+    )",
 ];
+
+/// What brings a store of version `.0` up to `.0 + 1`, after [`SCHEMA`] has
+/// created whatever was missing (new tables come from there; new columns of
+/// old tables from here).
+pub const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "ALTER TABLE observations ADD COLUMN ends BIGINT",
+        "ALTER TABLE streams ADD COLUMN problem TEXT",
+    ],
+)];
+
+/// Whether a database holds a trap store at all (read-only commands refuse
+/// one that does not, rather than create it).
+pub const SCHEMA_EXISTS_SQLITE: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')";
+pub const SCHEMA_EXISTS_POSTGRES: &str = "SELECT to_regclass('schema_version') IS NOT NULL";
 
 pub const SCHEMA_VERSION_GET: &str = "SELECT MAX(version) FROM schema_version";
 pub const SCHEMA_VERSION_SET: &str = "INSERT INTO schema_version (version) VALUES ($1)";
@@ -116,9 +154,14 @@ macro_rules! listing_columns {
 
 pub const INSERT_OBSERVATION: &str = "INSERT INTO observations
     (at, role, stream, client, client_net, local, client_name, name_domain,
-     stage, helo, mail_domain, flags)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     stage, helo, mail_domain, flags, ends)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     RETURNING id";
+
+/// A decoy session ended at `$2` (never later than the bound it was
+/// recorded with).
+pub const END_OBSERVATION: &str = "UPDATE observations SET ends = $2
+    WHERE id = $1 AND (ends IS NULL OR ends > $2)";
 
 /// Flags only accumulate; a missing HELO or domain keeps the one stored.
 pub const UPDATE_OBSERVATION: &str = "UPDATE observations
@@ -126,21 +169,28 @@ pub const UPDATE_OBSERVATION: &str = "UPDATE observations
         flags = flags | $5
     WHERE id = $1";
 
-pub const UPSERT_STREAM: &str = "INSERT INTO streams (name, cursor, watermark, started)
-    VALUES ($1, $2, $3, $4)
+pub const UPSERT_STREAM: &str = "INSERT INTO streams (name, cursor, watermark, started, problem)
+    VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (name) DO UPDATE SET
-        cursor = excluded.cursor, watermark = excluded.watermark, started = excluded.started";
+        cursor = excluded.cursor, watermark = excluded.watermark, started = excluded.started,
+        problem = excluded.problem";
 
-pub const STREAM: &str = "SELECT name, cursor, watermark, started FROM streams WHERE name = $1";
-pub const STREAMS: &str = "SELECT name, cursor, watermark, started FROM streams";
+pub const STREAM: &str =
+    "SELECT name, cursor, watermark, started, problem FROM streams WHERE name = $1";
+pub const STREAMS: &str = "SELECT name, cursor, watermark, started, problem FROM streams";
 
 pub const UNDECIDED: &str = concat!(
     "SELECT id, ",
     obs_columns!(),
     " FROM observations
-    WHERE role = 'decoy' AND decided IS NULL AND at <= $1
+    WHERE role = 'decoy' AND decided IS NULL AND at <= $1 AND (ends IS NULL OR ends <= $3)
     ORDER BY at, id LIMIT $2"
 );
+
+/// Decoy sessions not yet decided that started at or before `$1` but are
+/// still open at `$2`.
+pub const STILL_OPEN: &str = "SELECT COUNT(*) FROM observations
+    WHERE role = 'decoy' AND decided IS NULL AND at <= $1 AND ends > $2";
 
 /// $1 client, $2 from, $3 to, $4 client_net, $5 name_domain (NULL: exact
 /// address only, as `name_domain = NULL` never holds).
@@ -215,6 +265,25 @@ pub const LISTINGS: &str = concat!(
 
 pub const DELIST: &str = "DELETE FROM listings WHERE ip = $1";
 
+/// Adds one to the counter `$1` (creating it).
+pub const BUMP: &str = "INSERT INTO changes (name, counter) VALUES ($1, 1)
+    ON CONFLICT (name) DO UPDATE SET counter = changes.counter + 1";
+
+pub const COUNTER: &str = "SELECT counter FROM changes WHERE name = $1";
+
+/// The counter of changes to `listings`.
+pub const LISTINGS_COUNTER: &str = "listings";
+
+/// Starts a pause unless one is on; inserts nothing when one is.
+pub const PAUSE_BEGIN: &str = "INSERT INTO pauses (started, reason)
+    SELECT CAST($1 AS BIGINT), CAST($2 AS TEXT) WHERE NOT EXISTS (SELECT 1 FROM pauses WHERE ended IS NULL)";
+
+pub const PAUSE_END: &str = "UPDATE pauses SET ended = $1 WHERE ended IS NULL";
+
+/// The pause that is on, or else the last one.
+pub const PAUSE_LAST: &str = "SELECT started, ended, reason FROM pauses
+    ORDER BY (ended IS NULL) DESC, started DESC, id DESC LIMIT 1";
+
 pub const ALLOW: &str = "INSERT INTO allowlist (net, note, added) VALUES ($1, $2, $3)
     ON CONFLICT (net) DO UPDATE SET note = excluded.note, added = excluded.added";
 
@@ -229,6 +298,9 @@ pub const EXPIRE_OBSERVATIONS: &str = "DELETE FROM observations
     WHERE at < $1 AND (role <> 'decoy' OR decided IS NOT NULL)";
 
 pub const EXPIRE_DECISIONS: &str = "DELETE FROM decisions WHERE decided < $1";
+
+/// Pauses that ended before `$1` (kept as long as decisions).
+pub const EXPIRE_PAUSES: &str = "DELETE FROM pauses WHERE ended < $1";
 
 /// `$N` -> `?N`: SQLite's numbered parameters bind by the same numbers. No
 /// statement here has a `$` anywhere else.

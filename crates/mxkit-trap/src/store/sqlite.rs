@@ -28,9 +28,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     DecisionRow, IdentityParams, ListingParams, ListingRow, ObsParams, ObsRow, Result, StoreError,
-    check_version, parse_net, sql,
+    check_version, migrations, parse_net, sql,
 };
-use crate::model::{AllowEntry, Decision, Flags, Listing, Micros, Observation, Stage, StreamState};
+use crate::model::{
+    AllowEntry, Decision, Flags, Listing, Micros, Observation, Pause, Stage, StreamState,
+};
 
 /// How long a call waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,9 +57,34 @@ fn prepare<'c>(conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatem
     Ok(conn.prepare_cached(&sql::sqlite_placeholders(sql))?)
 }
 
-fn open_blocking(path: &PathBuf) -> Result<Connection> {
-    let mut conn = Connection::open(path)?;
+fn open_blocking(path: &PathBuf, create: bool) -> Result<Connection> {
+    let mut conn = if create {
+        Connection::open(path)?
+    } else {
+        if !path.exists() {
+            return Err(StoreError::Missing(format!(
+                "no trap store at sqlite:{}: the file does not exist (`mxkit trap run` creates it)",
+                path.display()
+            )));
+        }
+        use rusqlite::OpenFlags;
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?
+    };
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    if !create {
+        let exists: bool = conn.query_row(sql::SCHEMA_EXISTS_SQLITE, [], |r| r.get(0))?;
+        if !exists {
+            return Err(StoreError::Missing(format!(
+                "sqlite:{} holds no trap store",
+                path.display()
+            )));
+        }
+    }
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
         return Err(StoreError::Backend(format!(
@@ -78,7 +105,10 @@ fn open_blocking(path: &PathBuf) -> Result<Connection> {
     }
     let found: Option<i64> = tx.query_row(sql::SCHEMA_VERSION_GET, [], |r| r.get(0))?;
     check_version(found)?;
-    if found.is_none() {
+    if found != Some(sql::SCHEMA_VERSION) {
+        for stmt in migrations(found) {
+            tx.execute_batch(stmt)?;
+        }
         prepare(&tx, sql::SCHEMA_VERSION_SET)?.execute([sql::SCHEMA_VERSION])?;
     }
     tx.commit()?;
@@ -100,10 +130,17 @@ fn insert_observation(conn: &Connection, o: &ObsParams) -> Result<i64> {
             o.helo,
             o.mail_domain,
             o.flags,
+            o.ends,
         ],
         |r| r.get(0),
     )?;
     Ok(id)
+}
+
+/// Adds one to the counter `name`, inside the caller's transaction.
+fn bump(conn: &Connection, name: &str) -> Result<()> {
+    prepare(conn, sql::BUMP)?.execute([name])?;
+    Ok(())
 }
 
 fn obs_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ObsRow> {
@@ -151,6 +188,7 @@ fn stream_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
         cursor: r.get(1)?,
         watermark: r.get(2)?,
         started: r.get(3)?,
+        problem: r.get(4)?,
     })
 }
 
@@ -175,13 +213,13 @@ fn listings_query(
 }
 
 impl SqliteStore {
-    pub async fn open(path: PathBuf) -> Result<SqliteStore> {
+    pub async fn open(path: PathBuf, create: bool) -> Result<SqliteStore> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let (ready, opened) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("mxkit-trap-sqlite".into())
             .spawn(move || {
-                let mut conn = match open_blocking(&path) {
+                let mut conn = match open_blocking(&path, create) {
                     Ok(conn) => {
                         let _ = ready.send(Ok(()));
                         conn
@@ -223,6 +261,14 @@ impl SqliteStore {
         self.call(move |conn| insert_observation(conn, &o)).await
     }
 
+    pub async fn end_session(&self, id: i64, at: Micros) -> Result<()> {
+        self.call(move |conn| {
+            prepare(conn, sql::END_OBSERVATION)?.execute(params![id, at])?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn update(
         &self,
         id: i64,
@@ -257,7 +303,8 @@ impl SqliteStore {
                 stream.name,
                 stream.cursor,
                 stream.watermark,
-                stream.started
+                stream.started,
+                stream.problem
             ])?;
             tx.commit()?;
             Ok(())
@@ -283,16 +330,31 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn undecided(&self, until: Micros, limit: i64) -> Result<Vec<(i64, Observation)>> {
+    pub async fn undecided(
+        &self,
+        until: Micros,
+        now: Micros,
+        limit: i64,
+    ) -> Result<Vec<(i64, Observation)>> {
         self.call(move |conn| {
             let mut stmt = prepare(conn, sql::UNDECIDED)?;
-            let rows =
-                stmt.query_map(params![until, limit], |r| Ok((r.get(0)?, obs_row(r, 1)?)))?;
+            let rows = stmt.query_map(params![until, limit, now], |r| {
+                Ok((r.get(0)?, obs_row(r, 1)?))
+            })?;
             rows.map(|r| {
                 let (id, row) = r?;
                 Ok((id, row.into_observation()?))
             })
             .collect()
+        })
+        .await
+    }
+
+    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
+        self.call(move |conn| {
+            let n: i64 =
+                prepare(conn, sql::STILL_OPEN)?.query_row(params![until, now], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
     }
@@ -375,6 +437,7 @@ impl SqliteStore {
                     l.events,
                     l.shadow
                 ])?;
+                bump(&tx, sql::LISTINGS_COUNTER)?;
             }
             tx.commit()?;
             Ok(())
@@ -412,8 +475,53 @@ impl SqliteStore {
     }
 
     pub async fn delist(&self, ip: String) -> Result<bool> {
-        self.call(move |conn| Ok(prepare(conn, sql::DELIST)?.execute([ip])? > 0))
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let removed = prepare(&tx, sql::DELIST)?.execute([ip])? > 0;
+            if removed {
+                bump(&tx, sql::LISTINGS_COUNTER)?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    pub async fn counter(&self, name: &'static str) -> Result<i64> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::COUNTER)?
+                .query_row([name], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
+        })
+        .await
+    }
+
+    pub async fn pause_begin(&self, at: Micros, reason: String) -> Result<bool> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::PAUSE_BEGIN)?.execute(params![at, reason])? > 0)
+        })
+        .await
+    }
+
+    pub async fn pause_end(&self, at: Micros) -> Result<bool> {
+        self.call(move |conn| Ok(prepare(conn, sql::PAUSE_END)?.execute([at])? > 0))
             .await
+    }
+
+    pub async fn last_pause(&self) -> Result<Option<Pause>> {
+        self.call(|conn| {
+            Ok(prepare(conn, sql::PAUSE_LAST)?
+                .query_row([], |r| {
+                    Ok(Pause {
+                        started: r.get(0)?,
+                        ended: r.get(1)?,
+                        reason: r.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
     }
 
     pub async fn allow(&self, net: String, note: String, added: Micros) -> Result<()> {
@@ -464,6 +572,10 @@ impl SqliteStore {
             let observations =
                 prepare(&tx, sql::EXPIRE_OBSERVATIONS)?.execute([observations_before])?;
             let decisions = prepare(&tx, sql::EXPIRE_DECISIONS)?.execute([decisions_before])?;
+            prepare(&tx, sql::EXPIRE_PAUSES)?.execute([decisions_before])?;
+            if listings > 0 {
+                bump(&tx, sql::LISTINGS_COUNTER)?;
+            }
             tx.commit()?;
             Ok(super::Expired {
                 listings: listings as u64,
