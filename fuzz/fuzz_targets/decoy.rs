@@ -4,7 +4,8 @@
 //! Checked beyond "no panic": the session ends by itself once the client has
 //! said everything (no hang), every reply line is 2xx or 4xx (the decoy
 //! never answers 5xx and never asks for a message with 354), and exactly
-//! one session is recorded, without a local part of an address.
+//! one session is recorded, without a local part of an address, and its end
+//! is recorded within the bound it was opened with.
 
 #![no_main]
 
@@ -53,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let recorded = sink.0.lock().unwrap();
     assert_eq!(recorded.len(), 1);
-    if let Some(d) = &recorded[0].mail_domain {
+    if let Some(d) = &recorded[0].obs.mail_domain {
         assert!(!d.contains('@'), "{d}");
     }
+    // The session's end is recorded, within the bound it was recorded with.
+    let ended = recorded[0].ended.expect("the session's end is recorded");
+    assert!(ended >= recorded[0].obs.at && ended <= recorded[0].until);
 });
