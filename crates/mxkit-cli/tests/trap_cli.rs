@@ -663,6 +663,46 @@ fn bad_numbers_names_and_missing_stores_are_usage_errors() {
     }
 }
 
+/// An export is only ever written over a regular file: a FIFO (whose read
+/// would never end), a device (which a rename would replace, as root) or a
+/// folder is refused before anything starts, and left as it is.
+#[test]
+fn exports_never_replace_what_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
+    let (code, _, err) = mxkit(&["trap", "allow", "192.0.2.0/24", "--store", &store]);
+    assert_eq!(code, 0, "{err}");
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let nowhere = dir.path().join("no-such-folder/x.map");
+    for target in [&fifo, &folder, &nowhere] {
+        let t = target.display().to_string();
+        let (code, out, err) = mxkit(&[
+            "trap", "export", "--format", "rspamd", "--out", &t, "--store", &store,
+        ]);
+        assert_eq!(code, 64, "{t}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        let (code, _, err) = mxkit(&[
+            "trap",
+            "run",
+            "--listen",
+            "127.0.91.3:25",
+            "--store",
+            &store,
+            "--export",
+            &format!("rspamd:{t}"),
+        ]);
+        assert_eq!(code, 64, "{t}: {err}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(folder.is_dir());
+}
+
 /// The same story with the shared store: a real PostgreSQL server (the
 /// set-up for a decoy and real MX hosts on different machines).
 #[test]

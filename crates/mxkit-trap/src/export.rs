@@ -77,7 +77,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -283,6 +283,10 @@ pub enum ExportError {
         #[source]
         source: io::Error,
     },
+    /// The path names a device, a FIFO, a folder...: renaming a new file
+    /// onto it would replace it (as root, `/dev/null` itself).
+    #[error("{} is not a regular file: refusing to replace it with an export", path.display())]
+    NotAFile { path: PathBuf },
 }
 
 fn bad(field: &'static str, reason: &str) -> ExportError {
@@ -738,6 +742,7 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// there was none; the owner is the writer's (a symlink at `path` is
 /// replaced by the file).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    existing(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -795,17 +800,65 @@ fn default_permissions() -> Option<fs::Permissions> {
     None
 }
 
+/// Whether `path` holds a regular file (following a symbolic link):
+/// `false` when nothing is there, [`ExportError::NotAFile`] for anything
+/// else. An export is only ever written over a file it could have written.
+fn existing(path: &Path) -> Result<bool, ExportError> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(true),
+        Ok(_) => Err(ExportError::NotAFile {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+/// Whether an export can be written at `path`: its folder exists, and the
+/// path holds a regular file or nothing. For callers that check their
+/// targets before they start (`mxkit trap run`, `trap export --out`).
+pub fn check_target(path: &Path) -> Result<(), ExportError> {
+    existing(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(ExportError::Io {
+            op: "write",
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::NotFound, "its folder does not exist"),
+        });
+    }
+    Ok(())
+}
+
+/// The first `limit` bytes of the export at `path` (and one more, so a
+/// longer file shows as longer), or `None` when there is none yet.
+fn read_existing(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, ExportError> {
+    if !existing(path)? {
+        return Ok(None);
+    }
+    let mut old = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut old))
+        .map_err(io_err("read", path))?;
+    Ok(Some(old))
+}
+
 /// [`write_atomic`] unless `path` already holds exactly `bytes`.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<Written, ExportError> {
-    match fs::read(path) {
-        Ok(old) if old == bytes => return Ok(Written::Unchanged),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("read", path)(e)),
+    if read_existing(path, bytes.len())?.is_some_and(|old| old == bytes) {
+        return Ok(Written::Unchanged);
     }
     write_atomic(path, bytes)?;
     Ok(Written::Replaced)
 }
+
+/// The most of an old DNSBL zone read back to keep its serial: beyond any
+/// list the trap keeps (about five million entries); a longer file is
+/// rewritten, never read whole.
+const MAX_OLD_ZONE: usize = 256 << 20;
 
 /// The SOA serial of a zone file this module wrote, if `text` is one.
 fn zone_serial(text: &str) -> Option<u32> {
@@ -829,11 +882,8 @@ pub fn export(
     if format != Format::DnsblZone {
         return write_if_changed(path, render(format, listings, now, opts)?.as_bytes());
     }
-    let old = match fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err("read", path)(e)),
-    };
+    let old = read_existing(path, MAX_OLD_ZONE)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let old_serial = old.as_deref().and_then(zone_serial);
     let mut opts = opts.clone();
     if let (Some(old), Some(serial)) = (&old, old_serial) {

@@ -205,6 +205,11 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
             path: path.into(),
         });
     }
+    // A target that is a device, a FIFO or a folder, or whose folder is
+    // missing, is refused now rather than at the first write.
+    for target in &exports {
+        export::check_target(&target.path).map_err(|e| Usage(e.to_string()))?;
+    }
     let mut probe = Vec::new();
     for s in &config.primary_probe {
         probe.push(resolve_listen(s).map_err(|_| {
@@ -544,6 +549,9 @@ fn export_once(args: TrapExportArgs) -> Result<u8> {
     let format = parse_format(&args.format)?;
     let (config, url) = config_and_store(&args.store)?;
     let options = publish(&config);
+    if let Some(path) = &args.out {
+        export::check_target(Path::new(path)).map_err(|e| Usage(format!("--out: {e}")))?;
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open_existing(&url).await?;
