@@ -606,7 +606,7 @@ fn bad_numbers_names_and_missing_stores_are_usage_errors() {
             "trap",
             "run",
             "--listen",
-            "127.0.91.3:25",
+            "127.0.97.3:25",
             "--store",
             &store,
             "--config",
@@ -625,7 +625,7 @@ fn bad_numbers_names_and_missing_stores_are_usage_errors() {
             "trap",
             "run",
             "--listen",
-            "127.0.91.3:25",
+            "127.0.97.3:25",
             "--store",
             &store,
             "--hostname",
@@ -690,7 +690,7 @@ fn exports_never_replace_what_is_not_a_file() {
             "trap",
             "run",
             "--listen",
-            "127.0.91.3:25",
+            "127.0.97.3:25",
             "--store",
             &store,
             "--export",
@@ -902,7 +902,7 @@ fn floods_postgres() {
 /// nothing, and is read as soon as it can be.
 #[test]
 fn unreadable_primary_logs_are_said_and_list_nothing() {
-    let net = 90;
+    let net = 96;
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("trap.db").display());
     let primary = SocketAddr::new(ip(net, 2), 25);
