@@ -512,7 +512,7 @@ pub enum StopArg {
     Connect,
     /// The 220 greeting.
     Greeting,
-    /// EHLO (after STARTTLS, when TLS is used).
+    /// The first EHLO (with --tls required: STARTTLS and the EHLO after it).
     Ehlo,
     /// STARTTLS and the EHLO after it.
     Starttls,
@@ -534,6 +534,8 @@ pub struct ProbeArgs {
     pub all: bool,
 
     /// The stage to reach: connect, greeting, ehlo, starttls, mail, rcpt.
+    /// With --tls required a probe never stops before STARTTLS: a candidate
+    /// without it is a failure at any stage.
     #[arg(long, value_enum, default_value_t = StopArg::Ehlo)]
     pub stop_after: StopArg,
 

@@ -434,3 +434,49 @@ fn check_smtp_rules_find_unreachable_bad_greeting_no_starttls_and_untrusted_cert
         "{j:#}"
     );
 }
+
+/// `--tls required` is a requirement at every `--stop-after`: a server
+/// that offers no STARTTLS is a failure of that candidate, whether the
+/// probe stops at connect, greeting, EHLO or later.
+#[test]
+fn tls_required_fails_a_server_without_starttls_at_any_stop_stage() {
+    let _plain = SmtpSink::capture(addr(90, 5), "plain.example.test");
+    let knot = dns(&[(10, "plain", addr(90, 5))]);
+    for stop in ["connect", "greeting", "ehlo", "starttls", "mail"] {
+        let (code, j) = probe_json(&knot, &["--tls", "required", "--stop-after", stop]);
+        assert_eq!(code, 3, "--stop-after {stop}: {j:#}");
+        assert_eq!(j["walk"]["verdict"], "temporary", "--stop-after {stop}");
+        let outcome = &j["walk"]["attempts"][0]["outcome"];
+        assert_eq!(outcome["result"], "soft", "--stop-after {stop}: {j:#}");
+        assert_eq!(outcome["stage"], "starttls", "--stop-after {stop}: {j:#}");
+    }
+    // Opportunistic TLS still stops where asked.
+    let (code, j) = probe_json(&knot, &["--stop-after", "greeting"]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["walk"]["attempts"][0]["outcome"]["stage"], "greeting");
+}
+
+/// With `--tls required` the walk moves past a server without STARTTLS to
+/// one with a trusted certificate, and reports the stage it really reached.
+#[test]
+fn tls_required_walks_on_to_a_server_with_starttls() {
+    let ca = TestCa::new();
+    let _plain = SmtpSink::capture(addr(91, 5), "plain.example.test");
+    let _pf = postfix(&ca, addr(91, 3), "mx2");
+    let knot = dns(&[(10, "plain", addr(91, 5)), (20, "mx2", addr(91, 3))]);
+    let ca_file = ca.ca_pem_path();
+    let (code, j) = probe_json(
+        &knot,
+        &["--tls", "required", "--ca-file", ca_file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(
+        attempts(&j),
+        [
+            ("127.0.91.5".into(), "soft".into()),
+            ("127.0.91.3".into(), "reached".into())
+        ]
+    );
+    assert_eq!(j["walk"]["attempts"][1]["outcome"]["stage"], "starttls");
+    assert_eq!(j["walk"]["attempts"][1]["tls"]["chain_trusted"], true);
+}

@@ -144,7 +144,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
                 &mut out,
                 &route,
                 &attempts,
-                opts.stop_after,
+                opts.probe_stop(),
                 args.smtp.transcript,
             )?;
         }

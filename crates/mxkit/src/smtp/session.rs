@@ -103,7 +103,7 @@ where
         error: None,
         elapsed_ms: 0,
     });
-    if matches!(mode, Mode::Probe) && opts.stop_after == Stage::Connect {
+    if matches!(mode, Mode::Probe) && opts.probe_stop() == Stage::Connect {
         return session.finish(AttemptOutcome::Reached {
             stage: Stage::Connect,
         });
@@ -322,7 +322,7 @@ impl<'a> Session<'a> {
                     elapsed_ms,
                 });
                 self.info(format!("connected to {target}"));
-                if matches!(mode, Mode::Probe) && self.ctx.opts.stop_after == Stage::Connect {
+                if matches!(mode, Mode::Probe) && self.ctx.opts.probe_stop() == Stage::Connect {
                     return Flow::Done(AttemptOutcome::Reached {
                         stage: Stage::Connect,
                     });
@@ -478,7 +478,7 @@ impl<'a> Session<'a> {
     async fn run(&mut self, mode: Mode<'_>, pending: &[String], allow_tls: bool) -> Flow {
         let opts = self.ctx.opts;
         let probe = matches!(mode, Mode::Probe);
-        let stop = opts.stop_after;
+        let stop = opts.probe_stop();
 
         // RFC 5321 section 4.3.1: 220, or 554 (5xx) to refuse; 421 at any time.
         if let Err(e) = self
