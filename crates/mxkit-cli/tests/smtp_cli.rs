@@ -480,3 +480,54 @@ fn tls_required_walks_on_to_a_server_with_starttls() {
     assert_eq!(j["walk"]["attempts"][1]["outcome"]["stage"], "starttls");
     assert_eq!(j["walk"]["attempts"][1]["tls"]["chain_trusted"], true);
 }
+
+/// An address literal keeps its brackets in the default RCPT TO, and the
+/// plan names the literal once.
+#[test]
+fn probe_of_an_address_literal_sends_the_literal_and_prints_it_once() {
+    let sink = SmtpSink::capture(addr(92, 5), "literal.example.test");
+    let target = format!("[{}]", sink.addr().ip());
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("mxkit")
+            .unwrap()
+            .arg("probe")
+            .args(args)
+            .args(["--stop-after", "rcpt", "--connect-timeout", "1s"])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&[&format!("john@{target}"), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        j["walk"]["recipients"][0]["address"],
+        format!("john@{target}"),
+        "{j:#}"
+    );
+    // A bare literal: postmaster at the literal.
+    let (code, out, err) = run(&[&target, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        j["walk"]["recipients"][0]["address"],
+        format!("postmaster@{target}")
+    );
+    // The text names the literal once per candidate.
+    let (code, out, err) = run(&[&format!("john@{target}")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("{target}: plan 0 {target}\n")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("Attempt 1: 0 {target}\n")), "{out}");
+    assert_eq!(
+        out.matches(&format!("{target} {target}")).count(),
+        0,
+        "{out}"
+    );
+}

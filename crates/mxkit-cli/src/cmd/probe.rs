@@ -124,10 +124,11 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         smtp::validate_address(from).map_err(|e| Usage(format!("--from {from:?}: {e}")))?;
         opts.mail_from = from.clone();
     }
+    // The destination as an address writes it: a literal keeps its brackets.
     let rcpt = match (&args.rcpt, &address.local) {
         (Some(r), _) => r.clone(),
-        (None, Some(local)) => format!("{local}@{domain}"),
-        (None, None) => format!("postmaster@{domain}"),
+        (None, Some(local)) => format!("{local}@{}", address.destination),
+        (None, None) => format!("postmaster@{}", address.destination),
     };
     smtp::validate_address(&rcpt).map_err(|e| Usage(format!("--rcpt {rcpt:?}: {e}")))?;
     opts.rcpt_to = vec![rcpt];

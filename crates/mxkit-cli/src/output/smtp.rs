@@ -17,14 +17,7 @@ fn plan_line(out: &mut impl Write, route: &Route) -> io::Result<()> {
     let plan: Vec<String> = route
         .candidates
         .iter()
-        .map(|c| {
-            format!(
-                "{} {} [{}]",
-                c.preference,
-                sanitize(&c.exchanger),
-                c.address
-            )
-        })
+        .map(|c| format!("{} {}", c.preference, sanitize(&c.label())))
         .collect();
     if plan.is_empty() {
         let why = route
@@ -85,10 +78,9 @@ pub fn attempt_text(
     let c = &a.candidate;
     writeln!(
         out,
-        "Attempt {n}: {} {} [{}]",
+        "Attempt {n}: {} {}",
         c.preference,
-        sanitize(&c.exchanger),
-        c.address
+        sanitize(&c.label())
     )?;
     if transcript {
         for e in &a.transcript {

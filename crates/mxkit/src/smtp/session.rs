@@ -94,8 +94,8 @@ where
         return session.finish(outcome_of(&e));
     }
     session.info(format!(
-        "session with {} [{}] over a given stream",
-        candidate.exchanger, candidate.address
+        "session with {} over a given stream",
+        candidate.label()
     ));
     session.stages.push(StageResult {
         stage: Stage::Connect,
@@ -299,8 +299,8 @@ impl<'a> Session<'a> {
     async fn connect_and_run(&mut self, mode: Mode<'_>, pending: &[String], tls: bool) -> Flow {
         let target = self.target;
         self.info(format!(
-            "connecting to {} [{}] at {target}",
-            self.candidate.exchanger, self.candidate.address
+            "connecting to {} at {target}",
+            self.candidate.label()
         ));
         let start = Instant::now();
         let limit = self.until(Stage::Connect, self.ctx.opts.timeouts.connect);
