@@ -280,7 +280,8 @@ Exit codes:
   0   clean (notices and info only)
   1   warnings
   2   errors: mail is lost or at risk
-  3   incomplete: a lookup failed (SERVFAIL, timeout), some rules could not be decided
+  3   incomplete: a lookup failed (SERVFAIL, timeout), some rules could not be decided;
+      with --format nagios also a usage error (UNKNOWN, as the plugin API says)
   64  usage error or unreadable input (bad flag, unknown rule id, broken zone file)";
 
 const ROUTE_HELP: &str = "\

@@ -214,6 +214,15 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
     Ok(())
 }
 
+/// Text for a Nagios line: [`sanitize`]d, and neither a line break (the
+/// first line is the status, the rest long output) nor `|` (it starts the
+/// performance data, on the first line and in the long output alike), so
+/// text from DNS or from the user can only ever be text. Both are escaped
+/// as `sanitize` escapes control characters: `\u{a}`, `\u{7c}`.
+pub fn nagios_text(s: &str) -> String {
+    sanitize(s).replace('\n', "\\u{a}").replace('|', "\\u{7c}")
+}
+
 /// `--list-rules`.
 pub fn rules(out: &mut impl Write, rules: &[&Rule]) -> io::Result<()> {
     let w = rules.iter().map(|r| r.id.len()).max().unwrap_or(2);
