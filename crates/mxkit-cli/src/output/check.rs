@@ -172,7 +172,9 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// The monitoring-plugins format: `SERVICE STATE - text | perfdata`, then
-/// one line per finding. The state follows the exit code.
+/// one line per finding. The state follows the exit code. Text from DNS,
+/// zone files or servers goes through [`nagios_text`]: it cannot start
+/// performance data or a line of its own.
 pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()> {
     let state = match code {
         0 => "OK",
@@ -184,7 +186,7 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
     writeln!(
         out,
         "MXKIT CHECK {state} - {}: {} | errors={};;;0 warnings={};;;0 notices={};;;0 infos={};;;0 incomplete={};;;0 candidates={};;;0",
-        report.domain,
+        nagios_text(&report.domain),
         summary_line(report),
         s.errors,
         s.warnings,
@@ -199,8 +201,8 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
             "{} {} {}: {}",
             f.severity.as_str().to_uppercase(),
             f.id,
-            sanitize(&f.subject),
-            sanitize(&f.message)
+            nagios_text(&f.subject),
+            nagios_text(&f.message)
         )?;
     }
     for i in &report.incomplete {
@@ -208,7 +210,7 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
             out,
             "UNKNOWN {}: {}",
             i.rules.join(","),
-            sanitize(&i.reason)
+            nagios_text(&i.reason)
         )?;
     }
     Ok(())
@@ -243,4 +245,15 @@ pub fn rules(out: &mut impl Write, rules: &[&Rule]) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nagios_text;
+
+    #[test]
+    fn nagios_text_cannot_start_perfdata_or_a_line() {
+        assert_eq!(nagios_text("a|b\nc\x1b"), "a\\u{7c}b\\u{a}c\\u{1b}");
+        assert_eq!(nagios_text("mx1.example.org"), "mx1.example.org");
+    }
 }
