@@ -243,8 +243,9 @@ Exit codes:
       (or twice the longest a question can wait, when longer), or the input
       could not be read to its end; the lines written are complete, rerun
       with --output FILE --resume to finish
-  64  usage error or unreadable input (bad flag, missing file, broken zone
-      file, --output not a scan output when resuming)";
+  64  usage error or unreadable input (bad flag, missing file or a directory,
+      broken zone file, --output or --stats naming the input, --output not a
+      scan output of this input when resuming)";
 
 const PROBE_HELP: &str = "\
 Examples:
@@ -256,7 +257,7 @@ Exit codes:
   0   a candidate reached the stage (--all: every candidate did)
   2   permanent: no route, or a 5xx where it is final
   3   temporary: every candidate failed softly (--all: some candidate failed)
-  64  usage error";
+  64  usage error (bad address or flag, unusable --ca-file, bad --helo), before any network work";
 
 const SEND_HELP: &str = "\
 Examples:
@@ -346,7 +347,7 @@ pub struct DnsArgs {
     pub zones: Vec<PathBuf>,
 
     /// Ask no server: names outside every loaded zone count as unresolvable
-    /// (a temporary failure), and the output says so.
+    /// (a temporary failure), and the output says so. Needs a --zone.
     #[arg(long)]
     pub offline: bool,
 

@@ -268,21 +268,23 @@ struct ErrorBody<'a> {
 
 impl Usage {
     /// "`FLAG` `VALUE`: `REASON`" (or "`VALUE`: `REASON`" without a flag),
-    /// the value quoted and cut to [`MAX_ECHO`]; when the reason already
-    /// quotes the whole value, it is not echoed a second time.
+    /// the value quoted and cut to [`MAX_ECHO`]. The value is not echoed
+    /// when the reason already quotes all of it, nor when it is over-long
+    /// and the reason quotes an over-long part of it (a label, a local
+    /// part): once is enough.
     pub fn about(flag: Option<&str>, value: &str, reason: impl std::fmt::Display) -> Usage {
         let reason = reason.to_string();
-        let quoted = format!("{value:?}");
-        let mut text = String::new();
-        if let Some(flag) = flag {
-            text.push_str(flag);
-            text.push(' ');
-        }
-        if !reason.contains(&quoted) {
+        let quotes_all = reason.contains(&format!("{value:?}"));
+        let quotes_long_part = value.chars().count() > MAX_ECHO
+            && reason.split(' ').any(|w| w.chars().count() > MAX_ECHO);
+        let mut text = flag.unwrap_or_default().to_string();
+        if !(quotes_all || quotes_long_part) {
+            if !text.is_empty() {
+                text.push(' ');
+            }
             text.push_str(&echo(value));
-            text.push_str(": ");
-        } else if flag.is_some() {
-            text.pop();
+        }
+        if !text.is_empty() {
             text.push_str(": ");
         }
         text.push_str(&reason);
@@ -419,5 +421,8 @@ mod tests {
         assert_eq!(u.0, "\"a..b\": empty label");
         let u = Usage::about(Some("--self"), "a..b", "empty label");
         assert_eq!(u.0, "--self \"a..b\": empty label");
+        let long = format!("x@[{}]", "1".repeat(200));
+        let u = Usage::about(None, &long, format!("bad literal [{}]", &long[3..203]));
+        assert_eq!(u.0, format!("bad literal [{}]", &long[3..203]));
     }
 }

@@ -147,3 +147,155 @@ fn a_json_or_nagios_run_reports_a_usage_error_on_standard_output() {
         assert!(!out.contains('|'), "{args:?}: {out}");
     }
 }
+
+/// A 5,000-character argument is echoed once, cut to a readable length
+/// that keeps its start and its end.
+#[test]
+fn a_huge_argument_is_echoed_once_and_cut() {
+    let long = "a".repeat(5000);
+    let at = format!("{long}@example.test");
+    let label = format!("x@{long}.example.test");
+    let literal = format!("x@[{long}]");
+    let local = format!("{}@example.test", "b".repeat(5000));
+    let spec = format!("{long}=error");
+    let flag = format!("--{long}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["route", &long],
+        vec!["route", &label],
+        vec!["route", &literal],
+        vec!["route", &local],
+        vec!["check", &long],
+        vec!["probe", &label],
+        vec!["route", "example.test", "--self", &label],
+        vec!["route", "example.test", "--server", &long],
+        vec!["route", "example.test", "--zone", &long],
+        vec!["probe", "example.test", "--rcpt", &at],
+        vec!["probe", "example.test", "--from", &at],
+        vec!["probe", "example.test", "--helo", &long],
+        vec!["probe", "example.test", "--connect-timeout", &long],
+        vec!["send", "--from", &at, "--to", "john@example.test"],
+        vec!["send", "--from", "me@example.test", "--to", &at],
+        vec!["check", "example.test", "--set", &spec],
+        vec!["scan", "-", "--window", &long],
+        vec!["route", "example.test", &flag],
+        vec![&long],
+    ];
+    let server = silent_server();
+    let s = server.addr().to_string();
+    for mut args in cases {
+        if ["route", "check", "probe", "send", "scan"].contains(&args[0]) {
+            args.extend(["--server", &s]);
+        }
+        let (code, out, err) = run(&args);
+        let shown: Vec<String> = args.iter().map(|a| a.chars().take(30).collect()).collect();
+        assert_eq!(code, 64, "{shown:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{shown:?}: {err}");
+        assert!(
+            err.chars().count() <= 400,
+            "{shown:?}: {} characters: {err}",
+            err.chars().count()
+        );
+        assert_eq!(
+            err.matches("characters cut]").count(),
+            1,
+            "{shown:?}: echoed once: {err}"
+        );
+    }
+    assert!(server.queries().is_empty(), "decided before any query");
+}
+
+/// What the documentation calls a usage error is one, with exit 64, and is
+/// found before any DNS query: a CA file that cannot be used, an EHLO name
+/// too long for SMTP, port 0, a directory as scan input, --offline without
+/// a zone to answer, a scan that would overwrite its own input.
+#[test]
+fn usage_errors_are_found_before_any_network_work() {
+    let server = silent_server();
+    let s = server.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "example.test\n").unwrap();
+    let input = input.to_str().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let out = out.to_str().unwrap();
+    let long_helo = "h".repeat(300);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["probe", "example.test", "--ca-file", garbage],
+            "--ca-file",
+        ),
+        (
+            vec!["probe", "example.test", "--ca-file", folder],
+            "--ca-file",
+        ),
+        (
+            vec!["probe", "example.test", "--ca-file", "/nonexistent.pem"],
+            "--ca-file",
+        ),
+        (
+            vec![
+                "send",
+                "--from",
+                "me@example.test",
+                "--to",
+                "john@example.test",
+                "--ca-file",
+                garbage,
+            ],
+            "--ca-file",
+        ),
+        (
+            vec!["probe", "example.test", "--helo", &long_helo],
+            "--helo",
+        ),
+        (
+            vec![
+                "send",
+                "--from",
+                "me@example.test",
+                "--to",
+                "john@example.test",
+                "--helo",
+                &long_helo,
+            ],
+            "--helo",
+        ),
+        (vec!["probe", "example.test", "--port", "0"], "--port"),
+        (vec!["scan", folder], "directory"),
+        (vec!["scan", input, "--output", input], "--output"),
+        (
+            vec!["scan", input, "--output", out, "--stats", out],
+            "--stats",
+        ),
+        (vec!["scan", input, "--stats", input], "--stats"),
+    ];
+    for (mut args, needle) in cases {
+        args.extend(["--server", &s]);
+        let err = usage_error(&args, &[needle]);
+        assert!(err.chars().count() < 300, "{err}");
+    }
+    assert!(server.queries().is_empty(), "decided before any query");
+    assert_eq!(std::fs::read_to_string(input).unwrap(), "example.test\n");
+    // --offline asks no server, so it needs a zone to answer (as scan did).
+    for command in [
+        &["route", "example.test"][..],
+        &["check", "example.test"][..],
+        &["probe", "example.test"][..],
+        &[
+            "send",
+            "--from",
+            "me@example.test",
+            "--to",
+            "john@example.test",
+        ][..],
+        &["scan", input][..],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--offline");
+        usage_error(&args, &["--offline", "--zone"]);
+    }
+}

@@ -25,7 +25,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     let input = args.domain.as_deref().unwrap_or_default();
-    let domain = Domain::parse(input).map_err(|e| Usage(format!("{input:?}: {e}")))?;
+    let domain = Domain::parse(input).map_err(|e| Usage::about(None, input, e))?;
     let mut policy = Policy::default();
     for spec in &args.set {
         policy.set(spec).map_err(|e| {

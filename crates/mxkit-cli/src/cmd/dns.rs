@@ -51,6 +51,12 @@ impl DnsSettings {
         if args.offline && !servers.is_empty() {
             return Err(Usage("--offline and --server exclude each other".into()).into());
         }
+        if args.offline && args.zones.is_empty() {
+            // Nothing would answer: every name would be "unresolvable".
+            return Err(
+                Usage("--offline needs at least one --zone (it asks no server)".into()).into(),
+            );
+        }
         let timeout = match args.dns_timeout {
             Some(t) if t.is_finite() && t > 0.0 && t <= 60.0 => Some(Duration::from_secs_f64(t)),
             Some(_) => {
@@ -143,9 +149,11 @@ pub fn parse_server(s: &str) -> Result<SocketAddr> {
         return Ok(SocketAddr::new(ip, 53));
     }
     s.parse::<SocketAddr>().map_err(|_| {
-        Usage(format!(
-            "--server {s:?}: expected IP or IP:PORT (for example 127.0.0.1:5353 or [::1]:53)"
-        ))
+        Usage::about(
+            Some("--server"),
+            s,
+            "expected IP or IP:PORT (for example 127.0.0.1:5353 or [::1]:53)",
+        )
         .into()
     })
 }

@@ -21,7 +21,7 @@ struct Settings {
 
 fn settings(args: &RouteArgs) -> Result<Settings> {
     let address =
-        Address::parse(&args.address).map_err(|e| Usage(format!("{:?}: {e}", args.address)))?;
+        Address::parse(&args.address).map_err(|e| Usage::about(None, &args.address, e))?;
     let dns = DnsSettings::from_args(&args.dns)?;
     let options = super::plan::options(&args.plan, true, None)?;
     Ok(Settings {

@@ -9,9 +9,10 @@
 //! at any moment loses at most the unwritten results and leaves at most one
 //! partial last line, which `--resume` cuts before it appends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,9 +78,11 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         n => match n.parse::<usize>() {
             Ok(n) if (1..=MAX_WINDOW).contains(&n) => WindowSize::Fixed(n),
             _ => {
-                return Err(Usage(format!(
-                    "--window {n:?}: expected a number from 1 to {MAX_WINDOW}, or auto"
-                ))
+                return Err(Usage::about(
+                    Some("--window"),
+                    n,
+                    format!("expected a number from 1 to {MAX_WINDOW}, or auto"),
+                )
                 .into());
             }
         },
@@ -100,6 +103,7 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     if args.resume && output.is_none() {
         return Err(Usage("--resume needs --output FILE (not standard output)".into()).into());
     }
+    check_paths(input.as_deref(), output.as_deref(), args.stats.as_deref())?;
     let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
     let route = super::plan::options(&args.plan, true, None)?;
     // A run stops early only after this long without any usable reply; a
@@ -132,6 +136,49 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         progress: !args.no_progress && io::stderr().is_terminal(),
         stats: args.stats.clone(),
     })
+}
+
+/// Refuse, before anything is opened for writing, an input that is a
+/// directory (it would only fail once the run has started, as an input
+/// that "could not be read to its end") and an output or `--stats` file
+/// that is the input or each other (creating it would empty the input).
+fn check_paths(input: Option<&Path>, output: Option<&Path>, stats: Option<&Path>) -> Result<()> {
+    if let Some(path) = input
+        && fs::metadata(path).is_ok_and(|m| m.is_dir())
+    {
+        return Err(Usage::about(
+            None,
+            &path.display().to_string(),
+            "is a directory, not a file",
+        )
+        .into());
+    }
+    let same = |a: Option<&Path>, b: Option<&Path>| match (a, b) {
+        (Some(a), Some(b)) => match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        },
+        _ => false,
+    };
+    let clash = |flag: &str, path: Option<&Path>, what: &str| -> Result<()> {
+        let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Err(Usage::about(
+            Some(flag),
+            &shown,
+            format!("is the {what}: writing it would destroy it"),
+        )
+        .into())
+    };
+    if same(output, input) {
+        return clash("--output", output, "input");
+    }
+    if same(stats, input) {
+        return clash("--stats", stats, "input");
+    }
+    if stats.is_some() && (same(stats, output) || stats == output) {
+        return clash("--stats", stats, "--output file");
+    }
+    Ok(())
 }
 
 /// What the reader thread counted; shared so that it can be read even when
