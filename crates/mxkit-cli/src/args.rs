@@ -647,7 +647,8 @@ pub struct ScanArgs {
 
     /// Continue a run into --output FILE: the lines already there are kept
     /// (a partial last line is cut), only the other input lines are routed
-    /// and appended.
+    /// and appended. The kept lines must be results for lines of this input
+    /// (their `line` and `input`), which must then be a file.
     #[arg(long, requires = "output")]
     pub resume: bool,
 
