@@ -531,3 +531,39 @@ fn probe_of_an_address_literal_sends_the_literal_and_prints_it_once() {
         "{out}"
     );
 }
+
+/// Each cause is printed once: on the stage (or transcript) line that
+/// shows it, not again on the attempt's result line nor in the verdict.
+#[test]
+fn a_walk_in_text_gives_each_cause_once() {
+    let _sink = SmtpSink::greet_421(addr(93, 4), "tempfail.example.test");
+    let knot = dns(&[(10, "mx1", addr(93, 9)), (20, "mx2", addr(93, 4))]);
+    for transcript in [false, true] {
+        let mut args = vec!["probe", "example.test", "--connect-timeout", "1s"];
+        if transcript {
+            args.push("--transcript");
+        }
+        let (code, out, err) = mxkit(&knot, &args);
+        assert_eq!(code, 3, "{out}{err}");
+        assert_eq!(out.matches("Connection refused").count(), 1, "{out}");
+        assert_eq!(out.matches("Server closing connection").count(), 1, "{out}");
+        assert!(
+            out.contains("  result    temporary failure at connect; the walk moves on\n"),
+            "{out}"
+        );
+        let last = out.lines().last().unwrap();
+        assert_eq!(
+            last,
+            "temporary failure: no candidate got through: mx1.example.test [127.0.93.9] at connect; mx2.example.test [127.0.93.4] at greeting",
+            "{out}"
+        );
+    }
+    // No candidate: the route's cause once, in the verdict.
+    let (code, out, _) = mxkit(&knot, &["probe", "nothing.example.test"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.matches("does not exist").count(), 1, "{out}");
+    assert!(
+        out.starts_with("nothing.example.test: no candidate (no_such_domain)\n"),
+        "{out}"
+    );
+}
