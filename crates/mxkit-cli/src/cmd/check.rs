@@ -41,7 +41,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             Usage::about(Some("--set"), spec, format!("{e}{hint}"))
         })?;
     }
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(&args.dns, true)?;
     let smtp = if args.no_smtp {
         SmtpCheck::Skip("--no-smtp: the exchangers were not probed over SMTP".into())
     } else if dns.offline {

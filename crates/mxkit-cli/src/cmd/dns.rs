@@ -42,7 +42,9 @@ pub struct Sources {
 
 impl DnsSettings {
     /// Check the flags and load the zone files (errors are usage errors, exit 64).
-    pub fn from_args(args: &DnsArgs) -> Result<DnsSettings> {
+    /// `needs_dns`: whether anything will be looked up (not when every
+    /// destination is an address literal); then `--offline` needs a zone.
+    pub fn from_args(args: &DnsArgs, needs_dns: bool) -> Result<DnsSettings> {
         let servers = args
             .servers
             .iter()
@@ -51,7 +53,7 @@ impl DnsSettings {
         if args.offline && !servers.is_empty() {
             return Err(Usage("--offline and --server exclude each other".into()).into());
         }
-        if args.offline && args.zones.is_empty() {
+        if args.offline && args.zones.is_empty() && needs_dns {
             // Nothing would answer: every name would be "unresolvable".
             return Err(
                 Usage("--offline needs at least one --zone (it asks no server)".into()).into(),

@@ -144,7 +144,10 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         Destination::Domain(d) => d.as_str().to_string(),
         Destination::Literal(ip) => ip.to_string(),
     };
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        matches!(address.destination, Destination::Domain(_)),
+    )?;
     let limit = if args.all { None } else { Some(5) };
     let plan = super::plan::options(&args.plan, false, limit)?;
     let mut opts = smtp_options(&args.smtp, &domain, Timeouts::probe())?;

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use mxkit::address::Address;
+use mxkit::address::{Address, Destination};
 use mxkit::route::{RouteOptions, Status};
 
 use super::dns::{DnsSettings, runtime};
@@ -22,7 +22,10 @@ struct Settings {
 fn settings(args: &RouteArgs) -> Result<Settings> {
     let address =
         Address::parse(&args.address).map_err(|e| Usage::about(None, &args.address, e))?;
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        matches!(address.destination, Destination::Domain(_)),
+    )?;
     let options = super::plan::options(&args.plan, true, None)?;
     Ok(Settings {
         address,

@@ -47,7 +47,12 @@ pub fn run(args: SendArgs) -> Result<u8> {
     let raw = read_message(&args)?;
     let message = Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref())
         .map_err(|e| Usage(format!("the message: {e}")))?;
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        groups
+            .values()
+            .any(|(d, _)| matches!(d, Destination::Domain(_))),
+    )?;
     let plan = super::plan::options(&args.plan, false, Some(5))?;
 
     let rt = runtime()?;
