@@ -221,6 +221,36 @@ fn nagios_output_has_one_pipe_whatever_the_zone_says() {
     assert!(rest.iter().all(|l| !l.contains('|')), "{text}");
 }
 
+/// A lookup that failed makes many rules undecided: the cause is given
+/// once, for all of them, in text and in the Nagios long output.
+#[test]
+fn an_incomplete_check_gives_its_cause_once() {
+    let (code, text) = offline("elsewhere.test", "clean.zone", &[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(
+        text.matches("is outside every loaded zone").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("Could not be checked (1)"), "{text}");
+    assert!(
+        text.contains("Route: temporary failure 4.4.3 (dns_temporary)\n"),
+        "{text}"
+    );
+    let (code, out) = offline("elsewhere.test", "clean.zone", &["--format", "nagios"]);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        out.matches("is outside every loaded zone").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("UNKNOWN ")).count(),
+        1,
+        "{out}"
+    );
+}
+
 #[test]
 fn no_colour_when_not_a_terminal() {
     let (_, out) = offline("mx-is-address.test", "mx-is-address.zone", &[]);

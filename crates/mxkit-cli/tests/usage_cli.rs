@@ -265,6 +265,21 @@ fn usage_errors_are_found_before_any_network_work() {
             "--helo",
         ),
         (vec!["probe", "example.test", "--port", "0"], "--port"),
+        (
+            vec!["route", "example.test", "--server", "127.0.0.1:0"],
+            "--server",
+        ),
+        (
+            vec![
+                "probe",
+                "example.test",
+                "--tls",
+                "off",
+                "--stop-after",
+                "starttls",
+            ],
+            "--tls off",
+        ),
         (vec!["scan", folder], "directory"),
         (vec!["scan", input, "--output", input], "--output"),
         (

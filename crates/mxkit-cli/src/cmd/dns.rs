@@ -145,10 +145,18 @@ impl DnsSettings {
     }
 }
 
-/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default, never 0.
 pub fn parse_server(s: &str) -> Result<SocketAddr> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
+    }
+    if s.parse::<SocketAddr>().is_ok_and(|a| a.port() == 0) {
+        return Err(Usage::about(
+            Some("--server"),
+            s,
+            "port 0 is not a port a server listens on",
+        )
+        .into());
     }
     s.parse::<SocketAddr>().map_err(|_| {
         Usage::about(

@@ -159,6 +159,12 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         StopArg::Mail => Stage::Mail,
         StopArg::Rcpt => Stage::Rcpt,
     };
+    if opts.tls == TlsMode::Off && opts.stop_after == Stage::Starttls {
+        return Err(Usage(
+            "--stop-after starttls with --tls off: STARTTLS is never sent (use --tls opportunistic or required, or --stop-after ehlo)".into(),
+        )
+        .into());
+    }
     if let Some(from) = &args.from {
         smtp::validate_address(from).map_err(|e| Usage::about(Some("--from"), from, e))?;
         opts.mail_from = from.clone();

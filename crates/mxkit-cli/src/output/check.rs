@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use mxkit::check::{Report, Rule, Severity};
+use mxkit::check::{Incomplete, Report, Rule, Severity};
 use mxkit::route::Status;
 
 use super::sanitize;
@@ -93,11 +93,12 @@ pub fn text(
             writeln!(out, "      see: {}", f.rfc)?;
         }
     }
-    if !report.incomplete.is_empty() {
+    let incomplete = by_reason(&report.incomplete);
+    if !incomplete.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Could not be checked ({})", report.incomplete.len())?;
-        for i in &report.incomplete {
-            writeln!(out, "  {}: {}", i.rules.join(", "), sanitize(&i.reason))?;
+        writeln!(out, "Could not be checked ({})", incomplete.len())?;
+        for (rules, reason) in &incomplete {
+            writeln!(out, "  {}: {}", rules.join(", "), sanitize(reason))?;
         }
     }
     if !report.skipped.is_empty() {
@@ -119,11 +120,26 @@ pub fn text(
         }
     }
     writeln!(out)?;
-    writeln!(out, "Route: {}", sanitize(&route_line(report)))?;
+    writeln!(out, "Route: {}", sanitize(&route_line(report, &incomplete)))?;
     writeln!(out, "Summary: {}", summary_line(report))
 }
 
-fn route_line(report: &Report) -> String {
+/// The undecided rules, one entry per reason: one failed lookup leaves
+/// many rules (of several families) undecided, and its cause is given once.
+fn by_reason(incomplete: &[Incomplete]) -> Vec<(Vec<&'static str>, &str)> {
+    let mut groups: Vec<(Vec<&'static str>, &str)> = Vec::new();
+    for i in incomplete {
+        match groups.iter_mut().find(|(_, reason)| *reason == i.reason) {
+            Some((rules, _)) => rules.extend(&i.rules),
+            None => groups.push((i.rules.clone(), &i.reason)),
+        }
+    }
+    groups
+}
+
+/// The route in one line; a failure's message is left out when a reason
+/// above already gives it.
+fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> String {
     let r = &report.route;
     match (&r.status, &r.error) {
         (Status::Deliverable, _) => {
@@ -143,7 +159,11 @@ fn route_line(report: &Report) -> String {
             } else {
                 "temporary failure"
             };
-            format!("{kind} {} ({}): {}", e.dsn, e.code, e.message)
+            if incomplete.iter().any(|(_, r)| r.contains(&e.message)) {
+                format!("{kind} {} ({})", e.dsn, e.code)
+            } else {
+                format!("{kind} {} ({}): {}", e.dsn, e.code, e.message)
+            }
         }
         (_, None) => "no route".to_string(),
     }
@@ -205,13 +225,8 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
             nagios_text(&f.message)
         )?;
     }
-    for i in &report.incomplete {
-        writeln!(
-            out,
-            "UNKNOWN {}: {}",
-            i.rules.join(","),
-            nagios_text(&i.reason)
-        )?;
+    for (rules, reason) in by_reason(&report.incomplete) {
+        writeln!(out, "UNKNOWN {}: {}", rules.join(","), nagios_text(reason))?;
     }
     Ok(())
 }
