@@ -223,6 +223,7 @@ fn usage_errors_are_found_before_any_network_work() {
     let out = dir.path().join("out.jsonl");
     let out = out.to_str().unwrap();
     let long_helo = "h".repeat(300);
+    let long_subject = "s".repeat(5000);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["probe", "example.test", "--ca-file", garbage],
@@ -265,6 +266,18 @@ fn usage_errors_are_found_before_any_network_work() {
             "--helo",
         ),
         (vec!["probe", "example.test", "--port", "0"], "--port"),
+        (
+            vec![
+                "send",
+                "--from",
+                "me@example.test",
+                "--to",
+                "john@example.test",
+                "--subject",
+                &long_subject,
+            ],
+            "--subject",
+        ),
         (
             vec!["route", "example.test", "--server", "127.0.0.1:0"],
             "--server",

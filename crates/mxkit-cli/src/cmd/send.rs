@@ -45,8 +45,16 @@ pub fn run(args: SendArgs) -> Result<u8> {
         }
     }
     let raw = read_message(&args)?;
-    let message = Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref())
-        .map_err(|e| Usage(format!("the message: {e}")))?;
+    let message =
+        Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref()).map_err(|e| {
+            // Name --subject when the message is fine without it.
+            match &args.subject {
+                Some(subject) if Message::prepare(&raw, &args.from, &args.to, None).is_ok() => {
+                    Usage::about(Some("--subject"), subject, e)
+                }
+                _ => Usage(format!("the message: {e}")),
+            }
+        })?;
     let dns = DnsSettings::from_args(
         &args.dns,
         groups
