@@ -347,7 +347,8 @@ pub struct DnsArgs {
     pub zones: Vec<PathBuf>,
 
     /// Ask no server: names outside every loaded zone count as unresolvable
-    /// (a temporary failure), and the output says so. Needs a --zone.
+    /// (a temporary failure), and the output says so. Needs a --zone (but
+    /// for an address literal, which asks no DNS).
     #[arg(long)]
     pub offline: bool,
 
