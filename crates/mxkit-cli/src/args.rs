@@ -243,8 +243,9 @@ Exit codes:
       (or twice the longest a question can wait, when longer), or the input
       could not be read to its end; the lines written are complete, rerun
       with --output FILE --resume to finish
-  64  usage error or unreadable input (bad flag, missing file, broken zone
-      file, --output not a scan output when resuming)";
+  64  usage error or unreadable input (bad flag, missing file or a directory,
+      broken zone file, --output or --stats naming the input, --output not a
+      scan output of this input when resuming)";
 
 const PROBE_HELP: &str = "\
 Examples:
@@ -256,7 +257,7 @@ Exit codes:
   0   a candidate reached the stage (--all: every candidate did)
   2   permanent: no route, or a 5xx where it is final
   3   temporary: every candidate failed softly (--all: some candidate failed)
-  64  usage error";
+  64  usage error (bad address or flag, unusable --ca-file, bad --helo), before any network work";
 
 const SEND_HELP: &str = "\
 Examples:
@@ -280,7 +281,8 @@ Exit codes:
   0   clean (notices and info only)
   1   warnings
   2   errors: mail is lost or at risk
-  3   incomplete: a lookup failed (SERVFAIL, timeout), some rules could not be decided
+  3   incomplete: a lookup failed (SERVFAIL, timeout), some rules could not be decided;
+      with --format nagios also a usage error (UNKNOWN, as the plugin API says)
   64  usage error or unreadable input (bad flag, unknown rule id, broken zone file)";
 
 const ROUTE_HELP: &str = "\
@@ -345,7 +347,8 @@ pub struct DnsArgs {
     pub zones: Vec<PathBuf>,
 
     /// Ask no server: names outside every loaded zone count as unresolvable
-    /// (a temporary failure), and the output says so.
+    /// (a temporary failure), and the output says so. Needs a --zone (but
+    /// for an address literal, which asks no DNS).
     #[arg(long)]
     pub offline: bool,
 
@@ -512,7 +515,7 @@ pub enum StopArg {
     Connect,
     /// The 220 greeting.
     Greeting,
-    /// EHLO (after STARTTLS, when TLS is used).
+    /// The first EHLO (with --tls required: STARTTLS and the EHLO after it).
     Ehlo,
     /// STARTTLS and the EHLO after it.
     Starttls,
@@ -534,6 +537,8 @@ pub struct ProbeArgs {
     pub all: bool,
 
     /// The stage to reach: connect, greeting, ehlo, starttls, mail, rcpt.
+    /// With --tls required a probe never stops before STARTTLS: a candidate
+    /// without it is a failure at any stage.
     #[arg(long, value_enum, default_value_t = StopArg::Ehlo)]
     pub stop_after: StopArg,
 
@@ -643,7 +648,8 @@ pub struct ScanArgs {
 
     /// Continue a run into --output FILE: the lines already there are kept
     /// (a partial last line is cut), only the other input lines are routed
-    /// and appended.
+    /// and appended. The kept lines must be results for lines of this input
+    /// (their `line` and `input`), which must then be a file.
     #[arg(long, requires = "output")]
     pub resume: bool,
 

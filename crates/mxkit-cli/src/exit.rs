@@ -19,4 +19,5 @@ Exit codes (all subcommands):
   1   check found warnings
   2   permanent failure: the mail would bounce (route); errors found (check)
   3   temporary failure: retry later (route); incomplete: a lookup failed (check)
-  64  usage error or unreadable input (bad flag, malformed address, broken zone file)";
+  64  usage error or unreadable input (bad flag, malformed address, broken zone file);
+      with check --format nagios: 3 (UNKNOWN), as the plugin API says";

@@ -7,13 +7,14 @@
 mod args;
 mod cmd;
 mod exit;
+mod failure;
 mod output;
 
-use std::io::{self, Write};
+use std::ffi::OsString;
+use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clap::error::ErrorKind;
 
 /// mimalloc instead of the system allocator: `scan` allocates and frees
 /// small objects for every domain and every query, and glibc's malloc was
@@ -34,10 +35,12 @@ impl std::fmt::Display for Usage {
 impl std::error::Error for Usage {}
 
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match args::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(e) => return clap_error(e),
+        Err(e) => return failure::clap(&e, &argv),
     };
+    let format = failure::Format::of(&cli.command);
     let result = match cli.command {
         args::Command::Route(a) => cmd::route::run(a),
         args::Command::Check(a) => cmd::check::run(a),
@@ -56,42 +59,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::from(exit::OK);
             }
-            let code = if e.downcast_ref::<Usage>().is_some() {
-                exit::USAGE
-            } else {
-                exit::TEMPORARY
-            };
-            let message = output::sanitize(&format!("{e:#}"));
-            let _ = writeln!(io::stderr(), "mxkit: error: {message}");
-            ExitCode::from(code)
-        }
-    }
-}
-
-/// `--help` and `--version` go to stdout with exit 0; anything else is one
-/// line on stderr and exit 64.
-fn clap_error(e: clap::Error) -> ExitCode {
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(exit::USAGE)
-            } else {
-                ExitCode::from(exit::OK)
-            }
-        }
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim()
-                .trim_start_matches("error: ");
-            let _ = writeln!(io::stderr(), "mxkit: error: {first} (see 'mxkit --help')");
-            ExitCode::from(exit::USAGE)
+            failure::Failure::from_error(&e).report(format)
         }
     }
 }

@@ -189,6 +189,68 @@ fn nagios_status_line_with_perfdata_follows_the_exit_code() {
     assert!(out.starts_with("MXKIT CHECK CRITICAL"), "{out}");
 }
 
+/// `|` starts the performance data, in the status line and in the long
+/// output alike: text from DNS never carries one into the Nagios output.
+#[test]
+fn nagios_output_has_one_pipe_whatever_the_zone_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("pipe.zone");
+    std::fs::write(
+        &zone,
+        "$ORIGIN pipe.test.\n$TTL 300\n@ SOA ns h 1 1 1 1 60\n@ NS ns\nns A 192.0.2.53\n\
+         @ MX 10 mx|1.pipe.test.\n@ MX 20 ok\nok A 192.0.2.10\n",
+    )
+    .unwrap();
+    let out = mxkit()
+        .args(["check", "pipe.test", "--offline", "--format", "nagios"])
+        .arg("--zone")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    assert_eq!(first.matches('|').count(), 1, "{first}");
+    assert!(first.contains(" | errors=2;;;0"), "{first}");
+    let rest: Vec<&str> = lines.collect();
+    assert!(
+        rest.iter().any(|l| l.contains("mx\\u{7c}1.pipe.test")),
+        "{text}"
+    );
+    assert!(rest.iter().all(|l| !l.contains('|')), "{text}");
+}
+
+/// A lookup that failed makes many rules undecided: the cause is given
+/// once, for all of them, in text and in the Nagios long output.
+#[test]
+fn an_incomplete_check_gives_its_cause_once() {
+    let (code, text) = offline("elsewhere.test", "clean.zone", &[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(
+        text.matches("is outside every loaded zone").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("Could not be checked (1)"), "{text}");
+    assert!(
+        text.contains("Route: temporary failure 4.4.3 (dns_temporary)\n"),
+        "{text}"
+    );
+    let (code, out) = offline("elsewhere.test", "clean.zone", &["--format", "nagios"]);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        out.matches("is outside every loaded zone").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("UNKNOWN ")).count(),
+        1,
+        "{out}"
+    );
+}
+
 #[test]
 fn no_colour_when_not_a_terminal() {
     let (_, out) = offline("mx-is-address.test", "mx-is-address.zone", &[]);

@@ -582,3 +582,30 @@ fn hostile_names_are_escaped_in_text_output() {
     assert!(!text.contains('\x1b'), "{text}");
     assert!(text.contains("evil\\027[31m"), "{text}");
 }
+
+/// One cause, one line: an exchanger whose lookup failed offline is named
+/// in the plan, and its cause is given once, in its warning.
+#[test]
+fn text_output_gives_each_cause_once() {
+    let zone = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/example.org.zone");
+    let out = mxkit()
+        .args(["route", "john@example.org", "--offline", "--seed", "1"])
+        .arg("--zone")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("is outside every loaded zone").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with("backup-mx.example.net  -             lookup failed (temporary)")),
+        "{text}"
+    );
+    assert!(text.contains("(exchanger_lookup_failed)"), "{text}");
+    assert!(!text.contains("note: offline"), "{text}");
+}

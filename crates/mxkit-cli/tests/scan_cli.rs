@@ -508,3 +508,105 @@ fn usage_errors_exit_64() {
     assert!(stderr.contains("not a scan result"), "{stderr}");
     assert_eq!(fs::read_to_string(&other).unwrap(), "hello\n");
 }
+
+/// `--resume` keeps only lines written for this input: every kept line's
+/// number must be a domain line of the input and its `input` that line.
+/// Anything else is refused (exit 64) before a query, the output untouched.
+#[test]
+fn resume_refuses_an_output_written_for_another_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("z.zone");
+    fs::write(
+        &zone,
+        "$ORIGIN z.test.\n$TTL 300\n@ SOA ns h 1 1 1 1 60\n@ NS ns\nns A 192.0.2.53\n\
+         a MX 10 mx\nb MX 10 mx\nc MX 10 mx\nd MX 10 mx\nmx A 192.0.2.10\n",
+    )
+    .unwrap();
+    let zone = zone.to_str().unwrap().to_string();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let scan = |input: &str, output: &str, resume: bool| {
+        let mut cmd = mxkit();
+        cmd.args(["scan", input, "--output", output, "--no-progress"])
+            .args(["--zone", &zone, "--offline"]);
+        if resume {
+            cmd.arg("--resume");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A complete run over four names, then "a crash" that kept two lines.
+    let first = file("first.txt", "a.z.test\nb.z.test\nc.z.test\nd.z.test\n");
+    let out = dir.path().join("out.jsonl").to_str().unwrap().to_string();
+    assert_eq!(scan(&first, &out, false).0, 0);
+    let all = fs::read_to_string(&out).unwrap();
+    let kept: String = all.lines().take(2).map(|l| format!("{l}\n")).collect();
+    fs::write(&out, &kept).unwrap();
+
+    let refused = |input: &str, needle: &str| {
+        let (code, err) = scan(input, &out, true);
+        assert_eq!(code, 64, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{needle:?}: {err}");
+        assert_eq!(fs::read_to_string(&out).unwrap(), kept, "untouched");
+    };
+    // Another input with as many lines.
+    let other = file("other.txt", "d.z.test\nc.z.test\nb.z.test\na.z.test\n");
+    refused(&other, "not written for this input");
+    // The same names, but the kept lines' numbers are past its end.
+    let short = file("short.txt", "#\n");
+    refused(&short, "past the end");
+    // Blank and comment lines where the kept lines were.
+    let blank = file("blank.txt", "\n#\n\n#\n");
+    refused(&blank, "blank or a comment");
+    // A line number no input has: refused, not a bitmap of 2^64 bits.
+    let huge = kept.replacen("{\"line\":", "{\"line\":18446744073709551615,\"x\":", 1);
+    fs::write(&out, &huge).unwrap();
+    let (code, err) = scan(&first, &out, true);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("past the end"), "{err}");
+    fs::write(&out, &kept).unwrap();
+    // A result line twice.
+    let twice: String = format!("{kept}{}\n", kept.lines().next().unwrap());
+    fs::write(&out, &twice).unwrap();
+    let (code, err) = scan(&first, &out, true);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("twice"), "{err}");
+    fs::write(&out, &kept).unwrap();
+    // Standard input cannot be read twice: its identity cannot be checked.
+    let (code, err) = {
+        let o = mxkit()
+            .args(["scan", "-", "--output", &out, "--resume", "--no-progress"])
+            .args(["--zone", &zone, "--offline"])
+            .write_stdin("a.z.test\nb.z.test\nc.z.test\nd.z.test\n")
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("file"), "{err}");
+    assert_eq!(fs::read_to_string(&out).unwrap(), kept, "untouched");
+
+    // A copy of the input, grown by a line the run had not reached, is the
+    // same input: the run goes on and ends with one line per input line.
+    let grown = file(
+        "grown.txt",
+        "a.z.test\nb.z.test\nc.z.test\nd.z.test\na.z.test\n",
+    );
+    let (code, err) = scan(&grown, &out, true);
+    assert_eq!(code, 0, "{err}");
+    let values = read_lines(Path::new(&out));
+    assert_eq!(
+        by_line(&values).keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+}

@@ -434,3 +434,136 @@ fn check_smtp_rules_find_unreachable_bad_greeting_no_starttls_and_untrusted_cert
         "{j:#}"
     );
 }
+
+/// `--tls required` is a requirement at every `--stop-after`: a server
+/// that offers no STARTTLS is a failure of that candidate, whether the
+/// probe stops at connect, greeting, EHLO or later.
+#[test]
+fn tls_required_fails_a_server_without_starttls_at_any_stop_stage() {
+    let _plain = SmtpSink::capture(addr(90, 5), "plain.example.test");
+    let knot = dns(&[(10, "plain", addr(90, 5))]);
+    for stop in ["connect", "greeting", "ehlo", "starttls", "mail"] {
+        let (code, j) = probe_json(&knot, &["--tls", "required", "--stop-after", stop]);
+        assert_eq!(code, 3, "--stop-after {stop}: {j:#}");
+        assert_eq!(j["walk"]["verdict"], "temporary", "--stop-after {stop}");
+        let outcome = &j["walk"]["attempts"][0]["outcome"];
+        assert_eq!(outcome["result"], "soft", "--stop-after {stop}: {j:#}");
+        assert_eq!(outcome["stage"], "starttls", "--stop-after {stop}: {j:#}");
+    }
+    // Opportunistic TLS still stops where asked.
+    let (code, j) = probe_json(&knot, &["--stop-after", "greeting"]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["walk"]["attempts"][0]["outcome"]["stage"], "greeting");
+}
+
+/// With `--tls required` the walk moves past a server without STARTTLS to
+/// one with a trusted certificate, and reports the stage it really reached.
+#[test]
+fn tls_required_walks_on_to_a_server_with_starttls() {
+    let ca = TestCa::new();
+    let _plain = SmtpSink::capture(addr(91, 5), "plain.example.test");
+    let _pf = postfix(&ca, addr(91, 3), "mx2");
+    let knot = dns(&[(10, "plain", addr(91, 5)), (20, "mx2", addr(91, 3))]);
+    let ca_file = ca.ca_pem_path();
+    let (code, j) = probe_json(
+        &knot,
+        &["--tls", "required", "--ca-file", ca_file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(
+        attempts(&j),
+        [
+            ("127.0.91.5".into(), "soft".into()),
+            ("127.0.91.3".into(), "reached".into())
+        ]
+    );
+    assert_eq!(j["walk"]["attempts"][1]["outcome"]["stage"], "starttls");
+    assert_eq!(j["walk"]["attempts"][1]["tls"]["chain_trusted"], true);
+}
+
+/// An address literal keeps its brackets in the default RCPT TO, and the
+/// plan names the literal once.
+#[test]
+fn probe_of_an_address_literal_sends_the_literal_and_prints_it_once() {
+    let sink = SmtpSink::capture(addr(92, 5), "literal.example.test");
+    let target = format!("[{}]", sink.addr().ip());
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("mxkit")
+            .unwrap()
+            .arg("probe")
+            .args(args)
+            .args(["--stop-after", "rcpt", "--connect-timeout", "1s"])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&[&format!("john@{target}"), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        j["walk"]["recipients"][0]["address"],
+        format!("john@{target}"),
+        "{j:#}"
+    );
+    // A bare literal: postmaster at the literal.
+    let (code, out, err) = run(&[&target, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        j["walk"]["recipients"][0]["address"],
+        format!("postmaster@{target}")
+    );
+    // The text names the literal once per candidate.
+    let (code, out, err) = run(&[&format!("john@{target}")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("{target}: plan 0 {target}\n")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("Attempt 1: 0 {target}\n")), "{out}");
+    assert_eq!(
+        out.matches(&format!("{target} {target}")).count(),
+        0,
+        "{out}"
+    );
+}
+
+/// Each cause is printed once: on the stage (or transcript) line that
+/// shows it, not again on the attempt's result line nor in the verdict.
+#[test]
+fn a_walk_in_text_gives_each_cause_once() {
+    let _sink = SmtpSink::greet_421(addr(93, 4), "tempfail.example.test");
+    let knot = dns(&[(10, "mx1", addr(93, 9)), (20, "mx2", addr(93, 4))]);
+    for transcript in [false, true] {
+        let mut args = vec!["probe", "example.test", "--connect-timeout", "1s"];
+        if transcript {
+            args.push("--transcript");
+        }
+        let (code, out, err) = mxkit(&knot, &args);
+        assert_eq!(code, 3, "{out}{err}");
+        assert_eq!(out.matches("Connection refused").count(), 1, "{out}");
+        assert_eq!(out.matches("Server closing connection").count(), 1, "{out}");
+        assert!(
+            out.contains("  result    temporary failure at connect; the walk moves on\n"),
+            "{out}"
+        );
+        let last = out.lines().last().unwrap();
+        assert_eq!(
+            last,
+            "temporary failure: no candidate got through: mx1.example.test [127.0.93.9] at connect; mx2.example.test [127.0.93.4] at greeting",
+            "{out}"
+        );
+    }
+    // No candidate: the route's cause once, in the verdict.
+    let (code, out, _) = mxkit(&knot, &["probe", "nothing.example.test"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.matches("does not exist").count(), 1, "{out}");
+    assert!(
+        out.starts_with("nothing.example.test: no candidate (no_such_domain)\n"),
+        "{out}"
+    );
+}

@@ -144,6 +144,19 @@ pub enum Destination {
     Literal(IpAddr),
 }
 
+impl fmt::Display for Destination {
+    /// The domain (A-labels, no final dot), or the literal as an address
+    /// writes it (RFC 5321 section 4.1.3): `[192.0.2.1]`,
+    /// `[IPv6:2001:db8::1]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Domain(d) => f.write_str(d.as_str()),
+            Destination::Literal(IpAddr::V4(v4)) => write!(f, "[{v4}]"),
+            Destination::Literal(IpAddr::V6(v6)) => write!(f, "[IPv6:{v6}]"),
+        }
+    }
+}
+
 /// A parsed address: an optional local part and the destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {
@@ -433,6 +446,19 @@ mod tests {
         assert_eq!(dest("user@[IPv6:2001:db8::1]"), want);
         assert_eq!(dest("user@[ipv6:2001:db8::1]"), want);
         assert_eq!(dest("user@[IPV6:2001:DB8::1]"), want);
+    }
+
+    #[test]
+    fn rfc5321_4_1_3_destinations_are_written_as_an_address_writes_them() {
+        assert_eq!(dest("user@[192.0.2.1]").to_string(), "[192.0.2.1]");
+        assert_eq!(
+            dest("user@[ipv6:2001:DB8::1]").to_string(),
+            "[IPv6:2001:db8::1]"
+        );
+        assert_eq!(
+            dest("user@B\u{fc}cher.Example.").to_string(),
+            "xn--bcher-kva.example"
+        );
     }
 
     #[test]

@@ -170,6 +170,19 @@ pub struct Candidate {
     pub canonical: Option<String>,
 }
 
+impl Candidate {
+    /// How reports name the candidate: `mx1.example.org [192.0.2.10]`, or
+    /// the address literal alone (`[192.0.2.1]`), which already is its
+    /// address.
+    pub fn label(&self) -> String {
+        if self.exchanger == Destination::Literal(self.address).to_string() {
+            self.exchanger.clone()
+        } else {
+            format!("{} [{}]", self.exchanger, self.address)
+        }
+    }
+}
+
 /// An MX record as published.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MxRecord {
@@ -354,10 +367,7 @@ pub async fn route<L: Lookup + ?Sized>(
 
 /// Rule 1: an address literal is the one candidate; no MX or A query.
 fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
-    let text = match ip {
-        IpAddr::V4(v4) => format!("[{v4}]"),
-        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
-    };
+    let text = Destination::Literal(ip).to_string();
     let mut route = Route::new(text.clone());
     route.outcome = Outcome::AddressLiteral;
     if !opts.family.allows(&ip) {

@@ -591,6 +591,27 @@ async fn required_tls_untrusted_or_not_offered_is_temporary() {
 }
 
 #[tokio::test]
+async fn required_tls_is_checked_whatever_the_stop_stage() {
+    for stop in [Stage::Connect, Stage::Greeting, Stage::Ehlo] {
+        let plain = fake(Script::default()).await;
+        let (route, mut opts) = route_to(&[plain.addr]);
+        opts.tls = TlsMode::Required;
+        opts.stop_after = stop;
+        assert_eq!(opts.probe_stop(), Stage::Starttls);
+        let walk = smtp::probe(&route, &opts).await;
+        assert_eq!(
+            walk.verdict,
+            WalkVerdict::Temporary,
+            "{stop}: {}",
+            walk.reason
+        );
+        let (stage, reason) = soft(&walk.attempts[0]).unwrap();
+        assert_eq!(stage, Stage::Starttls, "{stop}");
+        assert!(reason.contains("does not offer"), "{stop}: {reason}");
+    }
+}
+
+#[tokio::test]
 async fn opportunistic_handshake_failure_retries_same_address_in_plaintext() {
     let server = fake(Script::with_tls(TlsSide::Garbage)).await;
     let (route, mut opts) = route_to(&[server.addr]);

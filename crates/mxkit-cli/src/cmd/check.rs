@@ -13,6 +13,7 @@ use super::dns::{DnsSettings, runtime};
 use crate::Usage;
 use crate::args::{CheckArgs, FailOnArg, FormatArg};
 use crate::exit;
+use crate::failure;
 use crate::output;
 
 /// Run `mxkit check`; returns the exit code.
@@ -24,12 +25,23 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     let input = args.domain.as_deref().unwrap_or_default();
-    let domain = Domain::parse(input).map_err(|e| Usage(format!("{input:?}: {e}")))?;
+    let domain = Domain::parse(input).map_err(|e| Usage::about(None, input, e))?;
     let mut policy = Policy::default();
     for spec in &args.set {
-        policy.set(spec).map_err(|e| Usage(format!("--set {e}")))?;
+        policy.set(spec).map_err(|e| {
+            let id = spec
+                .split_once('=')
+                .map_or(spec.as_str(), |(id, _)| id)
+                .trim();
+            let known = RULES.iter().any(|r| r.id == id);
+            let hint = failure::closest(id, RULES.iter().map(|r| r.id))
+                .filter(|_| !known)
+                .map(|r| format!("; did you mean '{r}'?"))
+                .unwrap_or_default();
+            Usage::about(Some("--set"), spec, format!("{e}{hint}"))
+        })?;
     }
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(&args.dns, true)?;
     let smtp = if args.no_smtp {
         SmtpCheck::Skip("--no-smtp: the exchangers were not probed over SMTP".into())
     } else if dns.offline {

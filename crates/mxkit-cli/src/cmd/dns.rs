@@ -42,7 +42,9 @@ pub struct Sources {
 
 impl DnsSettings {
     /// Check the flags and load the zone files (errors are usage errors, exit 64).
-    pub fn from_args(args: &DnsArgs) -> Result<DnsSettings> {
+    /// `needs_dns`: whether anything will be looked up (not when every
+    /// destination is an address literal); then `--offline` needs a zone.
+    pub fn from_args(args: &DnsArgs, needs_dns: bool) -> Result<DnsSettings> {
         let servers = args
             .servers
             .iter()
@@ -50,6 +52,12 @@ impl DnsSettings {
             .collect::<Result<Vec<_>>>()?;
         if args.offline && !servers.is_empty() {
             return Err(Usage("--offline and --server exclude each other".into()).into());
+        }
+        if args.offline && args.zones.is_empty() && needs_dns {
+            // Nothing would answer: every name would be "unresolvable".
+            return Err(
+                Usage("--offline needs at least one --zone (it asks no server)".into()).into(),
+            );
         }
         let timeout = match args.dns_timeout {
             Some(t) if t.is_finite() && t > 0.0 && t <= 60.0 => Some(Duration::from_secs_f64(t)),
@@ -137,15 +145,25 @@ impl DnsSettings {
     }
 }
 
-/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default, never 0.
 pub fn parse_server(s: &str) -> Result<SocketAddr> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
+    if s.parse::<SocketAddr>().is_ok_and(|a| a.port() == 0) {
+        return Err(Usage::about(
+            Some("--server"),
+            s,
+            "port 0 is not a port a server listens on",
+        )
+        .into());
+    }
     s.parse::<SocketAddr>().map_err(|_| {
-        Usage(format!(
-            "--server {s:?}: expected IP or IP:PORT (for example 127.0.0.1:5353 or [::1]:53)"
-        ))
+        Usage::about(
+            Some("--server"),
+            s,
+            "expected IP or IP:PORT (for example 127.0.0.1:5353 or [::1]:53)",
+        )
         .into()
     })
 }

@@ -43,7 +43,7 @@ pub fn options(
         match s.parse::<IpAddr>() {
             Ok(ip) => options.self_addresses.push(ip),
             Err(_) => {
-                let d = Domain::parse(s).map_err(|e| Usage(format!("--self {s:?}: {e}")))?;
+                let d = Domain::parse(s).map_err(|e| Usage::about(Some("--self"), s, e))?;
                 options.self_names.push(d.name().clone());
             }
         }

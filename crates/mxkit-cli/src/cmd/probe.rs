@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use mxkit::address::{Address, Destination};
 use mxkit::route::Status;
-use mxkit::smtp::{self, Roots, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict};
+use mxkit::smtp::{self, Roots, SmtpError, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict};
 
 use super::dns::{DnsSettings, runtime};
 use crate::Usage;
@@ -31,9 +31,11 @@ pub fn parse_duration(flag: &str, s: &str) -> Result<Duration> {
     let value: f64 = number.parse().unwrap_or(f64::NAN);
     let secs = value * scale;
     if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
-        return Err(Usage(format!(
-            "{flag} {s:?}: expected a duration such as 500ms, 10s or 2m (at most 24h)"
-        ))
+        return Err(Usage::about(
+            Some(flag),
+            s,
+            "expected a duration such as 500ms, 10s or 2m (at most 24h)",
+        )
         .into());
     }
     Ok(Duration::from_secs_f64(secs))
@@ -52,15 +54,17 @@ pub fn helo_name(given: Option<&str>) -> String {
 }
 
 /// Build the SMTP options from the shared flags; `timeouts` are the
-/// defaults of the command (probe or deliver).
+/// defaults of the command (probe or deliver). Everything the walk would
+/// refuse later (and for every candidate again) is refused here, before any
+/// network work, as a usage error: the EHLO name, the port, the CA file.
 pub fn smtp_options(
     args: &SmtpArgs,
     recipient_domain: &str,
     mut timeouts: Timeouts,
 ) -> Result<SmtpOptions> {
     let helo = helo_name(args.helo.as_deref());
-    if helo.is_empty() || helo.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(Usage(format!("--helo {helo:?}: not a host name")).into());
+    if args.port == 0 {
+        return Err(Usage("--port 0: not a port a server listens on".into()).into());
     }
     if let Some(t) = &args.connect_timeout {
         timeouts.connect = parse_duration("--connect-timeout", t)?;
@@ -79,12 +83,22 @@ pub fn smtp_options(
     }
     let roots = match &args.ca_file {
         Some(path) => {
-            if !path.is_file() {
-                return Err(
-                    Usage(format!("--ca-file {}: not a readable file", path.display())).into(),
-                );
+            let roots = Roots::PemFile(path.clone());
+            // Read now: a file that is missing, unreadable or holds no
+            // certificate would otherwise fail every attempt, after DNS.
+            if let Err(e) = roots.load() {
+                let reason = match e {
+                    SmtpError::CaFile { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                return Err(Usage::about(
+                    Some("--ca-file"),
+                    &path.display().to_string(),
+                    format!("cannot use it: {reason}"),
+                )
+                .into());
             }
-            Roots::PemFile(path.clone())
+            roots
         }
         None => Roots::WebPki,
     };
@@ -97,18 +111,43 @@ pub fn smtp_options(
     };
     opts.roots = roots;
     opts.timeouts = timeouts;
+    // The library's own rule for the EHLO name (RFC 5321 section 4.1.2: a
+    // domain; at most 255 octets, section 4.5.3.1.2).
+    if let Err(SmtpError::InvalidHelo(helo)) = opts.validate() {
+        let flag = if args.helo.is_some() {
+            "--helo"
+        } else {
+            "--helo (default: this host's name)"
+        };
+        let reason = if helo.len() > MAX_HELO {
+            format!(
+                "{} octets long: a host name has at most {MAX_HELO}",
+                helo.len()
+            )
+        } else {
+            "not a host name (empty, or with spaces, control characters, '<' or '>')".into()
+        };
+        return Err(Usage::about(Some(flag), &helo, reason).into());
+    }
     Ok(opts)
 }
+
+/// The longest EHLO name [`SmtpOptions::validate`] accepts (RFC 5321
+/// section 4.5.3.1.2: a domain is at most 255 octets).
+const MAX_HELO: usize = 255;
 
 /// Run `mxkit probe`; returns the exit code.
 pub fn run(args: ProbeArgs) -> Result<u8> {
     let address =
-        Address::parse(&args.address).map_err(|e| Usage(format!("{:?}: {e}", args.address)))?;
+        Address::parse(&args.address).map_err(|e| Usage::about(None, &args.address, e))?;
     let domain = match &address.destination {
         Destination::Domain(d) => d.as_str().to_string(),
         Destination::Literal(ip) => ip.to_string(),
     };
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        matches!(address.destination, Destination::Domain(_)),
+    )?;
     let limit = if args.all { None } else { Some(5) };
     let plan = super::plan::options(&args.plan, false, limit)?;
     let mut opts = smtp_options(&args.smtp, &domain, Timeouts::probe())?;
@@ -120,16 +159,23 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         StopArg::Mail => Stage::Mail,
         StopArg::Rcpt => Stage::Rcpt,
     };
+    if opts.tls == TlsMode::Off && opts.stop_after == Stage::Starttls {
+        return Err(Usage(
+            "--stop-after starttls with --tls off: STARTTLS is never sent (use --tls opportunistic or required, or --stop-after ehlo)".into(),
+        )
+        .into());
+    }
     if let Some(from) = &args.from {
-        smtp::validate_address(from).map_err(|e| Usage(format!("--from {from:?}: {e}")))?;
+        smtp::validate_address(from).map_err(|e| Usage::about(Some("--from"), from, e))?;
         opts.mail_from = from.clone();
     }
+    // The destination as an address writes it: a literal keeps its brackets.
     let rcpt = match (&args.rcpt, &address.local) {
         (Some(r), _) => r.clone(),
-        (None, Some(local)) => format!("{local}@{domain}"),
-        (None, None) => format!("postmaster@{domain}"),
+        (None, Some(local)) => format!("{local}@{}", address.destination),
+        (None, None) => format!("postmaster@{}", address.destination),
     };
-    smtp::validate_address(&rcpt).map_err(|e| Usage(format!("--rcpt {rcpt:?}: {e}")))?;
+    smtp::validate_address(&rcpt).map_err(|e| Usage::about(Some("--rcpt"), &rcpt, e))?;
     opts.rcpt_to = vec![rcpt];
 
     let rt = runtime()?;
@@ -144,7 +190,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
                 &mut out,
                 &route,
                 &attempts,
-                opts.stop_after,
+                opts.probe_stop(),
                 args.smtp.transcript,
             )?;
         }

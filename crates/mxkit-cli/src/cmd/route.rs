@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use mxkit::address::Address;
+use mxkit::address::{Address, Destination};
 use mxkit::route::{RouteOptions, Status};
 
 use super::dns::{DnsSettings, runtime};
@@ -21,8 +21,11 @@ struct Settings {
 
 fn settings(args: &RouteArgs) -> Result<Settings> {
     let address =
-        Address::parse(&args.address).map_err(|e| Usage(format!("{:?}: {e}", args.address)))?;
-    let dns = DnsSettings::from_args(&args.dns)?;
+        Address::parse(&args.address).map_err(|e| Usage::about(None, &args.address, e))?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        matches!(address.destination, Destination::Domain(_)),
+    )?;
     let options = super::plan::options(&args.plan, true, None)?;
     Ok(Settings {
         address,

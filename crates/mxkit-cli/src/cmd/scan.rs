@@ -9,9 +9,11 @@
 //! at any moment loses at most the unwritten results and leaves at most one
 //! partial last line, which `--resume` cuts before it appends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
+use std::hash::Hasher;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,9 +79,11 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         n => match n.parse::<usize>() {
             Ok(n) if (1..=MAX_WINDOW).contains(&n) => WindowSize::Fixed(n),
             _ => {
-                return Err(Usage(format!(
-                    "--window {n:?}: expected a number from 1 to {MAX_WINDOW}, or auto"
-                ))
+                return Err(Usage::about(
+                    Some("--window"),
+                    n,
+                    format!("expected a number from 1 to {MAX_WINDOW}, or auto"),
+                )
                 .into());
             }
         },
@@ -100,6 +104,7 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     if args.resume && output.is_none() {
         return Err(Usage("--resume needs --output FILE (not standard output)".into()).into());
     }
+    check_paths(input.as_deref(), output.as_deref(), args.stats.as_deref())?;
     let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
     let route = super::plan::options(&args.plan, true, None)?;
     // A run stops early only after this long without any usable reply; a
@@ -132,6 +137,49 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         progress: !args.no_progress && io::stderr().is_terminal(),
         stats: args.stats.clone(),
     })
+}
+
+/// Refuse, before anything is opened for writing, an input that is a
+/// directory (it would only fail once the run has started, as an input
+/// that "could not be read to its end") and an output or `--stats` file
+/// that is the input or each other (creating it would empty the input).
+fn check_paths(input: Option<&Path>, output: Option<&Path>, stats: Option<&Path>) -> Result<()> {
+    if let Some(path) = input
+        && fs::metadata(path).is_ok_and(|m| m.is_dir())
+    {
+        return Err(Usage::about(
+            None,
+            &path.display().to_string(),
+            "is a directory, not a file",
+        )
+        .into());
+    }
+    let same = |a: Option<&Path>, b: Option<&Path>| match (a, b) {
+        (Some(a), Some(b)) => match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        },
+        _ => false,
+    };
+    let clash = |flag: &str, path: Option<&Path>, what: &str| -> Result<()> {
+        let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Err(Usage::about(
+            Some(flag),
+            &shown,
+            format!("is the {what}: writing it would destroy it"),
+        )
+        .into())
+    };
+    if same(output, input) {
+        return clash("--output", output, "input");
+    }
+    if same(stats, input) {
+        return clash("--stats", stats, "input");
+    }
+    if stats.is_some() && (same(stats, output) || stats == output) {
+        return clash("--stats", stats, "--output file");
+    }
+    Ok(())
 }
 
 /// What the reader thread counted; shared so that it can be read even when
@@ -178,7 +226,7 @@ pub fn run(args: ScanArgs) -> Result<u8> {
             File::open(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?,
         )),
     };
-    let (out, already) = open_output(s.output.as_deref(), s.resume)?;
+    let (out, already) = open_output(s.output.as_deref(), s.resume, s.input.as_deref())?;
     // Created now, so that an unwritable path fails before the run, not after.
     let stats_file = match &s.stats {
         Some(path) => Some(
@@ -320,8 +368,13 @@ async fn sources(s: &Settings) -> Result<(Arc<dyn Lookup>, Option<Engine>)> {
 
 /// Open the output: standard output, a new file, or (`--resume`) the
 /// existing file, cut after its last whole line, with the line numbers it
-/// holds.
-fn open_output(path: Option<&Path>, resume: bool) -> Result<(Box<dyn Write + Send>, LineSet)> {
+/// holds. Nothing is changed in a resumed file until every kept line is
+/// known to belong to `input` ([`kept_lines`]).
+fn open_output(
+    path: Option<&Path>,
+    resume: bool,
+    input: Option<&Path>,
+) -> Result<(Box<dyn Write + Send>, LineSet)> {
     let Some(path) = path else {
         return Ok((Box::new(io::stdout()), LineSet::default()));
     };
@@ -332,40 +385,149 @@ fn open_output(path: Option<&Path>, resume: bool) -> Result<(Box<dyn Write + Sen
             LineSet::default(),
         ));
     }
+    let kept = kept_lines(path, input)?;
     let mut file = OpenOptions::new()
-        .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .map_err(cannot)?;
-    let mut lines = LineSet::default();
-    let mut kept = 0u64;
-    {
-        let mut reader = BufReader::with_capacity(1 << 16, &mut file);
-        let mut buf = Vec::new();
-        let mut number = 0u64;
-        loop {
-            buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(cannot)?;
-            if n == 0 || buf.last() != Some(&b'\n') {
-                // The end, or a partial last line (a run killed mid-write): cut.
-                break;
+    // A partial last line (a run killed mid-write) is cut.
+    file.set_len(kept.bytes).map_err(cannot)?;
+    file.seek(SeekFrom::Start(kept.bytes)).map_err(cannot)?;
+    Ok((Box::new(file), kept.lines))
+}
+
+/// The whole result lines of a resumed output.
+#[derive(Default)]
+struct Kept {
+    /// Their input line numbers.
+    lines: LineSet,
+    /// Their length, up to the end of the last whole line.
+    bytes: u64,
+}
+
+/// Read the whole lines of the output to resume and check that they were
+/// written for `input`: each is a result line, for a different line number,
+/// of a line of the input that is not blank or a comment, and its `input`
+/// is that line.
+///
+/// The identity is in the lines themselves (`line` and `input`), so the
+/// output stays pure JSON Lines, one line per input line, and there is no
+/// second file to lose or to leave stale: the input is read once more
+/// before the run (twice when lines are kept: counting its lines first
+/// bounds the memory for the line numbers by the input, not by what the
+/// output claims), which is fast next to resolving it. Standard input
+/// cannot be read twice, so lines can be kept only for an input file.
+fn kept_lines(path: &Path, input: Option<&Path>) -> Result<Kept> {
+    let out = path.display();
+    let refuse = |why: String| -> anyhow::Error {
+        Usage(format!("--resume: {why}; not appending to it")).into()
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Kept::default()),
+        Err(e) => return Err(Usage(format!("cannot read --output {out}: {e}")).into()),
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut kept = Kept::default();
+    let mut digest = 0u64;
+    let mut input_lines: Option<(&Path, u64)> = None;
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Usage(format!("cannot read --output {out}: {e}")))?;
+        if n == 0 || buf.last() != Some(&b'\n') {
+            break;
+        }
+        number += 1;
+        let (line, text) = output::scan::line_and_input(&buf[..n - 1])
+            .ok_or_else(|| refuse(format!("{out} line {number} is not a scan result")))?;
+        let (input_path, lines) = match input_lines {
+            Some(known) => known,
+            None => {
+                let known = (regular_input(input, path)?, 0);
+                let lines = count_lines(known.0)
+                    .map_err(|e| Usage(format!("cannot read {}: {e}", known.0.display())))?;
+                *input_lines.insert((known.0, lines))
             }
-            number += 1;
-            let line = output::scan::line_number(&buf[..buf.len() - 1]).ok_or_else(|| {
-                Usage(format!(
-                    "--resume: {} line {number} is not a scan result; not appending to it",
-                    path.display()
-                ))
-            })?;
-            lines.insert(line);
-            kept += n as u64;
+        };
+        if line == 0 || line > lines {
+            return Err(refuse(format!(
+                "{out} line {number} is the result for line {line}, past the end of {} ({lines} line(s))",
+                input_path.display()
+            )));
+        }
+        if !kept.lines.insert(line) {
+            return Err(refuse(format!(
+                "{out} holds the result for line {line} twice (again at its line {number})"
+            )));
+        }
+        digest = digest.wrapping_add(identity(line, &text));
+        kept.bytes += n as u64;
+    }
+    let Some((input_path, _)) = input_lines else {
+        return Ok(kept);
+    };
+    // Every kept line must be an item of the input, with the same text.
+    let cannot = |e: io::Error| Usage(format!("cannot read {}: {e}", input_path.display()));
+    let file = File::open(input_path).map_err(cannot)?;
+    let mut items = LineReader::new(BufReader::with_capacity(1 << 16, file));
+    let mut previous = 0u64;
+    let mut found = 0u64;
+    let blank = |line: u64| {
+        refuse(format!(
+            "{out} holds a result for line {line}, a blank or a comment line in {}",
+            input_path.display()
+        ))
+    };
+    while let Some(item) = items.next_item().map_err(cannot)? {
+        if let Some(line) = (previous + 1..item.line).find(|&l| kept.lines.contains(l)) {
+            return Err(blank(line));
+        }
+        previous = item.line;
+        if kept.lines.contains(item.line) {
+            found += 1;
+            digest = digest.wrapping_sub(identity(item.line, &item.input));
         }
     }
-    file.set_len(kept).map_err(cannot)?;
-    file.seek(SeekFrom::Start(kept)).map_err(cannot)?;
-    Ok((Box::new(file), lines))
+    if let Some(line) = (previous + 1..=items.lines()).find(|&l| kept.lines.contains(l)) {
+        return Err(blank(line));
+    }
+    if found != kept.lines.count || digest != 0 {
+        return Err(refuse(format!(
+            "the results in {out} were not written for this input: their input lines differ from those of {} (resume with the input they were written for, or start a new --output)",
+            input_path.display()
+        )));
+    }
+    Ok(kept)
+}
+
+/// The input of a resumed run with lines to keep: a regular file (it is read
+/// twice more before the run).
+fn regular_input<'a>(input: Option<&'a Path>, output: &Path) -> Result<&'a Path> {
+    match input {
+        Some(path) if fs::metadata(path).is_ok_and(|m| m.is_file()) => Ok(path),
+        _ => Err(Usage(format!(
+            "--resume: {} holds results, and they can be checked against the input only when it is a file (standard input and pipes cannot be read twice); give the input as a file",
+            output.display()
+        ))
+        .into()),
+    }
+}
+
+/// What identifies a result as one of the input's: its line number and the
+/// line as given. A 64-bit SipHash of both ([`std::hash::DefaultHasher`],
+/// fixed keys: both sides are computed in this process); the sum over the
+/// kept lines is compared with the sum over the same lines of the input.
+fn identity(line: u64, input: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(line);
+    h.write(input.as_bytes());
+    h.finish()
 }
 
 /// The reader thread: lines -> batches of items, minus the lines already done.

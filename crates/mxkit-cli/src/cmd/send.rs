@@ -19,17 +19,18 @@ const TEST_MESSAGE: &str = "This is a test message sent by mxkit send.\r\n";
 
 /// Run `mxkit send`; returns the exit code.
 pub fn run(args: SendArgs) -> Result<u8> {
-    smtp::validate_address(&args.from)
-        .map_err(|e| Usage(format!("--from {:?}: {e}", args.from)))?;
+    smtp::validate_address(&args.from).map_err(|e| Usage::about(Some("--from"), &args.from, e))?;
     // Recipients by destination domain (A-label form), in the order given.
     let mut groups: BTreeMap<String, (Destination, Vec<String>)> = BTreeMap::new();
     for to in &args.to {
-        smtp::validate_address(to).map_err(|e| Usage(format!("--to {to:?}: {e}")))?;
-        let addr = Address::parse(to).map_err(|e| Usage(format!("--to {to:?}: {e}")))?;
+        smtp::validate_address(to).map_err(|e| Usage::about(Some("--to"), to, e))?;
+        let addr = Address::parse(to).map_err(|e| Usage::about(Some("--to"), to, e))?;
         if addr.local.is_none() {
-            return Err(Usage(format!(
-                "--to {to:?}: a recipient needs a local part (user@domain)"
-            ))
+            return Err(Usage::about(
+                Some("--to"),
+                to,
+                "a recipient needs a local part (user@domain)",
+            )
             .into());
         }
         let key = match &addr.destination {
@@ -44,9 +45,22 @@ pub fn run(args: SendArgs) -> Result<u8> {
         }
     }
     let raw = read_message(&args)?;
-    let message = Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref())
-        .map_err(|e| Usage(format!("the message: {e}")))?;
-    let dns = DnsSettings::from_args(&args.dns)?;
+    let message =
+        Message::prepare(&raw, &args.from, &args.to, args.subject.as_deref()).map_err(|e| {
+            // Name --subject when the message is fine without it.
+            match &args.subject {
+                Some(subject) if Message::prepare(&raw, &args.from, &args.to, None).is_ok() => {
+                    Usage::about(Some("--subject"), subject, e)
+                }
+                _ => Usage(format!("the message: {e}")),
+            }
+        })?;
+    let dns = DnsSettings::from_args(
+        &args.dns,
+        groups
+            .values()
+            .any(|(d, _)| matches!(d, Destination::Domain(_))),
+    )?;
     let plan = super::plan::options(&args.plan, false, Some(5))?;
 
     let rt = runtime()?;

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use mxkit::check::{Report, Rule, Severity};
+use mxkit::check::{Incomplete, Report, Rule, Severity};
 use mxkit::route::Status;
 
 use super::sanitize;
@@ -93,11 +93,12 @@ pub fn text(
             writeln!(out, "      see: {}", f.rfc)?;
         }
     }
-    if !report.incomplete.is_empty() {
+    let incomplete = by_reason(&report.incomplete);
+    if !incomplete.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Could not be checked ({})", report.incomplete.len())?;
-        for i in &report.incomplete {
-            writeln!(out, "  {}: {}", i.rules.join(", "), sanitize(&i.reason))?;
+        writeln!(out, "Could not be checked ({})", incomplete.len())?;
+        for (rules, reason) in &incomplete {
+            writeln!(out, "  {}: {}", rules.join(", "), sanitize(reason))?;
         }
     }
     if !report.skipped.is_empty() {
@@ -119,11 +120,26 @@ pub fn text(
         }
     }
     writeln!(out)?;
-    writeln!(out, "Route: {}", sanitize(&route_line(report)))?;
+    writeln!(out, "Route: {}", sanitize(&route_line(report, &incomplete)))?;
     writeln!(out, "Summary: {}", summary_line(report))
 }
 
-fn route_line(report: &Report) -> String {
+/// The undecided rules, one entry per reason: one failed lookup leaves
+/// many rules (of several families) undecided, and its cause is given once.
+fn by_reason(incomplete: &[Incomplete]) -> Vec<(Vec<&'static str>, &str)> {
+    let mut groups: Vec<(Vec<&'static str>, &str)> = Vec::new();
+    for i in incomplete {
+        match groups.iter_mut().find(|(_, reason)| *reason == i.reason) {
+            Some((rules, _)) => rules.extend(&i.rules),
+            None => groups.push((i.rules.clone(), &i.reason)),
+        }
+    }
+    groups
+}
+
+/// The route in one line; a failure's message is left out when a reason
+/// above already gives it.
+fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> String {
     let r = &report.route;
     match (&r.status, &r.error) {
         (Status::Deliverable, _) => {
@@ -143,7 +159,11 @@ fn route_line(report: &Report) -> String {
             } else {
                 "temporary failure"
             };
-            format!("{kind} {} ({}): {}", e.dsn, e.code, e.message)
+            if incomplete.iter().any(|(_, r)| r.contains(&e.message)) {
+                format!("{kind} {} ({})", e.dsn, e.code)
+            } else {
+                format!("{kind} {} ({}): {}", e.dsn, e.code, e.message)
+            }
         }
         (_, None) => "no route".to_string(),
     }
@@ -172,7 +192,9 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// The monitoring-plugins format: `SERVICE STATE - text | perfdata`, then
-/// one line per finding. The state follows the exit code.
+/// one line per finding. The state follows the exit code. Text from DNS,
+/// zone files or servers goes through [`nagios_text`]: it cannot start
+/// performance data or a line of its own.
 pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()> {
     let state = match code {
         0 => "OK",
@@ -184,7 +206,7 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
     writeln!(
         out,
         "MXKIT CHECK {state} - {}: {} | errors={};;;0 warnings={};;;0 notices={};;;0 infos={};;;0 incomplete={};;;0 candidates={};;;0",
-        report.domain,
+        nagios_text(&report.domain),
         summary_line(report),
         s.errors,
         s.warnings,
@@ -199,19 +221,23 @@ pub fn nagios(out: &mut impl Write, report: &Report, code: u8) -> io::Result<()>
             "{} {} {}: {}",
             f.severity.as_str().to_uppercase(),
             f.id,
-            sanitize(&f.subject),
-            sanitize(&f.message)
+            nagios_text(&f.subject),
+            nagios_text(&f.message)
         )?;
     }
-    for i in &report.incomplete {
-        writeln!(
-            out,
-            "UNKNOWN {}: {}",
-            i.rules.join(","),
-            sanitize(&i.reason)
-        )?;
+    for (rules, reason) in by_reason(&report.incomplete) {
+        writeln!(out, "UNKNOWN {}: {}", rules.join(","), nagios_text(reason))?;
     }
     Ok(())
+}
+
+/// Text for a Nagios line: [`sanitize`]d, and neither a line break (the
+/// first line is the status, the rest long output) nor `|` (it starts the
+/// performance data, on the first line and in the long output alike), so
+/// text from DNS or from the user can only ever be text. Both are escaped
+/// as `sanitize` escapes control characters: `\u{a}`, `\u{7c}`.
+pub fn nagios_text(s: &str) -> String {
+    sanitize(s).replace('\n', "\\u{a}").replace('|', "\\u{7c}")
 }
 
 /// `--list-rules`.
@@ -234,4 +260,15 @@ pub fn rules(out: &mut impl Write, rules: &[&Rule]) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nagios_text;
+
+    #[test]
+    fn nagios_text_cannot_start_perfdata_or_a_line() {
+        assert_eq!(nagios_text("a|b\nc\x1b"), "a\\u{7c}b\\u{a}c\\u{1b}");
+        assert_eq!(nagios_text("mx1.example.org"), "mx1.example.org");
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! A result line is `{"line":N,"input":"...",` followed by the keys of
 //! `mxkit route --json` (the library's `mxkit::route::Route`, whose doc
-//! comments are the schema). `line` comes first so that `--resume` reads it
-//! back without parsing the whole line.
+//! comments are the schema). `line` and `input` come first so that
+//! `--resume` reads them back without parsing the whole line: they are also
+//! what ties a result to its input line.
 
 use std::io::{self, Write};
 
@@ -32,17 +33,29 @@ pub fn result(buf: &mut Vec<u8>, done: &Done) -> io::Result<()> {
     Ok(())
 }
 
-/// The line number of a result line written by [`result`], read from its
-/// start; falls back to parsing the whole line. `None`: not a result line.
-pub fn line_number(text: &[u8]) -> Option<u64> {
+/// The line number and the input line of a result line written by
+/// [`result`] (`--resume` checks that both belong to the input), read from
+/// its start; falls back to parsing the whole line. `None`: not a result
+/// line.
+pub fn line_and_input(text: &[u8]) -> Option<(u64, String)> {
     if let Some(rest) = text.strip_prefix(LINE_PREFIX) {
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits > 0 && rest.get(digits) == Some(&b',') {
-            return std::str::from_utf8(&rest[..digits]).ok()?.parse().ok();
+        if digits > 0
+            && let Some(after) = rest[digits..].strip_prefix(b",\"input\":")
+        {
+            let line = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+            // Only the string is read; the route's keys after it are not.
+            let mut strings = serde_json::Deserializer::from_slice(after).into_iter::<String>();
+            if let Some(Ok(input)) = strings.next() {
+                return Some((line, input));
+            }
         }
     }
     let value: serde_json::Value = serde_json::from_slice(text).ok()?;
-    value.get("line")?.as_u64()
+    Some((
+        value.get("line")?.as_u64()?,
+        value.get("input")?.as_str()?.to_owned(),
+    ))
 }
 
 /// The `--stats` document: the library's summary plus what the command
@@ -118,10 +131,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_numbers_are_read_from_the_prefix_or_the_whole_line() {
-        assert_eq!(line_number(b"{\"line\":42,\"input\":\"a\"}"), Some(42));
-        assert_eq!(line_number(b"{\"input\":\"a\",\"line\":7}"), Some(7));
-        assert_eq!(line_number(b"{\"line\":4"), None);
-        assert_eq!(line_number(b"garbage"), None);
+    fn line_numbers_and_inputs_are_read_from_the_prefix_or_the_whole_line() {
+        let read = |t: &[u8]| line_and_input(t);
+        assert_eq!(
+            read(b"{\"line\":42,\"input\":\"a\\\"b\",\"domain\":\"x\"}"),
+            Some((42, "a\"b".to_owned()))
+        );
+        assert_eq!(
+            read(b"{\"input\":\"a\",\"line\":7}"),
+            Some((7, "a".to_owned()))
+        );
+        assert_eq!(read(b"{\"line\":4"), None);
+        assert_eq!(read(b"{\"line\":4,\"input\":\"a"), None);
+        assert_eq!(read(b"{\"line\":4}"), None);
+        assert_eq!(read(b"garbage"), None);
     }
 }

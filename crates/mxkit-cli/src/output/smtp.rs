@@ -13,32 +13,26 @@ fn stage(s: Stage) -> &'static str {
     s.as_str()
 }
 
-fn plan_line(out: &mut impl Write, route: &Route) -> io::Result<()> {
+/// The plan in one line, or (no candidate) the route's failure: with its
+/// cause when nothing later prints it (`probe --all`), else only its code.
+fn plan_line(out: &mut impl Write, route: &Route, with_cause: bool) -> io::Result<()> {
     let plan: Vec<String> = route
         .candidates
         .iter()
-        .map(|c| {
-            format!(
-                "{} {} [{}]",
-                c.preference,
-                sanitize(&c.exchanger),
-                c.address
-            )
-        })
+        .map(|c| format!("{} {}", c.preference, sanitize(&c.label())))
         .collect();
-    if plan.is_empty() {
-        let why = route
-            .error
-            .as_ref()
-            .map(|e| format!("{} ({}): {}", e.dsn, e.code, e.message));
-        writeln!(
+    if !plan.is_empty() {
+        return writeln!(out, "{}: plan {}", route.domain, plan.join(", "));
+    }
+    match &route.error {
+        Some(e) if with_cause => writeln!(
             out,
             "{}: no candidate: {}",
             route.domain,
-            sanitize(&why.unwrap_or_default())
-        )
-    } else {
-        writeln!(out, "{}: plan {}", route.domain, plan.join(", "))
+            sanitize(&format!("{} ({}): {}", e.dsn, e.code, e.message))
+        ),
+        Some(e) => writeln!(out, "{}: no candidate ({})", route.domain, e.code),
+        None => writeln!(out, "{}: no candidate", route.domain),
     }
 }
 
@@ -75,21 +69,20 @@ fn tls_line(t: &TlsReport) -> String {
     )
 }
 
-/// One attempt for people.
+/// One attempt for people: each stage (or, with `transcript`, every
+/// line), then the result. A failure's reason is printed once: the result
+/// line names it only when the lines above do not already show it. `last`:
+/// whether the walk ended with this attempt (its `next`, if any, then says
+/// why it went no further instead of "the walk moves on").
 pub fn attempt_text(
     out: &mut impl Write,
     n: usize,
     a: &Attempt,
     transcript: bool,
+    last: bool,
 ) -> io::Result<()> {
     let c = &a.candidate;
-    writeln!(
-        out,
-        "Attempt {n}: {} {} [{}]",
-        c.preference,
-        sanitize(&c.exchanger),
-        c.address
-    )?;
+    let mut block = String::new();
     if transcript {
         for e in &a.transcript {
             let prefix = match (e.direction, e.tls) {
@@ -100,7 +93,11 @@ pub fn attempt_text(
                 (Direction::Info, _) => "=== ",
                 (Direction::Error, _) => "*** ",
             };
-            writeln!(out, "  [{:>6} ms] {prefix}{}", e.at_ms, sanitize(&e.line))?;
+            block.push_str(&format!(
+                "  [{:>6} ms] {prefix}{}\n",
+                e.at_ms,
+                sanitize(&e.line)
+            ));
         }
     } else {
         for s in &a.stages {
@@ -117,48 +114,65 @@ pub fn attempt_text(
                 }
                 (None, None) => "ok".to_string(),
             };
-            writeln!(out, "  {:<9} {what} ({} ms)", stage(s.stage), s.elapsed_ms)?;
+            block.push_str(&format!(
+                "  {:<9} {what} ({} ms)\n",
+                stage(s.stage),
+                s.elapsed_ms
+            ));
         }
     }
     if let Some(t) = &a.tls {
-        writeln!(out, "  tls       {}", sanitize(&tls_line(t)))?;
+        block.push_str(&format!("  tls       {}\n", sanitize(&tls_line(t))));
     }
     if a.plaintext_fallback {
-        writeln!(
-            out,
-            "  note      the TLS handshake failed; retried in plaintext on the same address"
-        )?;
+        block.push_str(
+            "  note      the TLS handshake failed; retried in plaintext on the same address\n",
+        );
     }
+    let failure = |kind: &str, s: Stage, reason: &str| {
+        let reason = sanitize(reason);
+        if block.contains(&reason) {
+            format!("{kind} at {}", stage(s))
+        } else {
+            format!("{kind} at {}: {reason}", stage(s))
+        }
+    };
     let result = match &a.outcome {
         AttemptOutcome::Reached { stage: s } => format!("reached {}", stage(*s)),
         AttemptOutcome::Accepted { queue_id, .. } => match queue_id {
             Some(id) => format!("accepted, queued as {}", sanitize(id)),
             None => "accepted".to_string(),
         },
-        AttemptOutcome::Soft { stage: s, reason } => {
-            format!("temporary failure at {}: {}", stage(*s), sanitize(reason))
-        }
-        AttemptOutcome::Hard { stage: s, reason } => {
-            format!("permanent failure at {}: {}", stage(*s), sanitize(reason))
-        }
+        AttemptOutcome::Soft { stage: s, reason } => failure("temporary failure", *s, reason),
+        AttemptOutcome::Hard { stage: s, reason } => failure("permanent failure", *s, reason),
     };
-    match &a.next {
-        Some(_) => writeln!(out, "  result    {result}; the walk moves on")?,
-        None => writeln!(out, "  result    {result}")?,
-    }
-    Ok(())
+    let then = match (&a.next, last) {
+        (Some(why), true) => format!("; {}", sanitize(why)),
+        (Some(_), false) => "; the walk moves on".to_string(),
+        (None, _) => String::new(),
+    };
+    writeln!(
+        out,
+        "Attempt {n}: {} {}",
+        c.preference,
+        sanitize(&c.label())
+    )?;
+    out.write_all(block.as_bytes())?;
+    writeln!(out, "  result    {result}{then}")
 }
 
-/// A walk for people: the plan, each attempt, the verdict.
+/// A walk for people: the plan, each attempt, the recipients, the verdict.
+/// The verdict line is the walk's reason without the causes the attempts
+/// above already gave (each cause is printed once).
 pub fn walk_text(
     out: &mut impl Write,
     route: &Route,
     walk: &Walk,
     transcript: bool,
 ) -> io::Result<()> {
-    plan_line(out, route)?;
+    plan_line(out, route, false)?;
     for (i, a) in walk.attempts.iter().enumerate() {
-        attempt_text(out, i + 1, a, transcript)?;
+        attempt_text(out, i + 1, a, transcript, i + 1 == walk.attempts.len())?;
     }
     for r in &walk.recipients {
         let reply = r
@@ -174,12 +188,24 @@ pub fn walk_text(
             sanitize(&reply)
         )?;
     }
-    writeln!(
-        out,
-        "{}: {}",
-        verdict(&walk.verdict),
-        sanitize(&walk.reason)
-    )
+    // The library sums each failed attempt up as "LABEL at STAGE: REASON";
+    // the attempts above show the reasons, so the summary keeps the rest.
+    let mut reason = walk.reason.clone();
+    for a in &walk.attempts {
+        if let AttemptOutcome::Soft {
+            stage: s,
+            reason: r,
+        }
+        | AttemptOutcome::Hard {
+            stage: s,
+            reason: r,
+        } = &a.outcome
+        {
+            let at = format!("{} at {s}", a.candidate.label());
+            reason = reason.replace(&format!("{at}: {r}"), &at);
+        }
+    }
+    writeln!(out, "{}: {}", verdict(&walk.verdict), sanitize(&reason))
 }
 
 /// `send`: the accepted line with the server's queue id.
@@ -214,9 +240,9 @@ pub fn probe_all_text(
     goal: Stage,
     transcript: bool,
 ) -> io::Result<()> {
-    plan_line(out, route)?;
+    plan_line(out, route, true)?;
     for (i, a) in attempts.iter().enumerate() {
-        attempt_text(out, i + 1, a, transcript)?;
+        attempt_text(out, i + 1, a, transcript, true)?;
     }
     let reached = attempts
         .iter()
@@ -303,4 +329,64 @@ pub fn send_json(
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use mxkit::route::Candidate;
+    use mxkit::smtp::StageResult;
+
+    use super::*;
+
+    fn attempt(error: &str, next: Option<&str>) -> Attempt {
+        Attempt {
+            candidate: Candidate {
+                preference: 10,
+                exchanger: "mx1.example.test".into(),
+                address: "192.0.2.1".parse().unwrap(),
+                canonical: None,
+            },
+            target: "192.0.2.1:25".parse().unwrap(),
+            stages: vec![StageResult {
+                stage: Stage::Connect,
+                reply: None,
+                error: Some(error.into()),
+                elapsed_ms: 0,
+            }],
+            outcome: AttemptOutcome::Soft {
+                stage: Stage::Connect,
+                reason: error.into(),
+            },
+            tls: None,
+            plaintext_fallback: false,
+            capabilities: Vec::new(),
+            recipients: Vec::new(),
+            transcript: Vec::new(),
+            next: next.map(str::to_string),
+        }
+    }
+
+    fn text(a: &Attempt, last: bool) -> String {
+        let mut out = Vec::new();
+        attempt_text(&mut out, 1, a, false, last).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_result_line_says_how_the_attempt_ended_without_repeating_the_cause() {
+        let a = attempt("refused", Some("next address"));
+        let t = text(&a, false);
+        assert_eq!(t.matches("refused").count(), 1, "{t}");
+        assert!(t.ends_with("result    temporary failure at connect; the walk moves on\n"));
+        // The last attempt: why the walk went no further, not "moves on".
+        let a = attempt(
+            "refused",
+            Some("overall deadline reached: no further address tried"),
+        );
+        let t = text(&a, true);
+        assert!(
+            t.ends_with("at connect; overall deadline reached: no further address tried\n"),
+            "{t}"
+        );
+    }
 }

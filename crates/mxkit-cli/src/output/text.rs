@@ -44,7 +44,14 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
     for w in &route.warnings {
         writeln!(out, "warning: {} ({})", sanitize(&w.message), w.code)?;
     }
-    if offline {
+    // Offline, a temporary failure can only be a name outside the zones,
+    // and its own line says so: the note would say it a second time.
+    let failed_offline = route.status == Status::Temporary
+        || route
+            .exchangers
+            .iter()
+            .any(|e| e.state == ExchangerState::Temporary);
+    if offline && !failed_offline {
         writeln!(
             out,
             "note: offline: names outside the loaded zones were not looked up and count as unresolvable"
@@ -84,9 +91,11 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
             ExchangerState::BelowSelf => "not more preferred than this host: dropped",
             ExchangerState::Ok | ExchangerState::NotLookedUp => "not used",
         };
+        // The detail, unless a warning below gives it (once is enough).
         let detail = e
             .detail
             .as_deref()
+            .filter(|d| !route.warnings.iter().any(|w| w.message.contains(*d)))
             .map(|d| format!(": {}", sanitize(d)))
             .unwrap_or_default();
         rows.push([

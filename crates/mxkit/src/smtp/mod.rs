@@ -251,7 +251,9 @@ pub struct SmtpOptions {
     /// Default: [`Stage::Starttls`]. `Ehlo` stops after the first EHLO,
     /// before STARTTLS. `Starttls` with TLS off, or opportunistic TLS that
     /// the server does not offer (or that fell back to plaintext), stops
-    /// after EHLO and reports `Reached { stage: Ehlo }`.
+    /// after EHLO and reports `Reached { stage: Ehlo }`. With
+    /// [`TlsMode::Required`] a probe never stops before STARTTLS (see
+    /// [`SmtpOptions::probe_stop`]).
     pub stop_after: Stage,
     /// MAIL FROM; `""` is the null sender `<>`.
     pub mail_from: String,
@@ -288,6 +290,20 @@ impl SmtpOptions {
     pub fn with_connect_to(mut self, address: IpAddr, target: SocketAddr) -> Self {
         self.connect_to.insert(address, target);
         self
+    }
+
+    /// Where a probe really stops: [`SmtpOptions::stop_after`], but never
+    /// before [`Stage::Starttls`] when TLS is required. A requirement that
+    /// was not checked is not met: stopping at the greeting would report a
+    /// server without STARTTLS (or with a certificate that does not name
+    /// it) as reached, so the probe goes on through STARTTLS and the EHLO
+    /// after it, and reports `Reached { stage: Starttls }`.
+    pub fn probe_stop(&self) -> Stage {
+        if self.tls == TlsMode::Required {
+            self.stop_after.max(Stage::Starttls)
+        } else {
+            self.stop_after
+        }
     }
 
     /// The socket address dialled for a candidate.

@@ -94,8 +94,8 @@ where
         return session.finish(outcome_of(&e));
     }
     session.info(format!(
-        "session with {} [{}] over a given stream",
-        candidate.exchanger, candidate.address
+        "session with {} over a given stream",
+        candidate.label()
     ));
     session.stages.push(StageResult {
         stage: Stage::Connect,
@@ -103,7 +103,7 @@ where
         error: None,
         elapsed_ms: 0,
     });
-    if matches!(mode, Mode::Probe) && opts.stop_after == Stage::Connect {
+    if matches!(mode, Mode::Probe) && opts.probe_stop() == Stage::Connect {
         return session.finish(AttemptOutcome::Reached {
             stage: Stage::Connect,
         });
@@ -299,8 +299,8 @@ impl<'a> Session<'a> {
     async fn connect_and_run(&mut self, mode: Mode<'_>, pending: &[String], tls: bool) -> Flow {
         let target = self.target;
         self.info(format!(
-            "connecting to {} [{}] at {target}",
-            self.candidate.exchanger, self.candidate.address
+            "connecting to {} at {target}",
+            self.candidate.label()
         ));
         let start = Instant::now();
         let limit = self.until(Stage::Connect, self.ctx.opts.timeouts.connect);
@@ -322,7 +322,7 @@ impl<'a> Session<'a> {
                     elapsed_ms,
                 });
                 self.info(format!("connected to {target}"));
-                if matches!(mode, Mode::Probe) && self.ctx.opts.stop_after == Stage::Connect {
+                if matches!(mode, Mode::Probe) && self.ctx.opts.probe_stop() == Stage::Connect {
                     return Flow::Done(AttemptOutcome::Reached {
                         stage: Stage::Connect,
                     });
@@ -478,7 +478,7 @@ impl<'a> Session<'a> {
     async fn run(&mut self, mode: Mode<'_>, pending: &[String], allow_tls: bool) -> Flow {
         let opts = self.ctx.opts;
         let probe = matches!(mode, Mode::Probe);
-        let stop = opts.stop_after;
+        let stop = opts.probe_stop();
 
         // RFC 5321 section 4.3.1: 220, or 554 (5xx) to refuse; 421 at any time.
         if let Err(e) = self

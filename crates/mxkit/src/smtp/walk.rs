@@ -358,7 +358,7 @@ fn why_next(a: &Attempt) -> String {
 }
 
 fn label(a: &Attempt) -> String {
-    format!("{} [{}]", a.candidate.exchanger, a.candidate.address)
+    a.candidate.label()
 }
 
 fn explain(
