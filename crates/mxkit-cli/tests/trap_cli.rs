@@ -103,28 +103,23 @@ fn send(source: IpAddr, server: SocketAddr, from: &str, to: &str) -> bool {
 
 /// A prober: connect from `source`, read the greeting, EHLO, QUIT.
 fn probe(source: IpAddr, server: SocketAddr) {
+    let codes = converse(
+        source,
+        server,
+        &[
+            (Duration::ZERO, "EHLO checker.example.net"),
+            (Duration::ZERO, "QUIT"),
+        ],
+    );
+    assert_eq!(codes, ["250", "221"]);
+}
+
+/// A TCP connection from `source` (a loopback address of the test's own).
+fn connect_from(source: IpAddr, server: SocketAddr) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
     socket.connect_timeout(&server.into(), WAIT).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut w = stream;
-    let mut expect = |prefix: &str| loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "closed before {prefix}"
-        );
-        if line.starts_with(prefix) {
-            break;
-        }
-    };
-    expect("220 ");
-    w.write_all(b"EHLO checker.example.net\r\n").unwrap();
-    expect("250 ");
-    w.write_all(b"QUIT\r\n").unwrap();
-    expect("221 ");
+    socket.into()
 }
 
 fn list(store: &str) -> Vec<Value> {
@@ -231,6 +226,14 @@ impl Bed {
         self.trap = Trap::start(self.dir.path(), self.decoy, &self.args);
     }
 
+    /// Mail flows at the primary: an honest sender from .10 delivers one
+    /// message, and it is in the mailbox.
+    fn busy(self) -> Bed {
+        self.deliver(10);
+        self.postfix.wait_for_messages(1, WAIT);
+        self
+    }
+
     /// An honest sender from .HOST delivers one message at the primary.
     fn deliver(&self, host: u8) -> IpAddr {
         let source = ip(self.net, host);
@@ -262,13 +265,27 @@ fn ip(net: u8, host: u8) -> IpAddr {
     format!("127.0.{net}.{host}").parse().unwrap()
 }
 
+/// One scenario `fn(Option<store URL>, net)` as two tests: on a SQLite
+/// file (loopback net `a`) and on a real PostgreSQL server (net `b`).
+macro_rules! on_both_stores {
+    ($scenario:ident: $sqlite:ident on $a:expr, $postgres:ident on $b:expr) => {
+        #[test]
+        fn $sqlite() {
+            $scenario(None, $a);
+        }
+
+        #[test]
+        fn $postgres() {
+            let pg = testbed::postgres::Postgres::start();
+            $scenario(Some(pg.create_database(stringify!($scenario))), $b);
+        }
+    };
+}
+
 /// A client of our own from `source`: waits for the greeting, then sends
 /// each command after its pause and reads its reply; the replies' codes.
 fn converse(source: IpAddr, server: SocketAddr, script: &[(Duration, &str)]) -> Vec<String> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
-    socket.connect_timeout(&server.into(), WAIT).unwrap();
-    let stream: TcpStream = socket.into();
+    let stream = connect_from(source, server);
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut w = stream;
@@ -294,9 +311,7 @@ fn converse(source: IpAddr, server: SocketAddr, script: &[(Duration, &str)]) -> 
 
 /// A connection from `source` that leaves at once, before the greeting.
 fn knock(source: IpAddr, server: SocketAddr) {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
-    socket.connect_timeout(&server.into(), WAIT).unwrap();
+    drop(connect_from(source, server));
 }
 
 /// The whole story against one store: honest sender, spammer, prober;
@@ -458,9 +473,7 @@ fn sqlite_store_end_to_end() {
 
 #[test]
 fn shadow_mode_records_and_lists_nothing() {
-    let bed = Bed::start(82, None, "", "rspamd", &["--shadow"]);
-    bed.deliver(10);
-    bed.postfix.wait_for_messages(1, WAIT);
+    let bed = Bed::start(82, None, "", "rspamd", &["--shadow"]).busy();
     let spam = bed.spam(66);
     let store = &bed.store;
     let ok = poll_until(WAIT, || listed(store, &spam).is_some());
@@ -479,10 +492,8 @@ fn shadow_mode_records_and_lists_nothing() {
 
 #[test]
 fn listings_expire_from_the_exports_and_the_store() {
-    let bed = Bed::start(83, None, "suspect_ttl = 3", "postfix-cidr", &[]);
+    let bed = Bed::start(83, None, "suspect_ttl = 3", "postfix-cidr", &[]).busy();
     let (store, cidr) = (bed.store.as_str(), bed.export.as_path());
-    bed.deliver(10);
-    bed.postfix.wait_for_messages(1, WAIT);
     let trap = &bed.trap;
     let spam = bed.spam(66);
     let ok = poll_until(WAIT, || postmap_q(cidr, &spam).is_some());
@@ -715,9 +726,7 @@ fn postgres_store_end_to_end() {
 /// MAIL and RCPT is judged on what it did by the end of its session:
 /// listed, never let off as a probe.
 fn slow_spammer(store: Option<String>, net: u8) {
-    let bed = Bed::start(net, store, "", "postfix-cidr", &[]);
-    bed.deliver(10);
-    bed.postfix.wait_for_messages(1, WAIT);
+    let bed = Bed::start(net, store, "", "postfix-cidr", &[]).busy();
     let slow = ip(net, 66);
     let half = Duration::from_millis(500);
     let codes = converse(
@@ -756,24 +765,13 @@ fn slow_spammer(store: Option<String>, net: u8) {
     );
 }
 
-#[test]
-fn slow_spammer_is_listed_sqlite() {
-    slow_spammer(None, 84);
-}
-
-#[test]
-fn slow_spammer_is_listed_postgres() {
-    let pg = testbed::postgres::Postgres::start();
-    slow_spammer(Some(pg.create_database("trap_slow")), 85);
-}
+on_both_stores!(slow_spammer: slow_spammer_is_listed_sqlite on 84, slow_spammer_is_listed_postgres on 85);
 
 /// `mxkit trap delist` and `allow`, run while the trap runs (another
 /// process, as an operator would), reach the running trap's export within
 /// an interval or so: Postfix stops rejecting at once, not after a restart.
 fn withdrawals_reach_the_exports(store: Option<String>, net: u8) {
-    let bed = Bed::start(net, store, "", "postfix-cidr", &[]);
-    bed.deliver(10);
-    bed.postfix.wait_for_messages(1, WAIT);
+    let bed = Bed::start(net, store, "", "postfix-cidr", &[]).busy();
     let (store, cidr) = (bed.store.as_str(), bed.export.as_path());
     let first = bed.spam(66);
     let second = bed.spam(67);
@@ -800,16 +798,10 @@ fn withdrawals_reach_the_exports(store: Option<String>, net: u8) {
     assert!(ok, "{}", bed.trap.log());
 }
 
-#[test]
-fn withdrawals_reach_the_exports_sqlite() {
-    withdrawals_reach_the_exports(None, 86);
-}
-
-#[test]
-fn withdrawals_reach_the_exports_postgres() {
-    let pg = testbed::postgres::Postgres::start();
-    withdrawals_reach_the_exports(Some(pg.create_database("trap_withdraw")), 87);
-}
+on_both_stores!(
+    withdrawals_reach_the_exports: withdrawals_reach_the_exports_sqlite on 86,
+    withdrawals_reach_the_exports_postgres on 87
+);
 
 /// Two thousand connections that never reach MAIL (from one address, from
 /// one /24, from a hundred /24s) cost an attacker nothing: they must not
@@ -817,9 +809,7 @@ fn withdrawals_reach_the_exports_postgres() {
 /// does pause it, says so, shows it in `trap list`, and resumes by itself
 /// one window (here 4 s) after the burst.
 fn floods(store: Option<String>, net: u8) {
-    let bed = Bed::start(net, store, "health = 4", "postfix-cidr", &[]);
-    bed.deliver(10);
-    bed.postfix.wait_for_messages(1, WAIT);
+    let bed = Bed::start(net, store, "health = 4", "postfix-cidr", &[]).busy();
     let store = bed.store.as_str();
     std::thread::scope(|s| {
         for t in 0..8u32 {
@@ -886,16 +876,7 @@ fn floods(store: Option<String>, net: u8) {
     assert!(ok, "{}", bed.trap.log());
 }
 
-#[test]
-fn floods_sqlite() {
-    floods(None, 88);
-}
-
-#[test]
-fn floods_postgres() {
-    let pg = testbed::postgres::Postgres::start();
-    floods(Some(pg.create_database("trap_floods")), 89);
-}
+on_both_stores!(floods: floods_sqlite on 88, floods_postgres on 89);
 
 /// A primary log that cannot be read (a folder, a path that does not
 /// exist) is said at the start, gives every decision its reason, lists

@@ -209,6 +209,36 @@ const fn secs(key: &'static str, min_allowed: bool, max: f64) -> Range {
     }
 }
 
+/// Seconds between runs of a loop: from `min`, at most an hour.
+const fn every(key: &'static str, min: f64) -> Range {
+    Range {
+        min,
+        min_allowed: true,
+        ..secs(key, true, 3600.0)
+    }
+}
+
+/// Whole numbers from 1 to `max`.
+const fn count(key: &'static str, unit: &'static str, max: f64) -> Range {
+    Range {
+        key,
+        min: 1.0,
+        min_allowed: true,
+        max,
+        whole: true,
+        unit,
+    }
+}
+
+/// Days kept: more than 0, at most ten years.
+const fn days(key: &'static str) -> Range {
+    Range {
+        max: 3650.0,
+        unit: "days",
+        ..secs(key, false, 0.0)
+    }
+}
+
 /// Every numeric key and its range. A TTL, a listing cap, a timeout or an
 /// interval of 0 is refused (a listing that expires at once, a decoy that
 /// drops every client, a loop that never waits); windows may be 0 (the
@@ -229,62 +259,13 @@ pub const RANGES: &[Range] = &[
     secs("limits.greet_wait", true, 300.0),
     secs("limits.command_timeout", false, 3600.0),
     secs("limits.session_timeout", false, DAY),
-    Range {
-        key: "limits.max_commands",
-        min: 1.0,
-        min_allowed: true,
-        max: 1e6,
-        whole: true,
-        unit: "commands",
-    },
-    Range {
-        key: "limits.max_connections",
-        min: 1.0,
-        min_allowed: true,
-        max: 1e7,
-        whole: true,
-        unit: "connections",
-    },
-    Range {
-        key: "interval",
-        min: 0.05,
-        min_allowed: true,
-        max: 3600.0,
-        whole: false,
-        unit: "seconds",
-    },
-    Range {
-        key: "probe_interval",
-        min: 0.1,
-        min_allowed: true,
-        max: 3600.0,
-        whole: false,
-        unit: "seconds",
-    },
-    Range {
-        key: "dns.watch_interval",
-        min: 0.1,
-        min_allowed: true,
-        max: 3600.0,
-        whole: false,
-        unit: "seconds",
-    },
-    Range {
-        key: "retention.observations",
-        min: 0.0,
-        min_allowed: false,
-        max: 3650.0,
-        whole: false,
-        unit: "days",
-    },
-    Range {
-        key: "retention.decisions",
-        min: 0.0,
-        min_allowed: false,
-        max: 3650.0,
-        whole: false,
-        unit: "days",
-    },
+    count("limits.max_commands", "commands", 1e6),
+    count("limits.max_connections", "connections", 1e7),
+    every("interval", 0.05),
+    every("probe_interval", 0.1),
+    every("dns.watch_interval", 0.1),
+    days("retention.observations"),
+    days("retention.decisions"),
 ];
 
 impl Range {

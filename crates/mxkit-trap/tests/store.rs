@@ -1185,44 +1185,30 @@ fn ids(queue: Vec<(i64, Observation)>) -> Vec<i64> {
     queue.into_iter().map(|(id, _)| id).collect()
 }
 
+/// A decoy session of `client` at T0, decided `grade` (listed for 10 s
+/// when the grade lists).
+async fn decided(store: &Store, client: &str, grade: Grade) {
+    let id = store.record(&obs(Role::Decoy, client, T0)).await.unwrap();
+    let listing = grade
+        .listed()
+        .then(|| listing(client, grade, T0 + 10 * SEC));
+    store
+        .decide(&decision(id, client, T0, grade), listing.as_ref())
+        .await
+        .unwrap();
+}
+
 async fn listing_changes_are_counted(fx: Fixture) {
     let store = fx.open().await;
     assert_eq!(store.listings_changes().await.unwrap(), 0);
-    let a = store
-        .record(&obs(Role::Decoy, "192.0.2.1", T0))
-        .await
-        .unwrap();
-    let b = store
-        .record(&obs(Role::Decoy, "192.0.2.2", T0))
-        .await
-        .unwrap();
     // A decision that lists counts; one that does not, does not.
-    store
-        .decide(
-            &decision(a, "192.0.2.1", T0, Grade::Suspect),
-            Some(&listing("192.0.2.1", Grade::Suspect, T0 + 10 * SEC)),
-        )
-        .await
-        .unwrap();
-    store
-        .decide(&decision(b, "192.0.2.2", T0, Grade::Probe), None)
-        .await
-        .unwrap();
+    decided(&store, "192.0.2.1", Grade::Suspect).await;
+    decided(&store, "192.0.2.2", Grade::Probe).await;
     assert_eq!(store.listings_changes().await.unwrap(), 1);
     // Withdrawing counts, withdrawing nothing does not.
     assert!(!store.delist(ip("192.0.2.9")).await.unwrap());
     assert_eq!(store.listings_changes().await.unwrap(), 1);
-    let c = store
-        .record(&obs(Role::Decoy, "192.0.2.3", T0))
-        .await
-        .unwrap();
-    store
-        .decide(
-            &decision(c, "192.0.2.3", T0, Grade::Suspect),
-            Some(&listing("192.0.2.3", Grade::Suspect, T0 + 10 * SEC)),
-        )
-        .await
-        .unwrap();
+    decided(&store, "192.0.2.3", Grade::Suspect).await;
     assert!(store.delist(ip("192.0.2.3")).await.unwrap());
     assert_eq!(store.listings_changes().await.unwrap(), 3);
     // Expiring counts when it removed a listing.

@@ -52,12 +52,6 @@ pub struct Batch {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogError {
-    #[error("log file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
     #[error("stream {stream}: cursor {cursor:?} is not INODE:OFFSET")]
     Cursor { stream: String, cursor: String },
     #[error(
