@@ -51,7 +51,7 @@ use serde::Serialize;
 
 use crate::route::Candidate;
 
-pub use message::{Message, MessageError, validate_address};
+pub use message::{DEFAULT_MAX_SIZE, MAX_MAX_SIZE, Message, MessageError, validate_address};
 pub use reply::{MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 pub use session::{Mode, attempt_on};
 pub use tls::{MAX_CA_FILE, iso8601};
