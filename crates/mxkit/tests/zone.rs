@@ -35,7 +35,7 @@ fn parse(text: &str) -> Zone {
 
 fn parse_err(label: &str, text: &str) -> String {
     match ZoneSet::from_str(text, label, None) {
-        Ok(z) => panic!("expected an error, got {} records", z.records.len()),
+        Ok(z) => panic!("expected an error, got {} records", z.records().len()),
         Err(e) => e.to_string(),
     }
 }
@@ -142,7 +142,7 @@ t IN A 192.0.2.20
 fn rfc1035_directives_relative_names_and_owner_inheritance() {
     let z = parse(EXAMPLE);
     assert_eq!(z.origin, n("example.test"));
-    let first = &z.records[0];
+    let first = &z.records()[0];
     assert_eq!(first.record.name, n("example.test"));
     assert_eq!(first.line, 4, "a record's line is where its entry starts");
     let RData::SOA(soa) = &first.record.data else {
@@ -155,27 +155,26 @@ fn rfc1035_directives_relative_names_and_owner_inheritance() {
         (2026010101, 7200, 900, 1209600, 300)
     );
     // Blank owner: the previous owner (the apex), on the line after the SOA's parentheses.
-    assert_eq!(z.records[1].record.name, n("example.test"));
-    assert_eq!(z.records[1].line, 8);
+    assert_eq!(z.records()[1].record.name, n("example.test"));
+    assert_eq!(z.records()[1].line, 8);
     assert_eq!(
-        z.records[2].record.data,
+        z.records()[2].record.data,
         RData::MX(hickory_proto::rr::rdata::MX::new(10, n("mx1.example.test")))
     );
     // Explicit TTL, $TTL otherwise.
     let mx1 = z
-        .records
         .iter()
         .find(|r| r.record.name == n("mx1.example.test"))
         .unwrap();
     assert_eq!(mx1.record.ttl, 300);
-    assert_eq!(z.records[1].record.ttl, 3600);
+    assert_eq!(z.records()[1].record.ttl, 3600);
     assert!(
-        z.records
+        z.records()
             .iter()
             .all(|r| r.file.as_ref() == Path::new("test.zone"))
     );
     // File order is kept.
-    let lines: Vec<u32> = z.records.iter().map(|r| r.line).collect();
+    let lines: Vec<u32> = z.records().iter().map(|r| r.line).collect();
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
 }
 
@@ -194,7 +193,7 @@ fn rfc1035_ttl_and_class_in_either_order_and_ttl_units() {
          h A 192.0.2.8\n",
     );
     let ttls: Vec<(String, u32)> = z
-        .records
+        .records()
         .iter()
         .map(|r| (r.record.name.to_string(), r.record.ttl))
         .collect();
@@ -229,7 +228,7 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
         "g\tIN\tMX\t( 10\n",
         "    mx.g )\n",
     ));
-    let txt = |i: usize| match &z.records[i].record.data {
+    let txt = |i: usize| match &z.records()[i].record.data {
         RData::TXT(t) => t.txt_data.iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
         other => panic!("not TXT: {other:?}"),
     };
@@ -240,7 +239,7 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
             b"two; not a comment".to_vec()
         ]
     );
-    assert_eq!(z.records[0].line, 2);
+    assert_eq!(z.records()[0].line, 2);
     assert_eq!(
         txt(1),
         [
@@ -251,30 +250,30 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
             vec![255u8]
         ]
     );
-    assert_eq!(z.records[1].line, 5);
-    let dotted = &z.records[2].record.name;
+    assert_eq!(z.records()[1].line, 5);
+    let dotted = &z.records()[2].record.name;
     assert_eq!(dotted.iter().next(), Some(&b"c.d"[..]));
     assert_eq!(dotted.iter().count(), 2);
     assert_eq!(txt(3), [b"line\nbreak".to_vec()]);
-    assert_eq!(z.records[3].line, 7);
+    assert_eq!(z.records()[3].line, 7);
     assert_eq!(
-        z.records[4].line, 9,
+        z.records()[4].line, 9,
         "lines after a multi-line string still count"
     );
-    assert_eq!(z.records[5].line, 10);
-    assert_eq!(z.records[5].record.data.to_string(), "10 mx.g.t.");
+    assert_eq!(z.records()[5].line, 10);
+    assert_eq!(z.records()[5].record.data.to_string(), "10 mx.g.t.");
 }
 
 #[test]
 fn rfc1035_at_sign_and_absolute_names_and_crlf() {
     let z = parse("$ORIGIN t.\r\n@ MX 0 .\r\nwww.t. MX 10 @\r\n  A 192.0.2.9\r\nalias CNAME @\r\n");
-    assert_eq!(z.records[0].record.name, n("t"));
-    assert_eq!(z.records[0].record.data.to_string(), "0 .");
-    assert_eq!(z.records[1].record.data.to_string(), "10 t.");
-    assert_eq!(z.records[2].record.name, n("www.t"));
-    assert_eq!(z.records[2].line, 4);
-    assert_eq!(z.records[3].record.data.to_string(), "t.");
-    assert_eq!(z.records.len(), 4);
+    assert_eq!(z.records()[0].record.name, n("t"));
+    assert_eq!(z.records()[0].record.data.to_string(), "0 .");
+    assert_eq!(z.records()[1].record.data.to_string(), "10 t.");
+    assert_eq!(z.records()[2].record.name, n("www.t"));
+    assert_eq!(z.records()[2].line, 4);
+    assert_eq!(z.records()[3].record.data.to_string(), "t.");
+    assert_eq!(z.records().len(), 4);
 }
 
 #[test]
@@ -299,7 +298,7 @@ fn origin_comes_from_soa_then_first_origin_then_file_name() {
     for label in ["dir/example.org.zone", "example.org.db", "db.example.org"] {
         let z = ZoneSet::from_str("www A 192.0.2.1\n", label, None).unwrap();
         assert_eq!(z.origin, n("example.org"), "{label}");
-        assert_eq!(z.records[0].record.name, n("www.example.org"), "{label}");
+        assert_eq!(z.records()[0].record.name, n("www.example.org"), "{label}");
     }
     // The caller's origin.
     let z = ZoneSet::from_str("www A 192.0.2.1\n", "x", Some(n("given.test"))).unwrap();
@@ -335,7 +334,7 @@ fn include_is_relative_to_the_including_file_and_keeps_locations() {
     let set = ZoneSet::load(std::slice::from_ref(&main)).unwrap();
     let z = &set.zones()[0];
     let got: Vec<(String, String, u32, u32)> = z
-        .records
+        .records()
         .iter()
         .map(|r| {
             (
@@ -361,7 +360,7 @@ fn include_is_relative_to_the_including_file_and_keeps_locations() {
     .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c, d));
     assert_eq!(got, want);
     assert_eq!(
-        z.records[2].location(),
+        z.records()[2].location(),
         format!("{}:4", dir.0.join("inc/hosts.inc").display())
     );
 }
@@ -579,22 +578,22 @@ fn other_types_go_through_hickory_and_generic_form_works() {
         "e TYPE65281 \\# 0\n",
     ));
     let types: Vec<String> = z
-        .records
+        .records()
         .iter()
         .map(|r| r.record.record_type().to_string())
         .collect();
     assert_eq!(&types[..6], ["CAA", "TLSA", "SSHFP", "HINFO", "SRV", "PTR"]);
-    assert_eq!(z.records[4].record.data.to_string(), "0 5 5060 sip.t.");
-    assert_eq!(z.records[5].record.data.to_string(), "host.t.");
-    match &z.records[6].record.data {
+    assert_eq!(z.records()[4].record.data.to_string(), "0 5 5060 sip.t.");
+    assert_eq!(z.records()[5].record.data.to_string(), "host.t.");
+    match &z.records()[6].record.data {
         RData::Unknown { code, rdata } => {
             assert_eq!(u16::from(*code), 99);
             assert_eq!(rdata.anything, b"\x0bv=spf1 -all");
         }
         other => panic!("SPF as {other:?}"),
     }
-    assert_eq!(z.records[7].record.data.to_string(), "192.0.2.1");
-    match &z.records[8].record.data {
+    assert_eq!(z.records()[7].record.data.to_string(), "192.0.2.1");
+    match &z.records()[8].record.data {
         RData::Unknown { code, rdata } => {
             assert_eq!(u16::from(*code), 65280);
             assert_eq!(rdata.anything, [0xab, 0xcd, 0xef]);
@@ -655,7 +654,7 @@ fn rrset_of_the_type_with_file_ttls() {
         ]
     );
     let kept: Vec<u32> = s.zones()[0]
-        .records
+        .records()
         .iter()
         .filter(|r| r.record.name == n("mixed.example.test"))
         .map(|r| r.record.ttl)
@@ -1376,7 +1375,7 @@ fn cross_check_with_knotd_on_shipped_zone_files() {
     let mut set = ZoneSet::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for z in zones {
-        for r in &z.records {
+        for r in &z.records() {
             let owner = r.record.name.to_ascii();
             names.insert(format!("below.{owner}"));
             names.insert(owner);

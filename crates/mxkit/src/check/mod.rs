@@ -494,14 +494,12 @@ impl Context<'_> {
         name: &Name,
         rtype: RecordType,
         keep: impl Fn(&RData) -> bool,
-    ) -> Vec<&ZoneRecord> {
+    ) -> Vec<ZoneRecord> {
         self.zones
             .zones()
             .iter()
-            .flat_map(|z| z.records.iter())
-            .filter(|r| {
-                r.record.record_type() == rtype && r.record.name == *name && keep(&r.record.data)
-            })
+            .flat_map(|z| z.records_at(name))
+            .filter(|r| r.record.record_type() == rtype && keep(&r.record.data))
             .collect()
     }
 
@@ -536,7 +534,7 @@ impl Context<'_> {
                 };
                 out.push(Evidence::dns(server.to_string(), owner, asked, text));
             } else {
-                out.extend(lines.into_iter().map(Evidence::zone));
+                out.extend(lines.iter().map(Evidence::zone));
             }
         }
         out
@@ -551,7 +549,7 @@ impl Context<'_> {
                 RData::MX(m) => keep(m.preference, &m.exchange),
                 _ => false,
             })
-            .into_iter()
+            .iter()
             .map(Evidence::zone)
             .collect();
         if !from_zone.is_empty() {

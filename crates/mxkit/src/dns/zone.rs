@@ -36,6 +36,12 @@
 //!   same origin (given or from the file name) is the initial origin for
 //!   relative names met before any `$ORIGIN`.
 //!
+//! - **Storage** (the `store` module): records, names and RDATA packed, names
+//!   interned as a tree of labels, each owner's records indexed; a loaded
+//!   zone takes a small multiple of its file's size (BENCHMARKS.md) and
+//!   hands out hickory records only when asked ([`Zone::iter`],
+//!   [`Zone::records_at`], answers).
+//!
 //! - **Answering** ([`ZoneSet::answer`]), as an authoritative server would (RFC
 //!   1034 section 4.3.2): the zone with the longest origin containing the name;
 //!   a name at or below a zone cut is not ours (`None`: the caller asks live
@@ -49,6 +55,8 @@
 //! Loading never panics, whatever the input: every problem is a [`ZoneError`]
 //! shown as `FILE:LINE: message`.
 
+mod store;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -57,10 +65,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, SRV, TXT};
-use hickory_proto::rr::{DNSClass, RecordSet};
+use hickory_proto::rr::RecordSet;
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use hickory_proto::serialize::txt::Parser;
 
+use self::store::{CUT, EXISTS, ZoneData};
 use super::{MAX_CNAME_CHAIN, Name, RData, Record, RecordType, Response, Status};
 
 /// TTL of a record that has none and follows no `$TTL` (Knot's `default-ttl`).
@@ -126,16 +135,31 @@ impl ZoneRecord {
     }
 }
 
-/// One loaded zone: its origin and its records in file order.
-#[derive(Clone, Debug)]
+/// One loaded zone: its origin and its records, held compactly (see
+/// `store`): records come out as [`ZoneRecord`]s when asked for. Cheap to
+/// clone (the data is shared).
+#[derive(Clone)]
 pub struct Zone {
     /// The apex: the SOA owner, else the first `$ORIGIN`, else the given or
     /// file-name origin.
     pub origin: Name,
-    /// Every record in file order (`$INCLUDE`d records where the directive is).
-    pub records: Vec<ZoneRecord>,
     /// The file (or label) the zone was loaded from.
     pub file: Arc<Path>,
+    data: Arc<ZoneData>,
+    /// The origin's node in `data.names`.
+    apex: u32,
+    /// min(SOA TTL, SOA MINIMUM), kept for answers.
+    negative_ttl: Option<u32>,
+}
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zone")
+            .field("origin", &self.origin.to_string())
+            .field("file", &self.file)
+            .field("records", &self.len())
+            .finish()
+    }
 }
 
 /// Largest zone file read (a 200k-record zone is about 10 MiB).
@@ -145,20 +169,7 @@ pub const MAX_ZONE_FILE: u64 = 1 << 30;
 /// that `--zone /dev/zero` or `$INCLUDE /dev/zero` fails at once instead of
 /// eating memory.
 fn read_zone_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    if meta.len() > MAX_ZONE_FILE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {MAX_ZONE_FILE} bytes"),
-        ));
-    }
-    std::fs::read(path)
+    crate::bounded::read_file(path, MAX_ZONE_FILE)
 }
 
 impl Zone {
@@ -186,20 +197,110 @@ impl Zone {
         parse_zone(text.as_bytes(), path, origin)
     }
 
-    /// The SOA record, if the zone has one.
-    pub fn soa(&self) -> Option<&ZoneRecord> {
-        self.records
+    /// How many records the zone has (duplicates included).
+    pub fn len(&self) -> usize {
+        self.data.recs.len()
+    }
+
+    /// True when the zone has no record (a loaded zone always has one).
+    pub fn is_empty(&self) -> bool {
+        self.data.recs.is_empty()
+    }
+
+    fn zone_record(&self, rec: u32) -> ZoneRecord {
+        ZoneRecord {
+            record: self.data.record(rec),
+            file: self.data.file_path(rec).clone(),
+            line: self.data.recs[rec as usize].line,
+        }
+    }
+
+    /// Every record in file order (`$INCLUDE`d records where the directive
+    /// is), each made when the iterator reaches it.
+    pub fn iter(&self) -> impl Iterator<Item = ZoneRecord> + '_ {
+        (0..self.len() as u32).map(|i| self.zone_record(i))
+    }
+
+    /// Every record in file order, all at once: for tests and small zones
+    /// (a large zone is better walked with [`Zone::iter`]).
+    pub fn records(&self) -> Vec<ZoneRecord> {
+        self.iter().collect()
+    }
+
+    /// The records owned by `name` (any case), in file order, exact
+    /// duplicates included: the `file:line` evidence for a name.
+    pub fn records_at(&self, name: &Name) -> Vec<ZoneRecord> {
+        let Some(id) = self.data.names.find(name) else {
+            return Vec::new();
+        };
+        self.data
+            .at(id)
             .iter()
-            .find(|r| r.record.record_type() == RecordType::SOA)
+            .map(|&i| self.zone_record(i))
+            .collect()
+    }
+
+    /// The SOA record, if the zone has one.
+    pub fn soa(&self) -> Option<ZoneRecord> {
+        self.data.soa.map(|i| self.zone_record(i))
     }
 
     /// The negative-caching TTL, min(SOA TTL, SOA MINIMUM) (RFC 2308 section
     /// 5), when the zone has an SOA.
     pub fn negative_ttl(&self) -> Option<u32> {
-        self.soa().and_then(|r| match &r.record.data {
-            RData::SOA(soa) => Some(r.record.ttl.min(soa.minimum)),
+        self.negative_ttl
+    }
+
+    fn new(origin: Name, file: Arc<Path>, data: ZoneData, apex: u32) -> Zone {
+        let negative_ttl = data.soa.and_then(|i| match data.rdata(i) {
+            RData::SOA(soa) => Some(data.recs[i as usize].ttl.min(soa.minimum)),
             _ => None,
-        })
+        });
+        Zone {
+            origin,
+            file,
+            data: Arc::new(data),
+            apex,
+            negative_ttl,
+        }
+    }
+
+    /// Both zones' records in one zone (same origin as `self`), without the
+    /// checks of loading (as [`ZoneSet::push`] merges). Records past what
+    /// one zone can hold are left out, with a warning.
+    fn merged(&self, other: &Zone) -> Zone {
+        let mut data = ZoneData::new();
+        let mut files: HashMap<Arc<Path>, u16> = HashMap::new();
+        'zones: for zone in [self, other] {
+            for i in 0..zone.len() as u32 {
+                let path = zone.data.file_path(i);
+                let added = (|| -> Result<u32, String> {
+                    let file = match files.get(path) {
+                        Some(&f) => f,
+                        None => {
+                            let f = data.file(path.clone())?;
+                            files.insert(path.clone(), f);
+                            f
+                        }
+                    };
+                    let r = zone.data.record(i);
+                    let owner = data.names.intern(&r.name)?;
+                    data.add(owner, r.ttl, &r.data, file, zone.data.recs[i as usize].line)
+                })();
+                if let Err(e) = added {
+                    tracing::warn!("zone {}: records left out of the merge: {e}", self.origin);
+                    break 'zones;
+                }
+            }
+        }
+        let apex = match data.index(&self.origin) {
+            Ok(apex) => apex,
+            Err(e) => {
+                tracing::warn!("zone {}: cannot merge: {e}", self.origin);
+                return self.clone();
+            }
+        };
+        Zone::new(self.origin.clone(), self.file.clone(), data, apex)
     }
 }
 
@@ -880,23 +981,32 @@ fn hickory_rdata(
 
 struct FileCtx {
     path: Arc<Path>,
+    /// The file's number in the zone's data.
+    file: u16,
     origin: Option<Name>,
     default_ttl: Option<u32>,
-    last_owner: Option<Name>,
+    /// The previous owner and its node.
+    last_owner: Option<(Name, u32)>,
     depth: usize,
 }
 
-#[derive(Default)]
 struct Loader {
-    records: Vec<ZoneRecord>,
+    data: ZoneData,
     first_dollar_origin: Option<Name>,
-    soa: Option<usize>,
 }
 
 fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone, ZoneError> {
-    let mut loader = Loader::default();
+    let mut loader = Loader {
+        data: ZoneData::new(),
+        first_dollar_origin: None,
+    };
+    let file = loader
+        .data
+        .file(path.clone())
+        .map_err(|e| zone_error(&path, 0, e))?;
     let ctx = FileCtx {
         path: path.clone(),
+        file,
         origin: initial.clone(),
         default_ttl: None,
         last_owner: None,
@@ -904,12 +1014,11 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
     };
     loader.file(src, ctx)?;
     let Loader {
-        records,
+        mut data,
         first_dollar_origin,
-        soa,
     } = loader;
-    let (origin, from) = if let Some(i) = soa {
-        (records[i].record.name.clone(), "the SOA record")
+    let (origin, from) = if let Some(i) = data.soa {
+        (data.names.name(data.recs[i as usize].owner), "the SOA record")
     } else if let Some(o) = first_dollar_origin {
         (o, "the first $ORIGIN")
     } else if let Some(o) = initial {
@@ -922,75 +1031,23 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
              name (example.org.zone, example.org.db or db.example.org)",
         ));
     };
-    if records.is_empty() {
+    if data.recs.is_empty() {
         return Err(zone_error(&path, 0, "no records"));
     }
-    if let Some(r) = records.iter().find(|r| !origin.zone_of(&r.record.name)) {
+    let apex = data.index(&origin).map_err(|e| zone_error(&path, 0, e))?;
+    if let Some(broken) = data.check(apex) {
+        let message = if broken.outside {
+            format!("{} (origin from {from})", broken.message)
+        } else {
+            broken.message
+        };
         return Err(zone_error(
-            &r.file,
-            r.line,
-            format!(
-                "{} is outside the zone {origin} (origin from {from})",
-                r.record.name
-            ),
+            data.file_path(broken.rec),
+            data.recs[broken.rec as usize].line,
+            message,
         ));
     }
-    check_cnames(&records)?;
-    Ok(Zone {
-        origin,
-        records,
-        file: path,
-    })
-}
-
-/// RFC 1034 section 3.6.2 / RFC 2181 section 10.1: a CNAME is alone at its name.
-fn check_cnames(records: &[ZoneRecord]) -> Result<(), ZoneError> {
-    let mut cname_at: HashMap<&Name, usize> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.record.record_type() == RecordType::CNAME {
-            cname_at.entry(&r.record.name).or_insert(i);
-        }
-    }
-    if cname_at.is_empty() {
-        return Ok(());
-    }
-    for (i, r) in records.iter().enumerate() {
-        let Some(&c) = cname_at.get(&r.record.name) else {
-            continue;
-        };
-        if i == c {
-            continue;
-        }
-        let cname = &records[c];
-        let allowed = matches!(
-            r.record.record_type(),
-            RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
-        );
-        if r.record.record_type() == RecordType::CNAME && r.record.data == cname.record.data {
-            continue;
-        }
-        if !allowed {
-            let what = if r.record.record_type() == RecordType::CNAME {
-                "a second CNAME".to_string()
-            } else {
-                format!("a {} record", type_name(r.record.record_type()))
-            };
-            // Reported at whichever of the two comes later in the file.
-            let later = if i > c { r } else { cname };
-            return Err(zone_error(
-                &later.file,
-                later.line,
-                format!(
-                    "{} has a CNAME ({}) and {what} ({}): a CNAME must be alone at its name \
-                     (RFC 1034 section 3.6.2)",
-                    r.record.name,
-                    cname.location(),
-                    r.location()
-                ),
-            ));
-        }
-    }
-    Ok(())
+    Ok(Zone::new(origin, path, data, apex))
 }
 
 impl Loader {
@@ -1067,8 +1124,11 @@ impl Loader {
                 let src = read_zone_file(&path).map_err(|e| {
                     err(format!("cannot read included file {}: {e}", path.display()))
                 })?;
+                let path: Arc<Path> = Arc::from(path.as_path());
+                let file = self.data.file(path.clone()).map_err(err)?;
                 let sub = FileCtx {
-                    path: Arc::from(path.as_path()),
+                    path,
+                    file,
                     origin,
                     default_ttl: ctx.default_ttl,
                     last_owner: None,
@@ -1091,7 +1151,7 @@ impl Loader {
         let tokens = &entry.tokens;
         let mut i = 0;
         let owner = if entry.blank_owner {
-            ctx.last_owner.clone().ok_or(
+            ctx.last_owner.as_ref().map(|(_, id)| *id).ok_or(
                 "the line starts with a blank but there is no previous owner name \
                  (a name must start at the first column)",
             )?
@@ -1099,8 +1159,12 @@ impl Loader {
             i = 1;
             let owner = parse_name(&tokens[0], ctx.origin.as_ref())
                 .map_err(|e| format!("bad owner name {}: {e}", tokens[0].shown()))?;
-            ctx.last_owner = Some(owner.clone());
-            owner
+            let id = match &ctx.last_owner {
+                Some((last, id)) if *last == owner => *id,
+                _ => self.data.names.intern(&owner)?,
+            };
+            ctx.last_owner = Some((owner, id));
+            id
         };
         let mut ttl = None;
         let mut class_seen = false;
@@ -1147,23 +1211,16 @@ impl Loader {
             }
         };
         let data = parse_rdata(rtype, &tokens[i..], ctx.origin.as_ref())?;
-        if rtype == RecordType::SOA {
-            if let Some(first) = self.soa {
-                return Err(format!(
-                    "a second SOA record (the first is at {})",
-                    self.records[first].location()
-                ));
-            }
-            self.soa = Some(self.records.len());
+        if rtype == RecordType::SOA
+            && let Some(first) = self.data.soa
+        {
+            return Err(format!(
+                "a second SOA record (the first is at {})",
+                self.data.location(first)
+            ));
         }
         let ttl = ttl.or(ctx.default_ttl).unwrap_or(DEFAULT_TTL);
-        let mut record = Record::from_rdata(owner, ttl, data);
-        record.dns_class = DNSClass::IN;
-        self.records.push(ZoneRecord {
-            record,
-            file: ctx.path.clone(),
-            line: entry.line,
-        });
+        self.data.add(owner, ttl, &data, ctx.file, entry.line)?;
         Ok(())
     }
 }
@@ -1171,83 +1228,10 @@ impl Loader {
 // ---------------------------------------------------------------------------
 // Answering.
 
-/// Lookup tables for one zone.
-#[derive(Clone, Debug, Default)]
-struct Index {
-    /// Owner -> indexes of its records (exact duplicates dropped), file order.
-    names: HashMap<Name, Vec<usize>>,
-    /// Every name that exists: owners, their ancestors down to the origin
-    /// (empty non-terminals) and the origin.
-    exists: HashSet<Name>,
-    /// Names strictly below the origin that hold NS records (zone cuts).
-    cuts: HashSet<Name>,
-    /// Per record: the TTL its RRset is served with (the last one written).
-    ttl: Vec<u32>,
-    negative_ttl: Option<u32>,
-    wildcards: bool,
-}
-
-fn label_count(name: &Name) -> usize {
-    name.iter().count()
-}
-
 fn fqdn(name: &Name) -> Name {
     let mut n = name.clone();
     n.set_fqdn(true);
     n
-}
-
-impl Index {
-    fn build(zone: &Zone) -> Index {
-        let mut ix = Index {
-            negative_ttl: zone.negative_ttl(),
-            ..Index::default()
-        };
-        let origin = fqdn(&zone.origin);
-        let mut seen: HashSet<(&Name, &RData)> = HashSet::new();
-        let mut last_ttl: HashMap<(&Name, RecordType), u32> = HashMap::new();
-        for (i, zr) in zone.records.iter().enumerate() {
-            let r = &zr.record;
-            last_ttl.insert((&r.name, r.record_type()), r.ttl);
-            if !origin.zone_of(&r.name) || !seen.insert((&r.name, &r.data)) {
-                continue;
-            }
-            let owner = fqdn(&r.name);
-            if r.record_type() == RecordType::NS && owner != origin {
-                ix.cuts.insert(owner.clone());
-            }
-            if r.name.is_wildcard() {
-                ix.wildcards = true;
-            }
-            ix.names.entry(owner).or_default().push(i);
-        }
-        ix.ttl = zone
-            .records
-            .iter()
-            .map(|zr| {
-                let r = &zr.record;
-                last_ttl
-                    .get(&(&r.name, r.record_type()))
-                    .copied()
-                    .unwrap_or(r.ttl)
-            })
-            .collect();
-        let origin_labels = label_count(&origin);
-        let mut done: HashSet<Name> = HashSet::new();
-        for owner in ix.names.keys() {
-            ix.exists.insert(owner.clone());
-            let mut n = owner.clone();
-            while label_count(&n) > origin_labels {
-                n = n.base_name();
-                if !done.insert(n.clone()) {
-                    break;
-                }
-                ix.exists.insert(n.clone());
-            }
-        }
-        ix.exists.insert(origin);
-        ix
-    }
 }
 
 /// What one zone says about one name.
@@ -1262,7 +1246,6 @@ enum Step {
 #[derive(Clone, Default)]
 pub struct ZoneSet {
     zones: Vec<Zone>,
-    index: Vec<Index>,
     by_origin: HashMap<Name, usize>,
 }
 
@@ -1322,12 +1305,10 @@ impl ZoneSet {
     pub fn push(&mut self, zone: Zone) {
         let origin = fqdn(&zone.origin);
         if let Some(&i) = self.by_origin.get(&origin) {
-            self.zones[i].records.extend(zone.records);
-            self.index[i] = Index::build(&self.zones[i]);
+            self.zones[i] = self.zones[i].merged(&zone);
             return;
         }
         self.by_origin.insert(origin, self.zones.len());
-        self.index.push(Index::build(&zone));
         self.zones.push(zone);
     }
 
@@ -1374,8 +1355,8 @@ impl ZoneSet {
                     answers.extend(records);
                     break (Status::NoError, None);
                 }
-                Step::NoData => break (Status::NoError, self.index[zi].negative_ttl),
-                Step::NxDomain => break (Status::NxDomain, self.index[zi].negative_ttl),
+                Step::NoData => break (Status::NoError, self.zones[zi].negative_ttl),
+                Step::NxDomain => break (Status::NxDomain, self.zones[zi].negative_ttl),
                 Step::Cname(record, target) => {
                     answers.push(*record);
                     // A loop or a long chain: stop here, the caller's
@@ -1416,61 +1397,65 @@ impl ZoneSet {
     /// What zone `zi` says about `name`; `None` at or below a zone cut.
     fn step(&self, zi: usize, name: &Name, rtype: RecordType) -> Option<Step> {
         let zone = &self.zones[zi];
-        let ix = &self.index[zi];
-        let name = fqdn(name);
-        let origin_labels = label_count(&zone.origin);
-        let name_labels = label_count(&name);
-        if !ix.cuts.is_empty() {
-            for k in origin_labels + 1..=name_labels {
-                let ancestor = name.trim_to(k);
-                if ix.cuts.contains(&ancestor) {
-                    // The parent side of a cut answers for DS (RFC 4035 section 3.1.4.1).
-                    if k == name_labels && rtype == RecordType::DS {
-                        break;
-                    }
+        let data = &zone.data;
+        let labels: Vec<&[u8]> = name.iter().collect();
+        let below = labels.len().checked_sub(zone.origin.iter().count())?;
+        // Down from the apex, one label at a time, while the name exists:
+        // the deepest node reached is the name itself or its closest
+        // encloser (RFC 4592 section 3.3.1).
+        let mut node = zone.apex;
+        let mut depth = 0;
+        for label in labels[..below].iter().rev() {
+            match data.names.child(node, label) {
+                Some(child) if data.names.flags(child) & EXISTS != 0 => {
+                    node = child;
+                    depth += 1;
+                }
+                _ => break,
+            }
+            if data.cuts && data.names.flags(node) & CUT != 0 {
+                // At or below a zone cut the data is not ours, except DS at
+                // the cut itself: the parent side answers it (RFC 4035
+                // section 3.1.4.1).
+                if !(depth == below && rtype == RecordType::DS) {
                     return None;
                 }
             }
         }
-        if let Some(ids) = ix.names.get(&name) {
-            return Some(self.at_node(zi, ids, None, rtype));
-        }
-        if ix.exists.contains(&name) {
-            return Some(Step::NoData);
-        }
-        if ix.wildcards {
-            // RFC 4592 section 3.3.1: the closest encloser is the longest
-            // existing ancestor; its "*" child is the source of synthesis.
-            let mut encloser = name.base_name();
-            while label_count(&encloser) > origin_labels && !ix.exists.contains(&encloser) {
-                encloser = encloser.base_name();
+        if depth == below {
+            if data.at(node).is_empty() {
+                return Some(Step::NoData);
             }
-            let star: &[u8] = b"*";
-            let source = Name::from_labels(std::iter::once(star).chain(encloser.iter())).ok()?;
-            if let Some(ids) = ix.names.get(&source) {
-                return Some(self.at_node(zi, ids, Some(&name), rtype));
-            }
+            return Some(self.at_node(zi, node, None, rtype));
+        }
+        if data.wildcards
+            && let Some(star) = data.names.child(node, b"*")
+            && !data.at(star).is_empty()
+        {
+            return Some(self.at_node(zi, star, Some(name), rtype));
         }
         Some(Step::NxDomain)
     }
 
     /// The records at one node; `owner` renames them (wildcard synthesis).
-    fn at_node(&self, zi: usize, ids: &[usize], owner: Option<&Name>, rtype: RecordType) -> Step {
-        let zone = &self.zones[zi];
-        let ix = &self.index[zi];
-        let serve = |i: usize| {
-            let mut r = zone.records[i].record.clone();
-            r.ttl = ix.ttl[i];
+    fn at_node(&self, zi: usize, node: u32, owner: Option<&Name>, rtype: RecordType) -> Step {
+        let data = &self.zones[zi].data;
+        let serve = |i: u32| {
+            let mut r = data.served(i);
             if let Some(owner) = owner {
                 r.name = owner.clone();
             }
             r
         };
-        let records: Vec<Record> = ids
-            .iter()
-            .copied()
+        let recs = || {
+            data.at(node)
+                .iter()
+                .copied()
+                .filter(|&i| !data.recs[i as usize].is_duplicate())
+        };
+        let records: Vec<Record> = recs()
             .filter(|&i| {
-                let t = zone.records[i].record.record_type();
+                let t = data.recs[i as usize].rtype();
                 t == rtype || rtype == RecordType::ANY
             })
             .map(serve)
@@ -1479,9 +1464,11 @@ impl ZoneSet {
             return Step::Records(records);
         }
         if rtype != RecordType::CNAME {
-            for &i in ids {
-                if let RData::CNAME(target) = &zone.records[i].record.data {
-                    return Step::Cname(Box::new(serve(i)), target.0.clone());
+            for i in recs() {
+                if data.recs[i as usize].rtype() == RecordType::CNAME
+                    && let Some(target) = data.cname_target(i)
+                {
+                    return Step::Cname(Box::new(serve(i)), target);
                 }
             }
         }
