@@ -53,7 +53,12 @@
 //!   negative TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5).
 //!
 //! Loading never panics, whatever the input: every problem is a [`ZoneError`]
-//! shown as `FILE:LINE: message`.
+//! shown as `FILE:LINE: message`. It has limits ([`Limits`]), each an error
+//! naming it when hit: [`MAX_ZONE_BYTES`] for the file and its includes
+//! together (the text is read as a stream, never whole), [`MAX_ENTRY`] for
+//! one record or line, [`MAX_RECORDS`], [`MAX_INCLUDES`] and
+//! [`MAX_INCLUDE_DEPTH`]; a zone file or an included one must be a regular
+//! file (not `/dev/zero`, a FIFO or a directory).
 
 mod store;
 
@@ -64,8 +69,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::RecordSet;
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, SRV, TXT};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use hickory_proto::serialize::txt::Parser;
 
@@ -79,7 +84,7 @@ pub const DEFAULT_TTL: u32 = 3600;
 const MAX_TTL: u32 = i32::MAX as u32;
 
 /// Deepest nesting of `$INCLUDE` (a loop of includes stops here).
-const MAX_INCLUDE_DEPTH: usize = 16;
+pub const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The SPF record type (RFC 4408; obsoleted by RFC 7208 but still met).
 const SPF: u16 = 99;
@@ -162,23 +167,96 @@ impl fmt::Debug for Zone {
     }
 }
 
-/// Largest zone file read (a 200k-record zone is about 10 MiB).
-pub const MAX_ZONE_FILE: u64 = 1 << 30;
+/// Largest zone read, in bytes: the zone file and every file it
+/// `$INCLUDE`s together (1 GiB). The text is read as a stream, so this is
+/// not what the file costs in memory (a few times less: BENCHMARKS.md); it
+/// stops `--zone` on a file that is not a zone (a disk image) and
+/// `$INCLUDE` fan-out (a file including itself twice per level reads 2^16
+/// copies within [`MAX_INCLUDE_DEPTH`]). Knot DNS has the same kind of
+/// limit (`zone-max-size`).
+pub const MAX_ZONE_BYTES: u64 = 1 << 30;
 
-/// Read a zone file: a regular file of at most [`MAX_ZONE_FILE`] bytes, so
-/// that `--zone /dev/zero` or `$INCLUDE /dev/zero` fails at once instead of
-/// eating memory.
-fn read_zone_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::bounded::read_file(path, MAX_ZONE_FILE)
+/// Most records in one zone: 20 million, four times the 200 MB zone of the
+/// benchmark (BENCHMARKS.md). It bounds memory where the byte limit cannot:
+/// a record can be written in ten bytes (`  A 1.2.3.4`) but costs about 40
+/// in memory. named has the same kind of limit (`max-records`).
+pub const MAX_RECORDS: usize = 20_000_000;
+
+/// Longest entry, in bytes: one record or directive with its parenthesised
+/// lines and comments, or one line (1 MiB). The longest record there can be
+/// is 65535 octets of RDATA, at most four bytes of text per octet
+/// (`\DDD`): about 256 KiB. An entry past the limit is almost always a
+/// `(` or `"` left open; the limit also bounds the window the zone is read
+/// through.
+pub const MAX_ENTRY: usize = 1 << 20;
+
+/// Most `$INCLUDE`s read for one zone (each file counts as often as it is
+/// included).
+pub const MAX_INCLUDES: usize = 1000;
+
+/// The limits a zone is loaded with: every one of them, when hit, is an
+/// error naming it (`FILE:LINE: ... exceeds the limit of N ...`). The
+/// default is the constants above; a caller may choose others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of the zone file and its includes together ([`MAX_ZONE_BYTES`]).
+    pub bytes: u64,
+    /// Records ([`MAX_RECORDS`]).
+    pub records: usize,
+    /// Bytes of one entry or line ([`MAX_ENTRY`]).
+    pub entry: usize,
+    /// `$INCLUDE`s read ([`MAX_INCLUDES`]).
+    pub includes: usize,
+    /// Nesting of `$INCLUDE` ([`MAX_INCLUDE_DEPTH`]).
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            bytes: MAX_ZONE_BYTES,
+            records: MAX_RECORDS,
+            entry: MAX_ENTRY,
+            includes: MAX_INCLUDES,
+            depth: MAX_INCLUDE_DEPTH,
+        }
+    }
+}
+
+impl Limits {
+    fn too_many_bytes(&self) -> String {
+        format!(
+            "exceeds the limit of {} bytes for a zone file and the files it includes",
+            self.bytes
+        )
+    }
+}
+
+/// Open a zone file: a regular file (not `/dev/zero`, a FIFO or a
+/// directory), and not larger than the `budget` left of the zone's bytes.
+fn open_zone_file(path: &Path, budget: u64, limits: &Limits) -> std::io::Result<std::fs::File> {
+    let file = crate::bounded::open_regular(path)?;
+    if file.metadata()?.len() > budget {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            limits.too_many_bytes(),
+        ));
+    }
+    Ok(file)
 }
 
 impl Zone {
     /// Load one zone file. The initial origin (for relative names before any
     /// `$ORIGIN`) comes from the file name when it looks like a zone name.
     pub fn load(path: &Path) -> Result<Zone, ZoneError> {
-        let bytes = read_zone_file(path)
+        Self::load_with(path, &Limits::default())
+    }
+
+    /// [`Zone::load`] with other limits.
+    pub fn load_with(path: &Path, limits: &Limits) -> Result<Zone, ZoneError> {
+        let file = open_zone_file(path, limits.bytes, limits)
             .map_err(|e| zone_error(path, 0, format!("cannot read zone file: {e}")))?;
-        parse_zone(&bytes, Arc::from(path), origin_from_file_name(path))
+        parse_zone(file, Arc::from(path), origin_from_file_name(path), limits)
     }
 
     /// Parse zone text. `label` stands for the file name in errors, in
@@ -186,6 +264,16 @@ impl Zone {
     /// initial origin (when `None`, it is taken from `label` if that looks
     /// like a zone file name).
     pub fn parse(text: &str, label: &str, origin: Option<Name>) -> Result<Zone, ZoneError> {
+        Self::parse_with(text, label, origin, &Limits::default())
+    }
+
+    /// [`Zone::parse`] with other limits.
+    pub fn parse_with(
+        text: &str,
+        label: &str,
+        origin: Option<Name>,
+        limits: &Limits,
+    ) -> Result<Zone, ZoneError> {
         let path: Arc<Path> = Arc::from(Path::new(label));
         let origin = match origin {
             Some(mut o) => {
@@ -194,7 +282,7 @@ impl Zone {
             }
             None => origin_from_file_name(&path),
         };
-        parse_zone(text.as_bytes(), path, origin)
+        parse_zone(text.as_bytes(), path, origin, limits)
     }
 
     /// How many records the zone has (duplicates included).
@@ -366,31 +454,128 @@ struct Entry {
     tokens: Vec<Token>,
 }
 
-struct Lexer<'a> {
-    src: &'a [u8],
+/// Bytes read from a zone file at a time.
+const CHUNK: usize = 64 << 10;
+
+/// What stopped the lexer: where (the line) and why.
+struct LexError {
+    line: u32,
+    message: String,
+}
+
+impl LexError {
+    fn at(line: u32, message: impl Into<String>) -> Self {
+        LexError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Splits a zone file into entries, reading it as a stream: it holds a
+/// window of the file (at most twice [`Limits::entry`] and a chunk), never
+/// the whole file. Every byte read is taken from the zone's byte budget (the
+/// file and its `$INCLUDE`s together, [`Limits::bytes`]).
+struct Lexer<R> {
+    reader: R,
+    /// [`Limits::entry`].
+    max_entry: usize,
+    /// The message for [`Limits::bytes`].
+    too_many_bytes: String,
+    /// `buf[pos..]` is read but not yet lexed.
+    buf: Vec<u8>,
     pos: usize,
+    eof: bool,
     line: u32,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(src: &'a [u8]) -> Self {
+impl<R: std::io::Read> Lexer<R> {
+    fn new(reader: R, limits: &Limits) -> Self {
         Lexer {
-            src,
+            reader,
+            max_entry: limits.entry,
+            too_many_bytes: limits.too_many_bytes(),
+            buf: Vec::new(),
             pos: 0,
+            eof: false,
             line: 1,
         }
     }
 
+    /// Make sure the window holds the next [`Limits::entry`] bytes and one
+    /// more, or the rest of the file: an entry that runs to the window's end
+    /// before the file's is over the limit.
+    fn fill(&mut self, budget: &mut u64) -> Result<(), LexError> {
+        if self.eof || self.buf.len() - self.pos > self.max_entry {
+            return Ok(());
+        }
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        while !self.eof && self.buf.len() < 2 * self.max_entry {
+            let old = self.buf.len();
+            // Small entry limits read in small pieces (the window's refills
+            // are exercised by tests and fuzzing with small limits).
+            self.buf.resize(old + CHUNK.min(self.max_entry + 1), 0);
+            let n = loop {
+                match self.reader.read(&mut self.buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(LexError::at(self.line, format!("cannot read: {e}")));
+                    }
+                }
+            };
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            } else if n as u64 > *budget {
+                return Err(LexError::at(
+                    self.line,
+                    format!("the zone {}", self.too_many_bytes),
+                ));
+            } else {
+                *budget -= n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// The byte at the read position, if the window has it.
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// The entry that started on line `line` is longer than the limit (or
+    /// the window ended before the file, which means the same).
+    fn too_long(&self, line: u32, open: Option<u32>) -> LexError {
+        let hint = match open {
+            Some(paren) => format!(" (the '(' of line {paren} is never closed?)"),
+            None => String::new(),
+        };
+        LexError::at(
+            line,
+            format!(
+                "this entry exceeds the limit of {} bytes for one record or directive with \
+                 its parenthesised lines and comments{hint}",
+                self.max_entry
+            ),
+        )
+    }
+
     /// The next entry with at least one token, or `None` at the end.
-    fn next_entry(&mut self) -> Result<Option<Entry>, (u32, String)> {
+    fn next_entry(&mut self, budget: &mut u64) -> Result<Option<Entry>, LexError> {
         loop {
-            if self.pos >= self.src.len() {
+            self.fill(budget)?;
+            if self.pos >= self.buf.len() {
                 return Ok(None);
             }
-            let blank_owner = matches!(self.src[self.pos], b' ' | b'\t');
+            let start = self.pos;
+            let start_line = self.line;
+            let blank_owner = matches!(self.buf[self.pos], b' ' | b'\t');
             let mut tokens = Vec::new();
             let mut open: Option<u32> = None;
-            while let Some(&c) = self.src.get(self.pos) {
+            while let Some(c) = self.peek() {
                 match c {
                     b'\n' => {
                         self.pos += 1;
@@ -401,13 +586,13 @@ impl<'a> Lexer<'a> {
                     }
                     b' ' | b'\t' | b'\r' => self.pos += 1,
                     b';' => {
-                        while self.src.get(self.pos).is_some_and(|&c| c != b'\n') {
+                        while self.peek().is_some_and(|c| c != b'\n') {
                             self.pos += 1;
                         }
                     }
                     b'(' => {
                         if let Some(first) = open {
-                            return Err((
+                            return Err(LexError::at(
                                 self.line,
                                 format!("nested '(' (one is already open since line {first})"),
                             ));
@@ -417,21 +602,25 @@ impl<'a> Lexer<'a> {
                     }
                     b')' => {
                         if open.is_none() {
-                            return Err((self.line, "')' without a matching '('".into()));
+                            return Err(LexError::at(self.line, "')' without a matching '('"));
                         }
                         open = None;
                         self.pos += 1;
                     }
-                    b'"' => tokens.push(self.quoted()?),
+                    b'"' => tokens.push(self.quoted(start_line, start)?),
                     _ => tokens.push(self.bare()),
                 }
             }
-            if let Some(line) = open {
-                return Err((line, "'(' is never closed".into()));
+            let line = tokens.first().map_or(start_line, |t: &Token| t.line);
+            if self.pos - start > self.max_entry || (self.pos >= self.buf.len() && !self.eof) {
+                return Err(self.too_long(line, open));
             }
-            if let Some(first) = tokens.first() {
+            if let Some(line) = open {
+                return Err(LexError::at(line, "'(' is never closed"));
+            }
+            if !tokens.is_empty() {
                 return Ok(Some(Entry {
-                    line: first.line,
+                    line,
                     blank_owner,
                     tokens,
                 }));
@@ -442,13 +631,13 @@ impl<'a> Lexer<'a> {
     fn bare(&mut self) -> Token {
         let line = self.line;
         let mut text = Vec::new();
-        while let Some(&c) = self.src.get(self.pos) {
+        while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
                 b'\\' => {
                     text.push(c);
                     self.pos += 1;
-                    if let Some(&next) = self.src.get(self.pos) {
+                    if let Some(next) = self.peek() {
                         if next == b'\n' {
                             self.line += 1;
                         }
@@ -469,20 +658,24 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn quoted(&mut self) -> Result<Token, (u32, String)> {
+    /// A quoted string, in the entry that starts on `entry_line` at `start`.
+    fn quoted(&mut self, entry_line: u32, start: usize) -> Result<Token, LexError> {
         let line = self.line;
         self.pos += 1;
         let mut text = Vec::new();
         loop {
-            let Some(&c) = self.src.get(self.pos) else {
-                return Err((line, "quoted string is never closed".into()));
+            let Some(c) = self.peek() else {
+                if !self.eof || self.pos - start > self.max_entry {
+                    return Err(self.too_long(entry_line, None));
+                }
+                return Err(LexError::at(line, "quoted string is never closed"));
             };
             self.pos += 1;
             match c {
                 b'"' => break,
                 b'\\' => {
                     text.push(c);
-                    if let Some(&next) = self.src.get(self.pos) {
+                    if let Some(next) = self.peek() {
                         if next == b'\n' {
                             self.line += 1;
                         }
@@ -993,12 +1186,25 @@ struct FileCtx {
 struct Loader {
     data: ZoneData,
     first_dollar_origin: Option<Name>,
+    limits: Limits,
+    /// What is left of the zone's bytes ([`Limits::bytes`]).
+    bytes_left: u64,
+    /// `$INCLUDE`s read so far.
+    includes: usize,
 }
 
-fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone, ZoneError> {
+fn parse_zone(
+    src: impl std::io::Read,
+    path: Arc<Path>,
+    initial: Option<Name>,
+    limits: &Limits,
+) -> Result<Zone, ZoneError> {
     let mut loader = Loader {
         data: ZoneData::new(),
         first_dollar_origin: None,
+        limits: *limits,
+        bytes_left: limits.bytes,
+        includes: 0,
     };
     let file = loader
         .data
@@ -1016,9 +1222,13 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
     let Loader {
         mut data,
         first_dollar_origin,
+        ..
     } = loader;
     let (origin, from) = if let Some(i) = data.soa {
-        (data.names.name(data.recs[i as usize].owner), "the SOA record")
+        (
+            data.names.name(data.recs[i as usize].owner),
+            "the SOA record",
+        )
     } else if let Some(o) = first_dollar_origin {
         (o, "the first $ORIGIN")
     } else if let Some(o) = initial {
@@ -1051,12 +1261,12 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
 }
 
 impl Loader {
-    fn file(&mut self, src: &[u8], mut ctx: FileCtx) -> Result<(), ZoneError> {
-        let mut lexer = Lexer::new(src);
+    fn file(&mut self, src: impl std::io::Read, mut ctx: FileCtx) -> Result<(), ZoneError> {
+        let mut lexer = Lexer::new(src, &self.limits);
         loop {
             let entry = lexer
-                .next_entry()
-                .map_err(|(line, message)| zone_error(&ctx.path, line, message))?;
+                .next_entry(&mut self.bytes_left)
+                .map_err(|e| zone_error(&ctx.path, e.line, e.message))?;
             let Some(entry) = entry else {
                 return Ok(());
             };
@@ -1109,11 +1319,21 @@ impl Loader {
                         ));
                     }
                 };
-                if ctx.depth >= MAX_INCLUDE_DEPTH {
+                let limits = self.limits;
+                if ctx.depth >= limits.depth {
                     return Err(err(format!(
-                        "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (an include loop?)"
+                        "$INCLUDE nested more than {0} deep: exceeds the limit of {0} nested \
+                         files (an include loop?)",
+                        limits.depth
                     )));
                 }
+                if self.includes >= limits.includes {
+                    return Err(err(format!(
+                        "$INCLUDE exceeds the limit of {} included files for one zone",
+                        limits.includes
+                    )));
+                }
+                self.includes += 1;
                 let name = unescape(&file.text).map_err(|e| err(format!("bad file name: {e}")))?;
                 let name = PathBuf::from(String::from_utf8_lossy(&name).into_owned());
                 let path = if name.is_absolute() {
@@ -1121,7 +1341,7 @@ impl Loader {
                 } else {
                     ctx.path.parent().unwrap_or(Path::new("")).join(name)
                 };
-                let src = read_zone_file(&path).map_err(|e| {
+                let src = open_zone_file(&path, self.bytes_left, &limits).map_err(|e| {
                     err(format!("cannot read included file {}: {e}", path.display()))
                 })?;
                 let path: Arc<Path> = Arc::from(path.as_path());
@@ -1134,7 +1354,7 @@ impl Loader {
                     last_owner: None,
                     depth: ctx.depth + 1,
                 };
-                self.file(&src, sub)?;
+                self.file(src, sub)?;
             }
             "$GENERATE" => return Err(err("$GENERATE (a BIND extension) is not supported".into())),
             _ => {
@@ -1219,6 +1439,12 @@ impl Loader {
                 self.data.location(first)
             ));
         }
+        if self.data.recs.len() >= self.limits.records {
+            return Err(format!(
+                "the zone exceeds the limit of {} records",
+                self.limits.records
+            ));
+        }
         let ttl = ttl.or(ctx.default_ttl).unwrap_or(DEFAULT_TTL);
         self.data.add(owner, ttl, &data, ctx.file, entry.line)?;
         Ok(())
@@ -1270,9 +1496,14 @@ impl ZoneSet {
     /// Load zone files (`--zone FILE`, repeatable); two files for the same
     /// origin are an error (naming the second file).
     pub fn load(paths: &[PathBuf]) -> Result<ZoneSet, ZoneError> {
+        Self::load_with(paths, &Limits::default())
+    }
+
+    /// [`ZoneSet::load`] with other limits (each zone has its own).
+    pub fn load_with(paths: &[PathBuf], limits: &Limits) -> Result<ZoneSet, ZoneError> {
         let mut set = ZoneSet::new();
         for path in paths {
-            let zone = Zone::load(path)?;
+            let zone = Zone::load_with(path, limits)?;
             if let Some(&i) = set.by_origin.get(&fqdn(&zone.origin)) {
                 return Err(zone_error(
                     path,
