@@ -2,15 +2,20 @@
 //! loads, authoritative answers for a few names and types, then routing over
 //! those answers alone (offline), which must never panic.
 //!
-//! Text with `$INCLUDE` is skipped: it makes the parser read the named file
-//! (`$INCLUDE /dev/zero` never ends), which is the file system, not the parser.
+//! The same text again with a small entry limit (`Limits::entry` of 64
+//! bytes), so that the streaming lexer refills its window many times and
+//! hits the limit: limits only add errors, so when that loads, it loads the
+//! same records as with the defaults.
+//!
+//! Text with `$INCLUDE` is skipped: it makes the parser read the named file,
+//! which is the file system, not the parser.
 
 #![no_main]
 
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
 use mxkit::address::{Destination, Domain};
-use mxkit::dns::zone::ZoneSet;
+use mxkit::dns::zone::{Limits, Zone, ZoneSet};
 use mxkit::dns::{Name, Overlay, RecordType};
 use mxkit::route::{RouteOptions, route};
 
@@ -42,9 +47,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let origin = Name::from_ascii("example.org.").unwrap();
     for initial in [None, Some(origin)] {
+        let small = Limits {
+            entry: 64,
+            ..Limits::default()
+        };
+        let limited = Zone::parse_with(text, "fuzz", initial.clone(), &small);
         let Ok(zone) = ZoneSet::parse_str(text, "fuzz", initial) else {
+            assert!(limited.is_err(), "loads only with the smaller limit");
             continue;
         };
+        if let Ok(limited) = limited {
+            assert_eq!(limited.records(), zone.records(), "a limit changed the records");
+        }
         let mut zones = ZoneSet::new();
         zones.push(zone);
         for name in NAMES {

@@ -587,6 +587,15 @@ pub struct SendArgs {
     #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
 
+    /// The largest message, in octets, read and sent (after line endings
+    /// become CRLF and missing header fields are added); a larger one is a
+    /// usage error (64) before any connection. The default is Postfix's
+    /// message_size_limit; at most 1073741824 (the message is held in
+    /// memory).
+    #[arg(long, value_name = "OCTETS", default_value_t = mxkit::smtp::DEFAULT_MAX_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..=mxkit::smtp::MAX_MAX_SIZE))]
+    pub max_size: u64,
+
     /// Where DNS answers come from.
     #[command(flatten)]
     pub dns: DnsArgs,

@@ -278,12 +278,65 @@ fn list_rules_shows_every_stable_id() {
         "nameservers-disagree",
         "no-reverse-dns",
         "reverse-dns-mismatch",
+        "zone-apex-incomplete",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(id)),
             "{id} missing:\n{text}"
         );
     }
+}
+
+/// A zone file without NS records at its apex (named-checkzone refuses it)
+/// is an error of its own, `zone-apex-incomplete`, with the file as
+/// evidence: exit 2, also in JSON.
+#[test]
+fn a_zone_without_ns_at_its_apex_is_an_error() {
+    let zone = testdata("check/zone-apex-incomplete.zone");
+    let out = mxkit()
+        .args([
+            "check",
+            "zone-apex-incomplete.test",
+            "--offline",
+            "--format",
+            "json",
+            "--zone",
+        ])
+        .arg(&zone)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&serde_json::Value> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "zone-apex-incomplete")
+        .collect();
+    assert_eq!(found.len(), 1, "{j:#}");
+    assert_eq!(found[0]["severity"], "error");
+    assert_eq!(found[0]["subject"], "zone-apex-incomplete.test.");
+    assert_eq!(found[0]["evidence"][0]["source"], zone.as_str());
+    assert_eq!(
+        found[0]["evidence"][0]["query"],
+        "zone-apex-incomplete.test. NS"
+    );
+    // The clean zone has both.
+    let out = mxkit()
+        .args([
+            "check",
+            "clean.test",
+            "--offline",
+            "--format",
+            "json",
+            "--zone",
+        ])
+        .arg(testdata("check/clean.zone"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"findings\""), "{text}");
+    assert!(!text.contains("zone-apex-incomplete"), "{text}");
 }
 
 #[test]

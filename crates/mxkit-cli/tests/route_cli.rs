@@ -537,6 +537,48 @@ fn usage_errors_are_one_line_and_exit_64() {
     }
 }
 
+/// A zone file over a limit (here an unclosed parenthesis that swallows
+/// the rest of a large file, and files that are not zones at all) is one
+/// line `FILE:LINE: ... exceeds the limit of N ...` and exit 64.
+#[test]
+fn zone_files_over_a_limit_are_usage_errors_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open.test.zone");
+    std::fs::write(
+        &open,
+        format!(
+            "$ORIGIN open.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n@ TXT ( \"unclosed\"\n{}",
+            "www A 192.0.2.1\n".repeat(80_000)
+        ),
+    )
+    .unwrap();
+    let open = open.to_string_lossy().into_owned();
+    let cases = [
+        (
+            open.as_str(),
+            format!(
+                "mxkit: error: {open}:4: this entry exceeds the limit of 1048576 bytes for one \
+                 record or directive with its parenthesised lines and comments (the '(' of \
+                 line 4 is never closed?)"
+            ),
+        ),
+        (
+            "/dev/zero",
+            "mxkit: error: /dev/zero: cannot read zone file: not a regular file".to_string(),
+        ),
+    ];
+    for (zone, want) in cases {
+        let out = mxkit()
+            .args(["route", "x@open.test", "--zone", zone, "--offline"])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{zone}: {err}");
+        assert_eq!(err.trim_end(), want);
+    }
+}
+
 #[test]
 fn help_lists_the_exit_codes() {
     let out = mxkit().args(["route", "--help"]).output().unwrap();

@@ -438,6 +438,132 @@ fn zone_files_offline_and_standard_input() {
     assert_eq!(v["candidates"][0]["address"], "192.0.2.10");
 }
 
+/// A small zone for offline runs: `a.z.test` has an MX.
+fn small_zone(dir: &Path) -> PathBuf {
+    let zone = dir.join("z.zone");
+    fs::write(
+        &zone,
+        "$ORIGIN z.test.\n$TTL 300\n@ SOA ns h 1 1 1 1 60\n@ NS ns\nns A 192.0.2.53\n\
+         a MX 10 mx\nmx A 192.0.2.10\n",
+    )
+    .unwrap();
+    zone
+}
+
+/// `mxkit scan ARGS` with a time limit (a run that never ends fails the
+/// test instead of hanging it); returns (exit code, stdout, stderr).
+fn run_scan_limited(args: &[&str], stdin: Option<Vec<u8>>) -> (Option<i32>, String, String) {
+    let mut cmd = mxkit();
+    cmd.arg("scan")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60));
+    if let Some(bytes) = stdin {
+        cmd.write_stdin(bytes);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An input line is read to its end up to 1 MiB (and answered
+/// `invalid_address` past 1024 bytes); an input with no line end in sight
+/// (`/dev/zero`, a binary file) stops the run with exit 64 naming the
+/// limit, after the lines before it, instead of reading forever.
+#[test]
+fn input_lines_have_a_limit_and_an_endless_line_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = small_zone(dir.path());
+    let zone = zone.to_str().unwrap();
+    let limit = "line 1 exceeds the limit of 1048576 bytes for one input line";
+
+    let (code, out, err) = run_scan_limited(&["/dev/zero", "--zone", zone, "--offline"], None);
+    assert_eq!(code, Some(64), "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(limit), "{err}");
+
+    // From standard input: the lines before the endless one are answered.
+    let mut input = b"a.z.test\n".to_vec();
+    input.extend(std::iter::repeat_n(b'a', 2 << 20));
+    let (code, out, err) = run_scan_limited(&["-", "--zone", zone, "--offline"], Some(input));
+    assert_eq!(code, Some(64), "{out}{err}");
+    assert!(
+        err.contains("line 2 exceeds the limit of 1048576 bytes for one input line"),
+        "{err}"
+    );
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["outcome"], "mx");
+
+    // Long, but within the limit: one invalid_address line, and on.
+    let mut input = vec![b'b'; 1 << 20];
+    input.extend_from_slice(b"\na.z.test\n");
+    let (code, out, err) = run_scan_limited(&["-", "--zone", zone, "--offline"], Some(input));
+    assert_eq!(code, Some(0), "{err}");
+    let got: BTreeMap<u64, Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["line"].as_u64().unwrap(), v))
+        .collect();
+    assert_eq!(got[&1]["outcome"], "invalid_address");
+    assert_eq!(got[&2]["outcome"], "mx");
+}
+
+/// `--resume` reads the existing output: it must be a regular file (not
+/// `/dev/zero`, which was read without limit), and a line longer than any
+/// result is refused with the limit and the file left as it was, not cut
+/// as if it were a torn last line.
+#[test]
+fn resume_reads_its_output_with_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = small_zone(dir.path());
+    let zone = zone.to_str().unwrap();
+    let input = write_input(dir.path(), &["a.z.test".to_string()]);
+    let input = input.to_str().unwrap();
+
+    let (code, out, err) = run_scan_limited(
+        &[
+            input,
+            "--zone",
+            zone,
+            "--offline",
+            "--output",
+            "/dev/zero",
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(64), "{out}{err}");
+    assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+
+    let output = dir.path().join("out.jsonl");
+    let size = (64 << 20) + 1;
+    fs::File::create(&output).unwrap().set_len(size).unwrap();
+    let (code, out, err) = run_scan_limited(
+        &[
+            input,
+            "--zone",
+            zone,
+            "--offline",
+            "--output",
+            output.to_str().unwrap(),
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(64), "{out}{err}");
+    assert!(
+        err.contains("line 1 exceeds the limit of 67108864 bytes for a scan result"),
+        "{err}"
+    );
+    assert_eq!(fs::metadata(&output).unwrap().len(), size, "left as it was");
+}
+
 fn run_scan_stdin(args: &[&str], input: &str) -> (String, String) {
     let out = mxkit()
         .args(["scan", "-"])

@@ -359,6 +359,167 @@ fn send_refuses_crlf_in_addresses_before_connecting() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// Postfix's default `message_size_limit`, the default of `--max-size`.
+const MAX_SIZE: u64 = 10_240_000;
+
+/// `send` with the message from `data` (a path, or `-` for `stdin`), to an
+/// exchanger where nothing listens: a message that is refused never gets
+/// to the walk. Returns (exit code, stdout, stderr, seconds taken).
+fn send_data(
+    knot: &Knot,
+    data: &str,
+    stdin: Option<&std::path::Path>,
+    extra: &[&str],
+) -> (i32, String, String, f64) {
+    let mut cmd = Command::cargo_bin("mxkit").unwrap();
+    cmd.args([
+        "send",
+        "--from",
+        "sender@example.net",
+        "--to",
+        "john@example.test",
+        "--data",
+        data,
+        "--server",
+        &knot.addr().to_string(),
+        "--connect-timeout",
+        "1s",
+    ])
+    .args(extra)
+    // A run that reads without limit is stopped here, not by the machine.
+    .timeout(Duration::from_secs(60));
+    if let Some(path) = stdin {
+        cmd.pipe_stdin(path).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+/// A text file of `size` bytes: lines of 99 `x` and a line feed.
+fn text_file(dir: &std::path::Path, name: &str, size: u64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let line = format!("{}\n", "x".repeat(99));
+    let mut text = line.repeat((size / 100 + 1) as usize);
+    text.truncate(size as usize);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Issue: `send --data /dev/zero` read without limit until the kernel
+/// killed the machine's processes. The message is read with a limit,
+/// `--max-size` (default 10240000 octets, Postfix's `message_size_limit`),
+/// from a file, from standard input and from an endless device: over it is a
+/// usage error (64) naming the limit, before any connection.
+#[test]
+fn send_refuses_a_message_over_max_size_before_connecting() {
+    let knot = dns(&[(10, "mx1", addr(53, 9))]);
+    let dir = tempfile::tempdir().unwrap();
+    let over = text_file(dir.path(), "over", MAX_SIZE + 1);
+    let limit = format!(
+        "--data {}: exceeds the limit of {MAX_SIZE} bytes (--max-size)",
+        over.display()
+    );
+    let (code, out, err, _) = send_data(&knot, &over.to_string_lossy(), None, &[]);
+    assert_eq!(code, 64, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&limit), "{err}");
+
+    let (code, out, err, _) = send_data(&knot, "-", Some(&over), &[]);
+    assert_eq!(code, 64, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "standard input: exceeds the limit of {MAX_SIZE} bytes"
+        )),
+        "{err}"
+    );
+
+    let (code, out, err, took) = send_data(&knot, "/dev/zero", None, &[]);
+    assert_eq!(code, 64, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "--data /dev/zero: exceeds the limit of {MAX_SIZE} bytes"
+        )),
+        "{err}"
+    );
+    assert!(took < 30.0, "took {took} s");
+
+    // --max-size sets the limit; exactly the limit passes the reading (and
+    // fails later, at the exchanger that does not listen: exit 3).
+    let small = text_file(dir.path(), "small", 1000);
+    let (code, out, err, _) = send_data(
+        &knot,
+        &small.to_string_lossy(),
+        None,
+        &["--max-size", "999"],
+    );
+    assert_eq!(code, 64, "{out}{err}");
+    assert!(
+        err.contains("exceeds the limit of 999 bytes (--max-size)"),
+        "{err}"
+    );
+    let (code, out, err, _) = send_data(
+        &knot,
+        &small.to_string_lossy(),
+        None,
+        &["--max-size", "1000"],
+    );
+    // 1000 octets of text become 1010 with CRLF line ends and more with the
+    // header fields added: the message as sent is over the limit too.
+    assert_eq!(code, 64, "{out}{err}");
+    assert!(err.contains("once prepared for sending"), "{err}");
+    assert!(err.contains("more than --max-size 1000"), "{err}");
+    let (code, out, err, _) = send_data(
+        &knot,
+        &small.to_string_lossy(),
+        None,
+        &["--max-size", "2000"],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    for bad in ["0", "-1", "x", "18446744073709551616"] {
+        let (code, out, err, _) =
+            send_data(&knot, &small.to_string_lossy(), None, &["--max-size", bad]);
+        assert_eq!(code, 64, "--max-size {bad}: {out}{err}");
+    }
+}
+
+/// A server that announces SIZE (RFC 1870) smaller than the message is not
+/// sent MAIL: the message bounces (exit 2) with the server's limit in the
+/// reason, and the server receives nothing. Against a real Postfix with
+/// `message_size_limit = 2000`.
+#[test]
+fn send_refuses_a_message_larger_than_the_servers_size() {
+    let ca = TestCa::new();
+    let name = "mx1.example.test";
+    let pf = Postfix::start_with(
+        &[PostfixInstance::new(addr(54, 3), name).tls(ca.leaf(&[name]))],
+        testbed::postfix::DEFAULT_DOMAINS,
+        &[("message_size_limit", "2000")],
+    );
+    let knot = dns(&[(10, "mx1", addr(54, 3))]);
+    let dir = tempfile::tempdir().unwrap();
+    let big = text_file(dir.path(), "big", 5000);
+    let (code, out, err, _) = send_data(&knot, &big.to_string_lossy(), None, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("exceeds the server's fixed size limit of 2000"),
+        "{out}"
+    );
+    let log = pf.log();
+    assert!(!log.contains("from=<sender@example.net>"), "{log}");
+    let small = text_file(dir.path(), "small", 500);
+    let (code, out, err, _) = send_data(&knot, &small.to_string_lossy(), None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    pf.wait_for_messages(1, Duration::from_secs(20));
+    assert_eq!(pf.messages().len(), 1);
+}
+
 #[test]
 fn check_smtp_rules_find_unreachable_bad_greeting_no_starttls_and_untrusted_certificate() {
     let ca = TestCa::new();

@@ -10,7 +10,8 @@
 //! - [`route`]: domain -> [`route::Route`], the plan or a typed failure;
 //! - [`check`]: a domain's mail DNS (and exchangers) audited -> findings;
 //! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts;
-//! - [`scan`]: routing for millions of domains (shared cache, adaptive window).
+//! - [`scan`]: routing for millions of domains (shared cache, adaptive window);
+//! - [`bounded`]: reading untrusted files and streams with a limit.
 //!
 //! Glossary:
 //! - **exchanger** (MX host): the host name an MX record points to;
@@ -24,6 +25,7 @@
 //!   temporary means "retry later", never "bounce".
 
 pub mod address;
+pub mod bounded;
 pub mod check;
 pub mod dns;
 pub mod route;

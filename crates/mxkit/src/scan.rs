@@ -59,6 +59,12 @@ use crate::route::{Outcome, Route, RouteError, RouteOptions, Status, route_input
 /// longer line is answered `invalid_address` and only its first
 /// `MAX_LINE` bytes are kept (as `input`).
 pub const MAX_LINE: usize = 1024;
+/// Longest line read to its end, in bytes: past it the input is not a list
+/// of domains (a binary file, `/dev/zero`, no line end in sight) and
+/// reading stops with [`LineTooLong`] instead of going on forever. A
+/// thousand times [`MAX_LINE`]: lines of another tool's output (JSON, CSV)
+/// are still answered one by one as `invalid_address`.
+pub const MAX_LINE_READ: usize = 1 << 20;
 /// Smallest adaptive window.
 pub const MIN_WINDOW: usize = 64;
 /// Largest window.
@@ -97,11 +103,35 @@ pub struct Done {
     pub route: Route,
 }
 
+/// An input line ran past [`MAX_LINE_READ`] bytes: the input is not a list
+/// of domains. Carried inside the [`io::Error`] (kind `InvalidData`) that
+/// [`LineReader::next_item`] returns; find it with [`LineTooLong::find`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "line {line} exceeds the limit of {limit} bytes for one input line (one domain or \
+     address per line): the input is not a list of domains"
+)]
+pub struct LineTooLong {
+    /// The 1-based number of the line.
+    pub line: u64,
+    /// The limit, [`MAX_LINE_READ`].
+    pub limit: usize,
+}
+
+impl LineTooLong {
+    /// The limit error inside `e`, if that is what `e` is.
+    pub fn find(e: &io::Error) -> Option<&LineTooLong> {
+        e.get_ref()?.downcast_ref()
+    }
+}
+
 /// Reads items from lines of text, with bounded memory per line.
 ///
 /// Lines end with `\n` (a `\r` before it is removed with the other white
 /// space); the last line may lack it. Blank lines and lines whose first
-/// non-blank character is `#` are skipped.
+/// non-blank character is `#` are skipped. A line is read to its end up to
+/// [`MAX_LINE_READ`] bytes (only the first [`MAX_LINE`] and one are kept);
+/// a longer one is an error ([`LineTooLong`]).
 pub struct LineReader<R> {
     reader: R,
     line: u64,
@@ -191,6 +221,13 @@ impl<R: BufRead> LineReader<R> {
             self.buf.extend_from_slice(&part[..part.len().min(room)]);
             length += part.len();
             self.reader.consume(used);
+            if length > MAX_LINE_READ {
+                let e = LineTooLong {
+                    line: self.line + 1,
+                    limit: MAX_LINE_READ,
+                };
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
             if end {
                 return Ok(Some(length));
             }
@@ -752,6 +789,8 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
 
     fn items(text: &[u8]) -> Vec<Item> {
@@ -782,6 +821,29 @@ mod tests {
         assert!(got[1].unreadable.as_deref().unwrap().contains("UTF-8"));
         assert_eq!(got[2].line, 3);
         assert!(got[2].unreadable.is_none());
+    }
+
+    #[test]
+    fn a_line_past_the_read_limit_stops_reading() {
+        // Exactly the limit, then an endless line (as /dev/zero is).
+        let first = io::Cursor::new([vec![b'x'; MAX_LINE_READ], b"\n".to_vec()].concat());
+        let mut r = LineReader::new(io::BufReader::new(first.chain(io::repeat(0))));
+        let item = r.next_item().unwrap().unwrap();
+        assert!(item.unreadable.is_some());
+        let e = r.next_item().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            LineTooLong::find(&e),
+            Some(&LineTooLong {
+                line: 2,
+                limit: MAX_LINE_READ
+            })
+        );
+        assert!(
+            e.to_string()
+                .starts_with("line 2 exceeds the limit of 1048576 bytes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! timeout, not a sleep). Query IDs are seeded.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -633,6 +634,54 @@ fn resolv_conf_without_nameserver_is_an_error() {
     assert!(matches!(err, ConfigError::NoNameserver(_)), "{err}");
     let err = EngineConfig::from_resolv_conf_file("/nonexistent/resolv.conf").unwrap_err();
     assert!(matches!(err, ConfigError::Unreadable { .. }), "{err}");
+}
+
+/// A resolv.conf that is not one (too large, a device, a directory, a FIFO
+/// with no writer) is refused at once, naming what is wrong, before
+/// anything is read.
+#[test]
+fn resolv_conf_files_are_bounded_and_regular() {
+    use mxkit::dns::engine::MAX_RESOLV_CONF;
+    let dir = std::env::temp_dir().join(format!("mxkit-resolv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The largest accepted file is read...
+    let padded = dir.join("padded.conf");
+    let mut text = "nameserver 192.0.2.1\n".to_string();
+    text.push_str(&"#".repeat(MAX_RESOLV_CONF as usize - text.len()));
+    std::fs::write(&padded, &text).unwrap();
+    let cfg = EngineConfig::from_resolv_conf_file(&padded).unwrap();
+    assert_eq!(cfg.servers.len(), 1);
+    // ... one byte more is not.
+    text.push('#');
+    std::fs::write(&padded, &text).unwrap();
+    let err = EngineConfig::from_resolv_conf_file(&padded).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read {}: exceeds the limit of {MAX_RESOLV_CONF} bytes",
+            padded.display()
+        )
+    );
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, why) in [
+        (Path::new("/dev/zero"), "not a regular file"),
+        (fifo.as_path(), "not a regular file"),
+        (dir.as_path(), "a directory"),
+    ] {
+        let err = EngineConfig::from_resolv_conf_file(path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}: {why}", path.display())
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A slow server: every reply comes 450 ms late, past the 300 ms a try

@@ -9,7 +9,8 @@
 //!   names, invalid labels, CNAMEs, records of other owners, every rcode,
 //!   the TC bit);
 //! - an address -> `Address::parse` / `Domain::parse`;
-//! - zone text -> `ZoneSet::parse_str` -> `answer` -> `route`.
+//! - zone text -> `ZoneSet::parse_str` (and with a small entry limit: the
+//!   same records or an error) -> `answer` -> `route`.
 //!
 //! A route is consistent when it is deliverable exactly when it has
 //! candidates, a permanent failure carries a 5.x.x error and a temporary one
@@ -22,7 +23,7 @@ use futures::executor::block_on;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use mxkit::address::{Address, AddressError, Destination, Domain, classify_exchange, display_name};
 use mxkit::dns::engine::{MAX_ANSWERS, read_reply};
-use mxkit::dns::zone::ZoneSet;
+use mxkit::dns::zone::{Limits, Zone, ZoneSet};
 use mxkit::dns::{
     BoxFuture, Lookup, MAX_CNAME_CHAIN, Name, Outcome as DnsOutcome, Overlay, RData, Record,
     RecordType, Response, Status as DnsStatus, TempError, rdata, resolve,
@@ -565,9 +566,17 @@ proptest! {
         // $INCLUDE reads files; that is the file system, not the parser.
         prop_assume!(!text.to_ascii_lowercase().contains("$include"));
         for origin in [None, Some(n("example.org."))] {
+            // With a small entry limit the streaming lexer refills its
+            // window many times: limits only add errors, never other records.
+            let small = Limits { entry: 32, ..Limits::default() };
+            let limited = Zone::parse_with(&text, "robustness", origin.clone(), &small);
             let Ok(zone) = ZoneSet::parse_str(&text, "robustness", origin) else {
+                prop_assert!(limited.is_err());
                 continue;
             };
+            if let Ok(limited) = limited {
+                prop_assert_eq!(limited.records(), zone.records());
+            }
             let mut zones = ZoneSet::new();
             zones.push(zone);
             for name in ["example.org.", "mx.example.org.", "www.example.org.", "."] {

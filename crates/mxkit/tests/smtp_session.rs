@@ -1518,6 +1518,34 @@ async fn unusable_ca_file_is_reported_without_connecting() {
     assert!(Roots::WebPki.load().unwrap().len() > 50);
 }
 
+/// A CA file is read whole, so it has a limit: a huge file (here sparse,
+/// one line of NULs) or a device is refused before it is read, naming the
+/// limit or the reason.
+#[test]
+fn ca_files_are_bounded_and_regular() {
+    let huge = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smtp-huge-{}.pem", std::process::id()));
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(smtp::MAX_CA_FILE + 1)
+        .unwrap();
+    let e = Roots::PemFile(huge.clone()).load().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot use CA file {}: exceeds the limit of {} bytes",
+            huge.display(),
+            smtp::MAX_CA_FILE
+        )
+    );
+    std::fs::remove_file(&huge).unwrap();
+    let e = Roots::PemFile("/dev/zero".into()).load().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot use CA file /dev/zero: not a regular file"
+    );
+}
+
 #[tokio::test]
 async fn data_after_the_starttls_reply_is_refused() {
     let pki = pki();

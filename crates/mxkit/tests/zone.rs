@@ -35,7 +35,7 @@ fn parse(text: &str) -> Zone {
 
 fn parse_err(label: &str, text: &str) -> String {
     match ZoneSet::from_str(text, label, None) {
-        Ok(z) => panic!("expected an error, got {} records", z.records.len()),
+        Ok(z) => panic!("expected an error, got {} records", z.records().len()),
         Err(e) => e.to_string(),
     }
 }
@@ -142,7 +142,7 @@ t IN A 192.0.2.20
 fn rfc1035_directives_relative_names_and_owner_inheritance() {
     let z = parse(EXAMPLE);
     assert_eq!(z.origin, n("example.test"));
-    let first = &z.records[0];
+    let first = &z.records()[0];
     assert_eq!(first.record.name, n("example.test"));
     assert_eq!(first.line, 4, "a record's line is where its entry starts");
     let RData::SOA(soa) = &first.record.data else {
@@ -155,27 +155,26 @@ fn rfc1035_directives_relative_names_and_owner_inheritance() {
         (2026010101, 7200, 900, 1209600, 300)
     );
     // Blank owner: the previous owner (the apex), on the line after the SOA's parentheses.
-    assert_eq!(z.records[1].record.name, n("example.test"));
-    assert_eq!(z.records[1].line, 8);
+    assert_eq!(z.records()[1].record.name, n("example.test"));
+    assert_eq!(z.records()[1].line, 8);
     assert_eq!(
-        z.records[2].record.data,
+        z.records()[2].record.data,
         RData::MX(hickory_proto::rr::rdata::MX::new(10, n("mx1.example.test")))
     );
     // Explicit TTL, $TTL otherwise.
     let mx1 = z
-        .records
         .iter()
         .find(|r| r.record.name == n("mx1.example.test"))
         .unwrap();
     assert_eq!(mx1.record.ttl, 300);
-    assert_eq!(z.records[1].record.ttl, 3600);
+    assert_eq!(z.records()[1].record.ttl, 3600);
     assert!(
-        z.records
+        z.records()
             .iter()
             .all(|r| r.file.as_ref() == Path::new("test.zone"))
     );
     // File order is kept.
-    let lines: Vec<u32> = z.records.iter().map(|r| r.line).collect();
+    let lines: Vec<u32> = z.records().iter().map(|r| r.line).collect();
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
 }
 
@@ -194,7 +193,7 @@ fn rfc1035_ttl_and_class_in_either_order_and_ttl_units() {
          h A 192.0.2.8\n",
     );
     let ttls: Vec<(String, u32)> = z
-        .records
+        .records()
         .iter()
         .map(|r| (r.record.name.to_string(), r.record.ttl))
         .collect();
@@ -229,7 +228,7 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
         "g\tIN\tMX\t( 10\n",
         "    mx.g )\n",
     ));
-    let txt = |i: usize| match &z.records[i].record.data {
+    let txt = |i: usize| match &z.records()[i].record.data {
         RData::TXT(t) => t.txt_data.iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
         other => panic!("not TXT: {other:?}"),
     };
@@ -240,7 +239,7 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
             b"two; not a comment".to_vec()
         ]
     );
-    assert_eq!(z.records[0].line, 2);
+    assert_eq!(z.records()[0].line, 2);
     assert_eq!(
         txt(1),
         [
@@ -251,30 +250,31 @@ fn rfc1035_parentheses_quotes_comments_and_escapes() {
             vec![255u8]
         ]
     );
-    assert_eq!(z.records[1].line, 5);
-    let dotted = &z.records[2].record.name;
+    assert_eq!(z.records()[1].line, 5);
+    let dotted = &z.records()[2].record.name;
     assert_eq!(dotted.iter().next(), Some(&b"c.d"[..]));
     assert_eq!(dotted.iter().count(), 2);
     assert_eq!(txt(3), [b"line\nbreak".to_vec()]);
-    assert_eq!(z.records[3].line, 7);
+    assert_eq!(z.records()[3].line, 7);
     assert_eq!(
-        z.records[4].line, 9,
+        z.records()[4].line,
+        9,
         "lines after a multi-line string still count"
     );
-    assert_eq!(z.records[5].line, 10);
-    assert_eq!(z.records[5].record.data.to_string(), "10 mx.g.t.");
+    assert_eq!(z.records()[5].line, 10);
+    assert_eq!(z.records()[5].record.data.to_string(), "10 mx.g.t.");
 }
 
 #[test]
 fn rfc1035_at_sign_and_absolute_names_and_crlf() {
     let z = parse("$ORIGIN t.\r\n@ MX 0 .\r\nwww.t. MX 10 @\r\n  A 192.0.2.9\r\nalias CNAME @\r\n");
-    assert_eq!(z.records[0].record.name, n("t"));
-    assert_eq!(z.records[0].record.data.to_string(), "0 .");
-    assert_eq!(z.records[1].record.data.to_string(), "10 t.");
-    assert_eq!(z.records[2].record.name, n("www.t"));
-    assert_eq!(z.records[2].line, 4);
-    assert_eq!(z.records[3].record.data.to_string(), "t.");
-    assert_eq!(z.records.len(), 4);
+    assert_eq!(z.records()[0].record.name, n("t"));
+    assert_eq!(z.records()[0].record.data.to_string(), "0 .");
+    assert_eq!(z.records()[1].record.data.to_string(), "10 t.");
+    assert_eq!(z.records()[2].record.name, n("www.t"));
+    assert_eq!(z.records()[2].line, 4);
+    assert_eq!(z.records()[3].record.data.to_string(), "t.");
+    assert_eq!(z.records().len(), 4);
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn origin_comes_from_soa_then_first_origin_then_file_name() {
     for label in ["dir/example.org.zone", "example.org.db", "db.example.org"] {
         let z = ZoneSet::from_str("www A 192.0.2.1\n", label, None).unwrap();
         assert_eq!(z.origin, n("example.org"), "{label}");
-        assert_eq!(z.records[0].record.name, n("www.example.org"), "{label}");
+        assert_eq!(z.records()[0].record.name, n("www.example.org"), "{label}");
     }
     // The caller's origin.
     let z = ZoneSet::from_str("www A 192.0.2.1\n", "x", Some(n("given.test"))).unwrap();
@@ -335,7 +335,7 @@ fn include_is_relative_to_the_including_file_and_keeps_locations() {
     let set = ZoneSet::load(std::slice::from_ref(&main)).unwrap();
     let z = &set.zones()[0];
     let got: Vec<(String, String, u32, u32)> = z
-        .records
+        .records()
         .iter()
         .map(|r| {
             (
@@ -361,7 +361,7 @@ fn include_is_relative_to_the_including_file_and_keeps_locations() {
     .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c, d));
     assert_eq!(got, want);
     assert_eq!(
-        z.records[2].location(),
+        z.records()[2].location(),
         format!("{}:4", dir.0.join("inc/hosts.inc").display())
     );
 }
@@ -396,6 +396,192 @@ fn include_errors_cite_the_right_file_and_line() {
     let looped = dir.write("loop.test.zone", "x A 192.0.2.1\n$INCLUDE loop.test.zone\n");
     let err = ZoneSet::load(&[looped]).unwrap_err();
     assert!(err.message.contains("nested more than"), "{err}");
+}
+
+/// One entry (a record or directive with its parenthesised lines and
+/// comments) or line is at most 1 MiB: an unclosed `(` or `"` or a file
+/// with no line end is refused at the entry where it starts, naming the
+/// limit, instead of being read whole.
+#[test]
+fn an_entry_or_line_over_one_mib_is_refused_naming_the_limit() {
+    let limit = "exceeds the limit of 1048576 bytes for one record or directive";
+    let head = "$ORIGIN t.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n";
+    // An unclosed parenthesis, then many lines.
+    let text = format!("{head}a TXT ( \"x\"\n{}", "b A 192.0.2.1\n".repeat(100_000));
+    let err = parse_err("t.zone", &text);
+    assert!(err.starts_with("t.zone:4: this entry "), "{err}");
+    assert!(err.contains(limit), "{err}");
+    assert!(err.contains("the '(' of line 4 is never closed?"), "{err}");
+    // An unclosed quote.
+    let text = format!("{head}a TXT \"x\n{}", "b A 192.0.2.1\n".repeat(100_000));
+    let err = parse_err("t.zone", &text);
+    assert!(err.starts_with("t.zone:4: this entry "), "{err}");
+    // One comment line of 2 MiB.
+    let text = format!("{head}; {}\nb A 192.0.2.1\n", "c".repeat(2 << 20));
+    let err = parse_err("t.zone", &text);
+    assert!(err.starts_with("t.zone:4: this entry "), "{err}");
+    assert!(err.contains(limit), "{err}");
+    // No line end at all (as /dev/zero would be, were it a regular file).
+    let text = format!("{head}{}", "\0".repeat(3 << 20));
+    let err = parse_err("t.zone", &text);
+    assert!(err.starts_with("t.zone:4: this entry "), "{err}");
+    // Just under the limit: the longest RDATA there is (65535 octets, as
+    // `\DDD` in 255-octet strings), and a long comment, load.
+    let string = format!("\"{}\"", "\\065".repeat(255));
+    let txt = vec![string; 256].join(" ");
+    let text = format!(
+        "{head}big TXT ( {txt} )\n; {}\nb A 192.0.2.1\n",
+        "c".repeat(1000 << 10)
+    );
+    let z = parse(&text);
+    assert_eq!(z.records().len(), 4);
+    match &z.records()[2].record.data {
+        RData::TXT(t) => assert_eq!(t.txt_data.len(), 256),
+        other => panic!("not TXT: {other:?}"),
+    }
+}
+
+/// The other limits, made small here so that the test is quick: each one
+/// is an error naming it, at the line where it was hit.
+#[test]
+fn zone_limits_are_errors_naming_the_limit() {
+    use mxkit::dns::zone::{Limits, MAX_ENTRY, MAX_INCLUDES, MAX_RECORDS, MAX_ZONE_BYTES};
+    let defaults = Limits::default();
+    assert_eq!(
+        (
+            defaults.bytes,
+            defaults.records,
+            defaults.entry,
+            defaults.includes,
+            defaults.depth
+        ),
+        (MAX_ZONE_BYTES, MAX_RECORDS, MAX_ENTRY, MAX_INCLUDES, 16)
+    );
+    assert_eq!(
+        (MAX_ZONE_BYTES, MAX_RECORDS, MAX_ENTRY),
+        (1 << 30, 20_000_000, 1 << 20)
+    );
+    let head = "$ORIGIN t.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n";
+    // Records.
+    let text = format!("{head}{}", "b A 192.0.2.1\n".repeat(20));
+    let limits = Limits {
+        records: 10,
+        ..Limits::default()
+    };
+    let err = Zone::parse_with(&text, "t.zone", None, &limits).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.zone:12: the zone exceeds the limit of 10 records"
+    );
+    assert!(Zone::parse_with(&text, "t.zone", None, &Limits::default()).is_ok());
+    // One entry, at a limit of 100 bytes.
+    let limits = Limits {
+        entry: 100,
+        ..Limits::default()
+    };
+    let text = format!("{head}a TXT \"{}\"\n", "x".repeat(120));
+    let err = Zone::parse_with(&text, "t.zone", None, &limits).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "t.zone:4: this entry exceeds the limit of 100 bytes for one record or directive \
+         with its parenthesised lines and comments"
+    );
+    let text = format!("{head}a TXT \"{}\"\n", "x".repeat(80));
+    assert!(Zone::parse_with(&text, "t.zone", None, &limits).is_ok());
+
+    // Bytes, includes and their nesting, across files.
+    let dir = TempDir::new("limits");
+    dir.write("one.inc", "x A 192.0.2.1\n");
+    dir.write("big.inc", &"y A 192.0.2.2\n".repeat(100));
+    let main = dir.write(
+        "t.zone",
+        &format!("{head}$INCLUDE one.inc\n$INCLUDE one.inc\n$INCLUDE one.inc\n$INCLUDE big.inc\n"),
+    );
+    let limits = Limits {
+        includes: 2,
+        ..Limits::default()
+    };
+    let err = Zone::load_with(&main, &limits).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (main.clone(), 6));
+    assert_eq!(
+        err.message,
+        "$INCLUDE exceeds the limit of 2 included files for one zone"
+    );
+    let limits = Limits {
+        bytes: 1000,
+        ..Limits::default()
+    };
+    let err = Zone::load_with(&main, &limits).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (main.clone(), 7));
+    assert_eq!(
+        err.message,
+        format!(
+            "cannot read included file {}: exceeds the limit of 1000 bytes for a zone file and \
+             the files it includes",
+            dir.0.join("big.inc").display()
+        )
+    );
+    let err = Zone::load_with(
+        &main,
+        &Limits {
+            bytes: 100,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: cannot read zone file: exceeds the limit of 100 bytes for a zone file and the \
+             files it includes",
+            main.display()
+        )
+    );
+    assert_eq!(Zone::load(&main).unwrap().records().len(), 105);
+    // A file that includes itself twice: stopped by the depth, whichever
+    // limit comes first, not after 2^16 reads.
+    let fan = dir.write("fan.zone", &format!("{head}$INCLUDE fan.inc\n"));
+    dir.write("fan.inc", "$INCLUDE fan.inc\n$INCLUDE fan.inc\n");
+    let err = Zone::load(&fan).unwrap_err();
+    assert!(
+        err.message.contains("exceeds the limit of 16 nested files"),
+        "{err}"
+    );
+    // A zone file or an included one is a regular file.
+    let dev = dir.write("dev.zone", &format!("{head}$INCLUDE /dev/zero\n"));
+    let err = Zone::load(&dev).unwrap_err();
+    assert_eq!(
+        err.message,
+        "cannot read included file /dev/zero: not a regular file"
+    );
+    let err = Zone::load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero: cannot read zone file: not a regular file"
+    );
+}
+
+/// The whole-zone byte limit at its default, from the file's size: a
+/// sparse file of 1 GiB and one byte is refused before anything is read.
+#[test]
+fn a_zone_file_over_one_gib_is_refused_before_it_is_read() {
+    let dir = TempDir::new("huge");
+    let path = dir.0.join("huge.test.zone");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    let start = Instant::now();
+    let err = ZoneSet::load(std::slice::from_ref(&path)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: cannot read zone file: exceeds the limit of 1073741824 bytes for a zone file \
+             and the files it includes",
+            path.display()
+        )
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -579,22 +765,22 @@ fn other_types_go_through_hickory_and_generic_form_works() {
         "e TYPE65281 \\# 0\n",
     ));
     let types: Vec<String> = z
-        .records
+        .records()
         .iter()
         .map(|r| r.record.record_type().to_string())
         .collect();
     assert_eq!(&types[..6], ["CAA", "TLSA", "SSHFP", "HINFO", "SRV", "PTR"]);
-    assert_eq!(z.records[4].record.data.to_string(), "0 5 5060 sip.t.");
-    assert_eq!(z.records[5].record.data.to_string(), "host.t.");
-    match &z.records[6].record.data {
+    assert_eq!(z.records()[4].record.data.to_string(), "0 5 5060 sip.t.");
+    assert_eq!(z.records()[5].record.data.to_string(), "host.t.");
+    match &z.records()[6].record.data {
         RData::Unknown { code, rdata } => {
             assert_eq!(u16::from(*code), 99);
             assert_eq!(rdata.anything, b"\x0bv=spf1 -all");
         }
         other => panic!("SPF as {other:?}"),
     }
-    assert_eq!(z.records[7].record.data.to_string(), "192.0.2.1");
-    match &z.records[8].record.data {
+    assert_eq!(z.records()[7].record.data.to_string(), "192.0.2.1");
+    match &z.records()[8].record.data {
         RData::Unknown { code, rdata } => {
             assert_eq!(u16::from(*code), 65280);
             assert_eq!(rdata.anything, [0xab, 0xcd, 0xef]);
@@ -655,7 +841,7 @@ fn rrset_of_the_type_with_file_ttls() {
         ]
     );
     let kept: Vec<u32> = s.zones()[0]
-        .records
+        .records()
         .iter()
         .filter(|r| r.record.name == n("mixed.example.test"))
         .map(|r| r.record.ttl)
@@ -1376,7 +1562,7 @@ fn cross_check_with_knotd_on_shipped_zone_files() {
     let mut set = ZoneSet::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for z in zones {
-        for r in &z.records {
+        for r in &z.records() {
             let owner = r.record.name.to_ascii();
             names.insert(format!("below.{owner}"));
             names.insert(owner);

@@ -9,6 +9,7 @@
 //! at any moment loses at most the unwritten results and leaves at most one
 //! partial last line, which `--resume` cuts before it appends.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::hash::Hasher;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
@@ -22,11 +23,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mxkit::bounded;
 use mxkit::dns::engine::{Engine, EngineConfig};
 use mxkit::dns::zone::ZoneSet;
 use mxkit::dns::{Lookup, Overlay};
 use mxkit::scan::{
-    DEFAULT_GONE_AFTER, Done, Item, LineReader, MAX_WINDOW, ScanOptions, Scanner, WindowSize,
+    DEFAULT_GONE_AFTER, Done, Item, LineReader, LineTooLong, MAX_WINDOW, ScanOptions, Scanner,
+    WindowSize,
 };
 use tokio::sync::mpsc;
 
@@ -45,6 +48,10 @@ const QUEUED_BATCHES: usize = 8;
 const FLUSH_AT: usize = 64 * 1024;
 /// Most tries per question (`--retries` + 1).
 const MAX_TRIES: u32 = 20;
+/// Longest line of an output read back by `--resume`, in bytes: far above
+/// any result line mxkit writes (a route with 1000 MX records, the most one
+/// answer keeps, is about 100 KB), so a longer one is not a result.
+const MAX_RESULT_LINE: usize = 64 << 20;
 
 /// Validated settings for one `scan` run: nothing here knows about clap.
 struct Settings {
@@ -191,28 +198,44 @@ struct ReadCounts {
     resumed: AtomicU64,
 }
 
-/// Line numbers already in the output (`--resume`).
-#[derive(Default)]
+/// Line numbers already in the output (`--resume`), as runs of consecutive
+/// numbers: memory follows the number of gaps, never the highest number, so
+/// a damaged output that claims line 18446744073709551615 costs one entry
+/// (a bit per number up to the highest cost exabytes).
+#[derive(Debug, Default)]
 struct LineSet {
-    bits: Vec<u64>,
+    /// First number of each run -> its last number; runs are disjoint and
+    /// never adjacent.
+    runs: BTreeMap<u64, u64>,
+    /// How many numbers it holds.
     count: u64,
 }
 
 impl LineSet {
+    /// Add `line`; false when it was already there.
     fn insert(&mut self, line: u64) -> bool {
-        let (word, bit) = ((line / 64) as usize, line % 64);
-        if self.bits.len() <= word {
-            self.bits.resize(word + 1, 0);
+        let before = self.runs.range(..=line).next_back().map(|(&s, &e)| (s, e));
+        if before.is_some_and(|(_, end)| line <= end) {
+            return false;
         }
-        let new = self.bits[word] & (1 << bit) == 0;
-        self.bits[word] |= 1 << bit;
-        self.count += u64::from(new);
-        new
+        let start = match before {
+            Some((start, end)) if end + 1 == line => start,
+            _ => line,
+        };
+        let end = match line.checked_add(1).and_then(|next| self.runs.remove(&next)) {
+            Some(end) => end,
+            None => line,
+        };
+        self.runs.insert(start, end);
+        self.count += 1;
+        true
     }
 
     fn contains(&self, line: u64) -> bool {
-        let (word, bit) = ((line / 64) as usize, line % 64);
-        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
+        self.runs
+            .range(..=line)
+            .next_back()
+            .is_some_and(|(_, &end)| line <= end)
     }
 }
 
@@ -291,10 +314,16 @@ pub fn run(args: ScanArgs) -> Result<u8> {
 
     // When the run stopped early the reader may still be blocked on its
     // input; its counts are read without waiting for it.
+    // An input line past the limit is an input that is not a list of
+    // domains: a usage error, not a reason to retry.
+    let mut unusable_input = false;
     let input_error = if summary.stopped.is_none() {
         match reader.join() {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => {
+                unusable_input = LineTooLong::find(&e).is_some();
+                Some(e.to_string())
+            }
             Err(_) => Some("the reader thread panicked".to_owned()),
         }
     } else {
@@ -327,6 +356,8 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     }
     Ok(if stats.completed {
         exit::OK
+    } else if unusable_input {
+        exit::USAGE
     } else {
         exit::TEMPORARY
     })
@@ -385,6 +416,18 @@ fn open_output(
             LineSet::default(),
         ));
     }
+    // Only a regular file can be read to its end and cut: not /dev/zero
+    // (endless), not a FIFO (whose reader waits for a writer).
+    let not_a_file = || -> anyhow::Error {
+        Usage(format!(
+            "--resume: {}: not a regular file; not appending to it",
+            path.display()
+        ))
+        .into()
+    };
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(not_a_file());
+    }
     let kept = kept_lines(path, input)?;
     let mut file = OpenOptions::new()
         .write(true)
@@ -392,6 +435,9 @@ fn open_output(
         .truncate(false)
         .open(path)
         .map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(not_a_file());
+    }
     // A partial last line (a run killed mid-write) is cut.
     file.set_len(kept.bytes).map_err(cannot)?;
     file.seek(SeekFrom::Start(kept.bytes)).map_err(cannot)?;
@@ -437,10 +483,18 @@ fn kept_lines(path: &Path, input: Option<&Path>) -> Result<Kept> {
     let mut number = 0u64;
     loop {
         buf.clear();
-        let n = reader
+        let n = (&mut reader)
+            .take(MAX_RESULT_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
             .map_err(|e| Usage(format!("cannot read --output {out}: {e}")))?;
+        if n > MAX_RESULT_LINE {
+            return Err(refuse(format!(
+                "{out} line {} exceeds the limit of {MAX_RESULT_LINE} bytes for a scan result",
+                number + 1
+            )));
+        }
         if n == 0 || buf.last() != Some(&b'\n') {
+            // The end, or a partial last line (a run killed mid-write).
             break;
         }
         number += 1;
@@ -615,8 +669,10 @@ fn progress_style(template: &str) -> ProgressStyle {
 }
 
 /// Lines in a file (a last line without `\n` counts), for the progress bar.
+/// Only a regular file is counted: reading a FIFO here would take lines
+/// from the run, and `/dev/zero` has no end.
 fn count_lines(path: &Path) -> io::Result<u64> {
-    let mut file = File::open(path)?;
+    let mut file = bounded::open_regular(path)?;
     let mut buf = vec![0u8; 1 << 18];
     let mut lines = 0u64;
     let mut last = b'\n';
@@ -629,4 +685,35 @@ fn count_lines(path: &Path) -> io::Result<u64> {
         last = buf[n - 1];
     }
     Ok(lines + u64::from(last != b'\n'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_sets_keep_runs_and_any_number_costs_one_entry() {
+        let mut set = LineSet::default();
+        for line in [5, 3, 4, 1, 9, u64::MAX, 2, 8] {
+            assert!(set.insert(line), "{line}");
+        }
+        assert!(!set.insert(4));
+        assert!(!set.insert(u64::MAX));
+        assert_eq!(set.count, 8);
+        let runs: Vec<(u64, u64)> = set.runs.iter().map(|(&s, &e)| (s, e)).collect();
+        assert_eq!(runs, [(1, 5), (8, 9), (u64::MAX, u64::MAX)]);
+        for line in [1, 3, 5, 8, 9, u64::MAX] {
+            assert!(set.contains(line), "{line}");
+        }
+        for line in [0, 6, 7, 10, u64::MAX - 1] {
+            assert!(!set.contains(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn only_regular_files_are_counted() {
+        // /dev/zero would never end, a FIFO would lose its lines to the count.
+        let e = count_lines(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file");
+    }
 }

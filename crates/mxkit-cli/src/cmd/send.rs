@@ -2,10 +2,12 @@
 //! exchangers, one walk per recipient domain, never twice to one domain.
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Read, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mxkit::address::{Address, Destination};
+use mxkit::bounded;
 use mxkit::smtp::{self, Message, Timeouts, WalkVerdict};
 
 use super::dns::{DnsSettings, runtime};
@@ -55,6 +57,15 @@ pub fn run(args: SendArgs) -> Result<u8> {
                 _ => Usage(format!("the message: {e}")),
             }
         })?;
+    if message.len() as u64 > args.max_size {
+        return Err(Usage(format!(
+            "the message is {} octets once prepared for sending (CRLF line endings, added \
+             header fields), more than --max-size {}",
+            message.len(),
+            args.max_size
+        ))
+        .into());
+    }
     let dns = DnsSettings::from_args(
         &args.dns,
         groups
@@ -96,27 +107,34 @@ pub fn run(args: SendArgs) -> Result<u8> {
 }
 
 /// The message: `--data FILE|-`, else standard input when it is not a
-/// terminal, else a short test message.
+/// terminal, else a short test message; at most `--max-size` octets, read
+/// as a stream (never more than the limit and one octet, whatever the source
+/// is: a FIFO, `/dev/zero`).
 fn read_message(args: &SendArgs) -> Result<Vec<u8>> {
-    let mut raw = Vec::new();
-    match args.data.as_deref() {
-        Some(p) if p.as_os_str() == "-" => {
-            io::stdin()
-                .read_to_end(&mut raw)
-                .context("cannot read the message from standard input")?;
+    let limit = args.max_size;
+    let over = |source: &str, e: io::Error| -> anyhow::Error {
+        if e.kind() == io::ErrorKind::FileTooLarge {
+            Usage(format!("{source}: {e} (--max-size)")).into()
+        } else {
+            Usage(format!("{source}: {e}")).into()
         }
+    };
+    let stdin = || {
+        bounded::read_to_limit(io::stdin().lock(), limit)
+            .map_err(|e| over("cannot read the message from standard input", e))
+    };
+    let raw = match args.data.as_deref() {
+        Some(p) if p.as_os_str() == "-" => stdin()?,
         Some(p) => {
-            raw = std::fs::read(p).map_err(|e| Usage(format!("--data {}: {e}", p.display())))?;
+            let source = format!("--data {}", p.display());
+            let file = File::open(p).map_err(|e| over(&source, e))?;
+            bounded::read_to_limit(file, limit).map_err(|e| over(&source, e))?
         }
-        None if !io::stdin().is_terminal() => {
-            io::stdin()
-                .read_to_end(&mut raw)
-                .context("cannot read the message from standard input")?;
-        }
-        None => raw = TEST_MESSAGE.as_bytes().to_vec(),
-    }
+        None if !io::stdin().is_terminal() => stdin()?,
+        None => Vec::new(),
+    };
     if raw.is_empty() {
-        raw = TEST_MESSAGE.as_bytes().to_vec();
+        return Ok(TEST_MESSAGE.as_bytes().to_vec());
     }
     Ok(raw)
 }

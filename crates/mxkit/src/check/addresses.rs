@@ -356,7 +356,7 @@ impl HostLookup {
                 .zone_records(owner, *rtype, |d| {
                     rdata_ip(d).is_some_and(|ip| only.is_none_or(|o| o == ip))
                 })
-                .into_iter()
+                .iter()
                 .map(Evidence::zone)
                 .collect();
             if matches!(answer.outcome, Outcome::Records(_)) && !from_zone.is_empty() {

@@ -15,8 +15,9 @@
 //! One module per family of rules: [`records`] (the MX RRset and its
 //! exchangers), [`addresses`] (where the exchangers' addresses point),
 //! [`nameservers`] (every authoritative server asked directly), [`reverse`]
-//! (PTR records), [`smtp`] (the exchangers over SMTP, up to STARTTLS); [`diff`] compares a zone file with live DNS before it is
-//! published. Each family has one entry point, `async fn check(&Context, &mut
+//! (PTR records), [`smtp`] (the exchangers over SMTP, up to STARTTLS),
+//! [`zonefile`] (the loaded zone files themselves); [`diff`] compares a zone
+//! file with live DNS before it is published. Each family has one entry point, `async fn check(&Context, &mut
 //! Findings)`.
 
 pub mod addresses;
@@ -25,6 +26,7 @@ pub mod nameservers;
 pub mod records;
 pub mod reverse;
 pub mod smtp;
+pub mod zonefile;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -89,7 +91,8 @@ impl FromStr for Severity {
 pub struct Rule {
     /// Stable id, kebab-case.
     pub id: &'static str,
-    /// Catalogue row in the project's spec (`MX10`).
+    /// Catalogue row in the project's spec (`MX10`); `ZONE` for the rules
+    /// on the loaded zone files themselves, which have no row.
     pub row: &'static str,
     /// Default severity (some rules escalate, see their docs).
     pub severity: Severity,
@@ -167,6 +170,8 @@ rules! {
         "an exchanger's certificate is not trusted or does not name it";
     SMTP_SLOW_GREETING = "smtp-slow-greeting", "MX25", Info, "RFC 5321 section 4.5.3.2",
         "an exchanger takes more than 10 s to greet";
+    ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
+        "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
 }
 
 /// Look a rule up by id.
@@ -494,14 +499,12 @@ impl Context<'_> {
         name: &Name,
         rtype: RecordType,
         keep: impl Fn(&RData) -> bool,
-    ) -> Vec<&ZoneRecord> {
+    ) -> Vec<ZoneRecord> {
         self.zones
             .zones()
             .iter()
-            .flat_map(|z| z.records.iter())
-            .filter(|r| {
-                r.record.record_type() == rtype && r.record.name == *name && keep(&r.record.data)
-            })
+            .flat_map(|z| z.records_at(name))
+            .filter(|r| r.record.record_type() == rtype && keep(&r.record.data))
             .collect()
     }
 
@@ -536,7 +539,7 @@ impl Context<'_> {
                 };
                 out.push(Evidence::dns(server.to_string(), owner, asked, text));
             } else {
-                out.extend(lines.into_iter().map(Evidence::zone));
+                out.extend(lines.iter().map(Evidence::zone));
             }
         }
         out
@@ -551,7 +554,7 @@ impl Context<'_> {
                 RData::MX(m) => keep(m.preference, &m.exchange),
                 _ => false,
             })
-            .into_iter()
+            .iter()
             .map(Evidence::zone)
             .collect();
         if !from_zone.is_empty() {
@@ -617,6 +620,7 @@ pub async fn check(
         route: &route,
     };
     let mut findings = Findings::new(options.policy.clone());
+    zonefile::check(&ctx, &mut findings);
     records::check(&ctx, &mut findings).await;
     addresses::check(&ctx, &mut findings).await;
     nameservers::check(&ctx, &mut findings).await;

@@ -265,7 +265,7 @@ fn ptr_evidence(ctx: &Context<'_>, rev: &Name, ptr: &Answer) -> Vec<Evidence> {
     let owner = ptr.canonical(rev);
     let from_zone: Vec<Evidence> = ctx
         .zone_records(owner, RecordType::PTR, |_| true)
-        .into_iter()
+        .iter()
         .map(Evidence::zone)
         .collect();
     if !from_zone.is_empty() {

@@ -114,6 +114,11 @@ pub const DEFAULT_UDP_SOCKETS: usize = 2;
 pub const MAX_ANSWERS: usize = 1000;
 /// Where the system's resolver configuration lives.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// Largest resolv.conf read, in bytes. glibc uses at most 3 nameservers, 6
+/// search domains and a handful of options: a full file is well under
+/// 4 KiB, so 64 KiB leaves room for comments and still refuses a file that
+/// is not a resolv.conf at all.
+pub const MAX_RESOLV_CONF: u64 = 64 << 10;
 
 /// Kernel send and receive buffer asked for each UDP socket (spec/scan.md: 8 MiB).
 const UDP_BUFFER: usize = 8 << 20;
@@ -209,12 +214,15 @@ impl EngineConfig {
         Self::from_resolv_conf_file(RESOLV_CONF)
     }
 
-    /// The resolvers named in a resolv.conf file.
+    /// The resolvers named in a resolv.conf file: a regular file of at most
+    /// [`MAX_RESOLV_CONF`] bytes.
     pub fn from_resolv_conf_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|source| ConfigError::Unreadable {
-            path: path.display().to_string(),
-            source,
+        let text = crate::bounded::read_file(path, MAX_RESOLV_CONF).map_err(|source| {
+            ConfigError::Unreadable {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
         Self::parse_resolv_conf(&text, &path.display().to_string())
     }

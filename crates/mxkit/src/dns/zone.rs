@@ -36,6 +36,12 @@
 //!   same origin (given or from the file name) is the initial origin for
 //!   relative names met before any `$ORIGIN`.
 //!
+//! - **Storage** (the `store` module): records, names and RDATA packed, names
+//!   interned as a tree of labels, each owner's records indexed; a loaded
+//!   zone takes a small multiple of its file's size (BENCHMARKS.md) and
+//!   hands out hickory records only when asked ([`Zone::iter`],
+//!   [`Zone::records_at`], answers).
+//!
 //! - **Answering** ([`ZoneSet::answer`]), as an authoritative server would (RFC
 //!   1034 section 4.3.2): the zone with the longest origin containing the name;
 //!   a name at or below a zone cut is not ours (`None`: the caller asks live
@@ -47,7 +53,14 @@
 //!   negative TTL is min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5).
 //!
 //! Loading never panics, whatever the input: every problem is a [`ZoneError`]
-//! shown as `FILE:LINE: message`.
+//! shown as `FILE:LINE: message`. It has limits ([`Limits`]), each an error
+//! naming it when hit: [`MAX_ZONE_BYTES`] for the file and its includes
+//! together (the text is read as a stream, never whole), [`MAX_ENTRY`] for
+//! one record or line, [`MAX_RECORDS`], [`MAX_INCLUDES`] and
+//! [`MAX_INCLUDE_DEPTH`]; a zone file or an included one must be a regular
+//! file (not `/dev/zero`, a FIFO or a directory).
+
+mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -56,11 +69,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hickory_proto::rr::RecordSet;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, SRV, TXT};
-use hickory_proto::rr::{DNSClass, RecordSet};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use hickory_proto::serialize::txt::Parser;
 
+use self::store::{CUT, EXISTS, ZoneData};
 use super::{MAX_CNAME_CHAIN, Name, RData, Record, RecordType, Response, Status};
 
 /// TTL of a record that has none and follows no `$TTL` (Knot's `default-ttl`).
@@ -70,7 +84,7 @@ pub const DEFAULT_TTL: u32 = 3600;
 const MAX_TTL: u32 = i32::MAX as u32;
 
 /// Deepest nesting of `$INCLUDE` (a loop of includes stops here).
-const MAX_INCLUDE_DEPTH: usize = 16;
+pub const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The SPF record type (RFC 4408; obsoleted by RFC 7208 but still met).
 const SPF: u16 = 99;
@@ -126,48 +140,123 @@ impl ZoneRecord {
     }
 }
 
-/// One loaded zone: its origin and its records in file order.
-#[derive(Clone, Debug)]
+/// One loaded zone: its origin and its records, held compactly (see
+/// `store`): records come out as [`ZoneRecord`]s when asked for. Cheap to
+/// clone (the data is shared).
+#[derive(Clone)]
 pub struct Zone {
     /// The apex: the SOA owner, else the first `$ORIGIN`, else the given or
     /// file-name origin.
     pub origin: Name,
-    /// Every record in file order (`$INCLUDE`d records where the directive is).
-    pub records: Vec<ZoneRecord>,
     /// The file (or label) the zone was loaded from.
     pub file: Arc<Path>,
+    data: Arc<ZoneData>,
+    /// The origin's node in `data.names`.
+    apex: u32,
+    /// min(SOA TTL, SOA MINIMUM), kept for answers.
+    negative_ttl: Option<u32>,
 }
 
-/// Largest zone file read (a 200k-record zone is about 10 MiB).
-pub const MAX_ZONE_FILE: u64 = 1 << 30;
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zone")
+            .field("origin", &self.origin.to_string())
+            .field("file", &self.file)
+            .field("records", &self.len())
+            .finish()
+    }
+}
 
-/// Read a zone file: a regular file of at most [`MAX_ZONE_FILE`] bytes, so
-/// that `--zone /dev/zero` or `$INCLUDE /dev/zero` fails at once instead of
-/// eating memory.
-fn read_zone_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
+/// Largest zone read, in bytes: the zone file and every file it
+/// `$INCLUDE`s together (1 GiB). The text is read as a stream, so this is
+/// not what the file costs in memory (a few times less: BENCHMARKS.md); it
+/// stops `--zone` on a file that is not a zone (a disk image) and
+/// `$INCLUDE` fan-out (a file including itself twice per level reads 2^16
+/// copies within [`MAX_INCLUDE_DEPTH`]). Knot DNS has the same kind of
+/// limit (`zone-max-size`).
+pub const MAX_ZONE_BYTES: u64 = 1 << 30;
+
+/// Most records in one zone: 20 million, four times the 200 MB zone of the
+/// benchmark (BENCHMARKS.md). It bounds memory where the byte limit cannot:
+/// a record can be written in ten bytes (`  A 1.2.3.4`) but costs about 40
+/// in memory. named has the same kind of limit (`max-records`).
+pub const MAX_RECORDS: usize = 20_000_000;
+
+/// Longest entry, in bytes: one record or directive with its parenthesised
+/// lines and comments, or one line (1 MiB). The longest record there can be
+/// is 65535 octets of RDATA, at most four bytes of text per octet
+/// (`\DDD`): about 256 KiB. An entry past the limit is almost always a
+/// `(` or `"` left open; the limit also bounds the window the zone is read
+/// through.
+pub const MAX_ENTRY: usize = 1 << 20;
+
+/// Most `$INCLUDE`s read for one zone (each file counts as often as it is
+/// included).
+pub const MAX_INCLUDES: usize = 1000;
+
+/// The limits a zone is loaded with: every one of them, when hit, is an
+/// error naming it (`FILE:LINE: ... exceeds the limit of N ...`). The
+/// default is the constants above; a caller may choose others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of the zone file and its includes together ([`MAX_ZONE_BYTES`]).
+    pub bytes: u64,
+    /// Records ([`MAX_RECORDS`]).
+    pub records: usize,
+    /// Bytes of one entry or line ([`MAX_ENTRY`]).
+    pub entry: usize,
+    /// `$INCLUDE`s read ([`MAX_INCLUDES`]).
+    pub includes: usize,
+    /// Nesting of `$INCLUDE` ([`MAX_INCLUDE_DEPTH`]).
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            bytes: MAX_ZONE_BYTES,
+            records: MAX_RECORDS,
+            entry: MAX_ENTRY,
+            includes: MAX_INCLUDES,
+            depth: MAX_INCLUDE_DEPTH,
+        }
+    }
+}
+
+impl Limits {
+    fn too_many_bytes(&self) -> String {
+        format!(
+            "exceeds the limit of {} bytes for a zone file and the files it includes",
+            self.bytes
+        )
+    }
+}
+
+/// Open a zone file: a regular file (not `/dev/zero`, a FIFO or a
+/// directory), and not larger than the `budget` left of the zone's bytes.
+fn open_zone_file(path: &Path, budget: u64, limits: &Limits) -> std::io::Result<std::fs::File> {
+    let file = crate::bounded::open_regular(path)?;
+    if file.metadata()?.len() > budget {
         return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
+            std::io::ErrorKind::FileTooLarge,
+            limits.too_many_bytes(),
         ));
     }
-    if meta.len() > MAX_ZONE_FILE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {MAX_ZONE_FILE} bytes"),
-        ));
-    }
-    std::fs::read(path)
+    Ok(file)
 }
 
 impl Zone {
     /// Load one zone file. The initial origin (for relative names before any
     /// `$ORIGIN`) comes from the file name when it looks like a zone name.
     pub fn load(path: &Path) -> Result<Zone, ZoneError> {
-        let bytes = read_zone_file(path)
+        Self::load_with(path, &Limits::default())
+    }
+
+    /// [`Zone::load`] with other limits.
+    pub fn load_with(path: &Path, limits: &Limits) -> Result<Zone, ZoneError> {
+        let file = open_zone_file(path, limits.bytes, limits)
             .map_err(|e| zone_error(path, 0, format!("cannot read zone file: {e}")))?;
-        parse_zone(&bytes, Arc::from(path), origin_from_file_name(path))
+        parse_zone(file, Arc::from(path), origin_from_file_name(path), limits)
     }
 
     /// Parse zone text. `label` stands for the file name in errors, in
@@ -175,6 +264,16 @@ impl Zone {
     /// initial origin (when `None`, it is taken from `label` if that looks
     /// like a zone file name).
     pub fn parse(text: &str, label: &str, origin: Option<Name>) -> Result<Zone, ZoneError> {
+        Self::parse_with(text, label, origin, &Limits::default())
+    }
+
+    /// [`Zone::parse`] with other limits.
+    pub fn parse_with(
+        text: &str,
+        label: &str,
+        origin: Option<Name>,
+        limits: &Limits,
+    ) -> Result<Zone, ZoneError> {
         let path: Arc<Path> = Arc::from(Path::new(label));
         let origin = match origin {
             Some(mut o) => {
@@ -183,23 +282,113 @@ impl Zone {
             }
             None => origin_from_file_name(&path),
         };
-        parse_zone(text.as_bytes(), path, origin)
+        parse_zone(text.as_bytes(), path, origin, limits)
+    }
+
+    /// How many records the zone has (duplicates included).
+    pub fn len(&self) -> usize {
+        self.data.recs.len()
+    }
+
+    /// True when the zone has no record (a loaded zone always has one).
+    pub fn is_empty(&self) -> bool {
+        self.data.recs.is_empty()
+    }
+
+    fn zone_record(&self, rec: u32) -> ZoneRecord {
+        ZoneRecord {
+            record: self.data.record(rec),
+            file: self.data.file_path(rec).clone(),
+            line: self.data.recs[rec as usize].line,
+        }
+    }
+
+    /// Every record in file order (`$INCLUDE`d records where the directive
+    /// is), each made when the iterator reaches it.
+    pub fn iter(&self) -> impl Iterator<Item = ZoneRecord> + '_ {
+        (0..self.len() as u32).map(|i| self.zone_record(i))
+    }
+
+    /// Every record in file order, all at once: for tests and small zones
+    /// (a large zone is better walked with [`Zone::iter`]).
+    pub fn records(&self) -> Vec<ZoneRecord> {
+        self.iter().collect()
+    }
+
+    /// The records owned by `name` (any case), in file order, exact
+    /// duplicates included: the `file:line` evidence for a name.
+    pub fn records_at(&self, name: &Name) -> Vec<ZoneRecord> {
+        let Some(id) = self.data.names.find(name) else {
+            return Vec::new();
+        };
+        self.data
+            .at(id)
+            .iter()
+            .map(|&i| self.zone_record(i))
+            .collect()
     }
 
     /// The SOA record, if the zone has one.
-    pub fn soa(&self) -> Option<&ZoneRecord> {
-        self.records
-            .iter()
-            .find(|r| r.record.record_type() == RecordType::SOA)
+    pub fn soa(&self) -> Option<ZoneRecord> {
+        self.data.soa.map(|i| self.zone_record(i))
     }
 
     /// The negative-caching TTL, min(SOA TTL, SOA MINIMUM) (RFC 2308 section
     /// 5), when the zone has an SOA.
     pub fn negative_ttl(&self) -> Option<u32> {
-        self.soa().and_then(|r| match &r.record.data {
-            RData::SOA(soa) => Some(r.record.ttl.min(soa.minimum)),
+        self.negative_ttl
+    }
+
+    fn new(origin: Name, file: Arc<Path>, data: ZoneData, apex: u32) -> Zone {
+        let negative_ttl = data.soa.and_then(|i| match data.rdata(i) {
+            RData::SOA(soa) => Some(data.recs[i as usize].ttl.min(soa.minimum)),
             _ => None,
-        })
+        });
+        Zone {
+            origin,
+            file,
+            data: Arc::new(data),
+            apex,
+            negative_ttl,
+        }
+    }
+
+    /// Both zones' records in one zone (same origin as `self`), without the
+    /// checks of loading (as [`ZoneSet::push`] merges). Records past what
+    /// one zone can hold are left out, with a warning.
+    fn merged(&self, other: &Zone) -> Zone {
+        let mut data = ZoneData::new();
+        let mut files: HashMap<Arc<Path>, u16> = HashMap::new();
+        'zones: for zone in [self, other] {
+            for i in 0..zone.len() as u32 {
+                let path = zone.data.file_path(i);
+                let added = (|| -> Result<u32, String> {
+                    let file = match files.get(path) {
+                        Some(&f) => f,
+                        None => {
+                            let f = data.file(path.clone())?;
+                            files.insert(path.clone(), f);
+                            f
+                        }
+                    };
+                    let r = zone.data.record(i);
+                    let owner = data.names.intern(&r.name)?;
+                    data.add(owner, r.ttl, &r.data, file, zone.data.recs[i as usize].line)
+                })();
+                if let Err(e) = added {
+                    tracing::warn!("zone {}: records left out of the merge: {e}", self.origin);
+                    break 'zones;
+                }
+            }
+        }
+        let apex = match data.index(&self.origin) {
+            Ok(apex) => apex,
+            Err(e) => {
+                tracing::warn!("zone {}: cannot merge: {e}", self.origin);
+                return self.clone();
+            }
+        };
+        Zone::new(self.origin.clone(), self.file.clone(), data, apex)
     }
 }
 
@@ -265,31 +454,128 @@ struct Entry {
     tokens: Vec<Token>,
 }
 
-struct Lexer<'a> {
-    src: &'a [u8],
+/// Bytes read from a zone file at a time.
+const CHUNK: usize = 64 << 10;
+
+/// What stopped the lexer: where (the line) and why.
+struct LexError {
+    line: u32,
+    message: String,
+}
+
+impl LexError {
+    fn at(line: u32, message: impl Into<String>) -> Self {
+        LexError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Splits a zone file into entries, reading it as a stream: it holds a
+/// window of the file (at most twice [`Limits::entry`] and a chunk), never
+/// the whole file. Every byte read is taken from the zone's byte budget (the
+/// file and its `$INCLUDE`s together, [`Limits::bytes`]).
+struct Lexer<R> {
+    reader: R,
+    /// [`Limits::entry`].
+    max_entry: usize,
+    /// The message for [`Limits::bytes`].
+    too_many_bytes: String,
+    /// `buf[pos..]` is read but not yet lexed.
+    buf: Vec<u8>,
     pos: usize,
+    eof: bool,
     line: u32,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(src: &'a [u8]) -> Self {
+impl<R: std::io::Read> Lexer<R> {
+    fn new(reader: R, limits: &Limits) -> Self {
         Lexer {
-            src,
+            reader,
+            max_entry: limits.entry,
+            too_many_bytes: limits.too_many_bytes(),
+            buf: Vec::new(),
             pos: 0,
+            eof: false,
             line: 1,
         }
     }
 
+    /// Make sure the window holds the next [`Limits::entry`] bytes and one
+    /// more, or the rest of the file: an entry that runs to the window's end
+    /// before the file's is over the limit.
+    fn fill(&mut self, budget: &mut u64) -> Result<(), LexError> {
+        if self.eof || self.buf.len() - self.pos > self.max_entry {
+            return Ok(());
+        }
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        while !self.eof && self.buf.len() < 2 * self.max_entry {
+            let old = self.buf.len();
+            // Small entry limits read in small pieces (the window's refills
+            // are exercised by tests and fuzzing with small limits).
+            self.buf.resize(old + CHUNK.min(self.max_entry + 1), 0);
+            let n = loop {
+                match self.reader.read(&mut self.buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(LexError::at(self.line, format!("cannot read: {e}")));
+                    }
+                }
+            };
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            } else if n as u64 > *budget {
+                return Err(LexError::at(
+                    self.line,
+                    format!("the zone {}", self.too_many_bytes),
+                ));
+            } else {
+                *budget -= n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// The byte at the read position, if the window has it.
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// The entry that started on line `line` is longer than the limit (or
+    /// the window ended before the file, which means the same).
+    fn too_long(&self, line: u32, open: Option<u32>) -> LexError {
+        let hint = match open {
+            Some(paren) => format!(" (the '(' of line {paren} is never closed?)"),
+            None => String::new(),
+        };
+        LexError::at(
+            line,
+            format!(
+                "this entry exceeds the limit of {} bytes for one record or directive with \
+                 its parenthesised lines and comments{hint}",
+                self.max_entry
+            ),
+        )
+    }
+
     /// The next entry with at least one token, or `None` at the end.
-    fn next_entry(&mut self) -> Result<Option<Entry>, (u32, String)> {
+    fn next_entry(&mut self, budget: &mut u64) -> Result<Option<Entry>, LexError> {
         loop {
-            if self.pos >= self.src.len() {
+            self.fill(budget)?;
+            if self.pos >= self.buf.len() {
                 return Ok(None);
             }
-            let blank_owner = matches!(self.src[self.pos], b' ' | b'\t');
+            let start = self.pos;
+            let start_line = self.line;
+            let blank_owner = matches!(self.buf[self.pos], b' ' | b'\t');
             let mut tokens = Vec::new();
             let mut open: Option<u32> = None;
-            while let Some(&c) = self.src.get(self.pos) {
+            while let Some(c) = self.peek() {
                 match c {
                     b'\n' => {
                         self.pos += 1;
@@ -300,13 +586,13 @@ impl<'a> Lexer<'a> {
                     }
                     b' ' | b'\t' | b'\r' => self.pos += 1,
                     b';' => {
-                        while self.src.get(self.pos).is_some_and(|&c| c != b'\n') {
+                        while self.peek().is_some_and(|c| c != b'\n') {
                             self.pos += 1;
                         }
                     }
                     b'(' => {
                         if let Some(first) = open {
-                            return Err((
+                            return Err(LexError::at(
                                 self.line,
                                 format!("nested '(' (one is already open since line {first})"),
                             ));
@@ -316,21 +602,25 @@ impl<'a> Lexer<'a> {
                     }
                     b')' => {
                         if open.is_none() {
-                            return Err((self.line, "')' without a matching '('".into()));
+                            return Err(LexError::at(self.line, "')' without a matching '('"));
                         }
                         open = None;
                         self.pos += 1;
                     }
-                    b'"' => tokens.push(self.quoted()?),
+                    b'"' => tokens.push(self.quoted(start_line, start)?),
                     _ => tokens.push(self.bare()),
                 }
             }
-            if let Some(line) = open {
-                return Err((line, "'(' is never closed".into()));
+            let line = tokens.first().map_or(start_line, |t: &Token| t.line);
+            if self.pos - start > self.max_entry || (self.pos >= self.buf.len() && !self.eof) {
+                return Err(self.too_long(line, open));
             }
-            if let Some(first) = tokens.first() {
+            if let Some(line) = open {
+                return Err(LexError::at(line, "'(' is never closed"));
+            }
+            if !tokens.is_empty() {
                 return Ok(Some(Entry {
-                    line: first.line,
+                    line,
                     blank_owner,
                     tokens,
                 }));
@@ -341,13 +631,13 @@ impl<'a> Lexer<'a> {
     fn bare(&mut self) -> Token {
         let line = self.line;
         let mut text = Vec::new();
-        while let Some(&c) = self.src.get(self.pos) {
+        while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
                 b'\\' => {
                     text.push(c);
                     self.pos += 1;
-                    if let Some(&next) = self.src.get(self.pos) {
+                    if let Some(next) = self.peek() {
                         if next == b'\n' {
                             self.line += 1;
                         }
@@ -368,20 +658,24 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn quoted(&mut self) -> Result<Token, (u32, String)> {
+    /// A quoted string, in the entry that starts on `entry_line` at `start`.
+    fn quoted(&mut self, entry_line: u32, start: usize) -> Result<Token, LexError> {
         let line = self.line;
         self.pos += 1;
         let mut text = Vec::new();
         loop {
-            let Some(&c) = self.src.get(self.pos) else {
-                return Err((line, "quoted string is never closed".into()));
+            let Some(c) = self.peek() else {
+                if !self.eof || self.pos - start > self.max_entry {
+                    return Err(self.too_long(entry_line, None));
+                }
+                return Err(LexError::at(line, "quoted string is never closed"));
             };
             self.pos += 1;
             match c {
                 b'"' => break,
                 b'\\' => {
                     text.push(c);
-                    if let Some(&next) = self.src.get(self.pos) {
+                    if let Some(next) = self.peek() {
                         if next == b'\n' {
                             self.line += 1;
                         }
@@ -880,23 +1174,45 @@ fn hickory_rdata(
 
 struct FileCtx {
     path: Arc<Path>,
+    /// The file's number in the zone's data.
+    file: u16,
     origin: Option<Name>,
     default_ttl: Option<u32>,
-    last_owner: Option<Name>,
+    /// The previous owner and its node.
+    last_owner: Option<(Name, u32)>,
     depth: usize,
 }
 
-#[derive(Default)]
 struct Loader {
-    records: Vec<ZoneRecord>,
+    data: ZoneData,
     first_dollar_origin: Option<Name>,
-    soa: Option<usize>,
+    limits: Limits,
+    /// What is left of the zone's bytes ([`Limits::bytes`]).
+    bytes_left: u64,
+    /// `$INCLUDE`s read so far.
+    includes: usize,
 }
 
-fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone, ZoneError> {
-    let mut loader = Loader::default();
+fn parse_zone(
+    src: impl std::io::Read,
+    path: Arc<Path>,
+    initial: Option<Name>,
+    limits: &Limits,
+) -> Result<Zone, ZoneError> {
+    let mut loader = Loader {
+        data: ZoneData::new(),
+        first_dollar_origin: None,
+        limits: *limits,
+        bytes_left: limits.bytes,
+        includes: 0,
+    };
+    let file = loader
+        .data
+        .file(path.clone())
+        .map_err(|e| zone_error(&path, 0, e))?;
     let ctx = FileCtx {
         path: path.clone(),
+        file,
         origin: initial.clone(),
         default_ttl: None,
         last_owner: None,
@@ -904,12 +1220,15 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
     };
     loader.file(src, ctx)?;
     let Loader {
-        records,
+        mut data,
         first_dollar_origin,
-        soa,
+        ..
     } = loader;
-    let (origin, from) = if let Some(i) = soa {
-        (records[i].record.name.clone(), "the SOA record")
+    let (origin, from) = if let Some(i) = data.soa {
+        (
+            data.names.name(data.recs[i as usize].owner),
+            "the SOA record",
+        )
     } else if let Some(o) = first_dollar_origin {
         (o, "the first $ORIGIN")
     } else if let Some(o) = initial {
@@ -922,84 +1241,32 @@ fn parse_zone(src: &[u8], path: Arc<Path>, initial: Option<Name>) -> Result<Zone
              name (example.org.zone, example.org.db or db.example.org)",
         ));
     };
-    if records.is_empty() {
+    if data.recs.is_empty() {
         return Err(zone_error(&path, 0, "no records"));
     }
-    if let Some(r) = records.iter().find(|r| !origin.zone_of(&r.record.name)) {
+    let apex = data.index(&origin).map_err(|e| zone_error(&path, 0, e))?;
+    if let Some(broken) = data.check(apex) {
+        let message = if broken.outside {
+            format!("{} (origin from {from})", broken.message)
+        } else {
+            broken.message
+        };
         return Err(zone_error(
-            &r.file,
-            r.line,
-            format!(
-                "{} is outside the zone {origin} (origin from {from})",
-                r.record.name
-            ),
+            data.file_path(broken.rec),
+            data.recs[broken.rec as usize].line,
+            message,
         ));
     }
-    check_cnames(&records)?;
-    Ok(Zone {
-        origin,
-        records,
-        file: path,
-    })
-}
-
-/// RFC 1034 section 3.6.2 / RFC 2181 section 10.1: a CNAME is alone at its name.
-fn check_cnames(records: &[ZoneRecord]) -> Result<(), ZoneError> {
-    let mut cname_at: HashMap<&Name, usize> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.record.record_type() == RecordType::CNAME {
-            cname_at.entry(&r.record.name).or_insert(i);
-        }
-    }
-    if cname_at.is_empty() {
-        return Ok(());
-    }
-    for (i, r) in records.iter().enumerate() {
-        let Some(&c) = cname_at.get(&r.record.name) else {
-            continue;
-        };
-        if i == c {
-            continue;
-        }
-        let cname = &records[c];
-        let allowed = matches!(
-            r.record.record_type(),
-            RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
-        );
-        if r.record.record_type() == RecordType::CNAME && r.record.data == cname.record.data {
-            continue;
-        }
-        if !allowed {
-            let what = if r.record.record_type() == RecordType::CNAME {
-                "a second CNAME".to_string()
-            } else {
-                format!("a {} record", type_name(r.record.record_type()))
-            };
-            // Reported at whichever of the two comes later in the file.
-            let later = if i > c { r } else { cname };
-            return Err(zone_error(
-                &later.file,
-                later.line,
-                format!(
-                    "{} has a CNAME ({}) and {what} ({}): a CNAME must be alone at its name \
-                     (RFC 1034 section 3.6.2)",
-                    r.record.name,
-                    cname.location(),
-                    r.location()
-                ),
-            ));
-        }
-    }
-    Ok(())
+    Ok(Zone::new(origin, path, data, apex))
 }
 
 impl Loader {
-    fn file(&mut self, src: &[u8], mut ctx: FileCtx) -> Result<(), ZoneError> {
-        let mut lexer = Lexer::new(src);
+    fn file(&mut self, src: impl std::io::Read, mut ctx: FileCtx) -> Result<(), ZoneError> {
+        let mut lexer = Lexer::new(src, &self.limits);
         loop {
             let entry = lexer
-                .next_entry()
-                .map_err(|(line, message)| zone_error(&ctx.path, line, message))?;
+                .next_entry(&mut self.bytes_left)
+                .map_err(|e| zone_error(&ctx.path, e.line, e.message))?;
             let Some(entry) = entry else {
                 return Ok(());
             };
@@ -1052,11 +1319,21 @@ impl Loader {
                         ));
                     }
                 };
-                if ctx.depth >= MAX_INCLUDE_DEPTH {
+                let limits = self.limits;
+                if ctx.depth >= limits.depth {
                     return Err(err(format!(
-                        "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (an include loop?)"
+                        "$INCLUDE nested more than {0} deep: exceeds the limit of {0} nested \
+                         files (an include loop?)",
+                        limits.depth
                     )));
                 }
+                if self.includes >= limits.includes {
+                    return Err(err(format!(
+                        "$INCLUDE exceeds the limit of {} included files for one zone",
+                        limits.includes
+                    )));
+                }
+                self.includes += 1;
                 let name = unescape(&file.text).map_err(|e| err(format!("bad file name: {e}")))?;
                 let name = PathBuf::from(String::from_utf8_lossy(&name).into_owned());
                 let path = if name.is_absolute() {
@@ -1064,17 +1341,20 @@ impl Loader {
                 } else {
                     ctx.path.parent().unwrap_or(Path::new("")).join(name)
                 };
-                let src = read_zone_file(&path).map_err(|e| {
+                let src = open_zone_file(&path, self.bytes_left, &limits).map_err(|e| {
                     err(format!("cannot read included file {}: {e}", path.display()))
                 })?;
+                let path: Arc<Path> = Arc::from(path.as_path());
+                let file = self.data.file(path.clone()).map_err(err)?;
                 let sub = FileCtx {
-                    path: Arc::from(path.as_path()),
+                    path,
+                    file,
                     origin,
                     default_ttl: ctx.default_ttl,
                     last_owner: None,
                     depth: ctx.depth + 1,
                 };
-                self.file(&src, sub)?;
+                self.file(src, sub)?;
             }
             "$GENERATE" => return Err(err("$GENERATE (a BIND extension) is not supported".into())),
             _ => {
@@ -1091,7 +1371,7 @@ impl Loader {
         let tokens = &entry.tokens;
         let mut i = 0;
         let owner = if entry.blank_owner {
-            ctx.last_owner.clone().ok_or(
+            ctx.last_owner.as_ref().map(|(_, id)| *id).ok_or(
                 "the line starts with a blank but there is no previous owner name \
                  (a name must start at the first column)",
             )?
@@ -1099,8 +1379,12 @@ impl Loader {
             i = 1;
             let owner = parse_name(&tokens[0], ctx.origin.as_ref())
                 .map_err(|e| format!("bad owner name {}: {e}", tokens[0].shown()))?;
-            ctx.last_owner = Some(owner.clone());
-            owner
+            let id = match &ctx.last_owner {
+                Some((last, id)) if *last == owner => *id,
+                _ => self.data.names.intern(&owner)?,
+            };
+            ctx.last_owner = Some((owner, id));
+            id
         };
         let mut ttl = None;
         let mut class_seen = false;
@@ -1147,23 +1431,22 @@ impl Loader {
             }
         };
         let data = parse_rdata(rtype, &tokens[i..], ctx.origin.as_ref())?;
-        if rtype == RecordType::SOA {
-            if let Some(first) = self.soa {
-                return Err(format!(
-                    "a second SOA record (the first is at {})",
-                    self.records[first].location()
-                ));
-            }
-            self.soa = Some(self.records.len());
+        if rtype == RecordType::SOA
+            && let Some(first) = self.data.soa
+        {
+            return Err(format!(
+                "a second SOA record (the first is at {})",
+                self.data.location(first)
+            ));
+        }
+        if self.data.recs.len() >= self.limits.records {
+            return Err(format!(
+                "the zone exceeds the limit of {} records",
+                self.limits.records
+            ));
         }
         let ttl = ttl.or(ctx.default_ttl).unwrap_or(DEFAULT_TTL);
-        let mut record = Record::from_rdata(owner, ttl, data);
-        record.dns_class = DNSClass::IN;
-        self.records.push(ZoneRecord {
-            record,
-            file: ctx.path.clone(),
-            line: entry.line,
-        });
+        self.data.add(owner, ttl, &data, ctx.file, entry.line)?;
         Ok(())
     }
 }
@@ -1171,83 +1454,10 @@ impl Loader {
 // ---------------------------------------------------------------------------
 // Answering.
 
-/// Lookup tables for one zone.
-#[derive(Clone, Debug, Default)]
-struct Index {
-    /// Owner -> indexes of its records (exact duplicates dropped), file order.
-    names: HashMap<Name, Vec<usize>>,
-    /// Every name that exists: owners, their ancestors down to the origin
-    /// (empty non-terminals) and the origin.
-    exists: HashSet<Name>,
-    /// Names strictly below the origin that hold NS records (zone cuts).
-    cuts: HashSet<Name>,
-    /// Per record: the TTL its RRset is served with (the last one written).
-    ttl: Vec<u32>,
-    negative_ttl: Option<u32>,
-    wildcards: bool,
-}
-
-fn label_count(name: &Name) -> usize {
-    name.iter().count()
-}
-
 fn fqdn(name: &Name) -> Name {
     let mut n = name.clone();
     n.set_fqdn(true);
     n
-}
-
-impl Index {
-    fn build(zone: &Zone) -> Index {
-        let mut ix = Index {
-            negative_ttl: zone.negative_ttl(),
-            ..Index::default()
-        };
-        let origin = fqdn(&zone.origin);
-        let mut seen: HashSet<(&Name, &RData)> = HashSet::new();
-        let mut last_ttl: HashMap<(&Name, RecordType), u32> = HashMap::new();
-        for (i, zr) in zone.records.iter().enumerate() {
-            let r = &zr.record;
-            last_ttl.insert((&r.name, r.record_type()), r.ttl);
-            if !origin.zone_of(&r.name) || !seen.insert((&r.name, &r.data)) {
-                continue;
-            }
-            let owner = fqdn(&r.name);
-            if r.record_type() == RecordType::NS && owner != origin {
-                ix.cuts.insert(owner.clone());
-            }
-            if r.name.is_wildcard() {
-                ix.wildcards = true;
-            }
-            ix.names.entry(owner).or_default().push(i);
-        }
-        ix.ttl = zone
-            .records
-            .iter()
-            .map(|zr| {
-                let r = &zr.record;
-                last_ttl
-                    .get(&(&r.name, r.record_type()))
-                    .copied()
-                    .unwrap_or(r.ttl)
-            })
-            .collect();
-        let origin_labels = label_count(&origin);
-        let mut done: HashSet<Name> = HashSet::new();
-        for owner in ix.names.keys() {
-            ix.exists.insert(owner.clone());
-            let mut n = owner.clone();
-            while label_count(&n) > origin_labels {
-                n = n.base_name();
-                if !done.insert(n.clone()) {
-                    break;
-                }
-                ix.exists.insert(n.clone());
-            }
-        }
-        ix.exists.insert(origin);
-        ix
-    }
 }
 
 /// What one zone says about one name.
@@ -1262,7 +1472,6 @@ enum Step {
 #[derive(Clone, Default)]
 pub struct ZoneSet {
     zones: Vec<Zone>,
-    index: Vec<Index>,
     by_origin: HashMap<Name, usize>,
 }
 
@@ -1287,9 +1496,14 @@ impl ZoneSet {
     /// Load zone files (`--zone FILE`, repeatable); two files for the same
     /// origin are an error (naming the second file).
     pub fn load(paths: &[PathBuf]) -> Result<ZoneSet, ZoneError> {
+        Self::load_with(paths, &Limits::default())
+    }
+
+    /// [`ZoneSet::load`] with other limits (each zone has its own).
+    pub fn load_with(paths: &[PathBuf], limits: &Limits) -> Result<ZoneSet, ZoneError> {
         let mut set = ZoneSet::new();
         for path in paths {
-            let zone = Zone::load(path)?;
+            let zone = Zone::load_with(path, limits)?;
             if let Some(&i) = set.by_origin.get(&fqdn(&zone.origin)) {
                 return Err(zone_error(
                     path,
@@ -1322,12 +1536,10 @@ impl ZoneSet {
     pub fn push(&mut self, zone: Zone) {
         let origin = fqdn(&zone.origin);
         if let Some(&i) = self.by_origin.get(&origin) {
-            self.zones[i].records.extend(zone.records);
-            self.index[i] = Index::build(&self.zones[i]);
+            self.zones[i] = self.zones[i].merged(&zone);
             return;
         }
         self.by_origin.insert(origin, self.zones.len());
-        self.index.push(Index::build(&zone));
         self.zones.push(zone);
     }
 
@@ -1374,8 +1586,8 @@ impl ZoneSet {
                     answers.extend(records);
                     break (Status::NoError, None);
                 }
-                Step::NoData => break (Status::NoError, self.index[zi].negative_ttl),
-                Step::NxDomain => break (Status::NxDomain, self.index[zi].negative_ttl),
+                Step::NoData => break (Status::NoError, self.zones[zi].negative_ttl),
+                Step::NxDomain => break (Status::NxDomain, self.zones[zi].negative_ttl),
                 Step::Cname(record, target) => {
                     answers.push(*record);
                     // A loop or a long chain: stop here, the caller's
@@ -1416,61 +1628,65 @@ impl ZoneSet {
     /// What zone `zi` says about `name`; `None` at or below a zone cut.
     fn step(&self, zi: usize, name: &Name, rtype: RecordType) -> Option<Step> {
         let zone = &self.zones[zi];
-        let ix = &self.index[zi];
-        let name = fqdn(name);
-        let origin_labels = label_count(&zone.origin);
-        let name_labels = label_count(&name);
-        if !ix.cuts.is_empty() {
-            for k in origin_labels + 1..=name_labels {
-                let ancestor = name.trim_to(k);
-                if ix.cuts.contains(&ancestor) {
-                    // The parent side of a cut answers for DS (RFC 4035 section 3.1.4.1).
-                    if k == name_labels && rtype == RecordType::DS {
-                        break;
-                    }
+        let data = &zone.data;
+        let labels: Vec<&[u8]> = name.iter().collect();
+        let below = labels.len().checked_sub(zone.origin.iter().count())?;
+        // Down from the apex, one label at a time, while the name exists:
+        // the deepest node reached is the name itself or its closest
+        // encloser (RFC 4592 section 3.3.1).
+        let mut node = zone.apex;
+        let mut depth = 0;
+        for label in labels[..below].iter().rev() {
+            match data.names.child(node, label) {
+                Some(child) if data.names.flags(child) & EXISTS != 0 => {
+                    node = child;
+                    depth += 1;
+                }
+                _ => break,
+            }
+            if data.cuts && data.names.flags(node) & CUT != 0 {
+                // At or below a zone cut the data is not ours, except DS at
+                // the cut itself: the parent side answers it (RFC 4035
+                // section 3.1.4.1).
+                if !(depth == below && rtype == RecordType::DS) {
                     return None;
                 }
             }
         }
-        if let Some(ids) = ix.names.get(&name) {
-            return Some(self.at_node(zi, ids, None, rtype));
-        }
-        if ix.exists.contains(&name) {
-            return Some(Step::NoData);
-        }
-        if ix.wildcards {
-            // RFC 4592 section 3.3.1: the closest encloser is the longest
-            // existing ancestor; its "*" child is the source of synthesis.
-            let mut encloser = name.base_name();
-            while label_count(&encloser) > origin_labels && !ix.exists.contains(&encloser) {
-                encloser = encloser.base_name();
+        if depth == below {
+            if data.at(node).is_empty() {
+                return Some(Step::NoData);
             }
-            let star: &[u8] = b"*";
-            let source = Name::from_labels(std::iter::once(star).chain(encloser.iter())).ok()?;
-            if let Some(ids) = ix.names.get(&source) {
-                return Some(self.at_node(zi, ids, Some(&name), rtype));
-            }
+            return Some(self.at_node(zi, node, None, rtype));
+        }
+        if data.wildcards
+            && let Some(star) = data.names.child(node, b"*")
+            && !data.at(star).is_empty()
+        {
+            return Some(self.at_node(zi, star, Some(name), rtype));
         }
         Some(Step::NxDomain)
     }
 
     /// The records at one node; `owner` renames them (wildcard synthesis).
-    fn at_node(&self, zi: usize, ids: &[usize], owner: Option<&Name>, rtype: RecordType) -> Step {
-        let zone = &self.zones[zi];
-        let ix = &self.index[zi];
-        let serve = |i: usize| {
-            let mut r = zone.records[i].record.clone();
-            r.ttl = ix.ttl[i];
+    fn at_node(&self, zi: usize, node: u32, owner: Option<&Name>, rtype: RecordType) -> Step {
+        let data = &self.zones[zi].data;
+        let serve = |i: u32| {
+            let mut r = data.served(i);
             if let Some(owner) = owner {
                 r.name = owner.clone();
             }
             r
         };
-        let records: Vec<Record> = ids
-            .iter()
-            .copied()
+        let recs = || {
+            data.at(node)
+                .iter()
+                .copied()
+                .filter(|&i| !data.recs[i as usize].is_duplicate())
+        };
+        let records: Vec<Record> = recs()
             .filter(|&i| {
-                let t = zone.records[i].record.record_type();
+                let t = data.recs[i as usize].rtype();
                 t == rtype || rtype == RecordType::ANY
             })
             .map(serve)
@@ -1479,9 +1695,11 @@ impl ZoneSet {
             return Step::Records(records);
         }
         if rtype != RecordType::CNAME {
-            for &i in ids {
-                if let RData::CNAME(target) = &zone.records[i].record.data {
-                    return Step::Cname(Box::new(serve(i)), target.0.clone());
+            for i in recs() {
+                if data.recs[i as usize].rtype() == RecordType::CNAME
+                    && let Some(target) = data.cname_target(i)
+                {
+                    return Step::Cname(Box::new(serve(i)), target);
                 }
             }
         }

@@ -19,6 +19,16 @@ use crate::address::Address;
 /// RFC 5322 section 2.1.1: at most 998 octets per line, without CRLF.
 pub const MAX_LINE: usize = 998;
 
+/// The largest message read and sent unless the caller says otherwise:
+/// Postfix's default `message_size_limit` (10240000 octets), so that what
+/// mxkit sends, a default Postfix accepts. Read a message with
+/// [`crate::bounded::read_to_limit`] so that an endless source stops there.
+pub const DEFAULT_MAX_SIZE: u64 = 10_240_000;
+
+/// The highest limit a caller may set: the message is held in memory (twice
+/// while it is prepared), so 1 GiB keeps that within what a machine has.
+pub const MAX_MAX_SIZE: u64 = 1 << 30;
+
 /// Why a message cannot be sent. Every variant is hard (the message itself
 /// is wrong) and belongs to [`Stage::Data`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

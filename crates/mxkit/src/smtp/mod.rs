@@ -51,10 +51,10 @@ use serde::Serialize;
 
 use crate::route::Candidate;
 
-pub use message::{Message, MessageError, validate_address};
+pub use message::{DEFAULT_MAX_SIZE, MAX_MAX_SIZE, Message, MessageError, validate_address};
 pub use reply::{MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 pub use session::{Mode, attempt_on};
-pub use tls::iso8601;
+pub use tls::{MAX_CA_FILE, iso8601};
 pub use walk::{deliver, probe, probe_all};
 
 /// One step of an SMTP session, in the order a client goes through them.

@@ -37,9 +37,14 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use super::{CertInfo, Roots, SmtpError, TlsMode, TlsReport};
 use crate::route::Candidate;
 
+/// Largest CA file read, in bytes: about 70 times Debian's whole bundle of
+/// trusted roots (`/etc/ssl/certs/ca-certificates.crt`, about 220 KB), so
+/// any real bundle fits and `/dev/zero` or a huge file does not.
+pub const MAX_CA_FILE: u64 = 16 << 20;
+
 impl Roots {
-    /// Load the trust anchors. A PEM file must hold at least one
-    /// certificate. The CLI calls this early to report a bad `--ca-file` as
+    /// Load the trust anchors. A PEM file must be a regular file of at most
+    /// [`MAX_CA_FILE`] bytes and hold at least one certificate. The CLI calls this early to report a bad `--ca-file` as
     /// a usage error; the walk calls it once.
     pub fn load(&self) -> Result<RootCertStore, SmtpError> {
         match self {
@@ -52,8 +57,9 @@ impl Roots {
                     detail,
                 };
                 let mut store = RootCertStore::empty();
-                let iter = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
-                for cert in iter {
+                let pem =
+                    crate::bounded::read_file(path, MAX_CA_FILE).map_err(|e| bad(e.to_string()))?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
                     let cert = cert.map_err(|e| bad(e.to_string()))?;
                     store.add(cert).map_err(|e| bad(e.to_string()))?;
                 }
