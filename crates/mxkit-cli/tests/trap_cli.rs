@@ -881,11 +881,9 @@ on_both_stores!(floods: floods_sqlite on 88, floods_postgres on 89);
 /// A primary log that cannot be read (a folder, a path that does not
 /// exist) is said at the start, gives every decision its reason, lists
 /// nothing, and is read as soon as it can be.
-#[test]
-fn unreadable_primary_logs_are_said_and_list_nothing() {
-    let net = 96;
+fn unreadable_logs(store: Option<String>, net: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("trap.db").display());
+    let store = store.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("trap.db").display()));
     let primary = SocketAddr::new(ip(net, 2), 25);
     let decoy = SocketAddr::new(ip(net, 3), 25);
     let postfix = Postfix::start(&[PostfixInstance::new(primary, "mx1.example.test")]);
@@ -948,3 +946,8 @@ fn unreadable_primary_logs_are_said_and_list_nothing() {
     let ok = poll_until(WAIT, || listed(&store, &later.to_string()).is_some());
     assert!(ok, "{}\n{}", show(&store, &later.to_string()), trap.log());
 }
+
+on_both_stores!(
+    unreadable_logs: unreadable_primary_logs_are_said_and_list_nothing_sqlite on 96,
+    unreadable_primary_logs_are_said_and_list_nothing_postgres on 98
+);
