@@ -180,6 +180,22 @@ def main():
             f"({mx['qpd']:.3f} q/domain): ratio of queries/s = **{ratio:.2f}**; "
             f"domains/s × minimum q/line ({minq:.3f}) / dnsperf = **{eff:.2f}**; "
             f"domains/s / dnsperf names/s = {mx['dps'] / dp['qps_client']:.2f}.")
+    # bench/run --baseline REV: the current build against REV's, row by row.
+    for d in rows:
+        if not d["name"].startswith("mxkit@"):
+            continue
+        cur = next((x for x in rows if x["mode"] == d["mode"] and x["name"] == "mxkit"
+                    and x["config"] == d["config"]), None)
+        if not cur or not d.get("dps") or not cur.get("dps"):
+            continue
+        spread = ""
+        if cur.get("reps") and d.get("reps"):
+            spread = (f" (runs: {' / '.join(f(v) for v in cur['reps'])} against "
+                      f"{' / '.join(f(v) for v in d['reps'])})")
+        lines.append(
+            f"- {d['mode']} {d['config']}: this build {f(cur['dps'])} domains/s, "
+            f"{d['name']} {f(d['dps'])}: **{cur['dps'] / d['dps']:.3f}x**{spread}; "
+            f"CPU per 1M domains {f(cur['cpu_per_m'], 1)} s against {f(d['cpu_per_m'], 1)} s.")
     for d in rows:
         if d["name"] == "mxkit" or d["name"] == "mxkit-10x":
             lines.append(f"- {d['mode']} {d['name']} {d['config']}: lost {f(d['lost'])}, "
