@@ -1,5 +1,5 @@
-//! Exit codes, the same for every subcommand (DESIGN.md), documented once
-//! here and in `--help`.
+//! Exit codes, the same for every subcommand (docs/design.md, "Exit codes"),
+//! documented once here and in `--help`.
 
 /// Success: deliverable / clean / accepted.
 pub const OK: u8 = 0;

@@ -1,9 +1,10 @@
-//! `mxkit route` end to end: the route test catalogue (spec/route.md part (c),
-//! the DNS cases) run through the binary twice, live against a real knotd
-//! serving `testdata/catalogue.test.zone` (module `live`) and offline against
-//! the same file with `--zone ... --offline` (module `offline`); what knotd
-//! will not do on demand (SERVFAIL, silence, truncation) comes from the
-//! test-bed's fault server. Tests are named after the rule they check.
+//! `mxkit route` end to end: the route test catalogue (docs/rules/route.md:
+//! the DNS cases among cases 1 to 44) run through the binary twice, live
+//! against a real knotd serving `testdata/catalogue.test.zone` (module `live`)
+//! and offline against the same file with `--zone ... --offline` (module
+//! `offline`); what knotd will not do on demand (SERVFAIL, silence,
+//! truncation) comes from the test-bed's fault server. Tests are named after
+//! the rule they check.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

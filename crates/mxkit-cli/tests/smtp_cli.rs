@@ -1,10 +1,11 @@
-//! `mxkit probe`, `mxkit send` and the SMTP rules of `mxkit check` against
-//! the real test bed (spec/smtp.md part (d)): Postfix instances with
-//! certificates from a test CA, smtp-sink for the failure servers (421 and
-//! 450 greetings, a server that never greets, 5xx to RCPT), an address where
-//! nothing listens (refused), a SYN black hole (connect timeout), and knotd
-//! serving the zone whose MX records point at them. Each test has its own
-//! 127.0.N.0/24 so that tests can run in parallel; nothing leaves loopback.
+//! `mxkit probe`, `mxkit send` and the SMTP rules of `mxkit check` against the
+//! real test bed (docs/design.md, "Tests and the test bed"): Postfix instances
+//! with certificates from a test CA, smtp-sink for the failure servers (421
+//! and 450 greetings, a server that never greets, 5xx to RCPT), an address
+//! where nothing listens (refused), a SYN black hole (connect timeout), and
+//! knotd serving the zone whose MX records point at them. Each test has its
+//! own 127.0.N.0/24 so that tests can run in parallel; nothing leaves
+//! loopback.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -82,7 +83,8 @@ fn attempts(j: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Table c1, first row: the first MX refuses, the walk reaches the second.
+/// The failover table of docs/rules/route.md, first row: the first MX
+/// refuses, the walk reaches the second.
 #[test]
 fn c1_connection_refused_moves_to_the_next_mx() {
     let ca = TestCa::new();

@@ -1,11 +1,11 @@
-//! `mxkit trap` end to end on the test bed (spec/trap.md, issue "trap" part
-//! 7): a real Postfix is the primary MX and writes its real log; `mxkit trap
-//! run` is the decoy on the next address; clients come from distinct
-//! loopback source addresses: swaks as a well-behaved sender that delivers
-//! to the primary first, swaks straight to the decoy as the spammer, and a
-//! bare connection that only says EHLO and QUIT as a prober. Each test has
-//! its own addresses; the SQLite and PostgreSQL stores run the same
-//! scenario. Nothing leaves loopback.
+//! `mxkit trap` end to end on the test bed (docs/rules/trap.md; the set-up of
+//! the README's "`mxkit trap`"): a real Postfix is the primary MX and writes
+//! its real log; `mxkit trap run` is the decoy on the next address; clients
+//! come from distinct loopback source addresses: swaks as a well-behaved
+//! sender that delivers to the primary first, swaks straight to the decoy as
+//! the spammer, and a bare connection that only says EHLO and QUIT as a
+//! prober. Each test has its own addresses; the SQLite and PostgreSQL stores
+//! run the same scenario. Nothing leaves loopback.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

@@ -1,4 +1,4 @@
-//! The DNS-change grace (spec/trap.md part (b), guard 3).
+//! The DNS-change grace (docs/rules/trap.md, guard 3).
 //!
 //! Senders cache MX records and addresses for their TTL. Right after the MX
 //! set or the decoy's address changes, an honest sender may still try an

@@ -1,5 +1,5 @@
 //! The real MX hosts' health, as the trap sees it by probing them
-//! (spec/trap.md part (b), guard 2).
+//! (docs/rules/trap.md, guard 2).
 //!
 //! When the primary cannot be reached, honest senders fall back to the
 //! highest preference number: the decoy. So the trap must not list anyone

@@ -12,8 +12,9 @@
 //! It is a crate of its own because its stores pull in SQLite and a
 //! PostgreSQL client, which nothing else in mxkit needs.
 //!
-//! The rule, its windows and guards are those of spec/trap.md part (b); the
-//! module docs say where this implementation departs from it and why.
+//! The rule, its windows and guards are those of docs/rules/trap.md, which
+//! also says where this implementation departs from the rule's first design
+//! and why (as do the module docs).
 
 pub mod config;
 pub mod detect;

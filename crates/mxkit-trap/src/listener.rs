@@ -10,7 +10,7 @@
 //! so a client that talks slowly is judged as one that talks fast
 //! (docs/trap.md, "Guards against evasion and floods").
 //!
-//! The dialogue, as spec/trap.md part (b) asks:
+//! The dialogue (docs/rules/trap.md, "The decoy's dialogue"):
 //! - a postscreen-style teaser `220-` line, then [`Limits::greet_wait`] of
 //!   silence before the final `220 `: a client that talks first is a
 //!   *pregreet* client, like postscreen's PREGREET test;

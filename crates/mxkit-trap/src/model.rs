@@ -145,7 +145,7 @@ impl std::ops::BitOr for Flags {
 /// One SMTP session seen at the decoy or at a real MX host.
 ///
 /// Envelope senders are kept as their domain only: local parts of addresses
-/// are never stored (spec/trap.md, "Retention and privacy").
+/// are never stored (docs/rules/trap.md, "Retention and privacy").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     /// When the session started.

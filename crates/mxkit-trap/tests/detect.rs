@@ -1,4 +1,4 @@
-//! The detection rule of spec/trap.md part (b) on a real store (SQLite and
+//! The detection rule of docs/rules/trap.md on a real store (SQLite and
 //! PostgreSQL): each case stores observations with chosen times, then steps
 //! the detector at a chosen "now".
 

@@ -1,4 +1,5 @@
-//! A SYN black hole without iptables (`spec/smtp.md` part (d).3): a TCP
+//! A SYN black hole without iptables (docs/design.md, "Tests and the test
+//! bed"): a TCP
 //! listener on a loopback address with `listen(0)` that never accepts, and
 //! whose accept queue is filled by a filler connection of its own. Linux
 //! then drops every further SYN (the accept queue is full), so a client's

@@ -2,12 +2,12 @@
 //! texts from a temporary folder on a loopback address.
 //!
 //! [`Knot::start`] writes `knot.conf` and the zone files into a fresh
-//! temporary folder (configuration as in `spec/testbed.md`), starts knotd on a
-//! free port of `127.0.0.1`, and returns once every zone answers its SOA
-//! (knotd loads zones asynchronously). It never skips: a missing knotd, a
-//! zone knotd rejects or a server that does not come up within
-//! [`READY_TIMEOUT`] is a panic that shows knotd's log. Dropping the [`Knot`]
-//! kills knotd and removes the folder.
+//! temporary folder (configuration as in docs/design.md, "Tests and the test
+//! bed"), starts knotd on a free port of `127.0.0.1`, and returns once every
+//! zone answers its SOA (knotd loads zones asynchronously). It never skips: a
+//! missing knotd, a zone knotd rejects or a server that does not come up
+//! within [`READY_TIMEOUT`] is a panic that shows knotd's log. Dropping the
+//! [`Knot`] kills knotd and removes the folder.
 //!
 //! [`Knot::query`] asks it one question with std sockets (UDP, TCP when
 //! truncated); [`dig`] runs `dig` for cross-checks with another client.

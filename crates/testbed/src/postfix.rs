@@ -2,7 +2,7 @@
 //! configuration, queue, data folder, log and Maildir in a temporary folder)
 //! whose master.cf has one `smtpd` service per [`PostfixInstance`], each on
 //! its own loopback address with its own host name, certificate and mode
-//! (configuration as in `spec/smtp.md` part (d)).
+//! (docs/design.md, "Tests and the test bed").
 //!
 //! [`Postfix::start`] writes `main.cf`/`master.cf`, runs `postfix -c DIR
 //! start` and returns once every service greets (`220 HOSTNAME ESMTP test`,
@@ -629,7 +629,7 @@ fn write_files(
 
     let d = dir.display();
     let main = format!(
-        "# Written by testbed::postfix (spec/smtp.md part d).\n\
+        "# Written by testbed::postfix (docs/design.md, the test bed).\n\
          compatibility_level = 3.6\n\
          queue_directory = {d}/queue\n\
          data_directory = {d}/data\n\

@@ -1,6 +1,6 @@
 //! The generated input mix for `mxkit scan` and its benchmark: one zone
 //! (`scan.test.`), an input list and the expected answer for every input line,
-//! made together from a seed (spec `scan.md` part (c)).
+//! made together from a seed (BENCHMARKS.md, the mix).
 //!
 //! Words:
 //! - a **domain** is one generated name `dNNNNNNN.scan.test` of one [`Kind`]
@@ -54,7 +54,7 @@ pub const ALL_FIELDS: &[&str] = &[
     "warnings",
 ];
 
-/// What a generated domain is (spec `scan.md` (c), the input mix table).
+/// What a generated domain is (BENCHMARKS.md, the mix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// 1-3 MX records into the shared pool of exchangers (A + AAAA).

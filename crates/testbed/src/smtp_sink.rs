@@ -1,6 +1,7 @@
 //! Failure MX servers for tests: Postfix's `smtp-sink` (shipped in Debian's
 //! package postfix) on a loopback address, one process per server, with the
-//! flags of `spec/smtp.md` part (d) (verified with smtp-sink 3.7):
+//! flags of docs/design.md, "Tests and the test bed" (verified with
+//! smtp-sink 3.7):
 //!
 //! | constructor | flags | behaviour |
 //! |---|---|---|

@@ -6,7 +6,7 @@
 //! RFC 3339 (`2026-11-26T09:46:24.123456+00:00`, rsyslog's high-precision
 //! format). The tag is the service's syslog name: `postfix/smtpd`,
 //! `postfix/postscreen`, `postfix/qmgr`. Only the port-25 services count
-//! (spec/trap.md part (b), "Events"): a tag with a service name in the
+//! (docs/rules/trap.md, "Events"): a tag with a service name in the
 //! middle (`postfix/submission/smtpd`, `postfix/smtps/smtpd`, Debian's
 //! master.cf sets `-o syslog_name=postfix/submission`) is skipped, and so
 //! is another instance (`postfix-out/smtpd`) unless its name is configured
@@ -39,7 +39,7 @@
 //! one, so that nothing is stored below a watermark already handed out.
 //!
 //! Local parts of addresses are never kept: only the domain after the last
-//! `@` (spec/trap.md, "Retention and privacy").
+//! `@` (docs/rules/trap.md, "Retention and privacy").
 //!
 //! The parser borrows from the line, allocates only for the observations it
 //! returns, and never panics on any input (a proptest and the

@@ -10,11 +10,11 @@
 //! instead of 4, bench/trap-load.) Settings, each for a reason:
 //! - `journal_mode=WAL`: readers (`mxkit trap list`, exports) do not block
 //!   the writer, and a commit is one append to the WAL;
-//! - `synchronous=FULL`: the WAL is synced at every commit. `NORMAL` keeps
-//!   a committed transaction through a killed process but may lose it to a
-//!   power cut or kernel crash; the spec's promise ("a connection that got a
-//!   reply is in the store") is kept only with `FULL`, at one fsync per
-//!   decoy session, which the decoy's rate affords;
+//! - `synchronous=FULL`: the WAL is synced at every commit. `NORMAL` keeps a
+//!   committed transaction through a killed process but may lose it to a power
+//!   cut or kernel crash; the trap's promise ("a connection that got a reply
+//!   is in the store", docs/rules/trap.md) is kept only with `FULL`, at one
+//!   fsync per decoy session, which the decoy's rate affords;
 //! - `busy_timeout` of [`BUSY_TIMEOUT`]: another process (the CLI, a second
 //!   daemon) holding the write lock makes a call wait, not fail;
 //! - write transactions begin `IMMEDIATE`, taking the write lock first, so

@@ -1,7 +1,7 @@
-//! The proptest configuration of the robustness tests: a fixed number of
-//! cases and a fixed seed (DESIGN.md: randomness seeded), each overridden
-//! by `PROPTEST_CASES` / `PROPTEST_RNG_SEED` in the environment for a long
-//! or differently seeded local run.
+//! The proptest configuration of the robustness tests: a fixed number of cases
+//! and a fixed seed (docs/design.md, "Conventions": randomness seeded), each
+//! overridden by `PROPTEST_CASES` / `PROPTEST_RNG_SEED` in the environment for
+//! a long or differently seeded local run.
 
 use proptest::prelude::ProptestConfig;
 use proptest::test_runner::RngSeed;
