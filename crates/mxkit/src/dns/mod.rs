@@ -16,10 +16,9 @@
 //! 6.1.3.2: a mailer must not use a truncated MX answer). Never a bare "not found".
 
 pub mod cache;
+mod decode;
 pub mod engine;
 pub mod fake;
-mod mmsg;
-mod walk;
 pub mod zone;
 
 use std::fmt;
