@@ -49,6 +49,70 @@ enum Try {
     Network(TempError),
 }
 
+/// What kept a question from a final answer so far.
+#[derive(Default)]
+struct Failures {
+    /// The last error rcode (a [`Verdict::Failed`] response).
+    failed: Option<Response>,
+    /// The last server whose answer stayed truncated (over TCP too, or TCP
+    /// failed).
+    truncated: Option<SocketAddr>,
+    /// The last local network error.
+    network: Option<TempError>,
+    /// Some try timed out.
+    timed_out: bool,
+    /// Replies ignored by the tries that timed out, and why the last one was.
+    ignored: u32,
+    last_ignored: Option<String>,
+}
+
+impl Failures {
+    fn timed_out(&mut self, ignored: u32, last: Option<String>) {
+        self.timed_out = true;
+        self.ignored = self.ignored.saturating_add(ignored);
+        self.last_ignored = last.or(self.last_ignored.take());
+    }
+
+    /// The response of a question that got no final answer: truncated
+    /// first, then an error rcode, then a network error when no try timed
+    /// out, else a timeout.
+    fn into_response(self, servers: &[SocketAddr]) -> Response {
+        if let Some(server) = self.truncated {
+            return Response::status(Status::Truncated, server.to_string());
+        }
+        if let Some(resp) = self.failed {
+            return resp;
+        }
+        let servers_text = servers
+            .iter()
+            .map(SocketAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.network {
+            Some(e) if !self.timed_out => Response::status(Status::Temporary(e), servers_text),
+            _ => Response::status(
+                Status::Temporary(TempError::Timeout {
+                    servers: servers_text.clone(),
+                    ignored: self.ignored,
+                    last_ignored: self.last_ignored,
+                }),
+                servers_text,
+            ),
+        }
+    }
+}
+
+/// The response to a question that cannot be written as a query.
+fn unencodable(name: &Name, reason: &EncodeError) -> Response {
+    Response::status(
+        Status::Temporary(TempError::Malformed {
+            server: "(query not sent)".to_owned(),
+            reason: format!("cannot encode the query for {name}: {reason}"),
+        }),
+        "",
+    )
+}
+
 impl Inner {
     /// Build the query with ID 0; each try writes its own ID into bytes 0..2.
     ///
@@ -95,26 +159,13 @@ impl Inner {
         name.set_fqdn(true);
         let mut wire = match self.encode(&name, rtype) {
             Ok(w) => w,
-            Err(reason) => {
-                return Response::status(
-                    Status::Temporary(TempError::Malformed {
-                        server: "(query not sent)".to_owned(),
-                        reason: format!("cannot encode the query for {name}: {reason}"),
-                    }),
-                    "",
-                );
-            }
+            Err(reason) => return unencodable(&name, &reason),
         };
         let servers = &self.cfg.servers;
         // A server that answered (with an error rcode, or truncated with no
         // TCP answer) is not asked again; rounds are for lost packets.
         let mut answered = vec![false; servers.len()];
-        let mut failed: Option<Response> = None;
-        let mut truncated: Option<SocketAddr> = None;
-        let mut network: Option<TempError> = None;
-        let mut timed_out = false;
-        let mut ignored = 0u32;
-        let mut last_ignored: Option<String> = None;
+        let mut failures = Failures::default();
         let mut tries = 0u32;
         // Earlier tries stay registered until the question is answered: a
         // reply that comes after its try timed out (a slow server) still
@@ -150,36 +201,24 @@ impl Inner {
                         let i = servers.iter().position(|s| *s == from).unwrap_or(i);
                         (msg, i, from)
                     }
-                    Try::Timeout { ignored: n, last } => {
+                    Try::Timeout { ignored, last } => {
                         Meter::add(&self.meter.timeouts);
-                        timed_out = true;
-                        ignored = ignored.saturating_add(n);
-                        last_ignored = last.or(last_ignored);
+                        failures.timed_out(ignored, last);
                         continue;
                     }
                     Try::Network(e) => {
                         Meter::add(&self.meter.network_errors);
-                        network = Some(e);
+                        failures.network = Some(e);
                         continue;
                     }
                 };
                 let msg = if msg.metadata.truncation {
-                    // RFC 1123 section 6.1.3.2: never use a truncated answer;
-                    // RFC 7766 section 5: ask the same server over TCP.
-                    Meter::add(&self.meter.tcp);
                     // Boxed: the TCP exchange is rare and large, and would
                     // otherwise grow every question's future.
-                    match Box::pin(self.tcp_tries(&wire, &name, rtype, server)).await {
-                        Ok(full) if !full.metadata.truncation => full,
-                        Ok(_) => {
-                            tracing::debug!("{server}: TC bit set over TCP too");
-                            truncated = Some(server);
-                            answered[i] = true;
-                            continue;
-                        }
-                        Err(why) => {
-                            tracing::debug!("{server}: truncated over UDP, TCP failed: {why}");
-                            truncated = Some(server);
+                    match Box::pin(self.after_truncation(&wire, &name, rtype, server)).await {
+                        Some(full) => full,
+                        None => {
+                            failures.truncated = Some(server);
                             answered[i] = true;
                             continue;
                         }
@@ -191,7 +230,7 @@ impl Inner {
                     Verdict::Final(resp) => return resp,
                     Verdict::Failed(resp) => {
                         Meter::add(&self.meter.error_rcodes);
-                        failed = Some(resp);
+                        failures.failed = Some(resp);
                         answered[i] = true;
                     }
                 }
@@ -200,28 +239,7 @@ impl Inner {
                 break;
             }
         }
-        if let Some(server) = truncated {
-            return Response::status(Status::Truncated, server.to_string());
-        }
-        if let Some(resp) = failed {
-            return resp;
-        }
-        let servers_text = servers
-            .iter()
-            .map(SocketAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        match network {
-            Some(e) if !timed_out => Response::status(Status::Temporary(e), servers_text),
-            _ => Response::status(
-                Status::Temporary(TempError::Timeout {
-                    servers: servers_text.clone(),
-                    ignored,
-                    last_ignored,
-                }),
-                servers_text,
-            ),
-        }
+        failures.into_response(servers)
     }
 
     /// Send the query over UDP as `to` says and wait for an acceptable reply.

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 
 use super::super::decode::{self, Reply};
 use super::Inner;
+use super::meter::Meter;
 use super::reply::{ReplyError, accept};
 
 /// TCP connections an engine keeps open at once (truncated answers).
@@ -55,6 +56,31 @@ fn last_ignored_note(last: &Option<Ignored>) -> String {
 }
 
 impl Inner {
+    /// The full answer of `server` after its UDP reply was truncated, or
+    /// `None` when TCP failed or truncated it too (RFC 1123 section
+    /// 6.1.3.2: never use a truncated answer; RFC 7766 section 5: ask the
+    /// same server over TCP).
+    pub(super) async fn after_truncation(
+        &self,
+        wire: &[u8],
+        name: &Name,
+        rtype: RecordType,
+        server: SocketAddr,
+    ) -> Option<Reply> {
+        Meter::add(&self.meter.tcp);
+        match self.tcp_tries(wire, name, rtype, server).await {
+            Ok(full) if !full.metadata.truncation => Some(full),
+            Ok(_) => {
+                tracing::debug!("{server}: TC bit set over TCP too");
+                None
+            }
+            Err(why) => {
+                tracing::debug!("{server}: truncated over UDP, TCP failed: {why}");
+                None
+            }
+        }
+    }
+
     /// Ask `server` over TCP after a truncated UDP reply: up to
     /// [`EngineConfig::attempts`](super::EngineConfig::attempts) connections, one after the other, while
     /// the exchange fails (refused, reset, timed out: under load a server's
@@ -66,7 +92,7 @@ impl Inner {
     /// timeout. Up to [`TCP_IDLE`] connections stay open after a clean
     /// exchange and are used again (RFC 7766 section 6.2.1), so that the
     /// truncated answers of a bulk run do not each cost a handshake.
-    pub(super) async fn tcp_tries(
+    async fn tcp_tries(
         &self,
         wire: &[u8],
         name: &Name,
