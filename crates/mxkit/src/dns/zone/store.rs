@@ -594,7 +594,7 @@ impl ZoneData {
         let (i, c) = worst?;
         let what = match self.recs[i as usize].rtype() {
             RecordType::CNAME => "a second CNAME".to_string(),
-            t => format!("a {} record", super::type_name(t)),
+            t => format!("a {} record", super::text::type_name(t)),
         };
         Some(Broken {
             rec: i.max(c),
