@@ -101,60 +101,93 @@ pub(super) fn parse_rdata(
                 rdata_name(&f[3], origin, "target", t)?,
             ))
         }
-        RecordType::SOA => {
-            let f = fields(
-                tokens,
-                7,
-                t,
-                "primary, mailbox, serial, refresh, retry, expire and minimum",
-            )?;
-            let timer = |tok: &Token, what: &str| {
-                parse_ttl(tok).map_err(|_| format!("bad {what} {} in SOA record", tok.shown()))
-            };
-            RData::SOA(SOA::new(
-                rdata_name(&f[0], origin, "primary name server", t)?,
-                rdata_name(&f[1], origin, "mailbox", t)?,
-                parse_u32(&f[2], "serial", t)?,
-                timer(&f[3], "refresh")? as i32,
-                timer(&f[4], "retry")? as i32,
-                timer(&f[5], "expire")? as i32,
-                timer(&f[6], "minimum")?,
-            ))
-        }
-        RecordType::TXT | RecordType::Unknown(SPF) => {
-            if tokens.is_empty() {
-                return Err(format!("{t} record needs at least one string"));
-            }
-            let strings = tokens
-                .iter()
-                .map(|tok| character_string(tok).map_err(|e| format!("{t} record: {e}")))
-                .collect::<Result<Vec<_>, _>>()?;
-            if rtype == RecordType::TXT {
-                RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect()))
-            } else {
-                let mut wire = Vec::new();
-                for s in &strings {
-                    wire.push(s.len() as u8);
-                    wire.extend_from_slice(s);
-                }
-                if wire.len() > usize::from(u16::MAX) {
-                    return Err(format!("{t} record longer than 65535 bytes"));
-                }
-                RData::Unknown {
-                    code: rtype,
-                    rdata: NULL::with(wire),
-                }
-            }
-        }
+        RecordType::SOA => soa_rdata(tokens, origin, t)?,
+        RecordType::TXT | RecordType::Unknown(SPF) => strings_rdata(rtype, tokens, t)?,
         RecordType::ANY
         | RecordType::AXFR
         | RecordType::IXFR
         | RecordType::OPT
         | RecordType::TSIG
         | RecordType::SIG
-        | RecordType::ZERO => {
-            return Err(format!("{t} is not a type of record a zone can hold"));
-        }
+        | RecordType::ZERO
+        | RecordType::DNSKEY
+        | RecordType::CDNSKEY
+        | RecordType::KEY
+        | RecordType::DS
+        | RecordType::CDS
+        | RecordType::NSEC
+        | RecordType::NSEC3
+        | RecordType::NSEC3PARAM
+        | RecordType::RRSIG
+        | RecordType::Unknown(_) => return Err(no_text_form(rtype, t)),
+        _ => hickory_rdata(rtype, tokens, origin)?,
+    };
+    Ok(rdata)
+}
+
+/// SOA: primary, mailbox, serial and the four timers (RFC 1035 section
+/// 3.3.13; a timer may be written with TTL units).
+fn soa_rdata(tokens: &[Token], origin: Option<&Name>, t: &str) -> Result<RData, String> {
+    let f = fields(
+        tokens,
+        7,
+        t,
+        "primary, mailbox, serial, refresh, retry, expire and minimum",
+    )?;
+    let timer = |tok: &Token, what: &str| {
+        parse_ttl(tok).map_err(|_| format!("bad {what} {} in SOA record", tok.shown()))
+    };
+    Ok(RData::SOA(SOA::new(
+        rdata_name(&f[0], origin, "primary name server", t)?,
+        rdata_name(&f[1], origin, "mailbox", t)?,
+        parse_u32(&f[2], "serial", t)?,
+        timer(&f[3], "refresh")? as i32,
+        timer(&f[4], "retry")? as i32,
+        timer(&f[5], "expire")? as i32,
+        timer(&f[6], "minimum")?,
+    )))
+}
+
+/// TXT and SPF: one or more `<character-string>`s (RFC 1035 section 3.3.14).
+fn strings_rdata(rtype: RecordType, tokens: &[Token], t: &str) -> Result<RData, String> {
+    if tokens.is_empty() {
+        return Err(format!("{t} record needs at least one string"));
+    }
+    let strings = tokens
+        .iter()
+        .map(|tok| character_string(tok).map_err(|e| format!("{t} record: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if rtype == RecordType::TXT {
+        return Ok(RData::TXT(TXT::from_bytes(
+            strings.iter().map(Vec::as_slice).collect(),
+        )));
+    }
+    let mut wire = Vec::new();
+    for s in &strings {
+        wire.push(s.len() as u8);
+        wire.extend_from_slice(s);
+    }
+    if wire.len() > usize::from(u16::MAX) {
+        return Err(format!("{t} record longer than 65535 bytes"));
+    }
+    Ok(RData::Unknown {
+        code: rtype,
+        rdata: NULL::with(wire),
+    })
+}
+
+/// Why a type has no text form here: not zone data, DNSSEC (hickory-proto
+/// is built without it) or a code without a mnemonic; the `\#` form
+/// (RFC 3597) loads the last two.
+fn no_text_form(rtype: RecordType, t: &str) -> String {
+    match rtype {
+        RecordType::ANY
+        | RecordType::AXFR
+        | RecordType::IXFR
+        | RecordType::OPT
+        | RecordType::TSIG
+        | RecordType::SIG
+        | RecordType::ZERO => format!("{t} is not a type of record a zone can hold"),
         RecordType::DNSKEY
         | RecordType::CDNSKEY
         | RecordType::KEY
@@ -163,21 +196,18 @@ pub(super) fn parse_rdata(
         | RecordType::NSEC
         | RecordType::NSEC3
         | RecordType::NSEC3PARAM
-        | RecordType::RRSIG => {
-            return Err(format!(
-                "{t} records are not supported in text form (load the unsigned zone, \
-                 or write them as \"TYPE{} \\# LENGTH HEX\", RFC 3597)",
-                u16::from(rtype)
-            ));
-        }
-        RecordType::Unknown(n) => {
-            return Err(format!(
+        | RecordType::RRSIG => format!(
+            "{t} records are not supported in text form (load the unsigned zone, \
+             or write them as \"TYPE{} \\# LENGTH HEX\", RFC 3597)",
+            u16::from(rtype)
+        ),
+        _ => {
+            let n = u16::from(rtype);
+            format!(
                 "no text form known for TYPE{n}: write it as \"TYPE{n} \\# LENGTH HEX\" (RFC 3597)"
-            ));
+            )
         }
-        _ => hickory_rdata(rtype, tokens, origin)?,
-    };
-    Ok(rdata)
+    }
 }
 
 /// `\# LENGTH HEX...` (RFC 3597 section 5).
