@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::lex::{Entry, Lexer, Token};
-use super::rdata::parse_rdata;
-use super::store::ZoneData;
-use super::text::{is_class, parse_name, parse_ttl, parse_type, unescape};
+use super::rdata::{RdataError, parse_rdata};
+use super::store::{StoreError, ZoneData};
+use super::text::{NameError, TtlError, is_class, parse_name, parse_ttl, parse_type, unescape};
 use super::{Name, RecordType, Zone, ZoneError, ZoneSet, fqdn, zone_error};
 
 /// TTL of a record that has none and follows no `$TTL` (Knot's `default-ttl`).
@@ -197,6 +197,56 @@ pub fn origin_from_file_name(path: &Path) -> Option<Name> {
     parse_name(&token, None).ok()
 }
 
+/// Why a record entry is bad (a token at fault, shown, where there is
+/// one).
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error(
+        "the line starts with a blank but there is no previous owner name \
+         (a name must start at the first column)"
+    )]
+    NoPreviousOwner,
+    #[error("bad owner name {shown}: {why}")]
+    Owner { shown: String, why: NameError },
+    #[error("missing record type")]
+    MissingType,
+    #[error("expected a TTL, class or type, found {0}")]
+    Quoted(String),
+    #[error("a second TTL {0}")]
+    SecondTtl(String),
+    #[error(transparent)]
+    Ttl(#[from] TtlError),
+    #[error("a second class {0}")]
+    SecondClass(String),
+    /// A class other than IN (upper case).
+    #[error("class {0} is not supported (only IN)")]
+    Class(String),
+    /// Neither a TTL, a class nor a type; `continues_owner`: the entry
+    /// starts with a blank and this is its first token.
+    #[error(
+        "unknown record type {shown}{}",
+        if *.continues_owner {
+            " (the line starts with a blank, so it continues the previous \
+             owner: a name must start at the first column)"
+        } else {
+            ""
+        }
+    )]
+    UnknownType {
+        shown: String,
+        continues_owner: bool,
+    },
+    #[error(transparent)]
+    Rdata(#[from] RdataError),
+    /// Where the first SOA is (`FILE:LINE`).
+    #[error("a second SOA record (the first is at {0})")]
+    SecondSoa(String),
+    #[error("the zone exceeds the limit of {0} records")]
+    TooManyRecords(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 struct FileCtx {
     path: Arc<Path>,
     /// The file's number in the zone's data.
@@ -234,7 +284,7 @@ fn parse_zone(
     let file = loader
         .data
         .file(path.clone())
-        .map_err(|e| zone_error(&path, 0, e))?;
+        .map_err(|e| zone_error(&path, 0, e.to_string()))?;
     let ctx = FileCtx {
         path: path.clone(),
         file,
@@ -269,7 +319,9 @@ fn parse_zone(
     if data.recs.is_empty() {
         return Err(zone_error(&path, 0, "no records"));
     }
-    let apex = data.index(&origin).map_err(|e| zone_error(&path, 0, e))?;
+    let apex = data
+        .index(&origin)
+        .map_err(|e| zone_error(&path, 0, e.to_string()))?;
     if let Some(broken) = data.check(apex) {
         let message = if broken.outside {
             format!("{} (origin from {from})", broken.message)
@@ -301,7 +353,7 @@ impl Loader {
             } else {
                 let line = entry.line;
                 self.record(&mut ctx, entry)
-                    .map_err(|message| zone_error(&ctx.path, line, message))?;
+                    .map_err(|e| zone_error(&ctx.path, line, e.to_string()))?;
             }
         }
     }
@@ -370,7 +422,10 @@ impl Loader {
                     err(format!("cannot read included file {}: {e}", path.display()))
                 })?;
                 let path: Arc<Path> = Arc::from(path.as_path());
-                let file = self.data.file(path.clone()).map_err(err)?;
+                let file = self
+                    .data
+                    .file(path.clone())
+                    .map_err(|e| err(e.to_string()))?;
                 let sub = FileCtx {
                     path,
                     file,
@@ -392,18 +447,21 @@ impl Loader {
         Ok(())
     }
 
-    fn record(&mut self, ctx: &mut FileCtx, entry: Entry) -> Result<(), String> {
+    fn record(&mut self, ctx: &mut FileCtx, entry: Entry) -> Result<(), RecordError> {
         let tokens = &entry.tokens;
         let mut i = 0;
         let owner = if entry.blank_owner {
-            ctx.last_owner.as_ref().map(|(_, id)| *id).ok_or(
-                "the line starts with a blank but there is no previous owner name \
-                 (a name must start at the first column)",
-            )?
+            ctx.last_owner
+                .as_ref()
+                .map(|(_, id)| *id)
+                .ok_or(RecordError::NoPreviousOwner)?
         } else {
             i = 1;
-            let owner = parse_name(&tokens[0], ctx.origin.as_ref())
-                .map_err(|e| format!("bad owner name {}: {e}", tokens[0].shown()))?;
+            let owner =
+                parse_name(&tokens[0], ctx.origin.as_ref()).map_err(|why| RecordError::Owner {
+                    shown: tokens[0].shown(),
+                    why,
+                })?;
             let id = match &ctx.last_owner {
                 Some((last, id)) if *last == owner => *id,
                 _ => self.data.names.intern(&owner)?,
@@ -415,29 +473,26 @@ impl Loader {
         let mut class_seen = false;
         let rtype = loop {
             let Some(tok) = tokens.get(i) else {
-                return Err("missing record type".into());
+                return Err(RecordError::MissingType);
             };
             i += 1;
             let upper = String::from_utf8_lossy(&tok.text).to_ascii_uppercase();
             if tok.quoted {
-                return Err(format!(
-                    "expected a TTL, class or type, found {}",
-                    tok.shown()
-                ));
+                return Err(RecordError::Quoted(tok.shown()));
             }
             if upper.starts_with(|c: char| c.is_ascii_digit()) {
                 if ttl.is_some() {
-                    return Err(format!("a second TTL {}", tok.shown()));
+                    return Err(RecordError::SecondTtl(tok.shown()));
                 }
                 ttl = Some(parse_ttl(tok)?);
                 continue;
             }
             if is_class(&upper) {
                 if class_seen {
-                    return Err(format!("a second class {}", tok.shown()));
+                    return Err(RecordError::SecondClass(tok.shown()));
                 }
                 if upper != "IN" && upper != "CLASS1" {
-                    return Err(format!("class {upper} is not supported (only IN)"));
+                    return Err(RecordError::Class(upper));
                 }
                 class_seen = true;
                 continue;
@@ -445,13 +500,10 @@ impl Loader {
             match parse_type(&upper) {
                 Some(t) => break t,
                 None => {
-                    let hint = if entry.blank_owner && i == 1 {
-                        " (the line starts with a blank, so it continues the previous \
-                         owner: a name must start at the first column)"
-                    } else {
-                        ""
-                    };
-                    return Err(format!("unknown record type {}{hint}", tok.shown()));
+                    return Err(RecordError::UnknownType {
+                        shown: tok.shown(),
+                        continues_owner: entry.blank_owner && i == 1,
+                    });
                 }
             }
         };
@@ -459,16 +511,10 @@ impl Loader {
         if rtype == RecordType::SOA
             && let Some(first) = self.data.soa
         {
-            return Err(format!(
-                "a second SOA record (the first is at {})",
-                self.data.location(first)
-            ));
+            return Err(RecordError::SecondSoa(self.data.location(first)));
         }
         if self.data.recs.len() >= self.limits.records {
-            return Err(format!(
-                "the zone exceeds the limit of {} records",
-                self.limits.records
-            ));
+            return Err(RecordError::TooManyRecords(self.limits.records));
         }
         let ttl = ttl.or(ctx.default_ttl).unwrap_or(DEFAULT_TTL);
         self.data.add(owner, ttl, &data, ctx.file, entry.line)?;

@@ -75,7 +75,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use self::store::ZoneData;
+use self::store::{StoreError, ZoneData};
 use super::{Name, RData, Record, RecordType};
 
 pub use self::load::{
@@ -239,7 +239,7 @@ impl Zone {
         'zones: for zone in [self, other] {
             for i in 0..zone.len() as u32 {
                 let path = zone.data.file_path(i);
-                let added = (|| -> Result<u32, String> {
+                let added = (|| -> Result<u32, StoreError> {
                     let file = match files.get(path) {
                         Some(&f) => f,
                         None => {

@@ -12,97 +12,188 @@ use hickory_proto::serialize::txt::Parser;
 
 use super::lex::Token;
 use super::text::{
-    SPF, character_string, parse_name, parse_ttl, parse_u16, parse_u32, type_name, unescape,
+    EscapeError, NameError, NumberError, SPF, StringError, character_string, parse_name, parse_ttl,
+    parse_u16, parse_u32, type_name, unescape,
 };
 use super::{Name, RData, RecordType};
+
+/// Why the RDATA of a record is bad (the record type and the token at
+/// fault, shown, where there is one).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RdataError {
+    #[error(
+        "{} record needs {n} field{} ({desc}), found {found}",
+        type_name(*.rtype),
+        if *.n == 1 { "" } else { "s" }
+    )]
+    Fields {
+        rtype: RecordType,
+        n: usize,
+        desc: &'static str,
+        found: usize,
+    },
+    #[error("bad {what} {shown} in {} record: {why}", type_name(*.rtype))]
+    Name {
+        what: &'static str,
+        shown: String,
+        rtype: RecordType,
+        why: NameError,
+    },
+    #[error(transparent)]
+    Number(#[from] NumberError),
+    #[error("bad IPv4 address {0} in A record")]
+    Ipv4(String),
+    #[error("bad IPv6 address {0} in AAAA record")]
+    Ipv6(String),
+    #[error("bad {what} {shown} in SOA record")]
+    SoaTimer { what: &'static str, shown: String },
+    #[error("{} record needs at least one string", type_name(*.0))]
+    NoString(RecordType),
+    #[error("{} record: {why}", type_name(*.rtype))]
+    String { rtype: RecordType, why: StringError },
+    #[error("{} record longer than 65535 bytes", type_name(*.0))]
+    TooLong(RecordType),
+    #[error("{} is not a type of record a zone can hold", type_name(*.0))]
+    NotZoneData(RecordType),
+    /// DNSSEC types: hickory-proto is built without their text form.
+    #[error(
+        "{} records are not supported in text form (load the unsigned zone, \
+         or write them as \"TYPE{} \\# LENGTH HEX\", RFC 3597)",
+        type_name(*.0),
+        u16::from(*.0)
+    )]
+    Dnssec(RecordType),
+    #[error("no text form known for TYPE{0}: write it as \"TYPE{0} \\# LENGTH HEX\" (RFC 3597)")]
+    NoTextForm(u16),
+    #[error("{} record: \\# needs a length", type_name(*.0))]
+    NoLength(RecordType),
+    #[error("bad hex {shown} in {} record", type_name(*.rtype))]
+    Hex { shown: String, rtype: RecordType },
+    #[error("{} record: odd number of hex digits", type_name(*.0))]
+    OddHex(RecordType),
+    #[error(
+        "{} record: \\# says {said} bytes but the hex has {has}",
+        type_name(*.rtype)
+    )]
+    Length {
+        rtype: RecordType,
+        said: u16,
+        has: usize,
+    },
+    /// The `\#` form's octets are not RDATA of the type (hickory-proto's
+    /// message, when it gave one).
+    #[error("bad RDATA for {} in \\# form{}", type_name(*.rtype), colon(.why))]
+    Wire {
+        rtype: RecordType,
+        why: Option<String>,
+    },
+    /// A quoted token with a bad escape, for hickory-proto's parser.
+    #[error("bad string {shown}: {why}")]
+    Escape { shown: String, why: EscapeError },
+    /// hickory-proto's zone parser refused the record (its message, when
+    /// it gave one).
+    #[error("bad {} record{}", type_name(*.rtype), colon(.why))]
+    Hickory {
+        rtype: RecordType,
+        why: Option<String>,
+    },
+}
+
+/// `: why`, or nothing.
+fn colon(why: &Option<String>) -> String {
+    why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
+}
 
 fn fields<'t>(
     tokens: &'t [Token],
     n: usize,
-    rtype: &str,
-    desc: &str,
-) -> Result<&'t [Token], String> {
+    rtype: RecordType,
+    desc: &'static str,
+) -> Result<&'t [Token], RdataError> {
     if tokens.len() == n {
         Ok(tokens)
     } else {
-        Err(format!(
-            "{rtype} record needs {n} field{} ({desc}), found {}",
-            if n == 1 { "" } else { "s" },
-            tokens.len()
-        ))
+        Err(RdataError::Fields {
+            rtype,
+            n,
+            desc,
+            found: tokens.len(),
+        })
     }
 }
 
 fn rdata_name(
     token: &Token,
     origin: Option<&Name>,
-    what: &str,
-    rtype: &str,
-) -> Result<Name, String> {
-    parse_name(token, origin)
-        .map_err(|e| format!("bad {what} {} in {rtype} record: {e}", token.shown()))
+    what: &'static str,
+    rtype: RecordType,
+) -> Result<Name, RdataError> {
+    parse_name(token, origin).map_err(|why| RdataError::Name {
+        what,
+        shown: token.shown(),
+        rtype,
+        why,
+    })
 }
 
 pub(super) fn parse_rdata(
     rtype: RecordType,
     tokens: &[Token],
     origin: Option<&Name>,
-) -> Result<RData, String> {
-    let tn = type_name(rtype);
-    let t = tn.as_str();
+) -> Result<RData, RdataError> {
     if tokens.first().is_some_and(|t| t.is("\\#")) {
         return generic_rdata(rtype, &tokens[1..]);
     }
     let rdata = match rtype {
         RecordType::A => {
-            let f = fields(tokens, 1, t, "an IPv4 address")?;
+            let f = fields(tokens, 1, rtype, "an IPv4 address")?;
             let addr = f[0]
                 .as_str()
                 .and_then(|s| s.parse::<Ipv4Addr>().ok())
                 .filter(|_| !f[0].quoted)
-                .ok_or_else(|| format!("bad IPv4 address {} in A record", f[0].shown()))?;
+                .ok_or_else(|| RdataError::Ipv4(f[0].shown()))?;
             RData::A(A(addr))
         }
         RecordType::AAAA => {
-            let f = fields(tokens, 1, t, "an IPv6 address")?;
+            let f = fields(tokens, 1, rtype, "an IPv6 address")?;
             let addr = f[0]
                 .as_str()
                 .and_then(|s| s.parse::<Ipv6Addr>().ok())
                 .filter(|_| !f[0].quoted)
-                .ok_or_else(|| format!("bad IPv6 address {} in AAAA record", f[0].shown()))?;
+                .ok_or_else(|| RdataError::Ipv6(f[0].shown()))?;
             RData::AAAA(AAAA(addr))
         }
         RecordType::NS => {
-            let f = fields(tokens, 1, t, "a name server")?;
-            RData::NS(NS(rdata_name(&f[0], origin, "name server", t)?))
+            let f = fields(tokens, 1, rtype, "a name server")?;
+            RData::NS(NS(rdata_name(&f[0], origin, "name server", rtype)?))
         }
         RecordType::CNAME => {
-            let f = fields(tokens, 1, t, "a target name")?;
-            RData::CNAME(CNAME(rdata_name(&f[0], origin, "target", t)?))
+            let f = fields(tokens, 1, rtype, "a target name")?;
+            RData::CNAME(CNAME(rdata_name(&f[0], origin, "target", rtype)?))
         }
         RecordType::PTR => {
-            let f = fields(tokens, 1, t, "a target name")?;
-            RData::PTR(PTR(rdata_name(&f[0], origin, "target", t)?))
+            let f = fields(tokens, 1, rtype, "a target name")?;
+            RData::PTR(PTR(rdata_name(&f[0], origin, "target", rtype)?))
         }
         RecordType::MX => {
-            let f = fields(tokens, 2, t, "preference and exchange")?;
-            let preference = parse_u16(&f[0], "preference", t)?;
+            let f = fields(tokens, 2, rtype, "preference and exchange")?;
+            let preference = parse_u16(&f[0], "preference", rtype)?;
             RData::MX(MX::new(
                 preference,
-                rdata_name(&f[1], origin, "exchange", t)?,
+                rdata_name(&f[1], origin, "exchange", rtype)?,
             ))
         }
         RecordType::SRV => {
-            let f = fields(tokens, 4, t, "priority, weight, port and target")?;
+            let f = fields(tokens, 4, rtype, "priority, weight, port and target")?;
             RData::SRV(SRV::new(
-                parse_u16(&f[0], "priority", t)?,
-                parse_u16(&f[1], "weight", t)?,
-                parse_u16(&f[2], "port", t)?,
-                rdata_name(&f[3], origin, "target", t)?,
+                parse_u16(&f[0], "priority", rtype)?,
+                parse_u16(&f[1], "weight", rtype)?,
+                parse_u16(&f[2], "port", rtype)?,
+                rdata_name(&f[3], origin, "target", rtype)?,
             ))
         }
-        RecordType::SOA => soa_rdata(tokens, origin, t)?,
-        RecordType::TXT | RecordType::Unknown(SPF) => strings_rdata(rtype, tokens, t)?,
+        RecordType::SOA => soa_rdata(tokens, origin)?,
+        RecordType::TXT | RecordType::Unknown(SPF) => strings_rdata(rtype, tokens)?,
         RecordType::ANY
         | RecordType::AXFR
         | RecordType::IXFR
@@ -119,7 +210,7 @@ pub(super) fn parse_rdata(
         | RecordType::NSEC3
         | RecordType::NSEC3PARAM
         | RecordType::RRSIG
-        | RecordType::Unknown(_) => return Err(no_text_form(rtype, t)),
+        | RecordType::Unknown(_) => return Err(no_text_form(rtype)),
         _ => hickory_rdata(rtype, tokens, origin)?,
     };
     Ok(rdata)
@@ -127,20 +218,24 @@ pub(super) fn parse_rdata(
 
 /// SOA: primary, mailbox, serial and the four timers (RFC 1035 section
 /// 3.3.13; a timer may be written with TTL units).
-fn soa_rdata(tokens: &[Token], origin: Option<&Name>, t: &str) -> Result<RData, String> {
+fn soa_rdata(tokens: &[Token], origin: Option<&Name>) -> Result<RData, RdataError> {
+    let rtype = RecordType::SOA;
     let f = fields(
         tokens,
         7,
-        t,
+        rtype,
         "primary, mailbox, serial, refresh, retry, expire and minimum",
     )?;
-    let timer = |tok: &Token, what: &str| {
-        parse_ttl(tok).map_err(|_| format!("bad {what} {} in SOA record", tok.shown()))
+    let timer = |tok: &Token, what: &'static str| {
+        parse_ttl(tok).map_err(|_| RdataError::SoaTimer {
+            what,
+            shown: tok.shown(),
+        })
     };
     Ok(RData::SOA(SOA::new(
-        rdata_name(&f[0], origin, "primary name server", t)?,
-        rdata_name(&f[1], origin, "mailbox", t)?,
-        parse_u32(&f[2], "serial", t)?,
+        rdata_name(&f[0], origin, "primary name server", rtype)?,
+        rdata_name(&f[1], origin, "mailbox", rtype)?,
+        parse_u32(&f[2], "serial", rtype)?,
         timer(&f[3], "refresh")? as i32,
         timer(&f[4], "retry")? as i32,
         timer(&f[5], "expire")? as i32,
@@ -149,13 +244,13 @@ fn soa_rdata(tokens: &[Token], origin: Option<&Name>, t: &str) -> Result<RData, 
 }
 
 /// TXT and SPF: one or more `<character-string>`s (RFC 1035 section 3.3.14).
-fn strings_rdata(rtype: RecordType, tokens: &[Token], t: &str) -> Result<RData, String> {
+fn strings_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, RdataError> {
     if tokens.is_empty() {
-        return Err(format!("{t} record needs at least one string"));
+        return Err(RdataError::NoString(rtype));
     }
     let strings = tokens
         .iter()
-        .map(|tok| character_string(tok).map_err(|e| format!("{t} record: {e}")))
+        .map(|tok| character_string(tok).map_err(|why| RdataError::String { rtype, why }))
         .collect::<Result<Vec<_>, _>>()?;
     if rtype == RecordType::TXT {
         return Ok(RData::TXT(TXT::from_bytes(
@@ -168,7 +263,7 @@ fn strings_rdata(rtype: RecordType, tokens: &[Token], t: &str) -> Result<RData, 
         wire.extend_from_slice(s);
     }
     if wire.len() > usize::from(u16::MAX) {
-        return Err(format!("{t} record longer than 65535 bytes"));
+        return Err(RdataError::TooLong(rtype));
     }
     Ok(RData::Unknown {
         code: rtype,
@@ -179,7 +274,7 @@ fn strings_rdata(rtype: RecordType, tokens: &[Token], t: &str) -> Result<RData, 
 /// Why a type has no text form here: not zone data, DNSSEC (hickory-proto
 /// is built without it) or a code without a mnemonic; the `\#` form
 /// (RFC 3597) loads the last two.
-fn no_text_form(rtype: RecordType, t: &str) -> String {
+fn no_text_form(rtype: RecordType) -> RdataError {
     match rtype {
         RecordType::ANY
         | RecordType::AXFR
@@ -187,7 +282,7 @@ fn no_text_form(rtype: RecordType, t: &str) -> String {
         | RecordType::OPT
         | RecordType::TSIG
         | RecordType::SIG
-        | RecordType::ZERO => format!("{t} is not a type of record a zone can hold"),
+        | RecordType::ZERO => RdataError::NotZoneData(rtype),
         RecordType::DNSKEY
         | RecordType::CDNSKEY
         | RecordType::KEY
@@ -196,36 +291,29 @@ fn no_text_form(rtype: RecordType, t: &str) -> String {
         | RecordType::NSEC
         | RecordType::NSEC3
         | RecordType::NSEC3PARAM
-        | RecordType::RRSIG => format!(
-            "{t} records are not supported in text form (load the unsigned zone, \
-             or write them as \"TYPE{} \\# LENGTH HEX\", RFC 3597)",
-            u16::from(rtype)
-        ),
-        _ => {
-            let n = u16::from(rtype);
-            format!(
-                "no text form known for TYPE{n}: write it as \"TYPE{n} \\# LENGTH HEX\" (RFC 3597)"
-            )
-        }
+        | RecordType::RRSIG => RdataError::Dnssec(rtype),
+        _ => RdataError::NoTextForm(u16::from(rtype)),
     }
 }
 
 /// `\# LENGTH HEX...` (RFC 3597 section 5).
-fn generic_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, String> {
-    let t = type_name(rtype);
+fn generic_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, RdataError> {
     let Some((len, hex)) = tokens.split_first() else {
-        return Err(format!("{t} record: \\# needs a length"));
+        return Err(RdataError::NoLength(rtype));
     };
-    let len = parse_u16(len, "\\# length", &t)?;
+    let len = parse_u16(len, "\\# length", rtype)?;
     let mut digits = Vec::new();
     for tok in hex {
         if tok.quoted || !tok.text.iter().all(u8::is_ascii_hexdigit) {
-            return Err(format!("bad hex {} in {t} record", tok.shown()));
+            return Err(RdataError::Hex {
+                shown: tok.shown(),
+                rtype,
+            });
         }
         digits.extend_from_slice(&tok.text);
     }
     if digits.len() % 2 != 0 {
-        return Err(format!("{t} record: odd number of hex digits"));
+        return Err(RdataError::OddHex(rtype));
     }
     let bytes: Vec<u8> = digits
         .chunks(2)
@@ -235,10 +323,11 @@ fn generic_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, String> {
         })
         .collect();
     if bytes.len() != usize::from(len) {
-        return Err(format!(
-            "{t} record: \\# says {len} bytes but the hex has {}",
-            bytes.len()
-        ));
+        return Err(RdataError::Length {
+            rtype,
+            said: len,
+            has: bytes.len(),
+        });
     }
     if bytes.is_empty() && matches!(rtype, RecordType::Unknown(_)) {
         return Ok(RData::Unknown {
@@ -251,9 +340,12 @@ fn generic_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, String> {
         RData::read(&mut decoder, rtype, Restrict::new(len))
     }));
     match decoded {
-        Ok(Ok(RData::Update0(_))) | Err(_) => Err(format!("bad RDATA for {t} in \\# form")),
+        Ok(Ok(RData::Update0(_))) | Err(_) => Err(RdataError::Wire { rtype, why: None }),
         Ok(Ok(rdata)) => Ok(rdata),
-        Ok(Err(e)) => Err(format!("bad RDATA for {t} in \\# form: {e}")),
+        Ok(Err(e)) => Err(RdataError::Wire {
+            rtype,
+            why: Some(e.to_string()),
+        }),
     }
 }
 
@@ -262,14 +354,16 @@ fn hickory_rdata(
     rtype: RecordType,
     tokens: &[Token],
     origin: Option<&Name>,
-) -> Result<RData, String> {
+) -> Result<RData, RdataError> {
     let t = type_name(rtype);
     let origin_text = origin.map_or_else(|| ".".to_string(), Name::to_ascii);
     let mut text = format!("$ORIGIN {origin_text}\n@ 0 IN {t}");
     for tok in tokens {
         let content = if tok.quoted {
-            let bytes =
-                unescape(&tok.text).map_err(|e| format!("bad string {}: {e}", tok.shown()))?;
+            let bytes = unescape(&tok.text).map_err(|why| RdataError::Escape {
+                shown: tok.shown(),
+                why,
+            })?;
             String::from_utf8_lossy(&bytes).into_owned()
         } else if tok.is("@") {
             origin_text.clone()
@@ -289,13 +383,18 @@ fn hickory_rdata(
     let parsed = catch_unwind(AssertUnwindSafe(|| Parser::new(text, None, None).parse()));
     let map = match parsed {
         Ok(Ok((_, map))) => map,
-        Ok(Err(e)) => return Err(format!("bad {t} record: {e}")),
-        Err(_) => return Err(format!("bad {t} record")),
+        Ok(Err(e)) => {
+            return Err(RdataError::Hickory {
+                rtype,
+                why: Some(e.to_string()),
+            });
+        }
+        Err(_) => return Err(RdataError::Hickory { rtype, why: None }),
     };
     map.into_values()
         .next()
         .as_ref()
         .and_then(RecordSet::record)
         .map(|r| r.data.clone())
-        .ok_or_else(|| format!("bad {t} record"))
+        .ok_or(RdataError::Hickory { rtype, why: None })
 }

@@ -10,8 +10,73 @@ const MAX_TTL: u32 = i32::MAX as u32;
 /// The SPF record type (RFC 4408; obsoleted by RFC 7208 but still met).
 pub(super) const SPF: u16 = 99;
 
+/// Why an escape (`\X`, `\DDD`) is bad.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum EscapeError {
+    #[error("a '\\' ends the text")]
+    Trailing,
+    #[error("\\DDD escape needs three decimal digits")]
+    Digits,
+    #[error("escape \\{0:03} is above 255")]
+    Above255(u32),
+}
+
+/// Why a `<character-string>` is bad.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StringError {
+    /// A bad escape in the token (shown).
+    #[error("bad string {shown}: {why}")]
+    Escape { shown: String, why: EscapeError },
+    #[error("string of {0} bytes, longer than 255 (split it into several quoted strings)")]
+    TooLong(usize),
+}
+
+/// Why a domain name is bad.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NameError {
+    #[error("\"@\" but no origin is known yet (add $ORIGIN)")]
+    AtWithoutOrigin,
+    #[error("empty name")]
+    Empty,
+    #[error("empty label")]
+    EmptyLabel,
+    #[error(transparent)]
+    Escape(EscapeError),
+    #[error("label of {0} bytes, longer than 63")]
+    LabelTooLong(usize),
+    #[error("relative name but no origin is known (add $ORIGIN, or end the name with a dot)")]
+    RelativeWithoutOrigin,
+    #[error("name of {0} bytes, longer than 255")]
+    TooLong(usize),
+    /// hickory-proto refused the labels: its message.
+    #[error("{0}")]
+    Hickory(String),
+}
+
+/// Why a TTL is bad (the token, shown).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TtlError {
+    #[error("bad TTL {0}")]
+    Bad(String),
+    #[error("TTL {0} is too large")]
+    TooLarge(String),
+    #[error("TTL {0} is above {MAX_TTL} (RFC 2181 section 8)")]
+    AboveMax(String),
+}
+
+/// A number field that is not a number of its range: which field, the
+/// token (shown), the record type and the range.
+#[derive(Debug, thiserror::Error)]
+#[error("bad {what} {shown} in {} record ({range})", type_name(*.rtype))]
+pub(super) struct NumberError {
+    what: &'static str,
+    shown: String,
+    rtype: RecordType,
+    range: &'static str,
+}
+
 /// Decode `\X` and `\DDD` (decimal) escapes.
-pub(super) fn unescape(text: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn unescape(text: &[u8]) -> Result<Vec<u8>, EscapeError> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
@@ -22,19 +87,19 @@ pub(super) fn unescape(text: &[u8]) -> Result<Vec<u8>, String> {
             continue;
         }
         match text.get(i + 1) {
-            None => return Err("a '\\' ends the text".into()),
+            None => return Err(EscapeError::Trailing),
             Some(d) if d.is_ascii_digit() => {
                 let digits = text
                     .get(i + 1..i + 4)
                     .filter(|d| d.iter().all(u8::is_ascii_digit));
                 let Some(digits) = digits else {
-                    return Err("\\DDD escape needs three decimal digits".into());
+                    return Err(EscapeError::Digits);
                 };
                 let value = digits
                     .iter()
                     .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
                 let Ok(byte) = u8::try_from(value) else {
-                    return Err(format!("escape \\{value:03} is above 255"));
+                    return Err(EscapeError::Above255(value));
                 };
                 out.push(byte);
                 i += 4;
@@ -49,28 +114,26 @@ pub(super) fn unescape(text: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// A `<character-string>` (RFC 1035 section 3.3): at most 255 bytes.
-pub(super) fn character_string(token: &Token) -> Result<Vec<u8>, String> {
-    let bytes = unescape(&token.text).map_err(|e| format!("bad string {}: {e}", token.shown()))?;
+pub(super) fn character_string(token: &Token) -> Result<Vec<u8>, StringError> {
+    let bytes = unescape(&token.text).map_err(|why| StringError::Escape {
+        shown: token.shown(),
+        why,
+    })?;
     if bytes.len() > 255 {
-        return Err(format!(
-            "string of {} bytes, longer than 255 (split it into several quoted strings)",
-            bytes.len()
-        ));
+        return Err(StringError::TooLong(bytes.len()));
     }
     Ok(bytes)
 }
 
 /// A domain name: absolute if it ends with an unescaped dot, else relative to
 /// `origin`; `@` is the origin.
-pub(super) fn parse_name(token: &Token, origin: Option<&Name>) -> Result<Name, String> {
+pub(super) fn parse_name(token: &Token, origin: Option<&Name>) -> Result<Name, NameError> {
     if token.is("@") {
-        return origin
-            .cloned()
-            .ok_or_else(|| "\"@\" but no origin is known yet (add $ORIGIN)".into());
+        return origin.cloned().ok_or(NameError::AtWithoutOrigin);
     }
     let text = &token.text;
     if text.is_empty() {
-        return Err("empty name".into());
+        return Err(NameError::Empty);
     }
     if text.as_slice() == b"." {
         return Ok(Name::root());
@@ -83,7 +146,7 @@ pub(super) fn parse_name(token: &Token, origin: Option<&Name>) -> Result<Name, S
         match text[i] {
             b'.' => {
                 if label.is_empty() {
-                    return Err("empty label".into());
+                    return Err(NameError::EmptyLabel);
                 }
                 labels.push(std::mem::take(&mut label));
                 if i + 1 == text.len() {
@@ -97,7 +160,7 @@ pub(super) fn parse_name(token: &Token, origin: Option<&Name>) -> Result<Name, S
                     Some(_) => i + 2,
                     None => i + 1,
                 };
-                label.extend(unescape(&text[i..end])?);
+                label.extend(unescape(&text[i..end]).map_err(NameError::Escape)?);
                 i = end;
             }
             c => {
@@ -110,27 +173,26 @@ pub(super) fn parse_name(token: &Token, origin: Option<&Name>) -> Result<Name, S
         labels.push(label);
     }
     if let Some(long) = labels.iter().find(|l| l.len() > 63) {
-        return Err(format!("label of {} bytes, longer than 63", long.len()));
+        return Err(NameError::LabelTooLong(long.len()));
     }
     let mut wire = labels.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
     if !absolute {
         let Some(origin) = origin else {
-            return Err("relative name but no origin is known (add $ORIGIN, \
-                        or end the name with a dot)"
-                .into());
+            return Err(NameError::RelativeWithoutOrigin);
         };
         wire += origin.iter().map(|l| l.len() + 1).sum::<usize>();
         labels.extend(origin.iter().map(<[u8]>::to_vec));
     }
     if wire > 255 {
-        return Err(format!("name of {wire} bytes, longer than 255"));
+        return Err(NameError::TooLong(wire));
     }
-    Name::from_labels(labels.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+    Name::from_labels(labels.iter().map(Vec::as_slice))
+        .map_err(|e| NameError::Hickory(e.to_string()))
 }
 
 /// A TTL: seconds, or with units (`1w2d3h4m5s`).
-pub(super) fn parse_ttl(token: &Token) -> Result<u32, String> {
-    let bad = || format!("bad TTL {}", token.shown());
+pub(super) fn parse_ttl(token: &Token) -> Result<u32, TtlError> {
+    let bad = || TtlError::Bad(token.shown());
     let text = token.as_str().ok_or_else(bad)?;
     if token.quoted || !text.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(bad());
@@ -141,7 +203,7 @@ pub(super) fn parse_ttl(token: &Token) -> Result<u32, String> {
         if let Some(d) = c.to_digit(10) {
             number = Some(number.unwrap_or(0) * 10 + u64::from(d));
             if number > Some(u64::from(u32::MAX)) {
-                return Err(format!("TTL {} is too large", token.shown()));
+                return Err(TtlError::TooLarge(token.shown()));
             }
             continue;
         }
@@ -155,38 +217,49 @@ pub(super) fn parse_ttl(token: &Token) -> Result<u32, String> {
         };
         total += number.take().ok_or_else(bad)? * unit;
         if total > u64::from(u32::MAX) {
-            return Err(format!("TTL {} is too large", token.shown()));
+            return Err(TtlError::TooLarge(token.shown()));
         }
     }
     total += number.unwrap_or(0);
     if total > u64::from(MAX_TTL) {
-        return Err(format!(
-            "TTL {} is above {MAX_TTL} (RFC 2181 section 8)",
-            token.shown()
-        ));
+        return Err(TtlError::AboveMax(token.shown()));
     }
     Ok(total as u32)
 }
 
-pub(super) fn parse_u16(token: &Token, what: &str, rtype: &str) -> Result<u16, String> {
+/// A decimal number of the range of `T` (only digits, no sign).
+fn parse_number<T: std::str::FromStr>(
+    token: &Token,
+    what: &'static str,
+    rtype: RecordType,
+    range: &'static str,
+) -> Result<T, NumberError> {
     token
         .as_str()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad {what} {} in {rtype} record (0-65535)", token.shown()))
+        .ok_or_else(|| NumberError {
+            what,
+            shown: token.shown(),
+            rtype,
+            range,
+        })
 }
 
-pub(super) fn parse_u32(token: &Token, what: &str, rtype: &str) -> Result<u32, String> {
-    token
-        .as_str()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "bad {what} {} in {rtype} record (0-4294967295)",
-                token.shown()
-            )
-        })
+pub(super) fn parse_u16(
+    token: &Token,
+    what: &'static str,
+    rtype: RecordType,
+) -> Result<u16, NumberError> {
+    parse_number(token, what, rtype, "0-65535")
+}
+
+pub(super) fn parse_u32(
+    token: &Token,
+    what: &'static str,
+    rtype: RecordType,
+) -> Result<u32, NumberError> {
+    parse_number(token, what, rtype, "0-4294967295")
 }
 
 /// A record type mnemonic or `TYPEnn` (RFC 3597 section 5).
