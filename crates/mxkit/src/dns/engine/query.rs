@@ -336,10 +336,10 @@ mod tests {
     use super::super::meter::Tallies;
     use super::super::{EngineConfig, TCP_CONNECTIONS};
 
-    #[test]
-    fn query_sets_rd_ad_and_edns_payload() {
-        let inner = Inner {
-            cfg: EngineConfig::new(vec![SocketAddr::from(([127, 0, 0, 1], 53))]),
+    /// An engine's shared part without sockets or tasks: enough to encode.
+    fn socketless(cfg: EngineConfig) -> Inner {
+        Inner {
+            cfg,
             v4: Vec::new(),
             v6: Vec::new(),
             next: AtomicUsize::new(0),
@@ -350,7 +350,15 @@ mod tests {
             tcp_slots: Semaphore::new(TCP_CONNECTIONS),
             tcp_idle: Mutex::new(Vec::new()),
             server_texts: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn query_sets_rd_ad_and_edns_payload() {
+        let inner = socketless(EngineConfig::new(vec![SocketAddr::from((
+            [127, 0, 0, 1],
+            53,
+        ))]));
         let name = Name::from_ascii("Example.ORG.").unwrap();
         let wire = inner.encode(&name, RecordType::MX).unwrap();
         let msg = Message::from_vec(&wire).unwrap();
@@ -369,19 +377,7 @@ mod tests {
             let mut cfg = EngineConfig::new(vec![SocketAddr::from(([127, 0, 0, 1], 53))]);
             cfg.recursion_desired = rd;
             cfg.edns_payload = payload;
-            let inner = Inner {
-                cfg,
-                v4: Vec::new(),
-                v6: Vec::new(),
-                next: AtomicUsize::new(0),
-                tallies: Arc::new(Tallies::new(&[])),
-                tasks: Vec::new(),
-                meter: Meter::new(),
-                pacer: None,
-                tcp_slots: Semaphore::new(TCP_CONNECTIONS),
-                tcp_idle: Mutex::new(Vec::new()),
-                server_texts: Vec::new(),
-            };
+            let inner = socketless(cfg);
             for (text, rtype) in [
                 ("Example.ORG.", RecordType::MX),
                 ("xn--bcher-kva.example.", RecordType::AAAA),

@@ -82,11 +82,11 @@ impl Inner {
     }
 
     /// Ask `server` over TCP after a truncated UDP reply: up to
-    /// [`EngineConfig::attempts`](super::EngineConfig::attempts) connections, one after the other, while
-    /// the exchange fails (refused, reset, timed out: under load a server's
-    /// listen queue drops connection attempts, and the kernel would retry
-    /// only after a second); an answer, even one with the TC bit again, ends
-    /// it. At most [`TCP_CONNECTIONS`] connections are open at once (RFC
+    /// [`EngineConfig::attempts`](super::EngineConfig::attempts)
+    /// connections, one after the other, while the exchange fails (refused,
+    /// reset, timed out: under load a server's listen queue drops connection
+    /// attempts, and the kernel would retry only after a second); an answer,
+    /// even one with the TC bit again, ends it. At most [`TCP_CONNECTIONS`] connections are open at once (RFC
     /// 7766 section 6.2.2: a client should limit its concurrent
     /// connections to a server); waiting for one does not count against the
     /// timeout. Up to [`TCP_IDLE`] connections stay open after a clean

@@ -12,8 +12,8 @@ use hickory_proto::serialize::txt::Parser;
 
 use super::lex::Token;
 use super::text::{
-    EscapeError, NameError, NumberError, SPF, StringError, character_string, parse_name, parse_ttl,
-    parse_u16, parse_u32, type_name, unescape,
+    EscapeError, NameError, NumberError, SPF, StringError, character_string, parse_name,
+    parse_number, parse_ttl, type_name, unescape,
 };
 use super::{Name, RData, RecordType};
 
@@ -41,10 +41,13 @@ pub(super) enum RdataError {
     },
     #[error(transparent)]
     Number(#[from] NumberError),
-    #[error("bad IPv4 address {0} in A record")]
-    Ipv4(String),
-    #[error("bad IPv6 address {0} in AAAA record")]
-    Ipv6(String),
+    /// Not an address of the record's family (A: IPv4, AAAA: IPv6).
+    #[error(
+        "bad {} address {shown} in {} record",
+        if *.rtype == RecordType::A { "IPv4" } else { "IPv6" },
+        type_name(*.rtype)
+    )]
+    Address { shown: String, rtype: RecordType },
     #[error("bad {what} {shown} in SOA record")]
     SoaTimer { what: &'static str, shown: String },
     #[error("{} record needs at least one string", type_name(*.0))]
@@ -136,6 +139,24 @@ fn rdata_name(
     })
 }
 
+/// The one field of an A or AAAA record: an address of `T`'s family,
+/// not quoted.
+fn address<T: std::str::FromStr>(tokens: &[Token], rtype: RecordType) -> Result<T, RdataError> {
+    let desc = if rtype == RecordType::A {
+        "an IPv4 address"
+    } else {
+        "an IPv6 address"
+    };
+    let f = fields(tokens, 1, rtype, desc)?;
+    f[0].as_str()
+        .and_then(|s| s.parse::<T>().ok())
+        .filter(|_| !f[0].quoted)
+        .ok_or_else(|| RdataError::Address {
+            shown: f[0].shown(),
+            rtype,
+        })
+}
+
 pub(super) fn parse_rdata(
     rtype: RecordType,
     tokens: &[Token],
@@ -145,24 +166,8 @@ pub(super) fn parse_rdata(
         return generic_rdata(rtype, &tokens[1..]);
     }
     let rdata = match rtype {
-        RecordType::A => {
-            let f = fields(tokens, 1, rtype, "an IPv4 address")?;
-            let addr = f[0]
-                .as_str()
-                .and_then(|s| s.parse::<Ipv4Addr>().ok())
-                .filter(|_| !f[0].quoted)
-                .ok_or_else(|| RdataError::Ipv4(f[0].shown()))?;
-            RData::A(A(addr))
-        }
-        RecordType::AAAA => {
-            let f = fields(tokens, 1, rtype, "an IPv6 address")?;
-            let addr = f[0]
-                .as_str()
-                .and_then(|s| s.parse::<Ipv6Addr>().ok())
-                .filter(|_| !f[0].quoted)
-                .ok_or_else(|| RdataError::Ipv6(f[0].shown()))?;
-            RData::AAAA(AAAA(addr))
-        }
+        RecordType::A => RData::A(A(address::<Ipv4Addr>(tokens, rtype)?)),
+        RecordType::AAAA => RData::AAAA(AAAA(address::<Ipv6Addr>(tokens, rtype)?)),
         RecordType::NS => {
             let f = fields(tokens, 1, rtype, "a name server")?;
             RData::NS(NS(rdata_name(&f[0], origin, "name server", rtype)?))
@@ -177,7 +182,7 @@ pub(super) fn parse_rdata(
         }
         RecordType::MX => {
             let f = fields(tokens, 2, rtype, "preference and exchange")?;
-            let preference = parse_u16(&f[0], "preference", rtype)?;
+            let preference = parse_number(&f[0], "preference", rtype)?;
             RData::MX(MX::new(
                 preference,
                 rdata_name(&f[1], origin, "exchange", rtype)?,
@@ -186,32 +191,20 @@ pub(super) fn parse_rdata(
         RecordType::SRV => {
             let f = fields(tokens, 4, rtype, "priority, weight, port and target")?;
             RData::SRV(SRV::new(
-                parse_u16(&f[0], "priority", rtype)?,
-                parse_u16(&f[1], "weight", rtype)?,
-                parse_u16(&f[2], "port", rtype)?,
+                parse_number(&f[0], "priority", rtype)?,
+                parse_number(&f[1], "weight", rtype)?,
+                parse_number(&f[2], "port", rtype)?,
                 rdata_name(&f[3], origin, "target", rtype)?,
             ))
         }
         RecordType::SOA => soa_rdata(tokens, origin)?,
         RecordType::TXT | RecordType::Unknown(SPF) => strings_rdata(rtype, tokens)?,
-        RecordType::ANY
-        | RecordType::AXFR
-        | RecordType::IXFR
-        | RecordType::OPT
-        | RecordType::TSIG
-        | RecordType::SIG
-        | RecordType::ZERO
-        | RecordType::DNSKEY
-        | RecordType::CDNSKEY
-        | RecordType::KEY
-        | RecordType::DS
-        | RecordType::CDS
-        | RecordType::NSEC
-        | RecordType::NSEC3
-        | RecordType::NSEC3PARAM
-        | RecordType::RRSIG
-        | RecordType::Unknown(_) => return Err(no_text_form(rtype)),
-        _ => hickory_rdata(rtype, tokens, origin)?,
+        _ => {
+            if let Some(why) = no_text_form(rtype) {
+                return Err(why);
+            }
+            hickory_rdata(rtype, tokens, origin)?
+        }
     };
     Ok(rdata)
 }
@@ -235,7 +228,7 @@ fn soa_rdata(tokens: &[Token], origin: Option<&Name>) -> Result<RData, RdataErro
     Ok(RData::SOA(SOA::new(
         rdata_name(&f[0], origin, "primary name server", rtype)?,
         rdata_name(&f[1], origin, "mailbox", rtype)?,
-        parse_u32(&f[2], "serial", rtype)?,
+        parse_number(&f[2], "serial", rtype)?,
         timer(&f[3], "refresh")? as i32,
         timer(&f[4], "retry")? as i32,
         timer(&f[5], "expire")? as i32,
@@ -271,11 +264,12 @@ fn strings_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, RdataErro
     })
 }
 
-/// Why a type has no text form here: not zone data, DNSSEC (hickory-proto
-/// is built without it) or a code without a mnemonic; the `\#` form
-/// (RFC 3597) loads the last two.
-fn no_text_form(rtype: RecordType) -> RdataError {
-    match rtype {
+/// Why a type has no text form here, if it has none: not zone data,
+/// DNSSEC (hickory-proto is built without it) or a code without a
+/// mnemonic; the `\#` form (RFC 3597) loads the last two. The other types
+/// go to hickory-proto's zone parser.
+fn no_text_form(rtype: RecordType) -> Option<RdataError> {
+    Some(match rtype {
         RecordType::ANY
         | RecordType::AXFR
         | RecordType::IXFR
@@ -292,8 +286,9 @@ fn no_text_form(rtype: RecordType) -> RdataError {
         | RecordType::NSEC3
         | RecordType::NSEC3PARAM
         | RecordType::RRSIG => RdataError::Dnssec(rtype),
-        _ => RdataError::NoTextForm(u16::from(rtype)),
-    }
+        RecordType::Unknown(code) => RdataError::NoTextForm(code),
+        _ => return None,
+    })
 }
 
 /// `\# LENGTH HEX...` (RFC 3597 section 5).
@@ -301,7 +296,7 @@ fn generic_rdata(rtype: RecordType, tokens: &[Token]) -> Result<RData, RdataErro
     let Some((len, hex)) = tokens.split_first() else {
         return Err(RdataError::NoLength(rtype));
     };
-    let len = parse_u16(len, "\\# length", rtype)?;
+    let len: u16 = parse_number(len, "\\# length", rtype)?;
     let mut digits = Vec::new();
     for tok in hex {
         if tok.quoted || !tok.text.iter().all(u8::is_ascii_hexdigit) {

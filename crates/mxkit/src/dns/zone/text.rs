@@ -227,12 +227,26 @@ pub(super) fn parse_ttl(token: &Token) -> Result<u32, TtlError> {
     Ok(total as u32)
 }
 
-/// A decimal number of the range of `T` (only digits, no sign).
-fn parse_number<T: std::str::FromStr>(
+/// A number type of RDATA fields, with its range for messages.
+pub(super) trait Number: std::str::FromStr {
+    /// `0-MAX`.
+    const RANGE: &'static str;
+}
+
+impl Number for u16 {
+    const RANGE: &'static str = "0-65535";
+}
+
+impl Number for u32 {
+    const RANGE: &'static str = "0-4294967295";
+}
+
+/// A decimal number of the range of `T` (only digits, no sign); `what`
+/// names the field in the message.
+pub(super) fn parse_number<T: Number>(
     token: &Token,
     what: &'static str,
     rtype: RecordType,
-    range: &'static str,
 ) -> Result<T, NumberError> {
     token
         .as_str()
@@ -242,24 +256,8 @@ fn parse_number<T: std::str::FromStr>(
             what,
             shown: token.shown(),
             rtype,
-            range,
+            range: T::RANGE,
         })
-}
-
-pub(super) fn parse_u16(
-    token: &Token,
-    what: &'static str,
-    rtype: RecordType,
-) -> Result<u16, NumberError> {
-    parse_number(token, what, rtype, "0-65535")
-}
-
-pub(super) fn parse_u32(
-    token: &Token,
-    what: &'static str,
-    rtype: RecordType,
-) -> Result<u32, NumberError> {
-    parse_number(token, what, rtype, "0-4294967295")
 }
 
 /// A record type mnemonic or `TYPEnn` (RFC 3597 section 5).
