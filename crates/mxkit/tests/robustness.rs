@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use futures::executor::block_on;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use mxkit::address::{Address, AddressError, Destination, Domain, classify_exchange, display_name};
-use mxkit::dns::engine::{MAX_ANSWERS, read_reply};
+use mxkit::dns::engine::{MAX_ANSWERS, ReplyError, read_reply};
 use mxkit::dns::zone::{Limits, Zone, ZoneSet};
 use mxkit::dns::{
     BoxFuture, Lookup, MAX_CNAME_CHAIN, Name, Outcome as DnsOutcome, Overlay, RData, Record,
@@ -185,7 +185,7 @@ impl Script {
     }
 
     /// Encode the reply and read it back; check what `read_reply` made of it.
-    fn reply(&self, name: &Name, rtype: RecordType) -> Result<Response, String> {
+    fn reply(&self, name: &Name, rtype: RecordType) -> Result<Response, ReplyError> {
         let msg = self.message(name, rtype);
         let wire = msg
             .to_vec()

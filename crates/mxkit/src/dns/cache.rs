@@ -400,83 +400,110 @@ impl<L: Lookup> Drop for Leader<'_, L> {
 
 impl<L: Lookup> Lookup for Cache<L> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
-        Box::pin(async move {
-            let key = KeyBuf::new(name, rtype);
-            loop {
-                let wait = {
-                    let now = Instant::now();
-                    let mut state = self.lock();
-                    match state.map.get_mut(key.as_bytes()) {
-                        Some(Slot::Ready(stored)) if stored.until > now => {
-                            let Stored {
-                                until,
-                                resp,
-                                top_ttl: top,
-                                uses,
-                            } = &mut **stored;
-                            *uses = uses.saturating_add(1);
-                            // Hand out the remaining TTL, as a caching resolver does.
-                            // Rounded up: an answer stored a moment ago keeps its TTL.
-                            let left = *until - now;
-                            let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                            let left = u32::try_from(left).unwrap_or(MAX_TTL);
-                            if *top > left {
-                                // Stamp the stored answers with the time left
-                                // (TTLs only go down, so the stamped copy serves
-                                // every later hit too, until the next second).
-                                let stamped: Arc<[Record]> = resp
-                                    .answers
-                                    .iter()
-                                    .map(|r| {
-                                        let mut r = r.clone();
-                                        r.ttl = r.ttl.min(left);
-                                        r
-                                    })
-                                    .collect();
-                                resp.answers = stamped;
-                                *top = left;
-                            }
-                            let resp = Response::clone(resp);
-                            drop(state);
-                            self.hits.fetch_add(1, Ordering::Relaxed);
-                            return resp;
-                        }
-                        Some(Slot::Flight(waiters)) => {
-                            let (tx, rx) = oneshot::channel();
-                            waiters.push(tx);
-                            Some(rx)
-                        }
-                        _ => {
-                            if state.map.len() >= self.capacity {
-                                self.sweep(&mut state);
-                            }
-                            state.map.insert(key.key(), Slot::Flight(Vec::new()));
-                            None
-                        }
-                    }
-                };
-                match wait {
-                    Some(rx) => {
-                        if let Ok(resp) = rx.await {
-                            self.joined.fetch_add(1, Ordering::Relaxed);
-                            return resp;
-                        }
-                        // The leader was dropped: ask (or join) again.
-                    }
-                    None => {
-                        self.misses.fetch_add(1, Ordering::Relaxed);
-                        let mut leader = Leader {
-                            cache: self,
-                            key: Some(key.key()),
-                        };
-                        let resp = self.inner.query(name, rtype).await;
-                        let key = leader.key.take().unwrap_or_else(|| key.key());
-                        self.land(&key, rtype, &resp);
+        Box::pin(self.ask(name, rtype))
+    }
+}
+
+/// What a question finds in the table.
+enum Found {
+    /// A live answer: a hit.
+    Hit(Response),
+    /// A flight: its answer comes on this receiver (or the sender is dropped
+    /// with the leader).
+    Join(oneshot::Receiver<Response>),
+    /// Nothing live: a flight was begun, and the asker leads it.
+    Lead,
+}
+
+impl<L: Lookup> Cache<L> {
+    /// A stored answer, the answer of the flight joined, or the inner
+    /// source's answer as the flight's leader.
+    async fn ask(&self, name: &Name, rtype: RecordType) -> Response {
+        let key = KeyBuf::new(name, rtype);
+        loop {
+            match self.find(&key) {
+                Found::Hit(resp) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return resp;
+                }
+                Found::Join(rx) => {
+                    if let Ok(resp) = rx.await {
+                        self.joined.fetch_add(1, Ordering::Relaxed);
                         return resp;
                     }
+                    // The leader was dropped: ask (or join) again.
                 }
+                Found::Lead => return self.lead(&key, name, rtype).await,
             }
-        })
+        }
+    }
+
+    /// Look the question up, under the lock: hand out a live answer, join
+    /// the flight, or begin one (sweeping first when the table is full; an
+    /// expired answer's slot becomes the flight).
+    fn find(&self, key: &KeyBuf) -> Found {
+        let now = Instant::now();
+        let mut state = self.lock();
+        match state.map.get_mut(key.as_bytes()) {
+            Some(Slot::Ready(stored)) if stored.until > now => Found::Hit(stored.hand_out(now)),
+            Some(Slot::Flight(waiters)) => {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Found::Join(rx)
+            }
+            _ => {
+                if state.map.len() >= self.capacity {
+                    self.sweep(&mut state);
+                }
+                state.map.insert(key.key(), Slot::Flight(Vec::new()));
+                Found::Lead
+            }
+        }
+    }
+
+    /// Ask the inner source as the flight's leader and land its answer; a
+    /// leader dropped meanwhile ends the flight ([`Leader`]).
+    async fn lead(&self, key: &KeyBuf, name: &Name, rtype: RecordType) -> Response {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let mut leader = Leader {
+            cache: self,
+            key: Some(key.key()),
+        };
+        let resp = self.inner.query(name, rtype).await;
+        let key = leader.key.take().unwrap_or_else(|| key.key());
+        self.land(&key, rtype, &resp);
+        resp
+    }
+}
+
+impl Stored {
+    /// Count a hit and hand the answer out with the time left as its TTL,
+    /// as a caching resolver does; rounded up: an answer stored a moment
+    /// ago keeps its TTL.
+    #[inline]
+    fn hand_out(&mut self, now: Instant) -> Response {
+        self.uses = self.uses.saturating_add(1);
+        let left = self.until - now;
+        let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let left = u32::try_from(left).unwrap_or(MAX_TTL);
+        if self.top_ttl > left {
+            // Stamp the stored answers with the time left (TTLs only go
+            // down, so the stamped copy serves every later hit too, until
+            // the next second).
+            let stamped: Arc<[Record]> = self
+                .resp
+                .answers
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.ttl = r.ttl.min(left);
+                    r
+                })
+                .collect();
+            self.resp.answers = stamped;
+            self.top_ttl = left;
+        }
+        self.resp.clone()
     }
 }
 

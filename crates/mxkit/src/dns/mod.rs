@@ -4,7 +4,8 @@
 //! - a **source** answers one question at a time: the live [`engine`] (our own
 //!   UDP/TCP stub client on hickory-proto's codec), a [`zone`] file set
 //!   (authoritative, for trying a zone before it is published), the [`Overlay`]
-//!   of both, and the scripted [`fake`] for tests;
+//!   of both, and the scripted `fake` for tests (behind the `testing`
+//!   feature, off by default);
 //! - a [`Response`] is what one source said to one question, CNAMEs and all;
 //! - an [`Answer`] is the result after [`resolve`] has followed the CNAME chain
 //!   from the question name to the records.
@@ -16,10 +17,10 @@
 //! 6.1.3.2: a mailer must not use a truncated MX answer). Never a bare "not found".
 
 pub mod cache;
+mod decode;
 pub mod engine;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
-mod mmsg;
-mod walk;
 pub mod zone;
 
 use std::fmt;

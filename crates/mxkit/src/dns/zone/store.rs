@@ -51,6 +51,24 @@ const OTHER: u8 = 1;
 /// counted once); kept for `file:line` evidence, never served.
 const DUPLICATE: u8 = 2;
 
+/// What the store cannot take: one zone holds at most 2^32 names, 2^32
+/// records, 65535 files and 4 GiB of packed RDATA.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StoreError {
+    #[error("the zone has more names than one zone can hold (2^32)")]
+    Names,
+    /// A label longer than a length octet can say (loading never makes one:
+    /// labels are at most 63 octets, RFC 1035 section 2.3.4).
+    #[error("label longer than 255 bytes")]
+    Label,
+    #[error("more files than one zone can hold (65535)")]
+    Files,
+    #[error("more records than one zone can hold (2^32)")]
+    Records,
+    #[error("the zone's data is larger than one zone can hold (4 GiB)")]
+    Data,
+}
+
 /// Interned names: a tree of labels.
 #[derive(Clone, Debug)]
 pub(super) struct Names {
@@ -116,7 +134,7 @@ impl Names {
     }
 
     /// The node for `name`, added with its ancestors when missing.
-    pub(super) fn intern(&mut self, name: &Name) -> Result<u32, String> {
+    pub(super) fn intern(&mut self, name: &Name) -> Result<u32, StoreError> {
         let mut node = ROOT;
         for label in name.iter().rev() {
             node = match self.child(node, label) {
@@ -127,11 +145,10 @@ impl Names {
         Ok(node)
     }
 
-    fn add(&mut self, parent: u32, label: &[u8]) -> Result<u32, String> {
-        let too_many = || "the zone has more names than one zone can hold (2^32)".to_string();
-        let id = u32::try_from(self.len()).map_err(|_| too_many())?;
-        let at = u32::try_from(self.labels.len()).map_err(|_| too_many())?;
-        let len = u8::try_from(label.len()).map_err(|_| "label longer than 255 bytes")?;
+    fn add(&mut self, parent: u32, label: &[u8]) -> Result<u32, StoreError> {
+        let id = u32::try_from(self.len()).map_err(|_| StoreError::Names)?;
+        let at = u32::try_from(self.labels.len()).map_err(|_| StoreError::Names)?;
+        let len = u8::try_from(label.len()).map_err(|_| StoreError::Label)?;
         self.labels.push(len);
         self.labels.extend_from_slice(label);
         self.parent.push(parent);
@@ -271,9 +288,8 @@ impl ZoneData {
     }
 
     /// Register a file records come from; its number for [`ZoneData::add`].
-    pub(super) fn file(&mut self, path: Arc<Path>) -> Result<u16, String> {
-        let id = u16::try_from(self.files.len())
-            .map_err(|_| "more files than one zone can hold (65535)".to_string())?;
+    pub(super) fn file(&mut self, path: Arc<Path>) -> Result<u16, StoreError> {
+        let id = u16::try_from(self.files.len()).map_err(|_| StoreError::Files)?;
         self.files.push(path);
         Ok(id)
     }
@@ -296,15 +312,13 @@ impl ZoneData {
         data: &RData,
         file: u16,
         line: u32,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, StoreError> {
         let rtype = data.record_type();
-        let id = u32::try_from(self.recs.len())
-            .map_err(|_| "more records than one zone can hold (2^32)".to_string())?;
+        let id = u32::try_from(self.recs.len()).map_err(|_| StoreError::Records)?;
         let (flags, at) = match self.encode(rtype, data)? {
             Some(at) => (0, at),
             None => {
-                let at = u32::try_from(self.other.len())
-                    .map_err(|_| "more records than one zone can hold (2^32)".to_string())?;
+                let at = u32::try_from(self.other.len()).map_err(|_| StoreError::Records)?;
                 self.other.push(data.clone());
                 (OTHER, at)
             }
@@ -326,10 +340,9 @@ impl ZoneData {
 
     /// Pack `data` into the arena: where it starts, or `None` for the types
     /// kept as values.
-    fn encode(&mut self, rtype: RecordType, data: &RData) -> Result<Option<u32>, String> {
+    fn encode(&mut self, rtype: RecordType, data: &RData) -> Result<Option<u32>, StoreError> {
         let start = self.rdata.len();
-        let at = u32::try_from(start)
-            .map_err(|_| "the zone's data is larger than one zone can hold (4 GiB)".to_string())?;
+        let at = u32::try_from(start).map_err(|_| StoreError::Data)?;
         let name = |names: &mut Names, n: &Name| names.intern(n).map(u32::to_be_bytes);
         match (rtype, data) {
             (RecordType::A, RData::A(a)) => self.rdata.extend_from_slice(&a.0.octets()),
@@ -594,7 +607,7 @@ impl ZoneData {
         let (i, c) = worst?;
         let what = match self.recs[i as usize].rtype() {
             RecordType::CNAME => "a second CNAME".to_string(),
-            t => format!("a {} record", super::type_name(t)),
+            t => format!("a {} record", super::text::type_name(t)),
         };
         Some(Broken {
             rec: i.max(c),
@@ -611,7 +624,7 @@ impl ZoneData {
 
     /// Build the index for a zone whose apex is `origin` (records outside
     /// it are left out of the names that exist).
-    pub(super) fn index(&mut self, origin: &Name) -> Result<u32, String> {
+    pub(super) fn index(&mut self, origin: &Name) -> Result<u32, StoreError> {
         let origin = self.names.intern(origin)?;
         // Names that exist: the origin, every owner at or below it, and the
         // nodes between (empty non-terminals, RFC 8020).
