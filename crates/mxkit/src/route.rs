@@ -6,7 +6,8 @@
 //! are numbered as in the project's spec (`spec/route.md` part (a)) and cited
 //! where they are applied.
 //!
-//! Outcomes (see [`Outcome`]) are named, never `Option`/`bool`: a domain
+//! Outcomes are named, never `Option`/`bool` ([`RouteVerdict`] says whether
+//! mail can be sent now, [`RouteKind`] what the route is): a domain
 //! routes through MX records, through its own address (implicit MX), through
 //! an address literal, or it fails permanently (null MX, no such domain, no
 //! usable exchanger, mail loops back to us) or temporarily (DNS failed now;
@@ -26,7 +27,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
-use crate::dns::{Answer, Lookup, Name, Outcome as DnsOutcome, RData, RecordType, resolve};
+use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, resolve};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -94,10 +95,11 @@ impl Default for RouteOptions {
     }
 }
 
-/// The verdict: can mail be sent now?
+/// The verdict of a route: can mail be sent now? Serialized in snake case
+/// (`"deliverable"`) as the route's `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum RouteVerdict {
     /// There is at least one candidate to connect to.
     Deliverable,
     /// No delivery will ever work: bounce (5.x.x).
@@ -106,10 +108,12 @@ pub enum Status {
     Temporary,
 }
 
-/// How the route was decided. Serialized in snake case (`"implicit_mx"`).
+/// What the route is: how the destination routes (MX records, implicit MX,
+/// an address literal), or why it does not. Serialized in snake case
+/// (`"implicit_mx"`) as the route's `outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum RouteKind {
     /// Through the domain's MX records.
     Mx,
     /// No MX records (NODATA): the domain itself, preference 0 (rule 8).
@@ -135,20 +139,20 @@ pub enum Outcome {
     InvalidAddress,
 }
 
-impl Outcome {
+impl RouteKind {
     /// The snake-case code used in JSON.
     pub fn code(self) -> &'static str {
         match self {
-            Outcome::Mx => "mx",
-            Outcome::ImplicitMx => "implicit_mx",
-            Outcome::AddressLiteral => "address_literal",
-            Outcome::NullMx => "null_mx",
-            Outcome::NoSuchDomain => "no_such_domain",
-            Outcome::NoUsableExchanger => "no_usable_exchanger",
-            Outcome::LoopsToSelf => "loops_to_self",
-            Outcome::NoPrimaryRelay => "no_primary_relay",
-            Outcome::DnsTemporary => "dns_temporary",
-            Outcome::InvalidAddress => "invalid_address",
+            RouteKind::Mx => "mx",
+            RouteKind::ImplicitMx => "implicit_mx",
+            RouteKind::AddressLiteral => "address_literal",
+            RouteKind::NullMx => "null_mx",
+            RouteKind::NoSuchDomain => "no_such_domain",
+            RouteKind::NoUsableExchanger => "no_usable_exchanger",
+            RouteKind::LoopsToSelf => "loops_to_self",
+            RouteKind::NoPrimaryRelay => "no_primary_relay",
+            RouteKind::DnsTemporary => "dns_temporary",
+            RouteKind::InvalidAddress => "invalid_address",
         }
     }
 }
@@ -265,9 +269,9 @@ pub struct Route {
     /// The domain queried, A-labels, no final dot (or the literal, `[192.0.2.1]`).
     pub domain: String,
     /// The verdict.
-    pub status: Status,
+    pub status: RouteVerdict,
     /// How it was decided.
-    pub outcome: Outcome,
+    pub outcome: RouteKind,
     /// The plan, in delivery order (empty unless deliverable).
     pub candidates: Vec<Candidate>,
     /// The MX records as published.
@@ -293,8 +297,8 @@ impl Route {
     fn new(domain: String) -> Self {
         Route {
             domain,
-            status: Status::Deliverable,
-            outcome: Outcome::Mx,
+            status: RouteVerdict::Deliverable,
+            outcome: RouteKind::Mx,
             candidates: Vec::new(),
             records: Vec::new(),
             exchangers: Vec::new(),
@@ -313,11 +317,11 @@ impl Route {
         });
     }
 
-    fn fail(mut self, outcome: Outcome, dsn: &'static str, message: impl Into<String>) -> Self {
+    fn fail(mut self, outcome: RouteKind, dsn: &'static str, message: impl Into<String>) -> Self {
         self.status = if dsn.starts_with('4') {
-            Status::Temporary
+            RouteVerdict::Temporary
         } else {
-            Status::Permanent
+            RouteVerdict::Permanent
         };
         self.outcome = outcome;
         self.candidates.clear();
@@ -337,7 +341,7 @@ impl Route {
 }
 
 /// Parse `input` (an address or a domain) and route it. A malformed address
-/// gives a permanent [`Outcome::InvalidAddress`] route (5.1.3).
+/// gives a permanent [`RouteKind::InvalidAddress`] route (5.1.3).
 pub async fn route_input<L: Lookup + ?Sized>(
     lookup: &L,
     input: &str,
@@ -346,7 +350,7 @@ pub async fn route_input<L: Lookup + ?Sized>(
     match Address::parse(input) {
         Ok(addr) => route(lookup, &addr.destination, opts).await,
         Err(e) => {
-            Route::new(input.to_string()).fail(Outcome::InvalidAddress, "5.1.3", e.to_string())
+            Route::new(input.to_string()).fail(RouteKind::InvalidAddress, "5.1.3", e.to_string())
         }
     }
 }
@@ -369,17 +373,17 @@ pub async fn route<L: Lookup + ?Sized>(
 fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
     let text = Destination::Literal(ip).to_string();
     let mut route = Route::new(text.clone());
-    route.outcome = Outcome::AddressLiteral;
+    route.outcome = RouteKind::AddressLiteral;
     if !opts.family.allows(&ip) {
         return route.fail(
-            Outcome::NoUsableExchanger,
+            RouteKind::NoUsableExchanger,
             "5.4.4",
             format!("{text} is not in a usable address family"),
         );
     }
     if is_self(&ip, opts) {
         return route.fail(
-            Outcome::LoopsToSelf,
+            RouteKind::LoopsToSelf,
             "5.4.6",
             format!("mail for {text} loops back to myself"),
         );
@@ -435,33 +439,33 @@ async fn route_domain<L: Lookup + ?Sized>(
     route.lower_ttl(mx.outcome.ttl());
     let implicit = match &mx.outcome {
         // Rules 6 and 7: retry later; never fall back to the A record.
-        DnsOutcome::Temporary(_) | DnsOutcome::Truncated => {
+        Outcome::Temporary(_) | Outcome::Truncated => {
             let why = mx.outcome.to_string();
             return route.fail(
-                Outcome::DnsTemporary,
+                RouteKind::DnsTemporary,
                 "4.4.3",
                 format!("MX lookup for {text} failed: {why}"),
             );
         }
         // Rule 5 (RFC 8020: nothing exists below it either).
-        DnsOutcome::NxDomain { .. } => {
+        Outcome::NxDomain { .. } => {
             return route.fail(
-                Outcome::NoSuchDomain,
+                RouteKind::NoSuchDomain,
                 "5.4.4",
                 format!("{text} does not exist (NXDOMAIN from {})", mx.server),
             );
         }
-        DnsOutcome::NoData { .. } => true,
-        DnsOutcome::Records(_) => false,
+        Outcome::NoData { .. } => true,
+        Outcome::Records(_) => false,
     };
 
     let mut hosts: Vec<Host> = Vec::new();
     if implicit {
         // Rule 8: no MX, so the domain is its own exchanger at preference 0.
-        route.outcome = Outcome::ImplicitMx;
+        route.outcome = RouteKind::ImplicitMx;
         hosts.push(Host::new(0, name.clone(), display_name(name)));
     } else {
-        route.outcome = Outcome::Mx;
+        route.outcome = RouteKind::Mx;
         let mut records: Vec<MxIn> = mx
             .outcome
             .records()
@@ -498,7 +502,7 @@ async fn route_domain<L: Lookup + ?Sized>(
                 );
             }
             return route.fail(
-                Outcome::NullMx,
+                RouteKind::NullMx,
                 "5.1.10",
                 format!("{text} accepts no mail (null MX, RFC 7505)"),
             );
@@ -508,7 +512,7 @@ async fn route_domain<L: Lookup + ?Sized>(
             // Rule 11: MX records exist but none is usable.
             let n = route.records.len();
             return route.fail(
-                Outcome::NoUsableExchanger,
+                RouteKind::NoUsableExchanger,
                 "5.4.4",
                 format!("{text} has {n} MX record(s) but none names a usable host"),
             );
@@ -666,13 +670,13 @@ async fn route_domain<L: Lookup + ?Sized>(
     if let Some(level) = self_level {
         if best == Some(level) {
             return route.fail(
-                Outcome::LoopsToSelf,
+                RouteKind::LoopsToSelf,
                 "5.4.6",
                 format!("mail for {text} loops back to myself: this host is its best exchanger (preference {level})"),
             );
         }
         return route.fail(
-            Outcome::NoPrimaryRelay,
+            RouteKind::NoPrimaryRelay,
             "4.4.4",
             format!("unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"),
         );
@@ -680,7 +684,7 @@ async fn route_domain<L: Lookup + ?Sized>(
     // Rule 16: a soft error dominates.
     if any_soft {
         return route.fail(
-            Outcome::DnsTemporary,
+            RouteKind::DnsTemporary,
             "4.4.3",
             format!(
                 "no exchanger of {text} has an address now, and some lookups failed temporarily"
@@ -697,7 +701,7 @@ async fn route_domain<L: Lookup + ?Sized>(
     } else {
         format!("no exchanger of {text} has an{family} address")
     };
-    route.fail(Outcome::NoUsableExchanger, "5.4.4", message)
+    route.fail(RouteKind::NoUsableExchanger, "5.4.4", message)
 }
 
 /// Rules 11 and 13: drop exchange names that are not host names, handle IP
@@ -830,7 +834,7 @@ impl Host {
                 self.cname_chain = answer.cname_chain;
             }
             match &answer.outcome {
-                DnsOutcome::Records(records) => {
+                Outcome::Records(records) => {
                     for r in records.iter() {
                         match &r.data {
                             RData::A(a) => v4.push(IpAddr::V4(a.0)),

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mxkit::route::{Candidate, Outcome, Route, RouteError, Status};
+use mxkit::route::{Candidate, Route, RouteError, RouteKind, RouteVerdict};
 use mxkit::smtp::{
     self, Attempt, AttemptOutcome, Direction, Message, Mode, Roots, SmtpOptions, Stage, TlsMode,
     WalkVerdict,
@@ -325,8 +325,8 @@ fn route_to(targets: &[SocketAddr]) -> (Route, SmtpOptions) {
     }
     let route = Route {
         domain: "example.test".into(),
-        status: Status::Deliverable,
-        outcome: Outcome::Mx,
+        status: RouteVerdict::Deliverable,
+        outcome: RouteKind::Mx,
         candidates,
         records: Vec::new(),
         exchangers: Vec::new(),
@@ -1253,8 +1253,8 @@ fn validate_address_cases() {
 #[tokio::test]
 async fn route_without_candidates_gives_its_verdict() {
     let (mut route, opts) = route_to(&[]);
-    route.status = Status::Permanent;
-    route.outcome = Outcome::NullMx;
+    route.status = RouteVerdict::Permanent;
+    route.outcome = RouteKind::NullMx;
     route.error = Some(RouteError {
         code: "null_mx",
         dsn: "5.1.10",
@@ -1264,7 +1264,7 @@ async fn route_without_candidates_gives_its_verdict() {
     assert_eq!(walk.verdict, WalkVerdict::Permanent);
     assert!(walk.attempts.is_empty());
     assert!(walk.reason.contains("5.1.10"));
-    route.status = Status::Temporary;
+    route.status = RouteVerdict::Temporary;
     let walk = smtp::probe(&route, &opts).await;
     assert_eq!(walk.verdict, WalkVerdict::Temporary);
     assert!(smtp::probe_all(&route, &opts).await.is_empty());

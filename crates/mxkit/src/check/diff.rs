@@ -30,8 +30,8 @@ use serde::Serialize;
 
 use super::{Context, sender_view};
 use crate::address::Destination;
-use crate::dns::{Answer, Lookup, Name, Outcome as DnsOutcome, RData, RecordType, resolve};
-use crate::route::{ExchangerState, Outcome, Route, Status, route};
+use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, resolve};
+use crate::route::{ExchangerState, Route, RouteKind, RouteVerdict, route};
 
 /// What changes for senders when the zone file is published. "old" is live
 /// DNS now, "new" the zone files (over live DNS).
@@ -117,9 +117,9 @@ pub struct AddressChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `deliverable`, `permanent` or `temporary`.
-    pub status: Status,
+    pub status: RouteVerdict,
     /// `mx`, `implicit_mx`, `null_mx`, `no_such_domain`, ... (see `route`).
-    pub outcome: Outcome,
+    pub outcome: RouteKind,
 }
 
 /// The verdict changes.
@@ -213,7 +213,7 @@ impl Changes {
             let old_hosts = self.mx_removed.iter().any(|m| m.exchanger != ".")
                 || self
                     .verdict
-                    .is_some_and(|v| v.old.status == Status::Deliverable);
+                    .is_some_and(|v| v.old.status == RouteVerdict::Deliverable);
             let mut line = if set_changes {
                 format!("old records may stay in caches for up to {ttl} s after publishing")
             } else {
@@ -250,9 +250,9 @@ fn mx_text(m: &MxEntry) -> String {
 
 fn verdict_text(v: Verdict) -> String {
     let status = match v.status {
-        Status::Deliverable => "deliverable",
-        Status::Permanent => "permanent failure",
-        Status::Temporary => "temporary failure",
+        RouteVerdict::Deliverable => "deliverable",
+        RouteVerdict::Permanent => "permanent failure",
+        RouteVerdict::Temporary => "temporary failure",
     };
     format!("{status} ({})", v.outcome.code())
 }
@@ -272,7 +272,7 @@ fn entries(route: &Route) -> BTreeSet<MxEntry> {
 /// The MX RRset TTL (lowest of the records), when there are records.
 fn mx_ttl(answer: &Answer) -> Option<u32> {
     match &answer.outcome {
-        DnsOutcome::Records(_) => answer.outcome.ttl(),
+        Outcome::Records(_) => answer.outcome.ttl(),
         _ => None,
     }
 }
@@ -373,7 +373,7 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
         ("the zone files' view", new_route),
     ]
     .into_iter()
-    .filter(|(_, r)| r.outcome == Outcome::DnsTemporary)
+    .filter(|(_, r)| r.outcome == RouteKind::DnsTemporary)
     .map(|(side, r)| {
         let why = r.error.as_ref().map_or("", |e| e.message.as_str());
         format!("verdict: lookups through {side} failed ({why})")

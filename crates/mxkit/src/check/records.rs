@@ -40,7 +40,7 @@ use super::{
 };
 use crate::address::{ExchangeName, classify_exchange, display_name};
 use crate::dns::{Name, Outcome, RData, RecordType};
-use crate::route::{Exchanger, ExchangerState, Outcome as RouteOutcome, Status};
+use crate::route::{Exchanger, ExchangerState, RouteKind, RouteVerdict};
 
 /// Every rule of this family (reported incomplete together when the MX
 /// lookup fails temporarily).
@@ -609,11 +609,11 @@ async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
         .collect();
 
     match (route.status, route.outcome) {
-        (Status::Permanent, RouteOutcome::NoUsableExchanger) => {
+        (RouteVerdict::Permanent, RouteKind::NoUsableExchanger) => {
             no_usable(ctx, out, owner, &looked, &per);
             return;
         }
-        (Status::Temporary, RouteOutcome::DnsTemporary) => {
+        (RouteVerdict::Temporary, RouteKind::DnsTemporary) => {
             out.incomplete(
                 &[&NO_USABLE_EXCHANGER, &EXCHANGER_WITHOUT_ADDRESS, &SINGLE_EXCHANGER],
                 format!(
@@ -663,7 +663,7 @@ async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
     }
 
     // MX07: one exchanger, or every candidate at one address.
-    if route.status == Status::Deliverable && temporary.is_empty() {
+    if route.status == RouteVerdict::Deliverable && temporary.is_empty() {
         let usable: Vec<&str> = looked
             .iter()
             .filter(|(e, _)| e.state == ExchangerState::Ok)

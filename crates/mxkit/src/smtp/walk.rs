@@ -31,7 +31,7 @@ use super::{
     Attempt, AttemptOutcome, RcptResult, Reply, SmtpError, SmtpOptions, Stage, StageResult,
     TlsMode, Walk, WalkVerdict,
 };
-use crate::route::{Route, Status};
+use crate::route::{Route, RouteVerdict};
 
 /// Walk `route` in plan order and stop at the first candidate that gets
 /// through [`SmtpOptions::stop_after`]. With `stop_after` = RCPT the
@@ -51,7 +51,7 @@ pub async fn deliver(route: &Route, opts: &SmtpOptions, message: &Message) -> Wa
 /// order. An undeliverable route gives no attempts; options that cannot be
 /// used give one refused attempt per candidate, without connecting.
 pub async fn probe_all(route: &Route, opts: &SmtpOptions) -> Vec<Attempt> {
-    if route.status != Status::Deliverable {
+    if route.status != RouteVerdict::Deliverable {
         return Vec::new();
     }
     let deadline = Instant::now() + opts.timeouts.overall;
@@ -118,9 +118,9 @@ async fn walk(route: &Route, opts: &SmtpOptions, mode: Mode<'_>) -> Walk {
         WalkVerdict::Accepted
     };
 
-    if route.status != Status::Deliverable {
+    if route.status != RouteVerdict::Deliverable {
         let verdict = match route.status {
-            Status::Temporary => WalkVerdict::Temporary,
+            RouteVerdict::Temporary => WalkVerdict::Temporary,
             _ => WalkVerdict::Permanent,
         };
         let reason = route.error.as_ref().map_or_else(
