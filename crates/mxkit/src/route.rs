@@ -27,7 +27,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
-use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, resolve};
+use crate::dns::{Answer, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -419,6 +419,15 @@ struct Host {
     soft: bool,
 }
 
+/// Why routing ends without a plan: what [`Route::fail`] records.
+struct Failure {
+    kind: RouteKind,
+    dsn: &'static str,
+    message: String,
+}
+
+/// Route a domain: the MX answer, the exchangers in preference order, their
+/// addresses, self-truncation, then the plan (or why there is none).
 async fn route_domain<L: Lookup + ?Sized>(
     lookup: &L,
     name: &Name,
@@ -427,6 +436,39 @@ async fn route_domain<L: Lookup + ?Sized>(
 ) -> Route {
     let mut route = Route::new(text.to_string());
     let mx = resolve(lookup, name, RecordType::MX).await;
+    let mut hosts = match exchangers(&mut route, &mx, name, text, opts) {
+        Ok(hosts) => hosts,
+        Err(Failure { kind, dsn, message }) => return route.fail(kind, dsn, message),
+    };
+    let implicit = route.outcome == RouteKind::ImplicitMx;
+    order_by_preference(&mut hosts, opts.seed);
+    look_up_addresses(lookup, &mut route, &mut hosts, implicit, opts.family).await;
+    let self_level = truncate_at_self(&mut route, &mut hosts, opts);
+    build_plan(&mut route, &mut hosts);
+    if let Some(limit) = opts.address_limit {
+        apply_limit(&mut route, limit.max(1));
+    }
+    let failure = route
+        .candidates
+        .is_empty()
+        .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
+    route.exchangers = hosts.into_iter().map(Host::report).collect();
+    match failure {
+        Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
+        None => route,
+    }
+}
+
+/// Rules 4 to 11: read the domain's MX answer. Its CNAME chain, DNSSEC
+/// status and TTL go into the route; out come the exchangers to look up, or
+/// the failure that ends routing here.
+fn exchangers(
+    route: &mut Route,
+    mx: &Answer,
+    name: &Name,
+    text: &str,
+    opts: &RouteOptions,
+) -> Result<Vec<Host>, Failure> {
     route.cname_chain = mx.cname_chain.iter().map(display_name).collect();
     route.dnssec = mx.authentic;
     if !mx.cname_chain.is_empty() {
@@ -437,103 +479,118 @@ async fn route_domain<L: Lookup + ?Sized>(
         );
     }
     route.lower_ttl(mx.outcome.ttl());
-    let implicit = match &mx.outcome {
+    match &mx.outcome {
         // Rules 6 and 7: retry later; never fall back to the A record.
-        Outcome::Temporary(_) | Outcome::Truncated => {
-            let why = mx.outcome.to_string();
-            return route.fail(
-                RouteKind::DnsTemporary,
-                "4.4.3",
-                format!("MX lookup for {text} failed: {why}"),
-            );
-        }
+        Outcome::Temporary(_) | Outcome::Truncated => Err(Failure {
+            kind: RouteKind::DnsTemporary,
+            dsn: "4.4.3",
+            message: format!("MX lookup for {text} failed: {}", mx.outcome),
+        }),
         // Rule 5 (RFC 8020: nothing exists below it either).
-        Outcome::NxDomain { .. } => {
-            return route.fail(
-                RouteKind::NoSuchDomain,
-                "5.4.4",
-                format!("{text} does not exist (NXDOMAIN from {})", mx.server),
-            );
-        }
-        Outcome::NoData { .. } => true,
-        Outcome::Records(_) => false,
-    };
-
-    let mut hosts: Vec<Host> = Vec::new();
-    if implicit {
+        Outcome::NxDomain { .. } => Err(Failure {
+            kind: RouteKind::NoSuchDomain,
+            dsn: "5.4.4",
+            message: format!("{text} does not exist (NXDOMAIN from {})", mx.server),
+        }),
         // Rule 8: no MX, so the domain is its own exchanger at preference 0.
-        route.outcome = RouteKind::ImplicitMx;
-        hosts.push(Host::new(0, name.clone(), display_name(name)));
-    } else {
-        route.outcome = RouteKind::Mx;
-        let mut records: Vec<MxIn> = mx
-            .outcome
-            .records()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(m) => Some(MxIn {
-                    preference: m.preference,
-                    text: display_name(&m.exchange),
-                    name: m.exchange.clone(),
-                    ttl: r.ttl,
-                }),
-                _ => None,
-            })
-            .collect();
-        // Present the records sorted numerically, as a sender uses them (rule 12).
-        records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
-        route.records = records
-            .iter()
-            .map(|r| MxRecord {
-                preference: r.preference,
-                exchanger: r.text.clone(),
-                ttl: r.ttl,
-            })
-            .collect();
-        // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
-        if records.iter().any(|r| r.name.is_root()) {
-            if records.len() > 1 {
-                route.warn(
-                    "null_mx_mixed",
-                    format!(
-                        "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
-                        records.len() - 1
-                    ),
-                );
-            }
-            return route.fail(
-                RouteKind::NullMx,
-                "5.1.10",
-                format!("{text} accepts no mail (null MX, RFC 7505)"),
-            );
+        Outcome::NoData { .. } => {
+            route.outcome = RouteKind::ImplicitMx;
+            Ok(vec![Host::new(0, name.clone(), display_name(name))])
         }
-        hosts = usable_hosts(&mut route, records, opts);
-        if hosts.is_empty() {
-            // Rule 11: MX records exist but none is usable.
-            let n = route.records.len();
-            return route.fail(
-                RouteKind::NoUsableExchanger,
-                "5.4.4",
-                format!("{text} has {n} MX record(s) but none names a usable host"),
-            );
+        Outcome::Records(_) => {
+            route.outcome = RouteKind::Mx;
+            mx_hosts(route, mx.outcome.records(), text, opts)
         }
     }
+}
 
-    // Rule 12: lower preference first, equal preferences in random order
-    // (the generator is made only when there is something to shuffle).
+/// Rules 10 to 13 on the MX records: kept in the route sorted as a sender
+/// uses them; a null MX ends routing; the usable exchangers come out, each
+/// once.
+fn mx_hosts(
+    route: &mut Route,
+    records: &[Record],
+    text: &str,
+    opts: &RouteOptions,
+) -> Result<Vec<Host>, Failure> {
+    let mut records: Vec<MxIn> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(m) => Some(MxIn {
+                preference: m.preference,
+                text: display_name(&m.exchange),
+                name: m.exchange.clone(),
+                ttl: r.ttl,
+            }),
+            _ => None,
+        })
+        .collect();
+    // Present the records sorted numerically, as a sender uses them (rule 12).
+    records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
+    route.records = records
+        .iter()
+        .map(|r| MxRecord {
+            preference: r.preference,
+            exchanger: r.text.clone(),
+            ttl: r.ttl,
+        })
+        .collect();
+    // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
+    if records.iter().any(|r| r.name.is_root()) {
+        if records.len() > 1 {
+            route.warn(
+                "null_mx_mixed",
+                format!(
+                    "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
+                    records.len() - 1
+                ),
+            );
+        }
+        return Err(Failure {
+            kind: RouteKind::NullMx,
+            dsn: "5.1.10",
+            message: format!("{text} accepts no mail (null MX, RFC 7505)"),
+        });
+    }
+    let hosts = usable_hosts(route, records, opts);
+    if hosts.is_empty() {
+        // Rule 11: MX records exist but none is usable.
+        let n = route.records.len();
+        return Err(Failure {
+            kind: RouteKind::NoUsableExchanger,
+            dsn: "5.4.4",
+            message: format!("{text} has {n} MX record(s) but none names a usable host"),
+        });
+    }
+    Ok(hosts)
+}
+
+/// Rule 12: lower preference first, equal preferences in random order (the
+/// generator is made only when there is something to shuffle).
+fn order_by_preference(hosts: &mut [Host], seed: Option<u64>) {
     if hosts.len() > 1 {
-        let mut rng = match opts.seed {
+        let mut rng = match seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => rand::make_rng(),
         };
         hosts.shuffle(&mut rng);
         hosts.sort_by_key(|h| h.preference);
     }
+}
 
-    // Rules 14-16: every A and AAAA at once, separate queries, no glue.
+/// Rules 14-16: every A and AAAA at once, separate queries, no glue. Each
+/// exchanger takes its answers; the route gets their TTL and a warning for
+/// an alias or a failed lookup.
+async fn look_up_addresses<L: Lookup + ?Sized>(
+    lookup: &L,
+    route: &mut Route,
+    hosts: &mut [Host],
+    implicit: bool,
+    family: Family,
+) {
     let families: Vec<RecordType> = [
-        (opts.family.wants_v6(), RecordType::AAAA),
-        (opts.family.wants_v4(), RecordType::A),
+        (family.wants_v6(), RecordType::AAAA),
+        (family.wants_v4(), RecordType::A),
     ]
     .into_iter()
     .filter_map(|(on, t)| on.then_some(t))
@@ -558,83 +615,43 @@ async fn route_domain<L: Lookup + ?Sized>(
                 .next_if(|((q, _), _)| *q == i)
                 .map(|((_, t), a)| (t, a))
         });
-        let ttl = host.take_answers(mine, opts.family);
+        let ttl = host.take_answers(mine, family);
         if !host.addresses.is_empty() {
             route.lower_ttl(ttl);
         }
-        if !host.cname_chain.is_empty() && !implicit {
-            // Rule 15: forbidden by RFC 2181 section 10.3, followed by every MTA.
-            let chain: Vec<String> = host.cname_chain.iter().map(display_name).collect();
-            route.warn(
-                "mx_is_cname",
-                format!(
-                    "exchanger {} is an alias for {} (RFC 2181 section 10.3: an MX must name a host, not an alias); followed, TLS still checks {}",
-                    host.text,
-                    chain.join(" -> "),
-                    host.text
-                ),
-            );
-        }
-        match host.state {
-            ExchangerState::NoAddress if !implicit => route.warn(
-                "exchanger_without_address",
-                format!(
-                    "exchanger {} has no usable address: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            ExchangerState::Temporary => route.warn(
-                "exchanger_lookup_failed",
-                format!(
-                    "address lookup for exchanger {} failed: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            ExchangerState::Ok if host.soft => route.warn(
-                "exchanger_lookup_failed",
-                format!(
-                    "address lookup for exchanger {} failed in part: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            _ => {}
-        }
+        host.warn_about_lookup(route, implicit);
     }
+}
 
-    // Rule 19: find the best preference level where we appear ourselves.
-    let mut self_level: Option<u16> = None;
-    for host in &hosts {
-        let by_name = opts.self_names.iter().any(|n| n == &host.name);
-        let by_addr = host.addresses.iter().any(|ip| is_self(ip, opts));
-        if by_name || by_addr {
-            self_level = Some(self_level.map_or(host.preference, |l| l.min(host.preference)));
-        }
+/// Rule 19: find the best preference level where this host appears itself;
+/// that level and every higher number are dropped. Returns the level.
+fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) -> Option<u16> {
+    let level = hosts
+        .iter()
+        .filter(|host| host.is_self(opts))
+        .map(|host| host.preference)
+        .min()?;
+    for host in hosts.iter_mut().filter(|h| h.preference >= level) {
+        host.state = if host.is_self(opts) {
+            ExchangerState::SelfHost
+        } else {
+            ExchangerState::BelowSelf
+        };
+        host.addresses.clear();
+        host.detail = None;
     }
-    if let Some(level) = self_level {
-        for host in hosts.iter_mut().filter(|h| h.preference >= level) {
-            host.state = if opts.self_names.iter().any(|n| n == &host.name)
-                || host.addresses.iter().any(|ip| is_self(ip, opts))
-            {
-                ExchangerState::SelfHost
-            } else {
-                ExchangerState::BelowSelf
-            };
-            host.addresses.clear();
-            host.detail = None;
-        }
-        route.warn(
-            "self_truncated",
-            format!("this host is an exchanger at preference {level}: that level and every higher number are dropped (RFC 5321 section 5.1)"),
-        );
-    }
+    route.warn(
+        "self_truncated",
+        format!("this host is an exchanger at preference {level}: that level and every higher number are dropped (RFC 5321 section 5.1)"),
+    );
+    Some(level)
+}
 
-    // Build the plan, dropping addresses already listed (rule 13, Exim
-    // `host_remove_duplicates`).
+/// Build the plan, dropping addresses already listed (rule 13, Exim
+/// `host_remove_duplicates`).
+fn build_plan(route: &mut Route, hosts: &mut [Host]) {
     let mut seen: HashSet<IpAddr> = HashSet::new();
-    for host in &mut hosts {
+    for host in hosts {
         let mut kept = Vec::new();
         for ip in host.addresses.drain(..) {
             if seen.insert(ip) {
@@ -646,52 +663,58 @@ async fn route_domain<L: Lookup + ?Sized>(
                 });
                 kept.push(ip);
             } else {
-                route.warnings.push(Warning {
-                    code: "duplicate_address",
-                    message: format!(
+                route.warn(
+                    "duplicate_address",
+                    format!(
                         "{ip} of exchanger {} is already in the plan; tried once",
                         host.text
                     ),
-                });
+                );
             }
         }
         host.addresses = kept;
     }
-    if let Some(limit) = opts.address_limit {
-        apply_limit(&mut route, limit.max(1));
-    }
-    let any_soft = hosts.iter().any(|h| h.soft && h.addresses.is_empty());
-    let best = hosts.iter().map(|h| h.preference).min();
-    route.exchangers = hosts.into_iter().map(Host::report).collect();
+}
 
-    if !route.candidates.is_empty() {
-        return route;
-    }
+/// Why the plan is empty: mail loops back to this host or its primary relay
+/// is missing (rule 19), a lookup failed now (rule 16: a soft error
+/// dominates), or no exchanger has a usable address (rules 8, 11, 18).
+fn no_candidate(
+    text: &str,
+    hosts: &[Host],
+    self_level: Option<u16>,
+    implicit: bool,
+    family: Family,
+) -> Failure {
     if let Some(level) = self_level {
+        let best = hosts.iter().map(|h| h.preference).min();
         if best == Some(level) {
-            return route.fail(
-                RouteKind::LoopsToSelf,
-                "5.4.6",
-                format!("mail for {text} loops back to myself: this host is its best exchanger (preference {level})"),
-            );
+            return Failure {
+                kind: RouteKind::LoopsToSelf,
+                dsn: "5.4.6",
+                message: format!(
+                    "mail for {text} loops back to myself: this host is its best exchanger (preference {level})"
+                ),
+            };
         }
-        return route.fail(
-            RouteKind::NoPrimaryRelay,
-            "4.4.4",
-            format!("unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"),
-        );
+        return Failure {
+            kind: RouteKind::NoPrimaryRelay,
+            dsn: "4.4.4",
+            message: format!(
+                "unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"
+            ),
+        };
     }
-    // Rule 16: a soft error dominates.
-    if any_soft {
-        return route.fail(
-            RouteKind::DnsTemporary,
-            "4.4.3",
-            format!(
+    if hosts.iter().any(|h| h.soft && h.addresses.is_empty()) {
+        return Failure {
+            kind: RouteKind::DnsTemporary,
+            dsn: "4.4.3",
+            message: format!(
                 "no exchanger of {text} has an address now, and some lookups failed temporarily"
             ),
-        );
+        };
     }
-    let family = match opts.family {
+    let family = match family {
         Family::Any => "",
         Family::Ipv4 => " IPv4",
         Family::Ipv6 => " IPv6",
@@ -701,7 +724,11 @@ async fn route_domain<L: Lookup + ?Sized>(
     } else {
         format!("no exchanger of {text} has an{family} address")
     };
-    route.fail(RouteKind::NoUsableExchanger, "5.4.4", message)
+    Failure {
+        kind: RouteKind::NoUsableExchanger,
+        dsn: "5.4.4",
+        message,
+    }
 }
 
 /// Rules 11 and 13: drop exchange names that are not host names, handle IP
@@ -883,6 +910,52 @@ impl Host {
             ExchangerState::NoAddress
         };
         ttl
+    }
+
+    /// Rule 19: this host, by one of its names or addresses.
+    fn is_self(&self, opts: &RouteOptions) -> bool {
+        opts.self_names.iter().any(|n| n == &self.name)
+            || self.addresses.iter().any(|ip| is_self(ip, opts))
+    }
+
+    /// Warn about what its address lookups found: an alias (rule 15), no
+    /// usable address, or a failure (rule 16).
+    fn warn_about_lookup(&self, route: &mut Route, implicit: bool) {
+        if !self.cname_chain.is_empty() && !implicit {
+            // Rule 15: forbidden by RFC 2181 section 10.3, followed by every MTA.
+            let chain: Vec<String> = self.cname_chain.iter().map(display_name).collect();
+            route.warn(
+                "mx_is_cname",
+                format!(
+                    "exchanger {} is an alias for {} (RFC 2181 section 10.3: an MX must name a host, not an alias); followed, TLS still checks {}",
+                    self.text,
+                    chain.join(" -> "),
+                    self.text
+                ),
+            );
+        }
+        let detail = self.detail.as_deref().unwrap_or("");
+        match self.state {
+            ExchangerState::NoAddress if !implicit => route.warn(
+                "exchanger_without_address",
+                format!("exchanger {} has no usable address: {detail}", self.text),
+            ),
+            ExchangerState::Temporary => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed: {detail}",
+                    self.text
+                ),
+            ),
+            ExchangerState::Ok if self.soft => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed in part: {detail}",
+                    self.text
+                ),
+            ),
+            _ => {}
+        }
     }
 
     fn report(self) -> Exchanger {
