@@ -113,7 +113,7 @@ pub struct AddressChange {
     pub cached_for: Option<u32>,
 }
 
-/// A verdict: the route's status and how it was decided.
+/// A verdict: the route's [`RouteVerdict`] and its [`RouteKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `deliverable`, `permanent` or `temporary`.
@@ -357,39 +357,55 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
         ));
         return Some(changes);
     }
+    verdict_change(&mut changes, &old_route, new_route);
+    mx_set_changes(&mut changes, &old_route, new_route);
+    if let (Some(old), Some(new)) = (mx_ttl(&old_mx), mx_ttl(ctx.mx))
+        && old != new
+    {
+        changes.mx_ttl = Some(TtlChange { old, new });
+    }
+    address_changes(&mut changes, ctx, live, &old_route, new_route).await;
+    if changes.verdict.is_some()
+        || !changes.mx_added.is_empty()
+        || !changes.mx_removed.is_empty()
+        || !changes.preference_changed.is_empty()
+        || changes.mx_ttl.is_some()
+    {
+        changes.cached_for = old_mx.outcome.ttl();
+    }
+    Some(changes)
+}
 
-    // The verdict.
-    let old_v = Verdict {
+/// The verdict, when it changes. A temporary failure on either side is not
+/// a change of verdict: it is not compared.
+fn verdict_change(changes: &mut Changes, old_route: &Route, new_route: &Route) {
+    let old = Verdict {
         status: old_route.status,
         outcome: old_route.outcome,
     };
-    let new_v = Verdict {
+    let new = Verdict {
         status: new_route.status,
         outcome: new_route.outcome,
     };
-    // A temporary failure on either side is not a change of verdict.
-    let temporary = [
-        ("live DNS", &old_route),
-        ("the zone files' view", new_route),
-    ]
-    .into_iter()
-    .filter(|(_, r)| r.outcome == RouteKind::DnsTemporary)
-    .map(|(side, r)| {
-        let why = r.error.as_ref().map_or("", |e| e.message.as_str());
-        format!("verdict: lookups through {side} failed ({why})")
-    })
-    .collect::<Vec<_>>();
+    let temporary = [("live DNS", old_route), ("the zone files' view", new_route)]
+        .into_iter()
+        .filter(|(_, r)| r.outcome == RouteKind::DnsTemporary)
+        .map(|(side, r)| {
+            let why = r.error.as_ref().map_or("", |e| e.message.as_str());
+            format!("verdict: lookups through {side} failed ({why})")
+        })
+        .collect::<Vec<_>>();
     if !temporary.is_empty() {
         changes.not_compared.extend(temporary);
-    } else if old_v != new_v {
-        changes.verdict = Some(VerdictChange {
-            old: old_v,
-            new: new_v,
-        });
+    } else if old != new {
+        changes.verdict = Some(VerdictChange { old, new });
     }
+}
 
-    // The MX set, with preference changes of one exchanger told apart.
-    let old_set = entries(&old_route);
+/// The MX set as a set, with a preference change of one exchanger told
+/// apart from an add and a remove.
+fn mx_set_changes(changes: &mut Changes, old_route: &Route, new_route: &Route) {
+    let old_set = entries(old_route);
     let new_set = entries(new_route);
     let mut removed: Vec<MxEntry> = old_set.difference(&new_set).cloned().collect();
     let mut added: Vec<MxEntry> = new_set.difference(&old_set).cloned().collect();
@@ -421,16 +437,18 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
     }
     changes.mx_added = added;
     changes.mx_removed = removed;
+}
 
-    // The MX TTL.
-    if let (Some(old), Some(new)) = (mx_ttl(&old_mx), mx_ttl(ctx.mx))
-        && old != new
-    {
-        changes.mx_ttl = Some(TtlChange { old, new });
-    }
-
-    // Addresses of the exchangers on both sides.
-    let common: Vec<String> = host_names(&old_route)
+/// The addresses of the exchangers listed on both sides, asked again on
+/// each side (a plan lists an address shared by two exchangers only once).
+async fn address_changes(
+    changes: &mut Changes,
+    ctx: &Context<'_>,
+    live: &dyn Lookup,
+    old_route: &Route,
+    new_route: &Route,
+) {
+    let common: Vec<String> = host_names(old_route)
         .intersection(&host_names(new_route))
         .cloned()
         .collect();
@@ -468,14 +486,4 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
             Some(_) => {}
         }
     }
-
-    if changes.verdict.is_some()
-        || !changes.mx_added.is_empty()
-        || !changes.mx_removed.is_empty()
-        || !changes.preference_changed.is_empty()
-        || changes.mx_ttl.is_some()
-    {
-        changes.cached_for = old_mx.outcome.ttl();
-    }
-    Some(changes)
 }
