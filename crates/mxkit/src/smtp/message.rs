@@ -13,7 +13,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{SmtpError, Stage};
+use super::{MessageError, SmtpError, Stage};
 use crate::address::Address;
 
 /// RFC 5322 section 2.1.1: at most 998 octets per line, without CRLF.
@@ -28,48 +28,6 @@ pub const DEFAULT_MAX_SIZE: u64 = 10_240_000;
 /// The highest limit a caller may set: the message is held in memory (twice
 /// while it is prepared), so 1 GiB keeps that within what a machine has.
 pub const MAX_MAX_SIZE: u64 = 1 << 30;
-
-/// Why a message cannot be sent. Every variant is hard (the message itself
-/// is wrong) and belongs to [`Stage::Data`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    /// A NUL octet (RFC 5322 section 2.1; RFC 5321 section 4.1.4 forbids it in DATA).
-    #[error("NUL octet at offset {offset}")]
-    Nul {
-        /// Where.
-        offset: usize,
-    },
-    /// A line longer than 998 octets (RFC 5322 section 2.1.1).
-    #[error("line {line} is {len} octets long (at most {MAX_LINE})")]
-    LineTooLong {
-        /// 1-based line number after normalisation.
-        line: usize,
-        /// Its length without CRLF.
-        len: usize,
-    },
-    /// A header value given to `prepare` contains CR, LF or NUL (header
-    /// injection; NUL is not allowed in a message, RFC 5322 section 2.2).
-    #[error("{field} contains a line break or a NUL byte")]
-    HeaderInjection {
-        /// Which field.
-        field: &'static str,
-    },
-    /// No `From:` header and no sender to make one from (null sender).
-    #[error("the message has no From: header and the sender is empty")]
-    NoFrom,
-}
-
-impl MessageError {
-    /// Always [`Stage::Data`].
-    pub fn stage(&self) -> Stage {
-        Stage::Data
-    }
-    /// Always false: the message must be fixed.
-    pub fn is_soft(&self) -> bool {
-        false
-    }
-}
 
 /// A message ready to send: CRLF line endings, a final CRLF, the required
 /// header fields, not yet dot-stuffed.

@@ -31,8 +31,8 @@ use super::message::Message;
 use super::reply::{Assembler, Complete, LineBuffer, ReadError, lossy};
 use super::tls::TlsContext;
 use super::{
-    Attempt, AttemptOutcome, Direction, Event, RcptResult, Reply, SmtpError, SmtpOptions, Stage,
-    StageResult, TlsMode, TlsReport, WalkVerdict,
+    Attempt, AttemptOutcome, Direction, Event, ProtocolError, RcptResult, Reply, SmtpError,
+    SmtpOptions, Stage, StageResult, TlsMode, TlsReport, WalkVerdict,
 };
 use crate::route::Candidate;
 
@@ -379,7 +379,7 @@ impl<'a> Session<'a> {
                 Err(ReadError::TooLong) => {
                     return Err(SmtpError::Protocol {
                         stage,
-                        detail: format!("reply line longer than {} octets", super::MAX_REPLY_LINE),
+                        detail: ProtocolError::LineTooLong,
                     });
                 }
             };
@@ -774,9 +774,7 @@ impl<'a> Session<'a> {
         if early > 0 {
             let e = SmtpError::Protocol {
                 stage: Stage::Starttls,
-                detail: format!(
-                    "{early} octets arrived after the 220 to STARTTLS, before the TLS handshake (reply injection)"
-                ),
+                detail: ProtocolError::InjectedBeforeTls(early),
             };
             return Err(TlsStep::Other(e));
         }
