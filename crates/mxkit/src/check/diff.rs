@@ -28,6 +28,7 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use serde::Serialize;
 
+use super::error::TemporaryLookup;
 use super::{Context, sender_view};
 use crate::address::Destination;
 use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, resolve};
@@ -297,7 +298,7 @@ fn host_names(route: &Route) -> BTreeSet<String> {
 async fn addresses_of(
     lookup: &dyn Lookup,
     name: &Name,
-) -> Result<(BTreeSet<IpAddr>, Option<u32>), String> {
+) -> Result<(BTreeSet<IpAddr>, Option<u32>), TemporaryLookup> {
     let (aaaa, a) = futures::join!(
         resolve(lookup, name, RecordType::AAAA),
         resolve(lookup, name, RecordType::A)
@@ -306,7 +307,11 @@ async fn addresses_of(
     let mut ttl: Option<u32> = None;
     for (rtype, answer) in [(RecordType::AAAA, aaaa), (RecordType::A, a)] {
         if answer.outcome.is_temporary() {
-            return Err(format!("{} {rtype}: {}", name.to_ascii(), answer.outcome));
+            return Err(TemporaryLookup {
+                name: name.to_ascii(),
+                rtype,
+                outcome: answer.outcome,
+            });
         }
         for r in answer.outcome.records() {
             match &r.data {

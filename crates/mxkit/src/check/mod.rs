@@ -22,6 +22,7 @@
 
 pub mod addresses;
 pub mod diff;
+mod error;
 pub mod nameservers;
 pub mod records;
 pub mod reverse;
@@ -38,6 +39,8 @@ use crate::address::Domain;
 use crate::dns::zone::{ZoneRecord, ZoneSet};
 use crate::dns::{Answer, Lookup, Name, RData, RecordType, resolve};
 use crate::route::{Route, RouteOptions, route};
+
+pub use error::PolicyError;
 
 /// How bad a finding is. Ordered: `Error` is the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -72,16 +75,14 @@ impl fmt::Display for Severity {
 }
 
 impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
         match s.to_ascii_lowercase().as_str() {
             "error" => Ok(Severity::Error),
             "warning" | "warn" => Ok(Severity::Warning),
             "notice" => Ok(Severity::Notice),
             "info" => Ok(Severity::Info),
-            _ => Err(format!(
-                "unknown severity {s:?} (error, warning, notice, info)"
-            )),
+            _ => Err(PolicyError::UnknownSeverity(s.to_string())),
         }
     }
 }
@@ -255,12 +256,11 @@ pub struct Policy {
 
 impl Policy {
     /// Parse one `ID=error|warning|notice|info|ignore`.
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+    pub fn set(&mut self, spec: &str) -> Result<(), PolicyError> {
         let (id, level) = spec
             .split_once('=')
-            .ok_or_else(|| format!("{spec:?}: expected ID=error|warning|notice|info|ignore"))?;
-        let rule = rule(id.trim())
-            .ok_or_else(|| format!("unknown rule id {id:?} (see 'mxkit check --list-rules')"))?;
+            .ok_or_else(|| PolicyError::Syntax(spec.to_string()))?;
+        let rule = rule(id.trim()).ok_or_else(|| PolicyError::UnknownRule(id.to_string()))?;
         let level = match level.trim() {
             "ignore" | "off" => None,
             other => Some(other.parse::<Severity>()?),
@@ -663,5 +663,31 @@ pub async fn check(
         summary,
         route,
         changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_set_refuses_with_a_typed_error() {
+        let mut policy = Policy::default();
+        assert_eq!(
+            policy.set("mx-ttl"),
+            Err(PolicyError::Syntax("mx-ttl".into()))
+        );
+        assert_eq!(
+            policy.set("no-such-rule=error"),
+            Err(PolicyError::UnknownRule("no-such-rule".into()))
+        );
+        let e = policy.set("mx-ttl=loud").unwrap_err();
+        assert_eq!(e, PolicyError::UnknownSeverity("loud".into()));
+        assert_eq!(
+            e.to_string(),
+            "unknown severity \"loud\" (error, warning, notice, info)"
+        );
+        assert_eq!(policy.set("mx-ttl = ignore"), Ok(()));
+        assert_eq!(policy.grade(&MX_TTL, Severity::Notice), None);
     }
 }
