@@ -1,7 +1,7 @@
-//! The pre-publish diff of `check --zone FILE` (spec/check.md idea 1): a real
-//! knotd serves the "old" zone (live DNS now), the "new" zone is a file on
-//! disk laid over it (`Overlay`), and `check` reports what changes for
-//! senders once the file is published.
+//! The pre-publish diff of `check --zone FILE` (docs/rules/check.md, "The
+//! pre-publish diff"): a real knotd serves the "old" zone (live DNS now), the
+//! "new" zone is a file on disk laid over it (`Overlay`), and `check` reports
+//! what changes for senders once the file is published.
 
 use std::path::PathBuf;
 use std::sync::Arc;

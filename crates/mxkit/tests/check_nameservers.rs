@@ -1,8 +1,8 @@
 //! MX15 and MX16 (`nameserver-unresponsive`, `nameservers-disagree`,
-//! `nameservers-ttl-differ`) against real authoritative servers: knotd on
-//! port 53 of loopback addresses (root, as in spec/testbed.md), and the fault
-//! server for what knotd will not do (SERVFAIL, answers without the AA bit,
-//! truncation without TCP).
+//! `nameservers-ttl-differ`) against real authoritative servers: knotd on port
+//! 53 of loopback addresses (root, as in docs/design.md, "Tests and the test
+//! bed"), and the fault server for what knotd will not do (SERVFAIL, answers
+//! without the AA bit, truncation without TCP).
 //!
 //! Tests in this binary run in parallel: each has its own range of
 //! `127.15.N.0/24` (15 for MX15), and its zone's NS records and glue point

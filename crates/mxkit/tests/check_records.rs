@@ -1,6 +1,6 @@
 //! The rules on the MX RRset, its exchangers and their addresses
-//! (`mxkit::check::records` and `mxkit::check::addresses`; spec/check.md rows
-//! MX01 to MX17).
+//! (`mxkit::check::records` and `mxkit::check::addresses`; docs/rules/check.md,
+//! rows MX01 to MX17).
 //!
 //! Each rule has a zone file in `testdata/check/`, named after the rule id,
 //! built to trigger it; the test loads it, runs the whole check offline

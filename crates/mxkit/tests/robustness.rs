@@ -34,8 +34,8 @@ use proptest::prelude::*;
 /// Cases per property: enough to matter, few enough to keep the suite fast.
 /// `PROPTEST_CASES` in the environment overrides it (for a long local run).
 const CASES: u32 = 384;
-/// The seed of every property (DESIGN.md: randomness seeded);
-/// `PROPTEST_RNG_SEED` in the environment overrides it.
+/// The seed of every property (docs/design.md, "Conventions": randomness
+/// seeded); `PROPTEST_RNG_SEED` in the environment overrides it.
 const SEED: u64 = 20_250_601;
 
 #[path = "support/seeded.rs"]

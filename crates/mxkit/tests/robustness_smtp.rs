@@ -34,8 +34,8 @@ use tokio::time::Instant;
 
 /// Cases per property. `PROPTEST_CASES` in the environment overrides it.
 const CASES: u32 = 256;
-/// The seed of every property (DESIGN.md: randomness seeded);
-/// `PROPTEST_RNG_SEED` in the environment overrides it.
+/// The seed of every property (docs/design.md, "Conventions": randomness
+/// seeded); `PROPTEST_RNG_SEED` in the environment overrides it.
 const SEED: u64 = 20_250_602;
 
 #[path = "support/seeded.rs"]

@@ -1,9 +1,10 @@
-//! The route test catalogue (spec/route.md part (c), cases 1 to 44) against
+//! The route test catalogue (docs/rules/route.md, cases 1 to 44) against
 //! the routing logic, with the scripted fake source: the zone data is
 //! `testdata/catalogue.test.zone` (the same file knotd serves in the CLI's
 //! live tests), and what zone data cannot say (SERVFAIL, timeouts, truncation)
 //! is scripted per question. Each test is named after the rule it checks
-//! (RFC section or spec rule number) and notes its catalogue case.
+//! (RFC section or rule number in docs/rules/route.md) and notes its
+//! catalogue case.
 
 use std::collections::HashSet;
 use std::net::IpAddr;

@@ -1,6 +1,6 @@
 //! SMTP sessions and the walk against in-process fake servers on
-//! `127.0.0.1` ephemeral ports, scripted per test (spec/smtp.md table c1,
-//! route.md rules 22-26, catalogue rows 45-51).
+//! `127.0.0.1` ephemeral ports, scripted per test (docs/rules/route.md: the
+//! failover table, Rules 22 to 26, cases 45 to 51).
 //!
 //! Candidates carry addresses `127.0.0.1x` that are never dialled:
 //! `SmtpOptions::connect_to` maps each to its fake server. Certificates come
@@ -714,7 +714,7 @@ async fn ehlo_421_or_450_moves_on_ehlo_550_everywhere_is_permanent() {
 }
 
 // ---------------------------------------------------------------------------
-// The walk, table c1 row by row
+// The walk, the failover table (docs/rules/route.md) row by row
 
 #[tokio::test]
 async fn connect_refused_moves_on() {
@@ -1433,9 +1433,10 @@ fn stage_names_parse() {
 // ---------------------------------------------------------------------------
 // More rows: connect timeout, stop points, local problems, reply injection
 
-/// A listener whose accept queue is full: later SYNs are dropped, so a
-/// connect hangs until its timeout (spec d3, Linux). Filler connects fill
-/// the queue; each is bounded, none is awaited for readiness.
+/// A listener whose accept queue is full: later SYNs are dropped, so a connect
+/// hangs until its timeout (Linux; testbed's `blackhole` does the same).
+/// Filler connects fill the queue; each is bounded, none is awaited for
+/// readiness.
 async fn black_hole() -> (socket2::Socket, SocketAddr, Vec<TcpStream>) {
     use socket2::{Domain, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
