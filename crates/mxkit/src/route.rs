@@ -3,8 +3,8 @@
 //! This is RFC 5321 section 5.1 with RFC 7505 (null MX), RFC 2181 section
 //! 10.3 (MX targets are not aliases) and RFC 3974 (address families), decided
 //! the way Postfix (`smtp_addr.c`) and Exim (`host.c`) decide it. The rules
-//! are numbered as in the project's spec (`spec/route.md` part (a)) and cited
-//! where they are applied.
+//! are numbered as in `docs/rules/route.md` and cited where they are applied
+//! (`docs/rules/route.md, Rule 19`).
 //!
 //! Outcomes are named, never `Option`/`bool` ([`RouteVerdict`] says whether
 //! mail can be sent now, [`RouteKind`] what the route is): a domain
@@ -62,22 +62,24 @@ impl Family {
 pub struct RouteOptions {
     /// Usable address families.
     pub family: Family,
-    /// Names of the host we act for (rule 19: self-truncation for a backup MX).
+    /// Names of the host we act for (docs/rules/route.md, Rule 19:
+    /// self-truncation for a backup MX).
     pub self_names: Vec<Name>,
-    /// Addresses of the host we act for (rule 19).
+    /// Addresses of the host we act for (docs/rules/route.md, Rule 19).
     pub self_addresses: Vec<IpAddr>,
     /// Count loopback and unspecified addresses (`127.0.0.0/8`, `::1`,
     /// `0.0.0.0`, `::`) as our own, as Postfix does with its interface list
-    /// (rule 19; Haraka #2952). On by default.
+    /// (docs/rules/route.md, Rule 19; Haraka #2952). On by default.
     pub loopback_is_self: bool,
-    /// Keep at most this many addresses (rule 20; Postfix
+    /// Keep at most this many addresses (docs/rules/route.md, Rule 20; Postfix
     /// `smtp_mx_address_limit=5`). `None`: every address is in the plan.
     pub address_limit: Option<usize>,
-    /// Accept an MX that names an IP address (rule 11; Postfix's default,
-    /// Exim's `allow_mx_to_ip`). Off by default: RFC 5321 section 5.1 says
-    /// the target MUST be a domain name.
+    /// Accept an MX that names an IP address (docs/rules/route.md, Rule 11;
+    /// Postfix's default, Exim's `allow_mx_to_ip`). Off by default: RFC 5321
+    /// section 5.1 says the target MUST be a domain name.
     pub allow_ip_mx: bool,
-    /// Seed for the shuffle of equal preferences (rule 12). `None`: random.
+    /// Seed for the shuffle of equal preferences (docs/rules/route.md,
+    /// Rule 12). `None`: random.
     pub seed: Option<u64>,
 }
 
@@ -116,24 +118,28 @@ pub enum RouteVerdict {
 pub enum RouteKind {
     /// Through the domain's MX records.
     Mx,
-    /// No MX records (NODATA): the domain itself, preference 0 (rule 8).
+    /// No MX records (NODATA): the domain itself, preference 0
+    /// (docs/rules/route.md, Rule 8).
     ImplicitMx,
-    /// An address literal: no DNS (rule 1).
+    /// An address literal: no DNS (docs/rules/route.md, Rule 1).
     AddressLiteral,
-    /// `MX 0 .`: the domain accepts no mail (RFC 7505, rule 10). Permanent.
+    /// `MX 0 .`: the domain accepts no mail (RFC 7505; docs/rules/route.md,
+    /// Rule 10). Permanent.
     NullMx,
-    /// NXDOMAIN for the domain (rule 5). Permanent.
+    /// NXDOMAIN for the domain (docs/rules/route.md, Rule 5). Permanent.
     NoSuchDomain,
     /// MX records exist but none leads to a usable address, or there is no MX
-    /// and the domain has no usable address (rules 8, 11, 16, 18). Permanent.
+    /// and the domain has no usable address (docs/rules/route.md, Rules 8, 11,
+    /// 16, 18). Permanent.
     NoUsableExchanger,
-    /// We are the best exchanger: mail would loop back to us (rule 19). Permanent.
+    /// We are the best exchanger: mail would loop back to us
+    /// (docs/rules/route.md, Rule 19). Permanent.
     LoopsToSelf,
     /// We are a backup exchanger and no more-preferred one could be resolved
-    /// now (rule 19, Postfix 4.4.4). Temporary.
+    /// now (docs/rules/route.md, Rule 19; Postfix 4.4.4). Temporary.
     NoPrimaryRelay,
     /// A DNS lookup failed temporarily (SERVFAIL, timeout, truncated, CNAME
-    /// loop): retry later (rules 6, 7, 16). Temporary.
+    /// loop): retry later (docs/rules/route.md, Rules 6, 7, 16). Temporary.
     DnsTemporary,
     /// The address itself is malformed. Permanent.
     InvalidAddress,
@@ -164,7 +170,7 @@ pub struct Candidate {
     pub preference: u16,
     /// The exchanger as the MX record names it: lower case, no final dot.
     /// Also the name for TLS (SNI, certificate match, DANE), even when it is
-    /// an alias (rule 15; Exim keeps `certname`).
+    /// an alias (docs/rules/route.md, Rule 15; Exim keeps `certname`).
     pub exchanger: String,
     /// The address to connect to.
     pub address: IpAddr,
@@ -225,16 +231,20 @@ pub enum ExchangerState {
     Ok,
     /// NXDOMAIN or NODATA in every usable family: unusable (RFC 3974).
     NoAddress,
-    /// Its lookup failed temporarily: unusable this time (rule 16).
+    /// Its lookup failed temporarily: unusable this time (docs/rules/route.md,
+    /// Rule 16).
     Temporary,
-    /// Its name is not a host name: ignored (rule 11).
+    /// Its name is not a host name: ignored (docs/rules/route.md, Rule 11).
     InvalidName,
-    /// Its name is an IP address and IP-address MX targets are not allowed (rule 11).
+    /// Its name is an IP address and IP-address MX targets are not allowed
+    /// (docs/rules/route.md, Rule 11).
     IpAddress,
-    /// It is this host (rule 19): its level and every higher one are dropped.
+    /// It is this host (docs/rules/route.md, Rule 19): its level and every
+    /// higher one are dropped.
     #[serde(rename = "self")]
     SelfHost,
-    /// Not more preferred than this host: dropped (rule 19).
+    /// Not more preferred than this host: dropped (docs/rules/route.md,
+    /// Rule 19).
     BelowSelf,
     /// Not looked up.
     NotLookedUp,
@@ -278,13 +288,15 @@ pub struct Route {
     pub records: Vec<MxRecord>,
     /// Every exchanger considered, in plan order.
     pub exchangers: Vec<Exchanger>,
-    /// CNAMEs followed from the domain for its MX query (rule 4).
+    /// CNAMEs followed from the domain for its MX query (docs/rules/route.md,
+    /// Rule 4).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cname_chain: Vec<String>,
     /// How long this plan may be cached: the lowest TTL of the records it used
     /// (RFC 2181 section 5.2; RFC 2308 for negative answers).
     pub ttl: Option<u32>,
-    /// The MX answer was DNSSEC-validated (AD bit; rule 27).
+    /// The MX answer was DNSSEC-validated (AD bit; docs/rules/route.md,
+    /// Rule 27).
     pub dnssec: bool,
     /// Things worth knowing.
     pub warnings: Vec<Warning>,
@@ -369,7 +381,8 @@ pub async fn route<L: Lookup + ?Sized>(
     }
 }
 
-/// Rule 1: an address literal is the one candidate; no MX or A query.
+/// docs/rules/route.md, Rule 1: an address literal is the one candidate; no MX
+/// or A query.
 fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
     let text = Destination::Literal(ip).to_string();
     let mut route = Route::new(text.clone());
@@ -459,9 +472,9 @@ async fn route_domain<L: Lookup + ?Sized>(
     }
 }
 
-/// Rules 4 to 11: read the domain's MX answer. Its CNAME chain, DNSSEC
-/// status and TTL go into the route; out come the exchangers to look up, or
-/// the failure that ends routing here.
+/// docs/rules/route.md, Rules 4 to 11: read the domain's MX answer. Its CNAME
+/// chain, DNSSEC status and TTL go into the route; out come the exchangers to
+/// look up, or the failure that ends routing here.
 fn exchangers(
     route: &mut Route,
     mx: &Answer,
@@ -472,7 +485,8 @@ fn exchangers(
     route.cname_chain = mx.cname_chain.iter().map(display_name).collect();
     route.dnssec = mx.authentic;
     if !mx.cname_chain.is_empty() {
-        // Rule 4: follow it as if it were the original name; the recipient is unchanged.
+        // docs/rules/route.md, Rule 4: follow it as if it were the original
+        // name; the recipient is unchanged.
         route.warn(
             "domain_is_cname",
             format!("{text} is an alias for {}", route.cname_chain.join(" -> ")),
@@ -480,19 +494,22 @@ fn exchangers(
     }
     route.lower_ttl(mx.outcome.ttl());
     match &mx.outcome {
-        // Rules 6 and 7: retry later; never fall back to the A record.
+        // docs/rules/route.md, Rules 6 and 7: retry later; never fall back to
+        // the A record.
         Outcome::Temporary(_) | Outcome::Truncated => Err(Failure {
             kind: RouteKind::DnsTemporary,
             dsn: "4.4.3",
             message: format!("MX lookup for {text} failed: {}", mx.outcome),
         }),
-        // Rule 5 (RFC 8020: nothing exists below it either).
+        // docs/rules/route.md, Rule 5 (RFC 8020: nothing exists below it
+        // either).
         Outcome::NxDomain { .. } => Err(Failure {
             kind: RouteKind::NoSuchDomain,
             dsn: "5.4.4",
             message: format!("{text} does not exist (NXDOMAIN from {})", mx.server),
         }),
-        // Rule 8: no MX, so the domain is its own exchanger at preference 0.
+        // docs/rules/route.md, Rule 8: no MX, so the domain is its own
+        // exchanger at preference 0.
         Outcome::NoData { .. } => {
             route.outcome = RouteKind::ImplicitMx;
             Ok(vec![Host::new(0, name.clone(), display_name(name))])
@@ -504,9 +521,9 @@ fn exchangers(
     }
 }
 
-/// Rules 10 to 13 on the MX records: kept in the route sorted as a sender
-/// uses them; a null MX ends routing; the usable exchangers come out, each
-/// once.
+/// docs/rules/route.md, Rules 10 to 13 on the MX records: kept in the route
+/// sorted as a sender uses them; a null MX ends routing; the usable exchangers
+/// come out, each once.
 fn mx_hosts(
     route: &mut Route,
     records: &[Record],
@@ -525,7 +542,8 @@ fn mx_hosts(
             _ => None,
         })
         .collect();
-    // Present the records sorted numerically, as a sender uses them (rule 12).
+    // Present the records sorted numerically, as a sender uses them
+    // (docs/rules/route.md, Rule 12).
     records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
     route.records = records
         .iter()
@@ -535,7 +553,8 @@ fn mx_hosts(
             ttl: r.ttl,
         })
         .collect();
-    // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
+    // docs/rules/route.md, Rule 10: any root exchange means null MX (Postfix
+    // `dns_get_answer`).
     if records.iter().any(|r| r.name.is_root()) {
         if records.len() > 1 {
             route.warn(
@@ -554,7 +573,7 @@ fn mx_hosts(
     }
     let hosts = usable_hosts(route, records, opts);
     if hosts.is_empty() {
-        // Rule 11: MX records exist but none is usable.
+        // docs/rules/route.md, Rule 11: MX records exist but none is usable.
         let n = route.records.len();
         return Err(Failure {
             kind: RouteKind::NoUsableExchanger,
@@ -565,8 +584,9 @@ fn mx_hosts(
     Ok(hosts)
 }
 
-/// Rule 12: lower preference first, equal preferences in random order (the
-/// generator is made only when there is something to shuffle).
+/// docs/rules/route.md, Rule 12: lower preference first, equal preferences in
+/// random order (the generator is made only when there is something to
+/// shuffle).
 fn order_by_preference(hosts: &mut [Host], seed: Option<u64>) {
     if hosts.len() > 1 {
         let mut rng = match seed {
@@ -578,9 +598,9 @@ fn order_by_preference(hosts: &mut [Host], seed: Option<u64>) {
     }
 }
 
-/// Rules 14-16: every A and AAAA at once, separate queries, no glue. Each
-/// exchanger takes its answers; the route gets their TTL and a warning for
-/// an alias or a failed lookup.
+/// docs/rules/route.md, Rules 14 to 16: every A and AAAA at once, separate
+/// queries, no glue. Each exchanger takes its answers; the route gets their TTL
+/// and a warning for an alias or a failed lookup.
 async fn look_up_addresses<L: Lookup + ?Sized>(
     lookup: &L,
     route: &mut Route,
@@ -623,8 +643,9 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
     }
 }
 
-/// Rule 19: find the best preference level where this host appears itself;
-/// that level and every higher number are dropped. Returns the level.
+/// docs/rules/route.md, Rule 19: find the best preference level where this host
+/// appears itself; that level and every higher number are dropped. Returns the
+/// level.
 fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) -> Option<u16> {
     let level = hosts
         .iter()
@@ -647,8 +668,8 @@ fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) 
     Some(level)
 }
 
-/// Build the plan, dropping addresses already listed (rule 13, Exim
-/// `host_remove_duplicates`).
+/// Build the plan, dropping addresses already listed (docs/rules/route.md,
+/// Rule 13; Exim `host_remove_duplicates`).
 fn build_plan(route: &mut Route, hosts: &mut [Host]) {
     let mut seen: HashSet<IpAddr> = HashSet::new();
     for host in hosts {
@@ -676,9 +697,9 @@ fn build_plan(route: &mut Route, hosts: &mut [Host]) {
     }
 }
 
-/// Why the plan is empty: mail loops back to this host or its primary relay
-/// is missing (rule 19), a lookup failed now (rule 16: a soft error
-/// dominates), or no exchanger has a usable address (rules 8, 11, 18).
+/// Why the plan is empty: mail loops back to this host or its primary relay is
+/// missing (docs/rules/route.md, Rule 19), a lookup failed now (Rule 16: a soft
+/// error dominates), or no exchanger has a usable address (Rules 8, 11, 18).
 fn no_candidate(
     text: &str,
     hosts: &[Host],
@@ -731,9 +752,9 @@ fn no_candidate(
     }
 }
 
-/// Rules 11 and 13: drop exchange names that are not host names, handle IP
-/// addresses posing as names, and keep each name once at its lowest
-/// preference.
+/// docs/rules/route.md, Rules 11 and 13: drop exchange names that are not host
+/// names, handle IP addresses posing as names, and keep each name once at its
+/// lowest preference.
 fn usable_hosts(route: &mut Route, records: Vec<MxIn>, opts: &RouteOptions) -> Vec<Host> {
     let mut hosts: Vec<Host> = Vec::with_capacity(records.len());
     let mut dropped: Vec<Exchanger> = Vec::new();
@@ -912,17 +933,20 @@ impl Host {
         ttl
     }
 
-    /// Rule 19: this host, by one of its names or addresses.
+    /// docs/rules/route.md, Rule 19: this host, by one of its names or
+    /// addresses.
     fn is_self(&self, opts: &RouteOptions) -> bool {
         opts.self_names.iter().any(|n| n == &self.name)
             || self.addresses.iter().any(|ip| is_self(ip, opts))
     }
 
-    /// Warn about what its address lookups found: an alias (rule 15), no
-    /// usable address, or a failure (rule 16).
+    /// Warn about what its address lookups found: an alias
+    /// (docs/rules/route.md, Rule 15), no usable address, or a failure
+    /// (Rule 16).
     fn warn_about_lookup(&self, route: &mut Route, implicit: bool) {
         if !self.cname_chain.is_empty() && !implicit {
-            // Rule 15: forbidden by RFC 2181 section 10.3, followed by every MTA.
+            // docs/rules/route.md, Rule 15: forbidden by RFC 2181 section 10.3,
+            // followed by every MTA.
             let chain: Vec<String> = self.cname_chain.iter().map(display_name).collect();
             route.warn(
                 "mx_is_cname",
@@ -970,7 +994,8 @@ impl Host {
     }
 }
 
-/// Rule 19: our own addresses, and loopback/unspecified ones when asked.
+/// docs/rules/route.md, Rule 19: our own addresses, and loopback/unspecified
+/// ones when asked.
 fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
     // `::ffff:127.0.0.1` is 127.0.0.1.
     let ip = ip.to_canonical();
@@ -978,9 +1003,9 @@ fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
         || (opts.loopback_is_self && (ip.is_loopback() || ip.is_unspecified()))
 }
 
-/// Rule 20 and 18: keep the first `limit` candidates, but when the cut would
-/// leave out a whole address family that the plan has, give that family the
-/// last slot (Postfix `smtp_balance_inet_proto`).
+/// docs/rules/route.md, Rules 20 and 18: keep the first `limit` candidates, but
+/// when the cut would leave out a whole address family that the plan has, give
+/// that family the last slot (Postfix `smtp_balance_inet_proto`).
 fn apply_limit(route: &mut Route, limit: usize) {
     let total = route.candidates.len();
     if total <= limit {

@@ -2,8 +2,9 @@
 //!
 //! Words:
 //! - a **rule** has a stable id (kebab-case, never renamed once released), a
-//!   default [`Severity`], the RFC it comes from and the catalogue row of the
-//!   project's spec (`MX01`...); all rules are listed in [`RULES`];
+//!   default [`Severity`], the RFC it comes from and its catalogue row
+//!   (`MX01`...); all rules are listed in [`RULES`] and described, by id, in
+//!   `docs/rules/check.md`;
 //! - a **finding** is one rule firing on one subject (a record, an exchanger,
 //!   an address, a name server), with the **evidence** (which server answered
 //!   what to which question, or `file:line` in a zone file) and the **fix**
@@ -92,7 +93,7 @@ impl FromStr for Severity {
 pub struct Rule {
     /// Stable id, kebab-case.
     pub id: &'static str,
-    /// Catalogue row in the project's spec (`MX10`); `ZONE` for the rules
+    /// Catalogue row in `docs/rules/check.md` (`MX10`); `ZONE` for the rules
     /// on the loaded zone files themselves, which have no row.
     pub row: &'static str,
     /// Default severity (some rules escalate, see their docs).

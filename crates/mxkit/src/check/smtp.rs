@@ -1,4 +1,4 @@
-//! Rules: the exchangers over SMTP (catalogue rows MX22 to MX25).
+//! Rules: the exchangers over SMTP (docs/rules/check.md, rows MX22 to MX25).
 //!
 //! Every candidate address of the plan is probed concurrently up to
 //! STARTTLS and the EHLO after it (`smtp::probe_all`), never further: no MAIL,

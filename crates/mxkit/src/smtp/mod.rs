@@ -3,8 +3,8 @@
 //!
 //! This is RFC 5321 (section 3.8, 4.2, 4.5.3, 4.5.4, 5.1) and RFC 3207
 //! (STARTTLS), with the failover policy of Postfix `smtp(8)`
-//! (`smtp_trouble.c`) as the project's spec (`spec/smtp.md` table c1,
-//! `spec/route.md` rules 22-26) states it.
+//! (`smtp_trouble.c`) as `docs/rules/route.md` states it (the failover
+//! table, Rules 22 to 26).
 //!
 //! Words:
 //! - a **stage** ([`Stage`]) is one step of a session: connect, greeting,
@@ -141,8 +141,8 @@ pub enum TlsMode {
     Required,
 }
 
-/// Per-stage timeouts (spec table c2; RFC 5321 section 4.5.3.2) and an
-/// overall deadline for the whole walk.
+/// Per-stage timeouts (docs/rules/route.md, "Timeouts per stage"; RFC 5321
+/// section 4.5.3.2) and an overall deadline for the whole walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP connect.
@@ -170,7 +170,8 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Short presets for probing (spec c2, right column).
+    /// Short presets for probing (docs/rules/route.md, "Timeouts per stage",
+    /// the `probe` column).
     pub fn probe() -> Self {
         let s = Duration::from_secs;
         Timeouts {
@@ -188,7 +189,8 @@ impl Timeouts {
         }
     }
 
-    /// Delivery presets (spec c2; RFC 5321 section 4.5.3.2 minimums).
+    /// Delivery presets (docs/rules/route.md, "Timeouts per stage", the
+    /// `send` column; RFC 5321 section 4.5.3.2 minimums).
     pub fn deliver() -> Self {
         let s = Duration::from_secs;
         Timeouts {

@@ -2,7 +2,7 @@
 //! the final dot, QUIT, each inside its stage timeout and the overall
 //! deadline, every line in the transcript.
 //!
-//! What ends an attempt, and how (spec c1):
+//! What ends an attempt, and how (docs/rules/route.md, the failover table):
 //! - timeout: the connection is dropped without QUIT (there is no point
 //!   waiting again, unlike swaks);
 //! - EOF or an I/O error: dropped;

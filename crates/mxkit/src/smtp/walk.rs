@@ -1,23 +1,23 @@
 //! The walk: candidates in plan order until one succeeds (RFC 5321 section
 //! 5.1: "try each of the relevant addresses in this list in order, until a
-//! delivery attempt succeeds"), with the failover table of the spec (c1)
-//! and `route.md` rules 22-26:
+//! delivery attempt succeeds"), with the failover table and Rules 22 to 26
+//! of `docs/rules/route.md`:
 //!
-//! - next address after a connect failure, a 4xx/421/5xx greeting (rule 23:
+//! - next address after a connect failure, a 4xx/421/5xx greeting (Rule 23:
 //!   the toolkit moves on after a 5xx greeting and counts it as temporary),
 //!   EHLO 4xx/421/timeout, a TLS failure, MAIL 4xx, DATA 4xx, a lost
-//!   connection before the final dot (rule 22);
+//!   connection before the final dot (Rule 22);
 //! - EHLO (or HELO) refused with 5xx: next address as well; it counts as
 //!   permanent only if every attempt fails permanently (Exim's host error;
 //!   Postfix would bounce at once);
 //! - a recipient refused with 4xx is retried at the next address (Postfix
-//!   KEEP); one refused with 5xx is final for that recipient only (rule 24);
+//!   KEEP); one refused with 5xx is final for that recipient only (Rule 24);
 //! - MAIL 5xx, DATA 5xx and 5xx after the dot are final for every remaining
-//!   recipient (rule 24);
+//!   recipient (Rule 24);
 //! - after the final dot a 4xx, a timeout or a lost connection defers and
-//!   the message is never sent to another address (rule 25; RFC 5321
+//!   the message is never sent to another address (Rule 25; RFC 5321
 //!   section 4.5.3.2.6 and 6.1: duplicates);
-//! - the verdict (rule 26): success when every recipient got through;
+//! - the verdict (Rule 26): success when every recipient got through;
 //!   permanent when a 5xx was final or every attempt failed permanently;
 //!   otherwise temporary. The last error never decides alone.
 
@@ -233,9 +233,9 @@ impl<'o> Progress<'o> {
         }
     }
 
-    /// Take one attempt at the `pending` recipients: what it decided for
-    /// each, and whether the walk stops here (success, rules 24 and 25) or
-    /// moves on.
+    /// Take one attempt at the `pending` recipients: what it decided for each,
+    /// and whether the walk stops here (success, docs/rules/route.md, Rules 24
+    /// and 25) or moves on.
     fn take(&mut self, mut a: Attempt, pending: &[usize]) -> ControlFlow<()> {
         // Per-recipient replies of this attempt, in the order sent.
         let through = matches!(
@@ -258,7 +258,8 @@ impl<'o> Progress<'o> {
             AttemptOutcome::Reached { .. } | AttemptOutcome::Accepted { .. } => {
                 !self.uses_rcpt || self.finals.iter().all(Option::is_some)
             }
-            // Rule 24: final for every recipient still open.
+            // docs/rules/route.md, Rule 24: final for every recipient still
+            // open.
             AttemptOutcome::Hard { stage, .. }
                 if matches!(stage, Stage::Mail | Stage::Rcpt | Stage::Data | Stage::Dot) =>
             {
@@ -266,7 +267,8 @@ impl<'o> Progress<'o> {
                 self.close_all(WalkVerdict::Permanent, &reply);
                 true
             }
-            // Rule 25: after the final dot, never resend elsewhere.
+            // docs/rules/route.md, Rule 25: after the final dot, never resend
+            // elsewhere.
             AttemptOutcome::Soft {
                 stage: Stage::Dot, ..
             } => {
@@ -299,7 +301,8 @@ impl<'o> Progress<'o> {
         }
     }
 
-    /// The verdict (rule 26), each recipient's result and the reason.
+    /// The verdict (docs/rules/route.md, Rule 26), each recipient's result and
+    /// the reason.
     fn finish(self, route: &Route, probing: bool) -> Walk {
         let Progress {
             opts,
@@ -317,8 +320,8 @@ impl<'o> Progress<'o> {
             last.next = out_of_time
                 .then(|| "overall deadline reached: no further address tried".to_string());
         }
-        // Rule 26: permanent only when every attempt failed permanently (a
-        // 5xx greeting counts as temporary: rule 23).
+        // docs/rules/route.md, Rule 26: permanent only when every attempt
+        // failed permanently (a 5xx greeting counts as temporary: Rule 23).
         let all_hard = !attempts.is_empty()
             && attempts.iter().all(|a| {
                 matches!(&a.outcome, AttemptOutcome::Hard { stage, .. } if *stage != Stage::Greeting)
