@@ -17,7 +17,7 @@ use mxkit::address::Destination;
 use mxkit::address::Domain;
 use mxkit::dns::engine::{check_reply_walker, read_reply};
 use mxkit::dns::{BoxFuture, Lookup, Name, RecordType, Response, resolve};
-use mxkit::route::{Family, Route, RouteOptions, Status, route};
+use mxkit::route::{Family, Route, RouteOptions, RouteVerdict, route};
 
 /// A source that answers every question with the same response.
 struct Fixed(Response);
@@ -31,14 +31,14 @@ impl Lookup for Fixed {
 
 fn check(route: &Route) {
     assert_eq!(
-        route.status == Status::Deliverable,
+        route.status == RouteVerdict::Deliverable,
         !route.candidates.is_empty(),
         "deliverable iff there are candidates: {route:?}"
     );
     match (route.status, &route.error) {
-        (Status::Deliverable, None) => {}
-        (Status::Permanent, Some(e)) if e.dsn.starts_with('5') => {}
-        (Status::Temporary, Some(e)) if e.dsn.starts_with('4') => {}
+        (RouteVerdict::Deliverable, None) => {}
+        (RouteVerdict::Permanent, Some(e)) if e.dsn.starts_with('5') => {}
+        (RouteVerdict::Temporary, Some(e)) if e.dsn.starts_with('4') => {}
         _ => panic!("status and error disagree: {route:?}"),
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mxkit::dns::Lookup;
-use mxkit::route::{Route, RouteOptions, Status, route_input};
+use mxkit::route::{Route, RouteOptions, RouteVerdict, route_input};
 
 use crate::model::{Micros, now, secs};
 
@@ -84,7 +84,7 @@ impl DnsWatch {
 /// the longest TTL among the MX records and the plan's own (lowest) TTL,
 /// at least 10 minutes. `None` when the route failed temporarily.
 pub fn plan_of(route: &Route) -> Option<(String, Micros)> {
-    if route.status == Status::Temporary {
+    if route.status == RouteVerdict::Temporary {
         return None;
     }
     let mut records: Vec<String> = route

@@ -3,7 +3,7 @@
 //! `cargo run -p mxkit --example route -- john@example.org`
 
 use mxkit::dns::engine::{Engine, EngineConfig};
-use mxkit::route::{RouteOptions, Status, route_input};
+use mxkit::route::{RouteOptions, RouteVerdict, route_input};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,12 +13,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::new(EngineConfig::from_system()?).await?;
     let route = route_input(&engine, &input, &RouteOptions::default()).await;
     match route.status {
-        Status::Deliverable => {
+        RouteVerdict::Deliverable => {
             for c in &route.candidates {
                 println!("{} {} {}", c.preference, c.exchanger, c.address);
             }
         }
-        Status::Permanent | Status::Temporary => {
+        RouteVerdict::Permanent | RouteVerdict::Temporary => {
             let e = route.error.expect("a failed route says why");
             println!("{:?} {} ({}): {}", route.status, e.dsn, e.code, e.message);
         }

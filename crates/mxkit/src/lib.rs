@@ -3,6 +3,9 @@
 //! The library behind the `mxkit` tool. It decides delivery the way RFC 5321
 //! section 5.1, RFC 7505 (null MX), RFC 2181 and RFC 3974 say and the best MTAs
 //! (Postfix, Exim) do. It is async (tokio), never prints and never exits.
+//! The rules it applies are numbered and explained in the repository's
+//! `docs/rules/route.md` (routing and failover, cited as "Rule N") and
+//! `docs/rules/check.md` (the check rules, by id).
 //!
 //! Crate map:
 //! - [`address`]: mailbox and domain parsing, IDN (A-labels), address literals;

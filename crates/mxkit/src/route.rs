@@ -3,10 +3,11 @@
 //! This is RFC 5321 section 5.1 with RFC 7505 (null MX), RFC 2181 section
 //! 10.3 (MX targets are not aliases) and RFC 3974 (address families), decided
 //! the way Postfix (`smtp_addr.c`) and Exim (`host.c`) decide it. The rules
-//! are numbered as in the project's spec (`spec/route.md` part (a)) and cited
-//! where they are applied.
+//! are numbered as in `docs/rules/route.md` and cited where they are applied
+//! (`docs/rules/route.md, Rule 19`).
 //!
-//! Outcomes (see [`Outcome`]) are named, never `Option`/`bool`: a domain
+//! Outcomes are named, never `Option`/`bool` ([`RouteVerdict`] says whether
+//! mail can be sent now, [`RouteKind`] what the route is): a domain
 //! routes through MX records, through its own address (implicit MX), through
 //! an address literal, or it fails permanently (null MX, no such domain, no
 //! usable exchanger, mail loops back to us) or temporarily (DNS failed now;
@@ -26,7 +27,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
-use crate::dns::{Answer, Lookup, Name, Outcome as DnsOutcome, RData, RecordType, resolve};
+use crate::dns::{Answer, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -61,22 +62,24 @@ impl Family {
 pub struct RouteOptions {
     /// Usable address families.
     pub family: Family,
-    /// Names of the host we act for (rule 19: self-truncation for a backup MX).
+    /// Names of the host we act for (docs/rules/route.md, Rule 19:
+    /// self-truncation for a backup MX).
     pub self_names: Vec<Name>,
-    /// Addresses of the host we act for (rule 19).
+    /// Addresses of the host we act for (docs/rules/route.md, Rule 19).
     pub self_addresses: Vec<IpAddr>,
     /// Count loopback and unspecified addresses (`127.0.0.0/8`, `::1`,
     /// `0.0.0.0`, `::`) as our own, as Postfix does with its interface list
-    /// (rule 19; Haraka #2952). On by default.
+    /// (docs/rules/route.md, Rule 19; Haraka #2952). On by default.
     pub loopback_is_self: bool,
-    /// Keep at most this many addresses (rule 20; Postfix
+    /// Keep at most this many addresses (docs/rules/route.md, Rule 20; Postfix
     /// `smtp_mx_address_limit=5`). `None`: every address is in the plan.
     pub address_limit: Option<usize>,
-    /// Accept an MX that names an IP address (rule 11; Postfix's default,
-    /// Exim's `allow_mx_to_ip`). Off by default: RFC 5321 section 5.1 says
-    /// the target MUST be a domain name.
+    /// Accept an MX that names an IP address (docs/rules/route.md, Rule 11;
+    /// Postfix's default, Exim's `allow_mx_to_ip`). Off by default: RFC 5321
+    /// section 5.1 says the target MUST be a domain name.
     pub allow_ip_mx: bool,
-    /// Seed for the shuffle of equal preferences (rule 12). `None`: random.
+    /// Seed for the shuffle of equal preferences (docs/rules/route.md,
+    /// Rule 12). `None`: random.
     pub seed: Option<u64>,
 }
 
@@ -94,10 +97,11 @@ impl Default for RouteOptions {
     }
 }
 
-/// The verdict: can mail be sent now?
+/// The verdict of a route: can mail be sent now? Serialized in snake case
+/// (`"deliverable"`) as the route's `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum RouteVerdict {
     /// There is at least one candidate to connect to.
     Deliverable,
     /// No delivery will ever work: bounce (5.x.x).
@@ -106,49 +110,55 @@ pub enum Status {
     Temporary,
 }
 
-/// How the route was decided. Serialized in snake case (`"implicit_mx"`).
+/// What the route is: how the destination routes (MX records, implicit MX,
+/// an address literal), or why it does not. Serialized in snake case
+/// (`"implicit_mx"`) as the route's `outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum RouteKind {
     /// Through the domain's MX records.
     Mx,
-    /// No MX records (NODATA): the domain itself, preference 0 (rule 8).
+    /// No MX records (NODATA): the domain itself, preference 0
+    /// (docs/rules/route.md, Rule 8).
     ImplicitMx,
-    /// An address literal: no DNS (rule 1).
+    /// An address literal: no DNS (docs/rules/route.md, Rule 1).
     AddressLiteral,
-    /// `MX 0 .`: the domain accepts no mail (RFC 7505, rule 10). Permanent.
+    /// `MX 0 .`: the domain accepts no mail (RFC 7505; docs/rules/route.md,
+    /// Rule 10). Permanent.
     NullMx,
-    /// NXDOMAIN for the domain (rule 5). Permanent.
+    /// NXDOMAIN for the domain (docs/rules/route.md, Rule 5). Permanent.
     NoSuchDomain,
     /// MX records exist but none leads to a usable address, or there is no MX
-    /// and the domain has no usable address (rules 8, 11, 16, 18). Permanent.
+    /// and the domain has no usable address (docs/rules/route.md, Rules 8, 11,
+    /// 16, 18). Permanent.
     NoUsableExchanger,
-    /// We are the best exchanger: mail would loop back to us (rule 19). Permanent.
+    /// We are the best exchanger: mail would loop back to us
+    /// (docs/rules/route.md, Rule 19). Permanent.
     LoopsToSelf,
     /// We are a backup exchanger and no more-preferred one could be resolved
-    /// now (rule 19, Postfix 4.4.4). Temporary.
+    /// now (docs/rules/route.md, Rule 19; Postfix 4.4.4). Temporary.
     NoPrimaryRelay,
     /// A DNS lookup failed temporarily (SERVFAIL, timeout, truncated, CNAME
-    /// loop): retry later (rules 6, 7, 16). Temporary.
+    /// loop): retry later (docs/rules/route.md, Rules 6, 7, 16). Temporary.
     DnsTemporary,
     /// The address itself is malformed. Permanent.
     InvalidAddress,
 }
 
-impl Outcome {
+impl RouteKind {
     /// The snake-case code used in JSON.
     pub fn code(self) -> &'static str {
         match self {
-            Outcome::Mx => "mx",
-            Outcome::ImplicitMx => "implicit_mx",
-            Outcome::AddressLiteral => "address_literal",
-            Outcome::NullMx => "null_mx",
-            Outcome::NoSuchDomain => "no_such_domain",
-            Outcome::NoUsableExchanger => "no_usable_exchanger",
-            Outcome::LoopsToSelf => "loops_to_self",
-            Outcome::NoPrimaryRelay => "no_primary_relay",
-            Outcome::DnsTemporary => "dns_temporary",
-            Outcome::InvalidAddress => "invalid_address",
+            RouteKind::Mx => "mx",
+            RouteKind::ImplicitMx => "implicit_mx",
+            RouteKind::AddressLiteral => "address_literal",
+            RouteKind::NullMx => "null_mx",
+            RouteKind::NoSuchDomain => "no_such_domain",
+            RouteKind::NoUsableExchanger => "no_usable_exchanger",
+            RouteKind::LoopsToSelf => "loops_to_self",
+            RouteKind::NoPrimaryRelay => "no_primary_relay",
+            RouteKind::DnsTemporary => "dns_temporary",
+            RouteKind::InvalidAddress => "invalid_address",
         }
     }
 }
@@ -160,7 +170,7 @@ pub struct Candidate {
     pub preference: u16,
     /// The exchanger as the MX record names it: lower case, no final dot.
     /// Also the name for TLS (SNI, certificate match, DANE), even when it is
-    /// an alias (rule 15; Exim keeps `certname`).
+    /// an alias (docs/rules/route.md, Rule 15; Exim keeps `certname`).
     pub exchanger: String,
     /// The address to connect to.
     pub address: IpAddr,
@@ -221,16 +231,20 @@ pub enum ExchangerState {
     Ok,
     /// NXDOMAIN or NODATA in every usable family: unusable (RFC 3974).
     NoAddress,
-    /// Its lookup failed temporarily: unusable this time (rule 16).
+    /// Its lookup failed temporarily: unusable this time (docs/rules/route.md,
+    /// Rule 16).
     Temporary,
-    /// Its name is not a host name: ignored (rule 11).
+    /// Its name is not a host name: ignored (docs/rules/route.md, Rule 11).
     InvalidName,
-    /// Its name is an IP address and IP-address MX targets are not allowed (rule 11).
+    /// Its name is an IP address and IP-address MX targets are not allowed
+    /// (docs/rules/route.md, Rule 11).
     IpAddress,
-    /// It is this host (rule 19): its level and every higher one are dropped.
+    /// It is this host (docs/rules/route.md, Rule 19): its level and every
+    /// higher one are dropped.
     #[serde(rename = "self")]
     SelfHost,
-    /// Not more preferred than this host: dropped (rule 19).
+    /// Not more preferred than this host: dropped (docs/rules/route.md,
+    /// Rule 19).
     BelowSelf,
     /// Not looked up.
     NotLookedUp,
@@ -265,22 +279,24 @@ pub struct Route {
     /// The domain queried, A-labels, no final dot (or the literal, `[192.0.2.1]`).
     pub domain: String,
     /// The verdict.
-    pub status: Status,
+    pub status: RouteVerdict,
     /// How it was decided.
-    pub outcome: Outcome,
+    pub outcome: RouteKind,
     /// The plan, in delivery order (empty unless deliverable).
     pub candidates: Vec<Candidate>,
     /// The MX records as published.
     pub records: Vec<MxRecord>,
     /// Every exchanger considered, in plan order.
     pub exchangers: Vec<Exchanger>,
-    /// CNAMEs followed from the domain for its MX query (rule 4).
+    /// CNAMEs followed from the domain for its MX query (docs/rules/route.md,
+    /// Rule 4).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cname_chain: Vec<String>,
     /// How long this plan may be cached: the lowest TTL of the records it used
     /// (RFC 2181 section 5.2; RFC 2308 for negative answers).
     pub ttl: Option<u32>,
-    /// The MX answer was DNSSEC-validated (AD bit; rule 27).
+    /// The MX answer was DNSSEC-validated (AD bit; docs/rules/route.md,
+    /// Rule 27).
     pub dnssec: bool,
     /// Things worth knowing.
     pub warnings: Vec<Warning>,
@@ -293,8 +309,8 @@ impl Route {
     fn new(domain: String) -> Self {
         Route {
             domain,
-            status: Status::Deliverable,
-            outcome: Outcome::Mx,
+            status: RouteVerdict::Deliverable,
+            outcome: RouteKind::Mx,
             candidates: Vec::new(),
             records: Vec::new(),
             exchangers: Vec::new(),
@@ -313,11 +329,11 @@ impl Route {
         });
     }
 
-    fn fail(mut self, outcome: Outcome, dsn: &'static str, message: impl Into<String>) -> Self {
+    fn fail(mut self, outcome: RouteKind, dsn: &'static str, message: impl Into<String>) -> Self {
         self.status = if dsn.starts_with('4') {
-            Status::Temporary
+            RouteVerdict::Temporary
         } else {
-            Status::Permanent
+            RouteVerdict::Permanent
         };
         self.outcome = outcome;
         self.candidates.clear();
@@ -337,7 +353,7 @@ impl Route {
 }
 
 /// Parse `input` (an address or a domain) and route it. A malformed address
-/// gives a permanent [`Outcome::InvalidAddress`] route (5.1.3).
+/// gives a permanent [`RouteKind::InvalidAddress`] route (5.1.3).
 pub async fn route_input<L: Lookup + ?Sized>(
     lookup: &L,
     input: &str,
@@ -346,7 +362,7 @@ pub async fn route_input<L: Lookup + ?Sized>(
     match Address::parse(input) {
         Ok(addr) => route(lookup, &addr.destination, opts).await,
         Err(e) => {
-            Route::new(input.to_string()).fail(Outcome::InvalidAddress, "5.1.3", e.to_string())
+            Route::new(input.to_string()).fail(RouteKind::InvalidAddress, "5.1.3", e.to_string())
         }
     }
 }
@@ -365,21 +381,22 @@ pub async fn route<L: Lookup + ?Sized>(
     }
 }
 
-/// Rule 1: an address literal is the one candidate; no MX or A query.
+/// docs/rules/route.md, Rule 1: an address literal is the one candidate; no MX
+/// or A query.
 fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
     let text = Destination::Literal(ip).to_string();
     let mut route = Route::new(text.clone());
-    route.outcome = Outcome::AddressLiteral;
+    route.outcome = RouteKind::AddressLiteral;
     if !opts.family.allows(&ip) {
         return route.fail(
-            Outcome::NoUsableExchanger,
+            RouteKind::NoUsableExchanger,
             "5.4.4",
             format!("{text} is not in a usable address family"),
         );
     }
     if is_self(&ip, opts) {
         return route.fail(
-            Outcome::LoopsToSelf,
+            RouteKind::LoopsToSelf,
             "5.4.6",
             format!("mail for {text} loops back to myself"),
         );
@@ -415,6 +432,15 @@ struct Host {
     soft: bool,
 }
 
+/// Why routing ends without a plan: what [`Route::fail`] records.
+struct Failure {
+    kind: RouteKind,
+    dsn: &'static str,
+    message: String,
+}
+
+/// Route a domain: the MX answer, the exchangers in preference order, their
+/// addresses, self-truncation, then the plan (or why there is none).
 async fn route_domain<L: Lookup + ?Sized>(
     lookup: &L,
     name: &Name,
@@ -423,113 +449,168 @@ async fn route_domain<L: Lookup + ?Sized>(
 ) -> Route {
     let mut route = Route::new(text.to_string());
     let mx = resolve(lookup, name, RecordType::MX).await;
+    let mut hosts = match exchangers(&mut route, &mx, name, text, opts) {
+        Ok(hosts) => hosts,
+        Err(Failure { kind, dsn, message }) => return route.fail(kind, dsn, message),
+    };
+    let implicit = route.outcome == RouteKind::ImplicitMx;
+    order_by_preference(&mut hosts, opts.seed);
+    look_up_addresses(lookup, &mut route, &mut hosts, implicit, opts.family).await;
+    let self_level = truncate_at_self(&mut route, &mut hosts, opts);
+    build_plan(&mut route, &mut hosts);
+    if let Some(limit) = opts.address_limit {
+        apply_limit(&mut route, limit.max(1));
+    }
+    let failure = route
+        .candidates
+        .is_empty()
+        .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
+    route.exchangers = hosts.into_iter().map(Host::report).collect();
+    match failure {
+        Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
+        None => route,
+    }
+}
+
+/// docs/rules/route.md, Rules 4 to 11: read the domain's MX answer. Its CNAME
+/// chain, DNSSEC status and TTL go into the route; out come the exchangers to
+/// look up, or the failure that ends routing here.
+fn exchangers(
+    route: &mut Route,
+    mx: &Answer,
+    name: &Name,
+    text: &str,
+    opts: &RouteOptions,
+) -> Result<Vec<Host>, Failure> {
     route.cname_chain = mx.cname_chain.iter().map(display_name).collect();
     route.dnssec = mx.authentic;
     if !mx.cname_chain.is_empty() {
-        // Rule 4: follow it as if it were the original name; the recipient is unchanged.
+        // docs/rules/route.md, Rule 4: follow it as if it were the original
+        // name; the recipient is unchanged.
         route.warn(
             "domain_is_cname",
             format!("{text} is an alias for {}", route.cname_chain.join(" -> ")),
         );
     }
     route.lower_ttl(mx.outcome.ttl());
-    let implicit = match &mx.outcome {
-        // Rules 6 and 7: retry later; never fall back to the A record.
-        DnsOutcome::Temporary(_) | DnsOutcome::Truncated => {
-            let why = mx.outcome.to_string();
-            return route.fail(
-                Outcome::DnsTemporary,
-                "4.4.3",
-                format!("MX lookup for {text} failed: {why}"),
-            );
+    match &mx.outcome {
+        // docs/rules/route.md, Rules 6 and 7: retry later; never fall back to
+        // the A record.
+        Outcome::Temporary(_) | Outcome::Truncated => Err(Failure {
+            kind: RouteKind::DnsTemporary,
+            dsn: "4.4.3",
+            message: format!("MX lookup for {text} failed: {}", mx.outcome),
+        }),
+        // docs/rules/route.md, Rule 5 (RFC 8020: nothing exists below it
+        // either).
+        Outcome::NxDomain { .. } => Err(Failure {
+            kind: RouteKind::NoSuchDomain,
+            dsn: "5.4.4",
+            message: format!("{text} does not exist (NXDOMAIN from {})", mx.server),
+        }),
+        // docs/rules/route.md, Rule 8: no MX, so the domain is its own
+        // exchanger at preference 0.
+        Outcome::NoData { .. } => {
+            route.outcome = RouteKind::ImplicitMx;
+            Ok(vec![Host::new(0, name.clone(), display_name(name))])
         }
-        // Rule 5 (RFC 8020: nothing exists below it either).
-        DnsOutcome::NxDomain { .. } => {
-            return route.fail(
-                Outcome::NoSuchDomain,
-                "5.4.4",
-                format!("{text} does not exist (NXDOMAIN from {})", mx.server),
-            );
-        }
-        DnsOutcome::NoData { .. } => true,
-        DnsOutcome::Records(_) => false,
-    };
-
-    let mut hosts: Vec<Host> = Vec::new();
-    if implicit {
-        // Rule 8: no MX, so the domain is its own exchanger at preference 0.
-        route.outcome = Outcome::ImplicitMx;
-        hosts.push(Host::new(0, name.clone(), display_name(name)));
-    } else {
-        route.outcome = Outcome::Mx;
-        let mut records: Vec<MxIn> = mx
-            .outcome
-            .records()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(m) => Some(MxIn {
-                    preference: m.preference,
-                    text: display_name(&m.exchange),
-                    name: m.exchange.clone(),
-                    ttl: r.ttl,
-                }),
-                _ => None,
-            })
-            .collect();
-        // Present the records sorted numerically, as a sender uses them (rule 12).
-        records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
-        route.records = records
-            .iter()
-            .map(|r| MxRecord {
-                preference: r.preference,
-                exchanger: r.text.clone(),
-                ttl: r.ttl,
-            })
-            .collect();
-        // Rule 10: any root exchange means null MX (Postfix `dns_get_answer`).
-        if records.iter().any(|r| r.name.is_root()) {
-            if records.len() > 1 {
-                route.warn(
-                    "null_mx_mixed",
-                    format!(
-                        "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
-                        records.len() - 1
-                    ),
-                );
-            }
-            return route.fail(
-                Outcome::NullMx,
-                "5.1.10",
-                format!("{text} accepts no mail (null MX, RFC 7505)"),
-            );
-        }
-        hosts = usable_hosts(&mut route, records, opts);
-        if hosts.is_empty() {
-            // Rule 11: MX records exist but none is usable.
-            let n = route.records.len();
-            return route.fail(
-                Outcome::NoUsableExchanger,
-                "5.4.4",
-                format!("{text} has {n} MX record(s) but none names a usable host"),
-            );
+        Outcome::Records(_) => {
+            route.outcome = RouteKind::Mx;
+            mx_hosts(route, mx.outcome.records(), text, opts)
         }
     }
+}
 
-    // Rule 12: lower preference first, equal preferences in random order
-    // (the generator is made only when there is something to shuffle).
+/// docs/rules/route.md, Rules 10 to 13 on the MX records: kept in the route
+/// sorted as a sender uses them; a null MX ends routing; the usable exchangers
+/// come out, each once.
+fn mx_hosts(
+    route: &mut Route,
+    records: &[Record],
+    text: &str,
+    opts: &RouteOptions,
+) -> Result<Vec<Host>, Failure> {
+    let mut records: Vec<MxIn> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(m) => Some(MxIn {
+                preference: m.preference,
+                text: display_name(&m.exchange),
+                name: m.exchange.clone(),
+                ttl: r.ttl,
+            }),
+            _ => None,
+        })
+        .collect();
+    // Present the records sorted numerically, as a sender uses them
+    // (docs/rules/route.md, Rule 12).
+    records.sort_by(|a, b| (a.preference, &a.text).cmp(&(b.preference, &b.text)));
+    route.records = records
+        .iter()
+        .map(|r| MxRecord {
+            preference: r.preference,
+            exchanger: r.text.clone(),
+            ttl: r.ttl,
+        })
+        .collect();
+    // docs/rules/route.md, Rule 10: any root exchange means null MX (Postfix
+    // `dns_get_answer`).
+    if records.iter().any(|r| r.name.is_root()) {
+        if records.len() > 1 {
+            route.warn(
+                "null_mx_mixed",
+                format!(
+                    "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
+                    records.len() - 1
+                ),
+            );
+        }
+        return Err(Failure {
+            kind: RouteKind::NullMx,
+            dsn: "5.1.10",
+            message: format!("{text} accepts no mail (null MX, RFC 7505)"),
+        });
+    }
+    let hosts = usable_hosts(route, records, opts);
+    if hosts.is_empty() {
+        // docs/rules/route.md, Rule 11: MX records exist but none is usable.
+        let n = route.records.len();
+        return Err(Failure {
+            kind: RouteKind::NoUsableExchanger,
+            dsn: "5.4.4",
+            message: format!("{text} has {n} MX record(s) but none names a usable host"),
+        });
+    }
+    Ok(hosts)
+}
+
+/// docs/rules/route.md, Rule 12: lower preference first, equal preferences in
+/// random order (the generator is made only when there is something to
+/// shuffle).
+fn order_by_preference(hosts: &mut [Host], seed: Option<u64>) {
     if hosts.len() > 1 {
-        let mut rng = match opts.seed {
+        let mut rng = match seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => rand::make_rng(),
         };
         hosts.shuffle(&mut rng);
         hosts.sort_by_key(|h| h.preference);
     }
+}
 
-    // Rules 14-16: every A and AAAA at once, separate queries, no glue.
+/// docs/rules/route.md, Rules 14 to 16: every A and AAAA at once, separate
+/// queries, no glue. Each exchanger takes its answers; the route gets their TTL
+/// and a warning for an alias or a failed lookup.
+async fn look_up_addresses<L: Lookup + ?Sized>(
+    lookup: &L,
+    route: &mut Route,
+    hosts: &mut [Host],
+    implicit: bool,
+    family: Family,
+) {
     let families: Vec<RecordType> = [
-        (opts.family.wants_v6(), RecordType::AAAA),
-        (opts.family.wants_v4(), RecordType::A),
+        (family.wants_v6(), RecordType::AAAA),
+        (family.wants_v4(), RecordType::A),
     ]
     .into_iter()
     .filter_map(|(on, t)| on.then_some(t))
@@ -554,83 +635,44 @@ async fn route_domain<L: Lookup + ?Sized>(
                 .next_if(|((q, _), _)| *q == i)
                 .map(|((_, t), a)| (t, a))
         });
-        let ttl = host.take_answers(mine, opts.family);
+        let ttl = host.take_answers(mine, family);
         if !host.addresses.is_empty() {
             route.lower_ttl(ttl);
         }
-        if !host.cname_chain.is_empty() && !implicit {
-            // Rule 15: forbidden by RFC 2181 section 10.3, followed by every MTA.
-            let chain: Vec<String> = host.cname_chain.iter().map(display_name).collect();
-            route.warn(
-                "mx_is_cname",
-                format!(
-                    "exchanger {} is an alias for {} (RFC 2181 section 10.3: an MX must name a host, not an alias); followed, TLS still checks {}",
-                    host.text,
-                    chain.join(" -> "),
-                    host.text
-                ),
-            );
-        }
-        match host.state {
-            ExchangerState::NoAddress if !implicit => route.warn(
-                "exchanger_without_address",
-                format!(
-                    "exchanger {} has no usable address: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            ExchangerState::Temporary => route.warn(
-                "exchanger_lookup_failed",
-                format!(
-                    "address lookup for exchanger {} failed: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            ExchangerState::Ok if host.soft => route.warn(
-                "exchanger_lookup_failed",
-                format!(
-                    "address lookup for exchanger {} failed in part: {}",
-                    host.text,
-                    host.detail.as_deref().unwrap_or("")
-                ),
-            ),
-            _ => {}
-        }
+        host.warn_about_lookup(route, implicit);
     }
+}
 
-    // Rule 19: find the best preference level where we appear ourselves.
-    let mut self_level: Option<u16> = None;
-    for host in &hosts {
-        let by_name = opts.self_names.iter().any(|n| n == &host.name);
-        let by_addr = host.addresses.iter().any(|ip| is_self(ip, opts));
-        if by_name || by_addr {
-            self_level = Some(self_level.map_or(host.preference, |l| l.min(host.preference)));
-        }
+/// docs/rules/route.md, Rule 19: find the best preference level where this host
+/// appears itself; that level and every higher number are dropped. Returns the
+/// level.
+fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) -> Option<u16> {
+    let level = hosts
+        .iter()
+        .filter(|host| host.is_self(opts))
+        .map(|host| host.preference)
+        .min()?;
+    for host in hosts.iter_mut().filter(|h| h.preference >= level) {
+        host.state = if host.is_self(opts) {
+            ExchangerState::SelfHost
+        } else {
+            ExchangerState::BelowSelf
+        };
+        host.addresses.clear();
+        host.detail = None;
     }
-    if let Some(level) = self_level {
-        for host in hosts.iter_mut().filter(|h| h.preference >= level) {
-            host.state = if opts.self_names.iter().any(|n| n == &host.name)
-                || host.addresses.iter().any(|ip| is_self(ip, opts))
-            {
-                ExchangerState::SelfHost
-            } else {
-                ExchangerState::BelowSelf
-            };
-            host.addresses.clear();
-            host.detail = None;
-        }
-        route.warn(
-            "self_truncated",
-            format!("this host is an exchanger at preference {level}: that level and every higher number are dropped (RFC 5321 section 5.1)"),
-        );
-    }
+    route.warn(
+        "self_truncated",
+        format!("this host is an exchanger at preference {level}: that level and every higher number are dropped (RFC 5321 section 5.1)"),
+    );
+    Some(level)
+}
 
-    // Build the plan, dropping addresses already listed (rule 13, Exim
-    // `host_remove_duplicates`).
+/// Build the plan, dropping addresses already listed (docs/rules/route.md,
+/// Rule 13; Exim `host_remove_duplicates`).
+fn build_plan(route: &mut Route, hosts: &mut [Host]) {
     let mut seen: HashSet<IpAddr> = HashSet::new();
-    for host in &mut hosts {
+    for host in hosts {
         let mut kept = Vec::new();
         for ip in host.addresses.drain(..) {
             if seen.insert(ip) {
@@ -642,52 +684,58 @@ async fn route_domain<L: Lookup + ?Sized>(
                 });
                 kept.push(ip);
             } else {
-                route.warnings.push(Warning {
-                    code: "duplicate_address",
-                    message: format!(
+                route.warn(
+                    "duplicate_address",
+                    format!(
                         "{ip} of exchanger {} is already in the plan; tried once",
                         host.text
                     ),
-                });
+                );
             }
         }
         host.addresses = kept;
     }
-    if let Some(limit) = opts.address_limit {
-        apply_limit(&mut route, limit.max(1));
-    }
-    let any_soft = hosts.iter().any(|h| h.soft && h.addresses.is_empty());
-    let best = hosts.iter().map(|h| h.preference).min();
-    route.exchangers = hosts.into_iter().map(Host::report).collect();
+}
 
-    if !route.candidates.is_empty() {
-        return route;
-    }
+/// Why the plan is empty: mail loops back to this host or its primary relay is
+/// missing (docs/rules/route.md, Rule 19), a lookup failed now (Rule 16: a soft
+/// error dominates), or no exchanger has a usable address (Rules 8, 11, 18).
+fn no_candidate(
+    text: &str,
+    hosts: &[Host],
+    self_level: Option<u16>,
+    implicit: bool,
+    family: Family,
+) -> Failure {
     if let Some(level) = self_level {
+        let best = hosts.iter().map(|h| h.preference).min();
         if best == Some(level) {
-            return route.fail(
-                Outcome::LoopsToSelf,
-                "5.4.6",
-                format!("mail for {text} loops back to myself: this host is its best exchanger (preference {level})"),
-            );
+            return Failure {
+                kind: RouteKind::LoopsToSelf,
+                dsn: "5.4.6",
+                message: format!(
+                    "mail for {text} loops back to myself: this host is its best exchanger (preference {level})"
+                ),
+            };
         }
-        return route.fail(
-            Outcome::NoPrimaryRelay,
-            "4.4.4",
-            format!("unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"),
-        );
+        return Failure {
+            kind: RouteKind::NoPrimaryRelay,
+            dsn: "4.4.4",
+            message: format!(
+                "unable to find primary relay for {text}: no exchanger more preferred than this host (preference {level}) has an address now"
+            ),
+        };
     }
-    // Rule 16: a soft error dominates.
-    if any_soft {
-        return route.fail(
-            Outcome::DnsTemporary,
-            "4.4.3",
-            format!(
+    if hosts.iter().any(|h| h.soft && h.addresses.is_empty()) {
+        return Failure {
+            kind: RouteKind::DnsTemporary,
+            dsn: "4.4.3",
+            message: format!(
                 "no exchanger of {text} has an address now, and some lookups failed temporarily"
             ),
-        );
+        };
     }
-    let family = match opts.family {
+    let family = match family {
         Family::Any => "",
         Family::Ipv4 => " IPv4",
         Family::Ipv6 => " IPv6",
@@ -697,12 +745,16 @@ async fn route_domain<L: Lookup + ?Sized>(
     } else {
         format!("no exchanger of {text} has an{family} address")
     };
-    route.fail(Outcome::NoUsableExchanger, "5.4.4", message)
+    Failure {
+        kind: RouteKind::NoUsableExchanger,
+        dsn: "5.4.4",
+        message,
+    }
 }
 
-/// Rules 11 and 13: drop exchange names that are not host names, handle IP
-/// addresses posing as names, and keep each name once at its lowest
-/// preference.
+/// docs/rules/route.md, Rules 11 and 13: drop exchange names that are not host
+/// names, handle IP addresses posing as names, and keep each name once at its
+/// lowest preference.
 fn usable_hosts(route: &mut Route, records: Vec<MxIn>, opts: &RouteOptions) -> Vec<Host> {
     let mut hosts: Vec<Host> = Vec::with_capacity(records.len());
     let mut dropped: Vec<Exchanger> = Vec::new();
@@ -830,7 +882,7 @@ impl Host {
                 self.cname_chain = answer.cname_chain;
             }
             match &answer.outcome {
-                DnsOutcome::Records(records) => {
+                Outcome::Records(records) => {
                     for r in records.iter() {
                         match &r.data {
                             RData::A(a) => v4.push(IpAddr::V4(a.0)),
@@ -881,6 +933,55 @@ impl Host {
         ttl
     }
 
+    /// docs/rules/route.md, Rule 19: this host, by one of its names or
+    /// addresses.
+    fn is_self(&self, opts: &RouteOptions) -> bool {
+        opts.self_names.iter().any(|n| n == &self.name)
+            || self.addresses.iter().any(|ip| is_self(ip, opts))
+    }
+
+    /// Warn about what its address lookups found: an alias
+    /// (docs/rules/route.md, Rule 15), no usable address, or a failure
+    /// (Rule 16).
+    fn warn_about_lookup(&self, route: &mut Route, implicit: bool) {
+        if !self.cname_chain.is_empty() && !implicit {
+            // docs/rules/route.md, Rule 15: forbidden by RFC 2181 section 10.3,
+            // followed by every MTA.
+            let chain: Vec<String> = self.cname_chain.iter().map(display_name).collect();
+            route.warn(
+                "mx_is_cname",
+                format!(
+                    "exchanger {} is an alias for {} (RFC 2181 section 10.3: an MX must name a host, not an alias); followed, TLS still checks {}",
+                    self.text,
+                    chain.join(" -> "),
+                    self.text
+                ),
+            );
+        }
+        let detail = self.detail.as_deref().unwrap_or("");
+        match self.state {
+            ExchangerState::NoAddress if !implicit => route.warn(
+                "exchanger_without_address",
+                format!("exchanger {} has no usable address: {detail}", self.text),
+            ),
+            ExchangerState::Temporary => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed: {detail}",
+                    self.text
+                ),
+            ),
+            ExchangerState::Ok if self.soft => route.warn(
+                "exchanger_lookup_failed",
+                format!(
+                    "address lookup for exchanger {} failed in part: {detail}",
+                    self.text
+                ),
+            ),
+            _ => {}
+        }
+    }
+
     fn report(self) -> Exchanger {
         Exchanger {
             preference: self.preference,
@@ -893,7 +994,8 @@ impl Host {
     }
 }
 
-/// Rule 19: our own addresses, and loopback/unspecified ones when asked.
+/// docs/rules/route.md, Rule 19: our own addresses, and loopback/unspecified
+/// ones when asked.
 fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
     // `::ffff:127.0.0.1` is 127.0.0.1.
     let ip = ip.to_canonical();
@@ -901,9 +1003,9 @@ fn is_self(ip: &IpAddr, opts: &RouteOptions) -> bool {
         || (opts.loopback_is_self && (ip.is_loopback() || ip.is_unspecified()))
 }
 
-/// Rule 20 and 18: keep the first `limit` candidates, but when the cut would
-/// leave out a whole address family that the plan has, give that family the
-/// last slot (Postfix `smtp_balance_inet_proto`).
+/// docs/rules/route.md, Rules 20 and 18: keep the first `limit` candidates, but
+/// when the cut would leave out a whole address family that the plan has, give
+/// that family the last slot (Postfix `smtp_balance_inet_proto`).
 fn apply_limit(route: &mut Route, limit: usize) {
     let total = route.candidates.len();
     if total <= limit {

@@ -53,7 +53,7 @@ use tokio::sync::mpsc;
 use crate::dns::cache::{Cache, CacheStats};
 use crate::dns::engine::{Engine, MeterReading};
 use crate::dns::{Lookup, RecordType};
-use crate::route::{Outcome, Route, RouteError, RouteOptions, Status, route_input};
+use crate::route::{Route, RouteError, RouteKind, RouteOptions, RouteVerdict, route_input};
 
 /// Longest line routed, in bytes (after the line ending is removed); a
 /// longer line is answered `invalid_address` and only its first
@@ -349,11 +349,11 @@ impl Summary {
 }
 
 /// The snake-case code of a status, as in JSON.
-pub fn status_code(status: Status) -> &'static str {
+pub fn status_code(status: RouteVerdict) -> &'static str {
     match status {
-        Status::Deliverable => "deliverable",
-        Status::Permanent => "permanent",
-        Status::Temporary => "temporary",
+        RouteVerdict::Deliverable => "deliverable",
+        RouteVerdict::Permanent => "permanent",
+        RouteVerdict::Temporary => "temporary",
     }
 }
 
@@ -576,8 +576,8 @@ pub struct Closed;
 fn unreadable(input: &str, why: &str) -> Route {
     Route {
         domain: input.to_owned(),
-        status: Status::Permanent,
-        outcome: Outcome::InvalidAddress,
+        status: RouteVerdict::Permanent,
+        outcome: RouteKind::InvalidAddress,
         candidates: Vec::new(),
         records: Vec::new(),
         exchangers: Vec::new(),
@@ -586,7 +586,7 @@ fn unreadable(input: &str, why: &str) -> Route {
         dnssec: false,
         warnings: Vec::new(),
         error: Some(RouteError {
-            code: Outcome::InvalidAddress.code(),
+            code: RouteKind::InvalidAddress.code(),
             dsn: "5.1.3",
             message: why.to_owned(),
         }),

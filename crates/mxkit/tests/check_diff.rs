@@ -12,7 +12,7 @@ use mxkit::check::{CheckOptions, Report, check};
 use mxkit::dns::engine::{Engine, EngineConfig};
 use mxkit::dns::zone::ZoneSet;
 use mxkit::dns::{Lookup, Overlay};
-use mxkit::route::{Outcome, Status};
+use mxkit::route::{RouteKind, RouteVerdict};
 use testbed::fault::{FaultServer, Reply};
 use testbed::knot::Knot;
 
@@ -214,11 +214,11 @@ async fn null_mx_published_changes_the_verdict_to_permanent() {
     let v = c.verdict.expect("verdict change");
     assert_eq!(
         (v.old.status, v.old.outcome),
-        (Status::Deliverable, Outcome::Mx)
+        (RouteVerdict::Deliverable, RouteKind::Mx)
     );
     assert_eq!(
         (v.new.status, v.new.outcome),
-        (Status::Permanent, Outcome::NullMx)
+        (RouteVerdict::Permanent, RouteKind::NullMx)
     );
     assert_eq!(c.mx_added, vec![mx(0, ".")]);
     assert_eq!(

@@ -151,7 +151,7 @@ async fn two_servers_serving_the_same_zone_agree() {
 }
 
 #[tokio::test]
-async fn servers_serving_different_mx_sets_disagree() {
+async fn nameservers_disagree_when_servers_serve_different_mx_sets() {
     let r = 2;
     let ns = [("ns1", Some(ip(r, 11))), ("ns2", Some(ip(r, 12)))];
     let ns1 = knot(ip(r, 11), &zone(2, &ns, TWO_MX));
@@ -209,7 +209,7 @@ async fn servers_serving_different_mx_sets_disagree() {
 }
 
 #[tokio::test]
-async fn order_and_case_of_the_records_do_not_matter() {
+async fn nameservers_disagree_ignores_the_order_and_case_of_the_records() {
     let r = 3;
     let ns = [("ns1", Some(ip(r, 11))), ("ns2", Some(ip(r, 12)))];
     let ns1 = knot(ip(r, 11), &zone(1, &ns, TWO_MX));
@@ -226,7 +226,7 @@ async fn order_and_case_of_the_records_do_not_matter() {
 }
 
 #[tokio::test]
-async fn a_ttl_difference_is_a_notice_not_disagreement() {
+async fn nameservers_ttl_differ_is_a_notice_not_disagreement() {
     let r = 4;
     let ns = [("ns1", Some(ip(r, 11))), ("ns2", Some(ip(r, 12)))];
     let ns1 = knot(ip(r, 11), &zone(1, &ns, TWO_MX));
@@ -268,7 +268,7 @@ async fn a_ttl_difference_is_a_notice_not_disagreement() {
 }
 
 #[tokio::test]
-async fn a_silent_server_and_a_host_without_address_are_warnings() {
+async fn nameserver_unresponsive_warns_on_a_silent_server_and_a_host_without_address() {
     let r = 5;
     let text = zone(
         1,
@@ -326,7 +326,7 @@ async fn a_silent_server_and_a_host_without_address_are_warnings() {
 }
 
 #[tokio::test]
-async fn servfail_lame_and_truncated_servers_are_each_reported() {
+async fn nameserver_unresponsive_reports_servfail_lame_and_truncated_servers_each() {
     let r = 6;
     let text = zone(
         1,
@@ -390,7 +390,7 @@ async fn servfail_lame_and_truncated_servers_are_each_reported() {
 }
 
 #[tokio::test]
-async fn no_server_answering_is_an_error() {
+async fn nameserver_unresponsive_is_an_error_when_no_server_answers() {
     let r = 7;
     // The resolver serves the zone; the NS records name two addresses where
     // nothing listens.

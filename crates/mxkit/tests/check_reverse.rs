@@ -202,7 +202,7 @@ async fn knotd_each_address_gets_exactly_the_finding_it_deserves() {
 }
 
 #[tokio::test]
-async fn knotd_missing_ptr_is_a_notice_with_the_exact_ptr_to_publish() {
+async fn no_reverse_dns_is_a_notice_with_the_exact_ptr_to_publish() {
     let report = live_report().await;
     let f = finding(&report, "no-reverse-dns", "192.0.2.20");
     assert_eq!(
@@ -220,7 +220,7 @@ async fn knotd_missing_ptr_is_a_notice_with_the_exact_ptr_to_publish() {
 }
 
 #[tokio::test]
-async fn knotd_ipv6_reverse_name_is_the_nibble_form_under_ip6_arpa() {
+async fn no_reverse_dns_ipv6_name_is_the_nibble_form_under_ip6_arpa() {
     let report = live_report().await;
     // 2001:db8::25 has a PTR at its nibble name and is confirmed (no finding);
     // 2001:db8::26 has none, and the fix names its nibble name.
@@ -243,7 +243,7 @@ async fn knotd_ipv6_reverse_name_is_the_nibble_form_under_ip6_arpa() {
 }
 
 #[tokio::test]
-async fn knotd_ptr_naming_a_host_elsewhere_is_a_mismatch_saying_what_was_tried() {
+async fn reverse_dns_mismatch_ptr_naming_a_host_elsewhere_says_what_was_tried() {
     let report = live_report().await;
     let f = finding(&report, "reverse-dns-mismatch", "192.0.2.30");
     assert!(
@@ -275,7 +275,7 @@ async fn knotd_ptr_naming_a_host_elsewhere_is_a_mismatch_saying_what_was_tried()
 }
 
 #[tokio::test]
-async fn knotd_ptr_naming_a_name_that_does_not_exist_is_a_mismatch() {
+async fn reverse_dns_mismatch_ptr_naming_a_name_that_does_not_exist() {
     let report = live_report().await;
     let f = finding(&report, "reverse-dns-mismatch", "192.0.2.40");
     assert!(
@@ -286,7 +286,7 @@ async fn knotd_ptr_naming_a_name_that_does_not_exist_is_a_mismatch() {
 }
 
 #[tokio::test]
-async fn knotd_one_confirming_name_among_several_ptrs_is_enough() {
+async fn reverse_dns_mismatch_one_confirming_name_among_several_ptrs_is_enough() {
     let report = live_report().await;
     assert!(
         !fired(&report).iter().any(|(_, s)| s == "192.0.2.50"),
@@ -296,7 +296,7 @@ async fn knotd_one_confirming_name_among_several_ptrs_is_enough() {
 }
 
 #[tokio::test]
-async fn knotd_rfc2317_cname_to_classless_child_zone_is_followed_and_confirmed() {
+async fn rfc2317_cname_to_classless_child_zone_is_followed_and_confirmed() {
     // zonemaster#1353: 70.2.0.192.in-addr.arpa. CNAME 70.64-127.2.0.192.in-addr.arpa.
     // (served from another zone, so knotd returns the CNAME alone).
     let report = live_report().await;
@@ -308,7 +308,7 @@ async fn knotd_rfc2317_cname_to_classless_child_zone_is_followed_and_confirmed()
 }
 
 #[tokio::test]
-async fn knotd_rfc2317_cname_to_a_missing_ptr_asks_for_the_ptr_at_the_cname_target() {
+async fn rfc2317_cname_to_a_missing_ptr_asks_for_the_ptr_at_the_cname_target() {
     let report = live_report().await;
     let f = finding(&report, "no-reverse-dns", "192.0.2.71");
     assert_eq!(
@@ -355,7 +355,7 @@ async fn servfail_on_one_ptr_leaves_only_that_address_incomplete() {
 }
 
 #[tokio::test]
-async fn servfail_on_forward_confirmation_leaves_only_the_mismatch_rule_incomplete() {
+async fn reverse_dns_mismatch_alone_incomplete_on_a_servfail_in_forward_confirmation() {
     let fake = fake().servfail("elsewhere.rev.test", RecordType::A);
     let report = run(&fake, Some(&fake), &ZoneSet::default()).await;
     assert!(

@@ -25,10 +25,10 @@ use mxkit::address::{Address, AddressError, Destination, Domain, classify_exchan
 use mxkit::dns::engine::{MAX_ANSWERS, ReplyError, read_reply};
 use mxkit::dns::zone::{Limits, Zone, ZoneSet};
 use mxkit::dns::{
-    BoxFuture, Lookup, MAX_CNAME_CHAIN, Name, Outcome as DnsOutcome, Overlay, RData, Record,
-    RecordType, Response, Status as DnsStatus, TempError, rdata, resolve,
+    BoxFuture, Lookup, MAX_CNAME_CHAIN, Name, Outcome, Overlay, RData, Record, RecordType,
+    Response, Status, TempError, rdata, resolve,
 };
-use mxkit::route::{Family, Route, RouteOptions, Status, route};
+use mxkit::route::{Family, Route, RouteOptions, RouteVerdict, route};
 use proptest::prelude::*;
 
 /// Cases per property: enough to matter, few enough to keep the suite fast.
@@ -63,14 +63,14 @@ fn domain() -> Domain {
 /// The route's verdict agrees with itself and with the options.
 fn check_route(route: &Route, opts: &RouteOptions) {
     assert_eq!(
-        route.status == Status::Deliverable,
+        route.status == RouteVerdict::Deliverable,
         !route.candidates.is_empty(),
         "deliverable iff there are candidates: {route:#?}"
     );
     match (route.status, &route.error) {
-        (Status::Deliverable, None) => {}
-        (Status::Permanent, Some(e)) => assert!(e.dsn.starts_with('5'), "{route:#?}"),
-        (Status::Temporary, Some(e)) => assert!(e.dsn.starts_with('4'), "{route:#?}"),
+        (RouteVerdict::Deliverable, None) => {}
+        (RouteVerdict::Permanent, Some(e)) => assert!(e.dsn.starts_with('5'), "{route:#?}"),
+        (RouteVerdict::Temporary, Some(e)) => assert!(e.dsn.starts_with('4'), "{route:#?}"),
         _ => panic!("status and error disagree: {route:#?}"),
     }
     if let Some(e) = &route.error {
@@ -106,7 +106,7 @@ fn check_answer(question: &Name, rtype: RecordType, lookup: &dyn Lookup) {
         assert_eq!(r.record_type(), rtype, "{answer:?}");
         assert_eq!(&r.name, owner, "{answer:?}");
     }
-    if let DnsOutcome::Records(r) = &answer.outcome {
+    if let Outcome::Records(r) = &answer.outcome {
         assert!(!r.is_empty());
     }
 }
@@ -200,20 +200,20 @@ impl Script {
             Ok(resp) => {
                 assert!(!self.truncated[slot], "a truncated reply was used");
                 let want = match self.rcodes[slot] {
-                    0 => DnsStatus::NoError,
-                    3 => DnsStatus::NxDomain,
-                    2 => DnsStatus::Temporary(TempError::ServFail(server().to_string())),
-                    5 => DnsStatus::Temporary(TempError::Refused(server().to_string())),
+                    0 => Status::NoError,
+                    3 => Status::NxDomain,
+                    2 => Status::Temporary(TempError::ServFail(server().to_string())),
+                    5 => Status::Temporary(TempError::Refused(server().to_string())),
                     _ => resp.status.clone(),
                 };
                 assert_eq!(resp.status, want);
-                if matches!(resp.status, DnsStatus::NoError | DnsStatus::NxDomain) {
+                if matches!(resp.status, Status::NoError | Status::NxDomain) {
                     assert_eq!(resp.answers.len(), self.answers.len().min(MAX_ANSWERS));
                     assert_eq!(resp.authentic, self.authentic);
                     assert_eq!(resp.negative_ttl, self.soa.map(|(t, m)| t.min(m)));
                 } else {
                     assert!(
-                        matches!(resp.status, DnsStatus::Temporary(_)),
+                        matches!(resp.status, Status::Temporary(_)),
                         "rcode {} gave {:?}",
                         self.rcodes[slot],
                         resp.status
@@ -230,7 +230,7 @@ impl Lookup for Script {
         let resp = match self.reply(name, rtype) {
             Ok(resp) => resp,
             // The engine asks again over TCP; here the TCP reply is truncated too.
-            Err(_) => Response::status(DnsStatus::Truncated, server().to_string()),
+            Err(_) => Response::status(Status::Truncated, server().to_string()),
         };
         Box::pin(async move { resp })
     }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use mxkit::address::Address;
 use mxkit::dns::fake::Fake;
 use mxkit::dns::{Name, RecordType};
-use mxkit::route::{Family, Outcome, Route, RouteOptions, Status, route, route_input};
+use mxkit::route::{Family, Route, RouteKind, RouteOptions, RouteVerdict, route, route_input};
 
 const CATALOGUE: &str = include_str!("../../../testdata/catalogue.test.zone");
 const OTHER: &str = include_str!("../../../testdata/other.test.zone");
@@ -69,8 +69,8 @@ fn c(n: &str) -> String {
 fn rfc5321_5_1_one_mx_one_address() {
     // case 1
     let r = run(&fake(), &c("c01"), &opts(1));
-    assert_eq!(r.status, Status::Deliverable);
-    assert_eq!(r.outcome, Outcome::Mx);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
+    assert_eq!(r.outcome, RouteKind::Mx);
     assert_eq!(
         plan(&r),
         vec![(10, "mx1.c01.catalogue.test".into(), "192.0.2.1".into())]
@@ -128,8 +128,8 @@ fn rfc1035_3_3_9_preference_is_unsigned_16_bit() {
 fn rfc5321_5_1_nodata_means_implicit_mx() {
     // case 5
     let r = run(&fake(), &c("c05"), &opts(1));
-    assert_eq!(r.status, Status::Deliverable);
-    assert_eq!(r.outcome, Outcome::ImplicitMx);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
+    assert_eq!(r.outcome, RouteKind::ImplicitMx);
     assert_eq!(
         plan(&r),
         vec![(0, "c05.catalogue.test".into(), "192.0.2.10".into())]
@@ -150,16 +150,16 @@ fn rfc5321_5_1_implicit_mx_uses_aaaa_too() {
         ..opts(1)
     };
     let r = run(&fake(), &c("c06"), &v4);
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
 }
 
 #[test]
 fn rfc5321_5_1_implicit_mx_without_address_is_permanent() {
     // case 7
     let r = run(&fake(), &c("c07"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
     assert_eq!(dsn(&r), "5.4.4");
 }
 
@@ -168,8 +168,8 @@ fn rfc5321_5_1_nxdomain_is_permanent_and_nothing_more_is_asked() {
     // case 8
     let f = fake();
     let r = run(&f, &c("c08"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoSuchDomain);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoSuchDomain);
     assert_eq!(f.asked().len(), 1, "only the MX question: {:?}", f.asked());
 }
 
@@ -178,8 +178,8 @@ fn rfc5321_5_1_servfail_is_temporary_and_the_a_record_is_not_used() {
     // case 9 (c12 has an A record of its own)
     let f = fake().servfail("c12.catalogue.test", RecordType::MX);
     let r = run(&f, &c("c12"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
-    assert_eq!(r.outcome, Outcome::DnsTemporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
+    assert_eq!(r.outcome, RouteKind::DnsTemporary);
     assert_eq!(dsn(&r), "4.4.3");
     assert!(r.candidates.is_empty());
     assert_eq!(f.count("c12.catalogue.test", RecordType::A), 0);
@@ -190,8 +190,8 @@ fn rfc5321_5_1_mx_timeout_is_temporary() {
     // case 10 (postal #2833)
     let f = fake().timeout("c05.catalogue.test", RecordType::MX);
     let r = run(&f, &c("c05"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
-    assert_eq!(r.outcome, Outcome::DnsTemporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
+    assert_eq!(r.outcome, RouteKind::DnsTemporary);
     assert!(r.error.unwrap().message.contains("timeout"));
 }
 
@@ -200,7 +200,7 @@ fn rfc1123_6_1_3_2_truncated_mx_answer_is_never_used() {
     // case 11 (the TCP half is tested against the live engine)
     let f = fake().truncated("c01.catalogue.test", RecordType::MX);
     let r = run(&f, &c("c01"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
     assert!(r.candidates.is_empty());
 }
 
@@ -212,7 +212,7 @@ fn rfc5321_5_1_domain_address_is_never_used_when_mx_exists() {
     // Even when the only exchanger cannot be resolved.
     let f = fake().servfail("mx1.c12.catalogue.test", RecordType::A);
     let r = run(&f, &c("c12"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
     assert!(r.candidates.is_empty());
     assert_eq!(f.count("c12.catalogue.test", RecordType::A), 0);
 }
@@ -222,8 +222,8 @@ fn rfc7505_null_mx_fails_permanently_with_no_address_query() {
     // case 13
     let f = fake();
     let r = run(&f, &c("c13"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NullMx);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NullMx);
     assert_eq!(dsn(&r), "5.1.10");
     assert_eq!(f.asked().len(), 1, "{:?}", f.asked());
 }
@@ -233,7 +233,7 @@ fn rfc7505_null_mx_beats_the_domain_address() {
     // case 14
     let f = fake();
     let r = run(&f, &c("c14"), &opts(1));
-    assert_eq!(r.outcome, Outcome::NullMx);
+    assert_eq!(r.outcome, RouteKind::NullMx);
     assert_eq!(f.count("c14.catalogue.test", RecordType::A), 0);
 }
 
@@ -241,8 +241,8 @@ fn rfc7505_null_mx_beats_the_domain_address() {
 fn rule10_null_mx_mixed_with_other_mx_is_still_null_mx() {
     // case 15
     let r = run(&fake(), &c("c15"), &opts(1));
-    assert_eq!(r.outcome, Outcome::NullMx);
-    assert_eq!(r.status, Status::Permanent);
+    assert_eq!(r.outcome, RouteKind::NullMx);
+    assert_eq!(r.status, RouteVerdict::Permanent);
     assert!(codes(&r).contains(&"null_mx_mixed"));
     assert_eq!(r.records.len(), 2);
 }
@@ -251,14 +251,14 @@ fn rule10_null_mx_mixed_with_other_mx_is_still_null_mx() {
 fn rule10_root_exchange_at_any_preference_is_null_mx() {
     // case 16
     let r = run(&fake(), &c("c16"), &opts(1));
-    assert_eq!(r.outcome, Outcome::NullMx);
+    assert_eq!(r.outcome, RouteKind::NullMx);
 }
 
 #[test]
 fn rfc5321_5_1_cname_at_the_domain_is_followed() {
     // case 17
     let r = run(&fake(), &c("c17"), &opts(1));
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
     assert_eq!(
         plan(&r),
         vec![(10, "mx.t.other.test".into(), "192.0.2.17".into())]
@@ -275,8 +275,8 @@ fn rfc5321_5_1_cname_at_the_domain_is_followed() {
 fn rule4_cname_loop_is_temporary() {
     // case 18
     let r = run(&fake(), &c("c18"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
-    assert_eq!(r.outcome, Outcome::DnsTemporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
+    assert_eq!(r.outcome, RouteKind::DnsTemporary);
     assert!(r.error.unwrap().message.contains("CNAME loop"));
 }
 
@@ -299,8 +299,8 @@ fn rfc2181_10_3_exchanger_alias_is_followed_with_a_warning_and_keeps_its_name() 
 fn rfc5321_5_1_mx_naming_an_ip_is_unusable_unless_allowed() {
     // case 20
     let r = run(&fake(), &c("c20"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
     assert!(codes(&r).contains(&"mx_is_ip"));
     let lenient = RouteOptions {
         allow_ip_mx: true,
@@ -308,7 +308,7 @@ fn rfc5321_5_1_mx_naming_an_ip_is_unusable_unless_allowed() {
     };
     let f = fake();
     let r = run(&f, &c("c20"), &lenient);
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
     assert_eq!(addrs(&r), vec!["192.0.2.7"]);
     assert!(codes(&r).contains(&"mx_is_ip"));
     assert_eq!(
@@ -343,8 +343,8 @@ fn rule11_invalid_exchange_name_is_dropped() {
 fn rule11_only_invalid_exchange_names_is_permanent() {
     // case 23
     let r = run(&fake(), &c("c23"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
 }
 
 #[test]
@@ -359,8 +359,8 @@ fn rule16_exchanger_nxdomain_is_skipped() {
 fn rule16_every_exchanger_nxdomain_is_permanent() {
     // case 25
     let r = run(&fake(), &c("c25"), &opts(1));
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
 }
 
 #[test]
@@ -370,8 +370,8 @@ fn rule16_a_soft_error_dominates_hard_ones() {
         .servfail("gone1.c25.catalogue.test", RecordType::A)
         .servfail("gone1.c25.catalogue.test", RecordType::AAAA);
     let r = run(&f, &c("c25"), &opts(1));
-    assert_eq!(r.status, Status::Temporary);
-    assert_eq!(r.outcome, Outcome::DnsTemporary);
+    assert_eq!(r.status, RouteVerdict::Temporary);
+    assert_eq!(r.outcome, RouteKind::DnsTemporary);
     assert_eq!(dsn(&r), "4.4.3");
 }
 
@@ -382,7 +382,7 @@ fn rule16_soft_failure_of_one_exchanger_leaves_the_others() {
         .servfail("gone.c24.catalogue.test", RecordType::A)
         .servfail("gone.c24.catalogue.test", RecordType::AAAA);
     let r = run(&f, &c("c24"), &opts(1));
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
     assert_eq!(exchangers(&r), vec!["ok.c24.catalogue.test"]);
     assert!(codes(&r).contains(&"exchanger_lookup_failed"));
 }
@@ -441,8 +441,8 @@ fn rfc3974_ipv6_only_exchangers_are_unusable_for_an_ipv4_client() {
             ..opts(1)
         },
     );
-    assert_eq!(r.status, Status::Permanent);
-    assert_eq!(r.outcome, Outcome::NoUsableExchanger);
+    assert_eq!(r.status, RouteVerdict::Permanent);
+    assert_eq!(r.outcome, RouteKind::NoUsableExchanger);
 }
 
 fn as_self() -> RouteOptions {
@@ -461,8 +461,8 @@ fn rule19_self_as_only_exchanger_loops() {
     };
     for o in [by_name, as_self()] {
         let r = run(&fake(), &c("c31"), &o);
-        assert_eq!(r.status, Status::Permanent);
-        assert_eq!(r.outcome, Outcome::LoopsToSelf);
+        assert_eq!(r.status, RouteVerdict::Permanent);
+        assert_eq!(r.outcome, RouteKind::LoopsToSelf);
         assert_eq!(dsn(&r), "5.4.6");
     }
 }
@@ -482,16 +482,16 @@ fn rule19_self_truncation_drops_its_level_and_every_higher_one() {
 fn rule19_self_at_the_best_level_drops_the_whole_level() {
     // case 33
     let r = run(&fake(), &c("c33"), &as_self());
-    assert_eq!(r.outcome, Outcome::LoopsToSelf);
-    assert_eq!(r.status, Status::Permanent);
+    assert_eq!(r.outcome, RouteKind::LoopsToSelf);
+    assert_eq!(r.status, RouteVerdict::Permanent);
 }
 
 #[test]
 fn rule19_backup_without_resolvable_primary_is_temporary() {
     // case 34
     let r = run(&fake(), &c("c34"), &as_self());
-    assert_eq!(r.status, Status::Temporary);
-    assert_eq!(r.outcome, Outcome::NoPrimaryRelay);
+    assert_eq!(r.status, RouteVerdict::Temporary);
+    assert_eq!(r.outcome, RouteKind::NoPrimaryRelay);
     assert_eq!(dsn(&r), "4.4.4");
 }
 
@@ -499,7 +499,7 @@ fn rule19_backup_without_resolvable_primary_is_temporary() {
 fn rule19_loopback_exchanger_counts_as_self() {
     // case 35
     let r = run(&fake(), &c("c35"), &opts(1));
-    assert_eq!(r.outcome, Outcome::LoopsToSelf);
+    assert_eq!(r.outcome, RouteKind::LoopsToSelf);
     let r = run(
         &fake(),
         &c("c35"),
@@ -538,7 +538,7 @@ fn rfc5321_4_1_3_ipv4_literal_asks_no_dns() {
     // case 38
     let f = fake();
     let r = run(&f, "user@[192.0.2.1]", &opts(1));
-    assert_eq!(r.outcome, Outcome::AddressLiteral);
+    assert_eq!(r.outcome, RouteKind::AddressLiteral);
     assert_eq!(addrs(&r), vec!["192.0.2.1"]);
     assert!(f.asked().is_empty());
 }
@@ -560,8 +560,8 @@ fn rfc5321_4_1_3_bad_literals_are_permanent_syntax_errors() {
     for input in ["user@[2001:db8::1]", "user@[300.1.1.1]", "user@[IPv6:zz]"] {
         let f = fake();
         let r = run(&f, input, &opts(1));
-        assert_eq!(r.status, Status::Permanent, "{input}");
-        assert_eq!(r.outcome, Outcome::InvalidAddress, "{input}");
+        assert_eq!(r.status, RouteVerdict::Permanent, "{input}");
+        assert_eq!(r.outcome, RouteKind::InvalidAddress, "{input}");
         assert_eq!(dsn(&r), "5.1.3");
         assert!(f.asked().is_empty());
     }
@@ -573,7 +573,7 @@ fn rfc5890_idn_domain_is_queried_as_a_labels() {
     let f = fake();
     let r = run(&f, "user@bücher.catalogue.test", &opts(1));
     assert_eq!(r.domain, "xn--bcher-kva.catalogue.test");
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
     assert_eq!(f.asked()[0].0.to_ascii(), "xn--bcher-kva.catalogue.test.");
 }
 
@@ -582,7 +582,7 @@ fn rfc5321_5_1_single_label_is_not_completed_with_a_search_list() {
     // case 42
     let f = fake();
     let r = run(&f, "user@intranet", &opts(1));
-    assert_eq!(r.outcome, Outcome::NoSuchDomain);
+    assert_eq!(r.outcome, RouteKind::NoSuchDomain);
     let asked: Vec<String> = f.asked().iter().map(|(n, _)| n.to_ascii()).collect();
     assert_eq!(asked, vec!["intranet."]);
 }
@@ -593,7 +593,7 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
     // knotd make them equal, so the response is scripted); the cache
     // honouring the TTL is tested in dns_cache.rs
     use mxkit::dns::rdata::MX;
-    use mxkit::dns::{RData, Record, Response, Status as DnsStatus};
+    use mxkit::dns::{RData, Record, Response, Status};
     let owner = Name::from_ascii("c43.catalogue.test.").unwrap();
     let mx = |pref: u16, host: &str, ttl: u32| {
         Record::from_rdata(
@@ -603,7 +603,7 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
         )
     };
     let resp = Response {
-        status: DnsStatus::NoError,
+        status: Status::NoError,
         answers: vec![
             mx(10, "a.c43.catalogue.test.", 300),
             mx(20, "b.c43.catalogue.test.", 3600),
@@ -616,7 +616,7 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
     };
     let f = fake().set("c43.catalogue.test", RecordType::MX, resp);
     let r = run(&f, &c("c43"), &opts(1));
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
     assert_eq!(r.ttl, Some(300));
     let ttls: Vec<u32> = r.records.iter().map(|m| m.ttl).collect();
     assert_eq!(ttls, vec![300, 3600]);
@@ -655,7 +655,7 @@ fn destination_parsing_feeds_routing() {
         .build()
         .unwrap();
     let r = rt.block_on(route(&f, &addr.destination, &opts(1)));
-    assert_eq!(r.status, Status::Deliverable);
+    assert_eq!(r.status, RouteVerdict::Deliverable);
 }
 
 #[test]
@@ -663,5 +663,5 @@ fn rule19_ipv4_mapped_loopback_counts_as_self() {
     let zone = "$ORIGIN mapped.test.\n@ SOA ns h 1 2 3 4 5\n@ MX 10 mx\nmx AAAA ::ffff:127.0.0.1\n";
     let f = Fake::new().zone(zone).unwrap();
     let r = run(&f, "mapped.test", &opts(1));
-    assert_eq!(r.outcome, Outcome::LoopsToSelf);
+    assert_eq!(r.outcome, RouteKind::LoopsToSelf);
 }

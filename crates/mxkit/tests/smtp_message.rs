@@ -22,7 +22,7 @@ fn headers(m: &Message) -> Vec<&str> {
 }
 
 #[test]
-fn a_body_without_headers_gets_every_required_field() {
+fn rfc5322_3_6_a_body_without_headers_gets_every_required_field() {
     let m = Message::prepare(b"just a body\n", "me@example.net", &to(), Some("Hi")).unwrap();
     let h = headers(&m);
     let names: Vec<&str> = h.iter().map(|l| l.split(':').next().unwrap()).collect();
@@ -49,7 +49,7 @@ fn existing_headers_are_kept_and_not_duplicated() {
 }
 
 #[test]
-fn headers_without_a_blank_line_get_one() {
+fn rfc5322_2_1_headers_without_a_blank_line_get_one() {
     let m = Message::prepare(b"Subject: x\nbody line\n", "me@example.net", &to(), None).unwrap();
     let (head, body) = text(&m).split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("Subject: x\r\n"));
@@ -57,7 +57,7 @@ fn headers_without_a_blank_line_get_one() {
 }
 
 #[test]
-fn line_endings_are_normalised_and_a_final_crlf_added() {
+fn rfc5322_2_1_line_endings_are_normalised_and_a_final_crlf_added() {
     let m = Message::prepare(
         b"From: a@b.test\r\n\r\none\rtwo\nthree\r\nfour",
         "",
@@ -78,7 +78,7 @@ fn line_endings_are_normalised_and_a_final_crlf_added() {
 }
 
 #[test]
-fn nul_and_long_lines_are_refused() {
+fn rfc5322_2_1_1_nul_and_long_lines_are_refused() {
     let e = Message::prepare(b"ab\0c", "me@example.net", &to(), None).unwrap_err();
     assert_eq!(e, MessageError::Nul { offset: 2 });
     assert_eq!(e.stage(), Stage::Data);
@@ -102,7 +102,7 @@ fn header_injection_and_missing_from_are_refused() {
 }
 
 #[test]
-fn non_ascii_subject_is_encoded() {
+fn rfc2047_non_ascii_subject_is_encoded() {
     let m = Message::prepare(b"x", "me@example.net", &to(), Some("Grüße aus Köln")).unwrap();
     let subject = headers(&m)
         .into_iter()

@@ -8,15 +8,16 @@
 //! the timeout cases use short stage timeouts against servers that stay silent.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mxkit::route::{Candidate, Outcome, Route, RouteError, Status};
+use mxkit::route::{Candidate, Route, RouteError, RouteKind, RouteVerdict};
 use mxkit::smtp::{
     self, Attempt, AttemptOutcome, Direction, Message, Mode, Roots, SmtpOptions, Stage, TlsMode,
-    WalkVerdict,
+    Walk, WalkVerdict,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -182,33 +183,8 @@ async fn drain(io: &mut (impl AsyncRead + Unpin + ?Sized)) {
 
 async fn serve(stream: TcpStream, n: usize, s: Script, seen: Arc<Seen>) {
     let mut io: Box<dyn Io> = Box::new(stream);
-    match s.greet {
-        Greet::Text(t) => {
-            if send(&mut io, t).await.is_err() {
-                return;
-            }
-        }
-        Greet::Silent => return drain(&mut io).await,
-        Greet::Close => return,
-        Greet::Raw(bytes, close) => {
-            if io.write_all(bytes).await.is_err() || close {
-                return;
-            }
-        }
-        Greet::Endless => {
-            let chunk = vec![b'a'; 8192];
-            let _ = io.write_all(b"220 ").await;
-            while io.write_all(&chunk).await.is_ok() {}
-            return;
-        }
-        Greet::Lines(count) => {
-            for _ in 0..count {
-                if io.write_all(b"220-more text\r\n").await.is_err() {
-                    return;
-                }
-            }
-            let _ = send(&mut io, "220 end").await;
-        }
+    if greet(&mut io, &s.greet).await.is_break() {
+        return;
     }
     let mut r = BufReader::new(io);
     let mut in_tls = false;
@@ -247,24 +223,10 @@ async fn serve(stream: TcpStream, n: usize, s: Script, seen: Arc<Seen>) {
                 if !s.starttls.starts_with("220") {
                     continue;
                 }
-                match &s.tls {
-                    Some(TlsSide::Acceptor(acceptor)) => {
-                        let inner = r.into_inner();
-                        match acceptor.accept(inner).await {
-                            Ok(tls) => {
-                                let sni = tls.get_ref().1.server_name().map(str::to_string);
-                                seen.sni.lock().unwrap().push(sni);
-                                r = BufReader::new(Box::new(tls));
-                                in_tls = true;
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                    Some(TlsSide::Garbage) => {
-                        let mut hello = [0u8; 64];
-                        let _ = r.read(&mut hello).await;
-                        let _ = r.get_mut().write_all(b"this is not TLS\r\n").await;
-                        return;
+                match handshake(r, s.tls.as_ref(), &seen).await {
+                    Some(tls) => {
+                        r = tls;
+                        in_tls = true;
                     }
                     None => return,
                 }
@@ -277,18 +239,9 @@ async fn serve(stream: TcpStream, n: usize, s: Script, seen: Arc<Seen>) {
                 if !s.data.starts_with("354") {
                     continue;
                 }
-                let mut body = Vec::new();
-                loop {
-                    let mut l = Vec::new();
-                    match r.read_until(b'\n', &mut l).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                    if l == b".\r\n" {
-                        break;
-                    }
-                    body.extend_from_slice(&l);
-                }
+                let Some(body) = read_message(&mut r).await else {
+                    return;
+                };
                 seen.messages.lock().unwrap().push(body);
                 match s.dot {
                     Dot::Reply(t) => t,
@@ -301,6 +254,83 @@ async fn serve(stream: TcpStream, n: usize, s: Script, seen: Arc<Seen>) {
         if send(r.get_mut(), reply).await.is_err() {
             return;
         }
+    }
+}
+
+/// The greeting as scripted; breaks when the session ends there.
+async fn greet(io: &mut Box<dyn Io>, greet: &Greet) -> ControlFlow<()> {
+    match *greet {
+        Greet::Text(t) => {
+            if send(io, t).await.is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        Greet::Silent => {
+            drain(io).await;
+            return ControlFlow::Break(());
+        }
+        Greet::Close => return ControlFlow::Break(()),
+        Greet::Raw(bytes, close) => {
+            if io.write_all(bytes).await.is_err() || close {
+                return ControlFlow::Break(());
+            }
+        }
+        Greet::Endless => {
+            let chunk = vec![b'a'; 8192];
+            let _ = io.write_all(b"220 ").await;
+            while io.write_all(&chunk).await.is_ok() {}
+            return ControlFlow::Break(());
+        }
+        Greet::Lines(count) => {
+            for _ in 0..count {
+                if io.write_all(b"220-more text\r\n").await.is_err() {
+                    return ControlFlow::Break(());
+                }
+            }
+            let _ = send(io, "220 end").await;
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// The server's side of the TLS handshake after its 220 to STARTTLS, as
+/// scripted; `None` when the session ends there.
+async fn handshake(
+    mut r: BufReader<Box<dyn Io>>,
+    tls: Option<&TlsSide>,
+    seen: &Seen,
+) -> Option<BufReader<Box<dyn Io>>> {
+    match tls {
+        Some(TlsSide::Acceptor(acceptor)) => {
+            let tls = acceptor.accept(r.into_inner()).await.ok()?;
+            let sni = tls.get_ref().1.server_name().map(str::to_string);
+            seen.sni.lock().unwrap().push(sni);
+            Some(BufReader::new(Box::new(tls)))
+        }
+        Some(TlsSide::Garbage) => {
+            let mut hello = [0u8; 64];
+            let _ = r.read(&mut hello).await;
+            let _ = r.get_mut().write_all(b"this is not TLS\r\n").await;
+            None
+        }
+        None => None,
+    }
+}
+
+/// The message after 354, up to the final dot (still dot-stuffed, without
+/// the dot); `None` when the client closes first.
+async fn read_message(r: &mut BufReader<Box<dyn Io>>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut l = Vec::new();
+        match r.read_until(b'\n', &mut l).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if l == b".\r\n" {
+            return Some(body);
+        }
+        body.extend_from_slice(&l);
     }
 }
 
@@ -325,8 +355,8 @@ fn route_to(targets: &[SocketAddr]) -> (Route, SmtpOptions) {
     }
     let route = Route {
         domain: "example.test".into(),
-        status: Status::Deliverable,
-        outcome: Outcome::Mx,
+        status: RouteVerdict::Deliverable,
+        outcome: RouteKind::Mx,
         candidates,
         records: Vec::new(),
         exchangers: Vec::new(),
@@ -347,6 +377,51 @@ fn deliver_opts(opts: &mut SmtpOptions, to: &[&str]) {
 
 fn message(opts: &SmtpOptions, body: &[u8]) -> Message {
     Message::prepare(body, &opts.mail_from, &opts.rcpt_to, Some("test")).unwrap()
+}
+
+/// One delivery along fake servers, for the assertions: the walk, the
+/// servers in plan order and the message sent.
+struct Delivered {
+    walk: Walk,
+    servers: Vec<Fake>,
+    message: Message,
+}
+
+/// The recipient most deliveries go to.
+const USER: &[&str] = &["user@example.test"];
+/// The message most deliveries send.
+const HI: &[u8] = b"hi\n";
+
+/// Deliver `body` from `sender@example.net` to `to` along one fake server
+/// per script, in plan order (`mx1.example.test`, `mx2.example.test`, ...),
+/// with TLS off unless `tune` changes the options.
+async fn deliver_along(
+    scripts: Vec<Script>,
+    to: &[&str],
+    body: &[u8],
+    tune: impl FnOnce(&mut SmtpOptions),
+) -> Delivered {
+    let mut servers = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        servers.push(fake(script).await);
+    }
+    let targets: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let (route, mut opts) = route_to(&targets);
+    deliver_opts(&mut opts, to);
+    tune(&mut opts);
+    let message = message(&opts, body);
+    let walk = smtp::deliver(&route, &opts, &message).await;
+    Delivered {
+        walk,
+        servers,
+        message,
+    }
+}
+
+/// The walk ended with `verdict` (its reason is shown when it did not).
+#[track_caller]
+fn ends(walk: &Walk, verdict: WalkVerdict) {
+    assert_eq!(walk.verdict, verdict, "{}", walk.reason);
 }
 
 struct Pki {
@@ -421,7 +496,7 @@ fn hard(a: &Attempt) -> Option<(Stage, &str)> {
 // STARTTLS and certificates
 
 #[tokio::test]
-async fn probe_starttls_trusted_with_ca_file() {
+async fn rfc3207_4_2_trusted_starttls_then_ehlo_again() {
     let pki = pki();
     let server = fake(Script::with_tls(TlsSide::Acceptor(
         pki.acceptor(&["mx1.example.test"]),
@@ -485,7 +560,7 @@ async fn probe_starttls_trusted_with_ca_file() {
 }
 
 #[tokio::test]
-async fn probe_starttls_untrusted_with_webpki_roots_still_reports() {
+async fn rfc7435_opportunistic_tls_reports_an_untrusted_chain_and_goes_on() {
     let pki = pki();
     let server = fake(Script::with_tls(TlsSide::Acceptor(
         pki.acceptor(&["mx1.example.test"]),
@@ -509,7 +584,7 @@ async fn probe_starttls_untrusted_with_webpki_roots_still_reports() {
 }
 
 #[tokio::test]
-async fn name_match_for_mx_and_domain_reported_separately() {
+async fn rfc7672_3_2_2_mx_name_and_domain_name_are_matched_separately() {
     let pki = pki();
     // Names the recipient domain, not the MX host.
     let server = fake(Script::with_tls(TlsSide::Acceptor(
@@ -540,7 +615,7 @@ async fn name_match_for_mx_and_domain_reported_separately() {
 }
 
 #[tokio::test]
-async fn required_tls_refuses_a_name_mismatch_and_moves_on() {
+async fn rule22_required_tls_refuses_a_name_mismatch_and_moves_on() {
     let pki = pki();
     let wrong = fake(Script::with_tls(TlsSide::Acceptor(
         pki.acceptor(&["someone.else.test"]),
@@ -570,7 +645,7 @@ async fn required_tls_refuses_a_name_mismatch_and_moves_on() {
 }
 
 #[tokio::test]
-async fn required_tls_untrusted_or_not_offered_is_temporary() {
+async fn rule22_required_tls_untrusted_or_not_offered_is_temporary() {
     let pki = pki();
     let untrusted = fake(Script::with_tls(TlsSide::Acceptor(
         pki.acceptor(&["mx1.example.test"]),
@@ -612,7 +687,7 @@ async fn required_tls_is_checked_whatever_the_stop_stage() {
 }
 
 #[tokio::test]
-async fn opportunistic_handshake_failure_retries_same_address_in_plaintext() {
+async fn rule22_opportunistic_handshake_failure_retries_same_address_in_plaintext() {
     let server = fake(Script::with_tls(TlsSide::Garbage)).await;
     let (route, mut opts) = route_to(&[server.addr]);
     opts.tls = TlsMode::Opportunistic;
@@ -636,20 +711,24 @@ async fn opportunistic_handshake_failure_retries_same_address_in_plaintext() {
 }
 
 #[tokio::test]
-async fn deliver_over_tls() {
+async fn rfc3207_deliver_over_tls() {
     let pki = pki();
-    let server = fake(Script::with_tls(TlsSide::Acceptor(
+    let ca = pki.ca_file("deliver");
+    let scripts = vec![Script::with_tls(TlsSide::Acceptor(
         pki.acceptor(&["mx1.example.test"]),
-    )))
+    ))];
+    let d = deliver_along(
+        scripts,
+        &["user@example.test"],
+        b"Hello over TLS\n.\n",
+        |o| {
+            o.tls = TlsMode::Required;
+            o.roots = Roots::PemFile(ca);
+        },
+    )
     .await;
-    let (route, mut opts) = route_to(&[server.addr]);
-    opts.tls = TlsMode::Required;
-    opts.roots = Roots::PemFile(pki.ca_file("deliver"));
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"Hello over TLS\n.\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    let body = server.seen.messages.lock().unwrap()[0].clone();
+    ends(&d.walk, WalkVerdict::Accepted);
+    let body = d.servers[0].seen.messages.lock().unwrap()[0].clone();
     assert!(body.ends_with(b"Hello over TLS\r\n..\r\n"));
 }
 
@@ -657,7 +736,7 @@ async fn deliver_over_tls() {
 // EHLO
 
 #[tokio::test]
-async fn ehlo_502_falls_back_to_helo() {
+async fn rfc5321_3_2_ehlo_502_falls_back_to_helo() {
     let server = fake(Script {
         ehlo: "502 5.5.2 Error: command not recognized",
         ..Script::default()
@@ -681,7 +760,7 @@ async fn ehlo_502_falls_back_to_helo() {
 }
 
 #[tokio::test]
-async fn ehlo_421_or_450_moves_on_ehlo_550_everywhere_is_permanent() {
+async fn rule22_rule26_ehlo_421_or_450_moves_on_ehlo_550_everywhere_is_permanent() {
     let busy = fake(Script {
         ehlo: "421 4.3.2 Service shutting down",
         ..Script::default()
@@ -717,7 +796,8 @@ async fn ehlo_421_or_450_moves_on_ehlo_550_everywhere_is_permanent() {
 // The walk, the failover table (docs/rules/route.md) row by row
 
 #[tokio::test]
-async fn connect_refused_moves_on() {
+async fn rule22_connect_refused_moves_on() {
+    // case 45
     let dead = refused_port().await;
     let ok = fake(Script::default()).await;
     let (route, opts) = route_to(&[dead, ok.addr]);
@@ -731,7 +811,8 @@ async fn connect_refused_moves_on() {
 }
 
 #[tokio::test]
-async fn greeting_421_450_timeout_eof_move_on() {
+async fn rule22_greeting_421_450_timeout_eof_move_on() {
+    // case 46
     let g421 = fake(Script {
         greet: Greet::Text("421 4.3.2 Try again later"),
         ..Script::default()
@@ -777,7 +858,8 @@ async fn greeting_421_450_timeout_eof_move_on() {
 }
 
 #[tokio::test]
-async fn greeting_554_on_the_only_mx_is_temporary() {
+async fn rule23_greeting_554_on_the_only_mx_is_temporary() {
+    // case 47
     let server = fake(Script {
         greet: Greet::Text("554 5.7.1 No SMTP service here"),
         ..Script::default()
@@ -792,7 +874,7 @@ async fn greeting_554_on_the_only_mx_is_temporary() {
 }
 
 #[tokio::test]
-async fn greeting_554_then_next_mx_reached() {
+async fn rule23_greeting_554_then_next_mx_reached() {
     let no = fake(Script {
         greet: Greet::Text("554 5.7.1 No SMTP service here"),
         ..Script::default()
@@ -812,8 +894,8 @@ async fn greeting_554_then_next_mx_reached() {
 }
 
 #[tokio::test]
-async fn last_error_does_not_decide() {
-    // Catalogue row 51: a soft failure first, a permanent-looking one last.
+async fn rule26_last_error_does_not_decide() {
+    // case 51: a soft failure first, a permanent-looking one last.
     let dead = refused_port().await;
     let no = fake(Script {
         ehlo: "550 5.7.1 go away",
@@ -827,49 +909,37 @@ async fn last_error_does_not_decide() {
 }
 
 #[tokio::test]
-async fn mail_451_moves_on_mail_550_is_final() {
-    let later = fake(Script {
+async fn rule22_rule24_mail_451_moves_on_mail_550_is_final() {
+    let later = Script {
         mail: "451 4.3.0 try later",
         ..Script::default()
-    })
-    .await;
-    let ok = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[later.addr, ok.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    assert_eq!(soft(&walk.attempts[0]).unwrap().0, Stage::Mail);
+    };
+    let d = deliver_along(vec![later, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Accepted);
+    assert_eq!(soft(&d.walk.attempts[0]).unwrap().0, Stage::Mail);
 
-    let no = fake(Script {
+    let no = Script {
         mail: "550 5.7.1 sender refused",
         ..Script::default()
-    })
-    .await;
-    let untouched = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[no.addr, untouched.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Permanent, "{}", walk.reason);
-    assert_eq!(walk.attempts.len(), 1);
-    assert_eq!(untouched.seen.connections(), 0);
-    assert_eq!(walk.recipients[0].verdict, WalkVerdict::Permanent);
-    assert_eq!(walk.recipients[0].reply.as_ref().unwrap().code, 550);
+    };
+    let d = deliver_along(vec![no, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Permanent);
+    assert_eq!(d.walk.attempts.len(), 1);
+    assert_eq!(d.servers[1].seen.connections(), 0);
+    assert_eq!(d.walk.recipients[0].verdict, WalkVerdict::Permanent);
+    assert_eq!(d.walk.recipients[0].reply.as_ref().unwrap().code, 550);
 }
 
 #[tokio::test]
-async fn rcpt_450_on_mx1_then_accepted_on_mx2() {
-    let mx1 = fake(Script {
+async fn rule22_rcpt_450_on_mx1_then_accepted_on_mx2() {
+    // case 48
+    let greylisting = Script {
         rcpt: vec![("user@", "450 4.2.0 greylisted")],
         ..Script::default()
-    })
-    .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
+    };
+    let d = deliver_along(vec![greylisting, Script::default()], USER, HI, |_| {}).await;
+    let (walk, mx1, mx2) = (&d.walk, &d.servers[0], &d.servers[1]);
+    ends(walk, WalkVerdict::Accepted);
     assert_eq!(soft(&walk.attempts[0]).unwrap().0, Stage::Rcpt);
     assert!(!mx1.seen.saw("DATA"));
     assert_eq!(mx2.seen.messages.lock().unwrap().len(), 1);
@@ -884,18 +954,15 @@ async fn rcpt_450_on_mx1_then_accepted_on_mx2() {
 }
 
 #[tokio::test]
-async fn rcpt_450_for_one_recipient_only_that_one_goes_to_mx2() {
-    let mx1 = fake(Script {
+async fn rule22_rcpt_450_for_one_recipient_only_that_one_goes_to_mx2() {
+    let greylisting = Script {
         rcpt: vec![("later@", "450 4.2.0 greylisted")],
         ..Script::default()
-    })
-    .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    deliver_opts(&mut opts, &["now@example.test", "later@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
+    };
+    let to = ["now@example.test", "later@example.test"];
+    let d = deliver_along(vec![greylisting, Script::default()], &to, HI, |_| {}).await;
+    let (walk, mx1, mx2) = (&d.walk, &d.servers[0], &d.servers[1]);
+    ends(walk, WalkVerdict::Accepted);
     assert_eq!(mx1.seen.messages.lock().unwrap().len(), 1);
     assert_eq!(mx2.seen.messages.lock().unwrap().len(), 1);
     let mx2_rcpts: Vec<String> = mx2
@@ -915,47 +982,41 @@ async fn rcpt_450_for_one_recipient_only_that_one_goes_to_mx2() {
 }
 
 #[tokio::test]
-async fn rcpt_550_is_final_for_that_recipient() {
-    let mx1 = fake(Script {
+async fn rule24_rcpt_550_is_final_for_that_recipient() {
+    // case 49
+    let unknown = || Script {
         rcpt: vec![("gone@", "550 5.1.1 User unknown")],
         ..Script::default()
-    })
-    .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    deliver_opts(&mut opts, &["gone@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Permanent, "{}", walk.reason);
+    };
+    let to = ["gone@example.test"];
+    let d = deliver_along(vec![unknown(), Script::default()], &to, HI, |_| {}).await;
+    let (walk, mx1, mx2) = (&d.walk, &d.servers[0], &d.servers[1]);
+    ends(walk, WalkVerdict::Permanent);
     assert_eq!(hard(&walk.attempts[0]).unwrap().0, Stage::Rcpt);
     assert_eq!(mx2.seen.connections(), 0);
     assert!(!mx1.seen.saw("DATA"));
 
     // Others carry on: one refused, one accepted, no next MX.
-    deliver_opts(&mut opts, &["gone@example.test", "here@example.test"]);
-    let walk = smtp::deliver(&route, &opts, &msg).await;
+    let to = ["gone@example.test", "here@example.test"];
+    let d = deliver_along(vec![unknown(), Script::default()], &to, HI, |_| {}).await;
+    let walk = &d.walk;
     assert_eq!(walk.attempts.len(), 1);
     assert_eq!(walk.recipients[0].verdict, WalkVerdict::Permanent);
     assert_eq!(walk.recipients[1].verdict, WalkVerdict::Accepted);
-    assert_eq!(walk.verdict, WalkVerdict::Permanent, "{}", walk.reason);
+    ends(walk, WalkVerdict::Permanent);
     assert!(walk.reason.contains("1 of 2"), "{}", walk.reason);
-    assert_eq!(mx2.seen.connections(), 0);
+    assert_eq!(d.servers[1].seen.connections(), 0);
 }
 
 #[tokio::test]
-async fn rcpt_421_moves_on_with_the_recipient() {
-    let mx1 = fake(Script {
+async fn rfc5321_3_8_rcpt_421_moves_on_with_the_recipient() {
+    let closing = Script {
         rcpt: vec![("user@", "421 4.3.2 closing")],
         ..Script::default()
-    })
-    .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    assert_eq!(soft(&walk.attempts[0]).unwrap().0, Stage::Rcpt);
+    };
+    let d = deliver_along(vec![closing, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Accepted);
+    assert_eq!(soft(&d.walk.attempts[0]).unwrap().0, Stage::Rcpt);
 }
 
 #[tokio::test]
@@ -974,69 +1035,54 @@ async fn probe_stop_after_rcpt_never_sends_data() {
 }
 
 #[tokio::test]
-async fn data_451_moves_on_data_554_is_final() {
-    let later = fake(Script {
+async fn rule22_rule24_data_451_moves_on_data_554_is_final() {
+    let later = Script {
         data: "451 4.3.0 not now",
         ..Script::default()
-    })
-    .await;
-    let ok = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[later.addr, ok.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    assert_eq!(soft(&walk.attempts[0]).unwrap().0, Stage::Data);
+    };
+    let d = deliver_along(vec![later, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Accepted);
+    assert_eq!(soft(&d.walk.attempts[0]).unwrap().0, Stage::Data);
 
-    let no = fake(Script {
+    let no = Script {
         data: "554 5.5.1 no valid recipients",
         ..Script::default()
-    })
-    .await;
-    let untouched = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[no.addr, untouched.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Permanent, "{}", walk.reason);
-    assert_eq!(untouched.seen.connections(), 0);
+    };
+    let d = deliver_along(vec![no, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Permanent);
+    assert_eq!(d.servers[1].seen.connections(), 0);
 }
 
 #[tokio::test]
-async fn after_the_dot_4xx_defers_5xx_bounces_neither_resends() {
+async fn rule25_after_the_dot_4xx_defers_5xx_bounces_neither_resends() {
     for (reply, verdict) in [
         ("451 4.3.0 queue trouble", WalkVerdict::Temporary),
         ("554 5.6.0 content refused", WalkVerdict::Permanent),
     ] {
-        let mx1 = fake(Script {
+        let mx1 = Script {
             dot: Dot::Reply(reply),
             ..Script::default()
-        })
-        .await;
-        let mx2 = fake(Script::default()).await;
-        let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-        deliver_opts(&mut opts, &["user@example.test"]);
-        let msg = message(&opts, b"hi\n");
-        let walk = smtp::deliver(&route, &opts, &msg).await;
-        assert_eq!(walk.verdict, verdict, "{}", walk.reason);
-        assert_eq!(walk.attempts[0].outcome.stage(), Stage::Dot);
-        assert_eq!(mx2.seen.connections(), 0);
+        };
+        let d = deliver_along(vec![mx1, Script::default()], USER, HI, |_| {}).await;
+        ends(&d.walk, verdict);
+        assert_eq!(d.walk.attempts[0].outcome.stage(), Stage::Dot);
+        assert_eq!(d.servers[1].seen.connections(), 0);
     }
 }
 
 #[tokio::test]
-async fn timeout_after_the_dot_is_temporary_and_never_resent() {
-    let mx1 = fake(Script {
+async fn rule25_timeout_after_the_dot_is_temporary_and_never_resent() {
+    // case 50
+    let silent = Script {
         dot: Dot::Silent,
         ..Script::default()
+    };
+    let d = deliver_along(vec![silent, Script::default()], USER, HI, |o| {
+        o.timeouts.data_done = Duration::from_millis(300);
     })
     .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    opts.timeouts.data_done = Duration::from_millis(300);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Temporary, "{}", walk.reason);
+    let (walk, mx1, mx2) = (&d.walk, &d.servers[0], &d.servers[1]);
+    ends(walk, WalkVerdict::Temporary);
     let (stage, reason) = soft(&walk.attempts[0]).unwrap();
     assert_eq!(stage, Stage::Dot);
     assert!(reason.contains("timed out"), "{reason}");
@@ -1056,48 +1102,36 @@ async fn timeout_after_the_dot_is_temporary_and_never_resent() {
 }
 
 #[tokio::test]
-async fn connection_lost_after_the_dot_is_temporary_and_never_resent() {
-    let mx1 = fake(Script {
+async fn rule25_connection_lost_after_the_dot_is_temporary_and_never_resent() {
+    let closing = Script {
         dot: Dot::Close,
         ..Script::default()
-    })
-    .await;
-    let mx2 = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[mx1.addr, mx2.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, b"hi\n");
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Temporary, "{}", walk.reason);
-    assert_eq!(soft(&walk.attempts[0]).unwrap().0, Stage::Dot);
-    assert_eq!(mx2.seen.connections(), 0);
+    };
+    let d = deliver_along(vec![closing, Script::default()], USER, HI, |_| {}).await;
+    ends(&d.walk, WalkVerdict::Temporary);
+    assert_eq!(soft(&d.walk.attempts[0]).unwrap().0, Stage::Dot);
+    assert_eq!(d.servers[1].seen.connections(), 0);
 }
 
 #[tokio::test]
-async fn message_larger_than_size_is_refused_before_mail() {
-    let server = fake(Script {
+async fn rfc1870_6_message_larger_than_size_is_refused_before_mail() {
+    let small = Script {
         ehlo: "250-mx.example.test\r\n250 SIZE 100",
         ..Script::default()
-    })
-    .await;
-    let (route, mut opts) = route_to(&[server.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, &[b'x'; 500]);
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Permanent, "{}", walk.reason);
-    assert_eq!(hard(&walk.attempts[0]).unwrap().0, Stage::Mail);
+    };
+    let d = deliver_along(vec![small], USER, &[b'x'; 500], |_| {}).await;
+    let server = &d.servers[0];
+    ends(&d.walk, WalkVerdict::Permanent);
+    assert_eq!(hard(&d.walk.attempts[0]).unwrap().0, Stage::Mail);
     assert!(!server.seen.saw("MAIL"));
     assert!(server.seen.saw("QUIT"));
 }
 
 #[tokio::test]
-async fn size_and_body_parameters_are_announced() {
-    let server = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[server.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
-    let msg = message(&opts, "Grüße\n".as_bytes());
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    let mail = server
+async fn rfc1870_size_and_rfc6152_body_parameters_are_announced() {
+    let d = deliver_along(vec![Script::default()], USER, "Grüße\n".as_bytes(), |_| {}).await;
+    ends(&d.walk, WalkVerdict::Accepted);
+    let mail = d.servers[0]
         .seen
         .commands()
         .into_iter()
@@ -1107,7 +1141,7 @@ async fn size_and_body_parameters_are_announced() {
         mail,
         format!(
             "MAIL FROM:<sender@example.net> SIZE={} BODY=8BITMIME",
-            msg.len()
+            d.message.len()
         )
     );
 }
@@ -1133,7 +1167,7 @@ async fn greeting_failure(greet: Greet) -> (Stage, String, Duration) {
 }
 
 #[tokio::test]
-async fn endless_line_is_a_protocol_error() {
+async fn rfc5321_4_5_3_1_5_endless_line_is_a_protocol_error() {
     let (stage, reason, took) = greeting_failure(Greet::Endless).await;
     assert_eq!(stage, Stage::Greeting);
     assert!(reason.contains("longer than 4096"), "{reason}");
@@ -1141,7 +1175,7 @@ async fn endless_line_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn ten_thousand_line_reply_is_a_protocol_error() {
+async fn rfc5321_4_2_ten_thousand_line_reply_is_a_protocol_error() {
     let (stage, reason, took) = greeting_failure(Greet::Lines(10_000)).await;
     assert_eq!(stage, Stage::Greeting);
     assert!(reason.contains("more than 100 lines"), "{reason}");
@@ -1149,7 +1183,7 @@ async fn ten_thousand_line_reply_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn garbage_is_a_protocol_error() {
+async fn rfc5321_4_2_garbage_is_a_protocol_error() {
     let (stage, reason, _) =
         greeting_failure(Greet::Raw(b"HTTP/1.1 400 Bad Request\r\n\r\n", false)).await;
     assert_eq!(stage, Stage::Greeting);
@@ -1157,7 +1191,7 @@ async fn garbage_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn silence_times_out() {
+async fn rfc5321_4_5_3_2_silence_times_out() {
     let (stage, reason, took) = greeting_failure(Greet::Silent).await;
     assert_eq!(stage, Stage::Greeting);
     assert!(reason.contains("timed out after 0.5s"), "{reason}");
@@ -1165,7 +1199,7 @@ async fn silence_times_out() {
 }
 
 #[tokio::test]
-async fn close_mid_reply() {
+async fn rule22_close_mid_reply_moves_on() {
     let (stage, reason, _) = greeting_failure(Greet::Raw(b"220-first line\r\n", true)).await;
     assert_eq!(stage, Stage::Greeting);
     assert!(reason.contains("middle of a reply"), "{reason}");
@@ -1200,7 +1234,7 @@ async fn overall_deadline_stops_the_walk() {
 // Input refused before anything is sent
 
 #[tokio::test]
-async fn crlf_in_an_address_is_refused_before_connecting() {
+async fn rfc5321_4_1_2_crlf_in_an_address_is_refused_before_connecting() {
     let server = fake(Script::default()).await;
     let (route, mut opts) = route_to(&[server.addr]);
     deliver_opts(
@@ -1222,7 +1256,7 @@ async fn crlf_in_an_address_is_refused_before_connecting() {
 }
 
 #[test]
-fn validate_address_cases() {
+fn rfc5321_4_1_2_validate_address_cases() {
     for good in [
         "user@example.test",
         "first.last+tag@example.test",
@@ -1253,8 +1287,8 @@ fn validate_address_cases() {
 #[tokio::test]
 async fn route_without_candidates_gives_its_verdict() {
     let (mut route, opts) = route_to(&[]);
-    route.status = Status::Permanent;
-    route.outcome = Outcome::NullMx;
+    route.status = RouteVerdict::Permanent;
+    route.outcome = RouteKind::NullMx;
     route.error = Some(RouteError {
         code: "null_mx",
         dsn: "5.1.10",
@@ -1264,7 +1298,7 @@ async fn route_without_candidates_gives_its_verdict() {
     assert_eq!(walk.verdict, WalkVerdict::Permanent);
     assert!(walk.attempts.is_empty());
     assert!(walk.reason.contains("5.1.10"));
-    route.status = Status::Temporary;
+    route.status = RouteVerdict::Temporary;
     let walk = smtp::probe(&route, &opts).await;
     assert_eq!(walk.verdict, WalkVerdict::Temporary);
     assert!(smtp::probe_all(&route, &opts).await.is_empty());
@@ -1274,15 +1308,12 @@ async fn route_without_candidates_gives_its_verdict() {
 // Messages on the wire
 
 #[tokio::test]
-async fn message_is_normalised_and_dot_stuffed_on_the_wire() {
-    let server = fake(Script::default()).await;
-    let (route, mut opts) = route_to(&[server.addr]);
-    deliver_opts(&mut opts, &["user@example.test"]);
+async fn rfc5321_4_5_2_message_is_normalised_and_dot_stuffed_on_the_wire() {
     let raw = b"first line\n.hidden line\n..two dots\nbare CR\rend\n.\nlast";
-    let msg = message(&opts, raw);
-    let walk = smtp::deliver(&route, &opts, &msg).await;
-    assert_eq!(walk.verdict, WalkVerdict::Accepted, "{}", walk.reason);
-    let body = server.seen.messages.lock().unwrap()[0].clone();
+    let d = deliver_along(vec![Script::default()], USER, raw, |_| {}).await;
+    let (walk, msg) = (&d.walk, &d.message);
+    ends(walk, WalkVerdict::Accepted);
+    let body = d.servers[0].seen.messages.lock().unwrap()[0].clone();
     let text = String::from_utf8(body).unwrap();
     // Headers added for a message without any.
     for field in [
@@ -1457,7 +1488,7 @@ async fn black_hole() -> (socket2::Socket, SocketAddr, Vec<TcpStream>) {
 }
 
 #[tokio::test]
-async fn connect_timeout_moves_on() {
+async fn rule22_connect_timeout_moves_on() {
     let (_hole, addr, _fillers) = black_hole().await;
     let ok = fake(Script::default()).await;
     let (route, mut opts) = route_to(&[addr, ok.addr]);
@@ -1548,7 +1579,7 @@ fn ca_files_are_bounded_and_regular() {
 }
 
 #[tokio::test]
-async fn data_after_the_starttls_reply_is_refused() {
+async fn rfc3207_4_2_data_after_the_starttls_reply_is_refused() {
     let pki = pki();
     let server = fake(Script {
         starttls: "220 2.0.0 Ready\r\n250 injected before the handshake",

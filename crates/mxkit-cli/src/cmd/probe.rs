@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mxkit::address::{Address, Destination};
-use mxkit::route::Status;
+use mxkit::route::RouteVerdict;
 use mxkit::smtp::{self, Roots, SmtpError, SmtpOptions, Stage, Timeouts, TlsMode, WalkVerdict};
 
 use super::dns::{DnsSettings, runtime};
@@ -195,16 +195,16 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
             )?;
         }
         match route.status {
-            Status::Permanent => exit::PERMANENT,
-            Status::Temporary => exit::TEMPORARY,
-            Status::Deliverable
+            RouteVerdict::Permanent => exit::PERMANENT,
+            RouteVerdict::Temporary => exit::TEMPORARY,
+            RouteVerdict::Deliverable
                 if attempts
                     .iter()
                     .all(|a| matches!(a.outcome, smtp::AttemptOutcome::Reached { .. })) =>
             {
                 exit::OK
             }
-            Status::Deliverable => exit::TEMPORARY,
+            RouteVerdict::Deliverable => exit::TEMPORARY,
         }
     } else {
         let walk = rt.block_on(smtp::probe(&route, &opts));

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 use mxkit::address::{Address, Destination};
-use mxkit::route::{RouteOptions, Status};
+use mxkit::route::{RouteOptions, RouteVerdict};
 
 use super::dns::{DnsSettings, runtime};
 use crate::Usage;
@@ -48,8 +48,8 @@ pub fn run(args: RouteArgs) -> Result<u8> {
     }
     out.flush()?;
     Ok(match route.status {
-        Status::Deliverable => exit::OK,
-        Status::Permanent => exit::PERMANENT,
-        Status::Temporary => exit::TEMPORARY,
+        RouteVerdict::Deliverable => exit::OK,
+        RouteVerdict::Permanent => exit::PERMANENT,
+        RouteVerdict::Temporary => exit::TEMPORARY,
     })
 }

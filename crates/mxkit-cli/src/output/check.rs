@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use mxkit::check::{Incomplete, Report, Rule, Severity};
-use mxkit::route::Status;
+use mxkit::route::RouteVerdict;
 
 use super::sanitize;
 
@@ -142,7 +142,7 @@ fn by_reason(incomplete: &[Incomplete]) -> Vec<(Vec<&'static str>, &str)> {
 fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> String {
     let r = &report.route;
     match (&r.status, &r.error) {
-        (Status::Deliverable, _) => {
+        (RouteVerdict::Deliverable, _) => {
             let mut hosts: Vec<&str> = r.candidates.iter().map(|c| c.exchanger.as_str()).collect();
             hosts.dedup();
             format!(
@@ -154,7 +154,7 @@ fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> Stri
             )
         }
         (status, Some(e)) => {
-            let kind = if *status == Status::Permanent {
+            let kind = if *status == RouteVerdict::Permanent {
                 "permanent failure"
             } else {
                 "temporary failure"

@@ -117,7 +117,7 @@ pub fn summary(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// The status an outcome always has (mxkit::route::Outcome's docs).
+/// The status an outcome always has (mxkit::route::RouteKind's docs).
 fn status_of(outcome: &str) -> &'static str {
     match outcome {
         "mx" | "implicit_mx" | "address_literal" => "deliverable",

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use mxkit::route::{ExchangerState, Outcome, Route, Status};
+use mxkit::route::{ExchangerState, Route, RouteKind, RouteVerdict};
 
 use super::sanitize;
 
@@ -17,10 +17,10 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
         alias = sanitize(target);
     }
     match route.outcome {
-        Outcome::AddressLiteral => writeln!(out, "{d} is an address literal: no DNS lookup")?,
-        Outcome::InvalidAddress => {}
-        Outcome::NoSuchDomain => writeln!(out, "Host {alias} not found: 3(NXDOMAIN)")?,
-        Outcome::DnsTemporary if route.records.is_empty() && route.exchangers.is_empty() => {
+        RouteKind::AddressLiteral => writeln!(out, "{d} is an address literal: no DNS lookup")?,
+        RouteKind::InvalidAddress => {}
+        RouteKind::NoSuchDomain => writeln!(out, "Host {alias} not found: 3(NXDOMAIN)")?,
+        RouteKind::DnsTemporary if route.records.is_empty() && route.exchangers.is_empty() => {
             writeln!(out, "Host {alias} not found: MX lookup failed")?
         }
         _ if route.records.is_empty() => writeln!(out, "{alias} has no MX record")?,
@@ -46,7 +46,7 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
     }
     // Offline, a temporary failure can only be a name outside the zones,
     // and its own line says so: the note would say it a second time.
-    let failed_offline = route.status == Status::Temporary
+    let failed_offline = route.status == RouteVerdict::Temporary
         || route
             .exchangers
             .iter()
@@ -67,7 +67,7 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
     for c in &route.candidates {
         n += 1;
         let mut notes = Vec::new();
-        if route.outcome == Outcome::ImplicitMx {
+        if route.outcome == RouteKind::ImplicitMx {
             notes.push("implicit MX (no MX records)".to_string());
         }
         if let Some(canon) = &c.canonical {
@@ -148,7 +148,7 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
 
 fn verdict(out: &mut impl Write, route: &Route) -> io::Result<()> {
     match (&route.status, &route.error) {
-        (Status::Deliverable, _) => {
+        (RouteVerdict::Deliverable, _) => {
             let hosts = {
                 let mut names: Vec<&str> = route
                     .candidates
@@ -180,7 +180,7 @@ fn verdict(out: &mut impl Write, route: &Route) -> io::Result<()> {
             )
         }
         (status, Some(e)) => {
-            let kind = if *status == Status::Permanent {
+            let kind = if *status == RouteVerdict::Permanent {
                 "permanent failure"
             } else {
                 "temporary failure"

@@ -32,7 +32,7 @@ use futures::future::join_all;
 use super::{Context, EXCHANGER_SPECIAL_ADDRESS, Evidence, Findings, SHARED_ADDRESS, Severity};
 use crate::address::display_name;
 use crate::dns::{Answer, Name, Outcome, RData, RecordType, resolve};
-use crate::route::{Exchanger, ExchangerState, Outcome as RouteOutcome};
+use crate::route::{Exchanger, ExchangerState, RouteKind};
 
 /// A special-purpose address block: the range, what it is for, its RFC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -482,10 +482,10 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
     }
     if !matches!(
         route.outcome,
-        RouteOutcome::Mx
-            | RouteOutcome::ImplicitMx
-            | RouteOutcome::NoUsableExchanger
-            | RouteOutcome::DnsTemporary
+        RouteKind::Mx
+            | RouteKind::ImplicitMx
+            | RouteKind::NoUsableExchanger
+            | RouteKind::DnsTemporary
     ) {
         return;
     }
@@ -625,7 +625,7 @@ fn special_addresses(ctx: &Context<'_>, out: &mut Findings, seen: &Seen<'_>, dec
     let domain = ctx.domain.as_str();
     for (ip, why) in special {
         let who = seen.who(ip);
-        let kind = if ctx.route.outcome == RouteOutcome::ImplicitMx {
+        let kind = if ctx.route.outcome == RouteKind::ImplicitMx {
             format!("{domain} has no MX records, so mail goes to its own address")
         } else {
             format!("exchanger {} resolves to it", who.join(" and exchanger "))

@@ -28,10 +28,11 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use serde::Serialize;
 
+use super::error::TemporaryLookup;
 use super::{Context, sender_view};
 use crate::address::Destination;
-use crate::dns::{Answer, Lookup, Name, Outcome as DnsOutcome, RData, RecordType, resolve};
-use crate::route::{ExchangerState, Outcome, Route, Status, route};
+use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, resolve};
+use crate::route::{ExchangerState, Route, RouteKind, RouteVerdict, route};
 
 /// What changes for senders when the zone file is published. "old" is live
 /// DNS now, "new" the zone files (over live DNS).
@@ -113,13 +114,13 @@ pub struct AddressChange {
     pub cached_for: Option<u32>,
 }
 
-/// A verdict: the route's status and how it was decided.
+/// A verdict: the route's [`RouteVerdict`] and its [`RouteKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `deliverable`, `permanent` or `temporary`.
-    pub status: Status,
+    pub status: RouteVerdict,
     /// `mx`, `implicit_mx`, `null_mx`, `no_such_domain`, ... (see `route`).
-    pub outcome: Outcome,
+    pub outcome: RouteKind,
 }
 
 /// The verdict changes.
@@ -213,7 +214,7 @@ impl Changes {
             let old_hosts = self.mx_removed.iter().any(|m| m.exchanger != ".")
                 || self
                     .verdict
-                    .is_some_and(|v| v.old.status == Status::Deliverable);
+                    .is_some_and(|v| v.old.status == RouteVerdict::Deliverable);
             let mut line = if set_changes {
                 format!("old records may stay in caches for up to {ttl} s after publishing")
             } else {
@@ -250,9 +251,9 @@ fn mx_text(m: &MxEntry) -> String {
 
 fn verdict_text(v: Verdict) -> String {
     let status = match v.status {
-        Status::Deliverable => "deliverable",
-        Status::Permanent => "permanent failure",
-        Status::Temporary => "temporary failure",
+        RouteVerdict::Deliverable => "deliverable",
+        RouteVerdict::Permanent => "permanent failure",
+        RouteVerdict::Temporary => "temporary failure",
     };
     format!("{status} ({})", v.outcome.code())
 }
@@ -272,7 +273,7 @@ fn entries(route: &Route) -> BTreeSet<MxEntry> {
 /// The MX RRset TTL (lowest of the records), when there are records.
 fn mx_ttl(answer: &Answer) -> Option<u32> {
     match &answer.outcome {
-        DnsOutcome::Records(_) => answer.outcome.ttl(),
+        Outcome::Records(_) => answer.outcome.ttl(),
         _ => None,
     }
 }
@@ -297,7 +298,7 @@ fn host_names(route: &Route) -> BTreeSet<String> {
 async fn addresses_of(
     lookup: &dyn Lookup,
     name: &Name,
-) -> Result<(BTreeSet<IpAddr>, Option<u32>), String> {
+) -> Result<(BTreeSet<IpAddr>, Option<u32>), TemporaryLookup> {
     let (aaaa, a) = futures::join!(
         resolve(lookup, name, RecordType::AAAA),
         resolve(lookup, name, RecordType::A)
@@ -306,7 +307,11 @@ async fn addresses_of(
     let mut ttl: Option<u32> = None;
     for (rtype, answer) in [(RecordType::AAAA, aaaa), (RecordType::A, a)] {
         if answer.outcome.is_temporary() {
-            return Err(format!("{} {rtype}: {}", name.to_ascii(), answer.outcome));
+            return Err(TemporaryLookup {
+                name: name.to_ascii(),
+                rtype,
+                outcome: answer.outcome,
+            });
         }
         for r in answer.outcome.records() {
             match &r.data {
@@ -357,39 +362,55 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
         ));
         return Some(changes);
     }
+    verdict_change(&mut changes, &old_route, new_route);
+    mx_set_changes(&mut changes, &old_route, new_route);
+    if let (Some(old), Some(new)) = (mx_ttl(&old_mx), mx_ttl(ctx.mx))
+        && old != new
+    {
+        changes.mx_ttl = Some(TtlChange { old, new });
+    }
+    address_changes(&mut changes, ctx, live, &old_route, new_route).await;
+    if changes.verdict.is_some()
+        || !changes.mx_added.is_empty()
+        || !changes.mx_removed.is_empty()
+        || !changes.preference_changed.is_empty()
+        || changes.mx_ttl.is_some()
+    {
+        changes.cached_for = old_mx.outcome.ttl();
+    }
+    Some(changes)
+}
 
-    // The verdict.
-    let old_v = Verdict {
+/// The verdict, when it changes. A temporary failure on either side is not
+/// a change of verdict: it is not compared.
+fn verdict_change(changes: &mut Changes, old_route: &Route, new_route: &Route) {
+    let old = Verdict {
         status: old_route.status,
         outcome: old_route.outcome,
     };
-    let new_v = Verdict {
+    let new = Verdict {
         status: new_route.status,
         outcome: new_route.outcome,
     };
-    // A temporary failure on either side is not a change of verdict.
-    let temporary = [
-        ("live DNS", &old_route),
-        ("the zone files' view", new_route),
-    ]
-    .into_iter()
-    .filter(|(_, r)| r.outcome == Outcome::DnsTemporary)
-    .map(|(side, r)| {
-        let why = r.error.as_ref().map_or("", |e| e.message.as_str());
-        format!("verdict: lookups through {side} failed ({why})")
-    })
-    .collect::<Vec<_>>();
+    let temporary = [("live DNS", old_route), ("the zone files' view", new_route)]
+        .into_iter()
+        .filter(|(_, r)| r.outcome == RouteKind::DnsTemporary)
+        .map(|(side, r)| {
+            let why = r.error.as_ref().map_or("", |e| e.message.as_str());
+            format!("verdict: lookups through {side} failed ({why})")
+        })
+        .collect::<Vec<_>>();
     if !temporary.is_empty() {
         changes.not_compared.extend(temporary);
-    } else if old_v != new_v {
-        changes.verdict = Some(VerdictChange {
-            old: old_v,
-            new: new_v,
-        });
+    } else if old != new {
+        changes.verdict = Some(VerdictChange { old, new });
     }
+}
 
-    // The MX set, with preference changes of one exchanger told apart.
-    let old_set = entries(&old_route);
+/// The MX set as a set, with a preference change of one exchanger told
+/// apart from an add and a remove.
+fn mx_set_changes(changes: &mut Changes, old_route: &Route, new_route: &Route) {
+    let old_set = entries(old_route);
     let new_set = entries(new_route);
     let mut removed: Vec<MxEntry> = old_set.difference(&new_set).cloned().collect();
     let mut added: Vec<MxEntry> = new_set.difference(&old_set).cloned().collect();
@@ -421,16 +442,18 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
     }
     changes.mx_added = added;
     changes.mx_removed = removed;
+}
 
-    // The MX TTL.
-    if let (Some(old), Some(new)) = (mx_ttl(&old_mx), mx_ttl(ctx.mx))
-        && old != new
-    {
-        changes.mx_ttl = Some(TtlChange { old, new });
-    }
-
-    // Addresses of the exchangers on both sides.
-    let common: Vec<String> = host_names(&old_route)
+/// The addresses of the exchangers listed on both sides, asked again on
+/// each side (a plan lists an address shared by two exchangers only once).
+async fn address_changes(
+    changes: &mut Changes,
+    ctx: &Context<'_>,
+    live: &dyn Lookup,
+    old_route: &Route,
+    new_route: &Route,
+) {
+    let common: Vec<String> = host_names(old_route)
         .intersection(&host_names(new_route))
         .cloned()
         .collect();
@@ -468,14 +491,4 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
             Some(_) => {}
         }
     }
-
-    if changes.verdict.is_some()
-        || !changes.mx_added.is_empty()
-        || !changes.mx_removed.is_empty()
-        || !changes.preference_changed.is_empty()
-        || changes.mx_ttl.is_some()
-    {
-        changes.cached_for = old_mx.outcome.ttl();
-    }
-    Some(changes)
 }

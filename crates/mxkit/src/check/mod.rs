@@ -2,8 +2,9 @@
 //!
 //! Words:
 //! - a **rule** has a stable id (kebab-case, never renamed once released), a
-//!   default [`Severity`], the RFC it comes from and the catalogue row of the
-//!   project's spec (`MX01`...); all rules are listed in [`RULES`];
+//!   default [`Severity`], the RFC it comes from and its catalogue row
+//!   (`MX01`...); all rules are listed in [`RULES`] and described, by id, in
+//!   `docs/rules/check.md`;
 //! - a **finding** is one rule firing on one subject (a record, an exchanger,
 //!   an address, a name server), with the **evidence** (which server answered
 //!   what to which question, or `file:line` in a zone file) and the **fix**
@@ -22,6 +23,7 @@
 
 pub mod addresses;
 pub mod diff;
+mod error;
 pub mod nameservers;
 pub mod records;
 pub mod reverse;
@@ -38,6 +40,8 @@ use crate::address::Domain;
 use crate::dns::zone::{ZoneRecord, ZoneSet};
 use crate::dns::{Answer, Lookup, Name, RData, RecordType, resolve};
 use crate::route::{Route, RouteOptions, route};
+
+pub use error::PolicyError;
 
 /// How bad a finding is. Ordered: `Error` is the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -72,16 +76,14 @@ impl fmt::Display for Severity {
 }
 
 impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
         match s.to_ascii_lowercase().as_str() {
             "error" => Ok(Severity::Error),
             "warning" | "warn" => Ok(Severity::Warning),
             "notice" => Ok(Severity::Notice),
             "info" => Ok(Severity::Info),
-            _ => Err(format!(
-                "unknown severity {s:?} (error, warning, notice, info)"
-            )),
+            _ => Err(PolicyError::UnknownSeverity(s.to_string())),
         }
     }
 }
@@ -91,7 +93,7 @@ impl FromStr for Severity {
 pub struct Rule {
     /// Stable id, kebab-case.
     pub id: &'static str,
-    /// Catalogue row in the project's spec (`MX10`); `ZONE` for the rules
+    /// Catalogue row in `docs/rules/check.md` (`MX10`); `ZONE` for the rules
     /// on the loaded zone files themselves, which have no row.
     pub row: &'static str,
     /// Default severity (some rules escalate, see their docs).
@@ -255,12 +257,11 @@ pub struct Policy {
 
 impl Policy {
     /// Parse one `ID=error|warning|notice|info|ignore`.
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+    pub fn set(&mut self, spec: &str) -> Result<(), PolicyError> {
         let (id, level) = spec
             .split_once('=')
-            .ok_or_else(|| format!("{spec:?}: expected ID=error|warning|notice|info|ignore"))?;
-        let rule = rule(id.trim())
-            .ok_or_else(|| format!("unknown rule id {id:?} (see 'mxkit check --list-rules')"))?;
+            .ok_or_else(|| PolicyError::Syntax(spec.to_string()))?;
+        let rule = rule(id.trim()).ok_or_else(|| PolicyError::UnknownRule(id.to_string()))?;
         let level = match level.trim() {
             "ignore" | "off" => None,
             other => Some(other.parse::<Severity>()?),
@@ -663,5 +664,31 @@ pub async fn check(
         summary,
         route,
         changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_set_refuses_with_a_typed_error() {
+        let mut policy = Policy::default();
+        assert_eq!(
+            policy.set("mx-ttl"),
+            Err(PolicyError::Syntax("mx-ttl".into()))
+        );
+        assert_eq!(
+            policy.set("no-such-rule=error"),
+            Err(PolicyError::UnknownRule("no-such-rule".into()))
+        );
+        let e = policy.set("mx-ttl=loud").unwrap_err();
+        assert_eq!(e, PolicyError::UnknownSeverity("loud".into()));
+        assert_eq!(
+            e.to_string(),
+            "unknown severity \"loud\" (error, warning, notice, info)"
+        );
+        assert_eq!(policy.set("mx-ttl = ignore"), Ok(()));
+        assert_eq!(policy.grade(&MX_TTL, Severity::Notice), None);
     }
 }

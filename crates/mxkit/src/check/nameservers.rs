@@ -143,19 +143,11 @@ impl Direct for EngineDirect {
 /// Run this family's rules.
 pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
     let Some(direct) = ctx.direct else {
-        out.skipped(
-            &[
-                &NAMESERVER_UNRESPONSIVE,
-                &NAMESERVERS_DISAGREE,
-                &NAMESERVERS_TTL_DIFFER,
-            ],
-            "offline: the authoritative servers were not asked",
-        );
+        out.skipped(&ALL, "offline: the authoritative servers were not asked");
         return;
     };
     let lookup = ctx.live.unwrap_or(ctx.lookup);
-    let domain = ctx.domain.name();
-    let (zone, hosts) = match zone_cut(lookup, domain).await {
+    let (zone, hosts) = match zone_cut(lookup, ctx.domain.name()).await {
         Cut::Found { zone, hosts } => (zone, hosts),
         Cut::NoDomain | Cut::NotFound => return,
         Cut::Temporary(reason) => {
@@ -164,8 +156,52 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         }
     };
     let zone_text = display_name(&zone);
+    let asked = ask_every_server(ctx, direct, lookup, &hosts, &zone_text, out).await;
+    unresponsive(ctx, &asked, &zone_text, out);
+    let served: Vec<ServedBy<'_>> = asked
+        .heard
+        .iter()
+        .filter_map(|s| match &s.heard {
+            Heard::Served { served, ttls } => Some((s, served, ttls)),
+            _ => None,
+        })
+        .collect();
+    if served.len() < 2 {
+        return;
+    }
+    let sets = group(&served, |(_, set, _)| *set);
+    if sets.len() > 1 {
+        disagree(ctx, direct, &zone, &zone_text, &served, &sets, out).await;
+    } else {
+        ttls_differ(ctx, &zone_text, &served, out);
+    }
+}
 
-    // Every NS host's addresses, all at once.
+/// What the zone's servers said, and the NS hosts that could not be asked.
+struct Asked {
+    /// Every server asked, with what it said (the unreachable ones left out).
+    heard: Vec<Server>,
+    /// NS hosts without any address, with the answers as evidence.
+    no_address: Vec<(Name, Vec<Evidence>)>,
+    /// An address lookup failed temporarily or a server could not be asked
+    /// from here: "no server answers properly" cannot be decided.
+    undecided: bool,
+}
+
+/// A server that answered properly: what it served, with the TTLs.
+type ServedBy<'a> = (&'a Server, &'a Served, &'a BTreeMap<Item, u32>);
+
+/// Every NS host's addresses, all at once; then every server the MX
+/// question, all at once. Temporary failures and servers this machine
+/// cannot reach make the rules incomplete.
+async fn ask_every_server(
+    ctx: &Context<'_>,
+    direct: &dyn Direct,
+    lookup: &dyn Lookup,
+    hosts: &[Name],
+    zone_text: &str,
+    out: &mut Findings,
+) -> Asked {
     let found = join_all(hosts.iter().map(|h| addresses(lookup, h))).await;
     let mut servers: Vec<(Name, IpAddr)> = Vec::new();
     let mut no_address: Vec<(Name, Vec<Evidence>)> = Vec::new();
@@ -181,7 +217,7 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         }
     }
 
-    // Every server, the MX question, all at once.
+    let domain = ctx.domain.name();
     let replies = join_all(
         servers
             .iter()
@@ -215,13 +251,22 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
             ),
         );
     }
+    Asked {
+        heard,
+        no_address,
+        undecided,
+    }
+}
 
-    // MX15: who did not answer properly.
-    let proper = heard
+/// `nameserver-unresponsive` (MX15): every NS host without an address and
+/// every server that did not answer properly; errors when none did.
+fn unresponsive(ctx: &Context<'_>, asked: &Asked, zone_text: &str, out: &mut Findings) {
+    let proper = asked
+        .heard
         .iter()
         .filter(|s| matches!(s.heard, Heard::Served { .. }))
         .count();
-    let none = proper == 0 && !undecided;
+    let none = proper == 0 && !asked.undecided;
     let severity = if none {
         Severity::Error
     } else {
@@ -236,7 +281,7 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
     } else {
         String::new()
     };
-    for (host, evidence) in &no_address {
+    for (host, evidence) in &asked.no_address {
         let host_text = display_name(host);
         out.add(
             &NAMESERVER_UNRESPONSIVE,
@@ -254,7 +299,7 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         ))
         .severity(severity);
     }
-    for s in &heard {
+    for s in &asked.heard {
         let Heard::Failed(fail) = &s.heard else {
             continue;
         };
@@ -271,83 +316,93 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         )
         .evidence(Evidence::dns(
             s.source.clone(),
-            domain,
+            ctx.domain.name(),
             RecordType::MX,
             fail.answer.clone(),
         ))
-        .fix(fail.kind.fix(&host_text, s.ip, &zone_text))
+        .fix(fail.kind.fix(&host_text, s.ip, zone_text))
         .severity(severity);
     }
+}
 
-    // MX16: do the servers that answered properly serve the same MX set?
-    let served: Vec<(&Server, &Served, &BTreeMap<Item, u32>)> = heard
+/// The servers that answered properly, grouped by `key` (equal keys
+/// together), in the order first seen.
+fn group<'a, K: PartialEq>(
+    served: &[ServedBy<'a>],
+    key: impl Fn(&ServedBy<'a>) -> &'a K,
+) -> Vec<(&'a K, Vec<&'a Server>)> {
+    let mut groups: Vec<(&K, Vec<&Server>)> = Vec::new();
+    for s in served {
+        let k = key(s);
+        match groups.iter_mut().find(|(other, _)| *other == k) {
+            Some((_, who)) => who.push(s.0),
+            None => groups.push((k, vec![s.0])),
+        }
+    }
+    groups
+}
+
+/// `nameservers-disagree` (MX16): the servers that answered properly serve
+/// different MX sets; one finding listing which server served which set,
+/// with the SOA serials as evidence of which copy is stale.
+async fn disagree(
+    ctx: &Context<'_>,
+    direct: &dyn Direct,
+    zone: &Name,
+    zone_text: &str,
+    served: &[ServedBy<'_>],
+    sets: &[(&Served, Vec<&Server>)],
+    out: &mut Findings,
+) {
+    let reference = reference_set(ctx, sets);
+    let serials = serials(direct, zone, served).await;
+    let listing: Vec<String> = sets
         .iter()
-        .filter_map(|s| match &s.heard {
-            Heard::Served { served, ttls } => Some((s, served, ttls)),
-            _ => None,
+        .map(|(set, who)| {
+            let names: Vec<&str> = who.iter().map(|s| s.source.as_str()).collect();
+            format!("{{{set}}} from {}", names.join(", "))
         })
         .collect();
-    if served.len() < 2 {
-        return;
-    }
-    let mut sets: Vec<(&Served, Vec<&Server>)> = Vec::new();
-    for (s, set, _) in &served {
-        match sets.iter_mut().find(|(other, _)| *other == *set) {
-            Some((_, who)) => who.push(s),
-            None => sets.push((set, vec![s])),
-        }
-    }
-    let subject = format!("{} MX", ctx.domain.as_str());
-    if sets.len() > 1 {
-        let reference = reference_set(ctx, &sets);
-        let serials = serials(direct, &zone, &served).await;
-        let listing: Vec<String> = sets
-            .iter()
-            .map(|(set, who)| {
-                let names: Vec<&str> = who.iter().map(|s| s.source.as_str()).collect();
-                format!("{{{set}}} from {}", names.join(", "))
-            })
-            .collect();
-        let others: Vec<String> = sets
-            .iter()
-            .filter(|(set, _)| *set != reference)
-            .flat_map(|(_, who)| who.iter().map(|s| s.label()))
-            .collect();
-        let mut evidence: Vec<Evidence> = served
-            .iter()
-            .map(|(s, set, _)| {
-                Evidence::dns(s.source.clone(), domain, RecordType::MX, set.to_string())
-            })
-            .collect();
-        evidence.extend(serials);
-        out.add(
-            &NAMESERVERS_DISAGREE,
-            subject,
-            format!(
-                "the name servers of {zone_text} serve {} different MX sets for {}: {}. \
-                 Resolvers get one or the other depending on the server they ask.",
-                sets.len(),
-                ctx.domain.as_str(),
-                listing.join("; ")
-            ),
-        )
-        .evidence_all(evidence)
-        .fix(format!(
-            "make every name server serve the same zone: bump the SOA serial on the primary \
-             and check zone transfers to {} (every server should answer {{{reference}}})",
-            others.join(", ")
-        ));
-        return;
-    }
+    let others: Vec<String> = sets
+        .iter()
+        .filter(|(set, _)| *set != reference)
+        .flat_map(|(_, who)| who.iter().map(|s| s.label()))
+        .collect();
+    let mut evidence: Vec<Evidence> = served
+        .iter()
+        .map(|(s, set, _)| {
+            Evidence::dns(
+                s.source.clone(),
+                ctx.domain.name(),
+                RecordType::MX,
+                set.to_string(),
+            )
+        })
+        .collect();
+    evidence.extend(serials);
+    out.add(
+        &NAMESERVERS_DISAGREE,
+        format!("{} MX", ctx.domain.as_str()),
+        format!(
+            "the name servers of {zone_text} serve {} different MX sets for {}: {}. \
+             Resolvers get one or the other depending on the server they ask.",
+            sets.len(),
+            ctx.domain.as_str(),
+            listing.join("; ")
+        ),
+    )
+    .evidence_all(evidence)
+    .fix(format!(
+        "make every name server serve the same zone: bump the SOA serial on the primary \
+         and check zone transfers to {} (every server should answer {{{reference}}})",
+        others.join(", ")
+    ));
+}
 
-    // Same set everywhere: do the TTLs differ? (RFC 2181 section 5.2)
-    let mut by_ttls: Vec<(&BTreeMap<Item, u32>, Vec<&Server>)> = Vec::new();
-    for (s, _, ttls) in &served {
-        match by_ttls.iter_mut().find(|(other, _)| *other == *ttls) {
-            Some((_, who)) => who.push(s),
-            None => by_ttls.push((ttls, vec![s])),
-        }
-    }
+/// `nameservers-ttl-differ` (MX16, notice): the same MX set everywhere, with
+/// different TTLs (RFC 2181 section 5.2); never reported as disagreement.
+fn ttls_differ(ctx: &Context<'_>, zone_text: &str, served: &[ServedBy<'_>], out: &mut Findings) {
+    let by_ttls = group(served, |(_, _, ttls)| *ttls);
     if by_ttls.len() < 2 {
         return;
     }
@@ -371,7 +426,7 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         .collect();
     out.add(
         &NAMESERVERS_TTL_DIFFER,
-        subject,
+        format!("{} MX", ctx.domain.as_str()),
         format!(
             "the name servers of {zone_text} serve the same MX set for {} with different \
              TTLs: {}. The MX set itself agrees; the servers serve different versions of \
@@ -383,7 +438,7 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
     .evidence_all(served.iter().map(|(s, set, ttls)| {
         Evidence::dns(
             s.source.clone(),
-            domain,
+            ctx.domain.name(),
             RecordType::MX,
             format!("{set} ({})", ttl_text(ttls)),
         )
@@ -806,11 +861,7 @@ fn reference_set<'s>(ctx: &Context<'_>, sets: &[(&'s Served, Vec<&Server>)]) -> 
 
 /// The SOA serial each server serves for the zone, as evidence of which copy
 /// is stale.
-async fn serials(
-    direct: &dyn Direct,
-    zone: &Name,
-    served: &[(&Server, &Served, &BTreeMap<Item, u32>)],
-) -> Vec<Evidence> {
+async fn serials(direct: &dyn Direct, zone: &Name, served: &[ServedBy<'_>]) -> Vec<Evidence> {
     let replies = join_all(
         served
             .iter()

@@ -40,7 +40,7 @@ use super::{
 };
 use crate::address::{ExchangeName, classify_exchange, display_name};
 use crate::dns::{Name, Outcome, RData, RecordType};
-use crate::route::{Exchanger, ExchangerState, Outcome as RouteOutcome, Status};
+use crate::route::{Exchanger, ExchangerState, Route, RouteKind, RouteVerdict};
 
 /// Every rule of this family (reported incomplete together when the MX
 /// lookup fails temporarily).
@@ -533,13 +533,22 @@ fn exchange_of(ctx: &Context<'_>, ex: &Exchanger) -> Option<Name> {
     })
 }
 
-/// MX07, MX10, MX11: what became of each exchanger.
-async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
-    let route = ctx.route;
-    let text = ctx.domain.as_str();
-    let o = display_name(owner);
-    // Hosts looked up (named exchangers), in plan order.
-    let looked: Vec<(&Exchanger, Name)> = route
+/// An exchanger the route looked up addresses for.
+struct Looked<'r> {
+    /// What became of it.
+    ex: &'r Exchanger,
+    /// Its exchange name.
+    name: Name,
+    /// Its own lookup, for evidence: only where a rule fires on it (no
+    /// address, a failed lookup, an alias).
+    lookup: Option<HostLookup>,
+}
+
+/// The exchangers the route looked up (named hosts), in plan order, with the
+/// evidence lookups of those a rule fires on, all at once.
+async fn looked_up<'r>(ctx: &Context<'r>) -> Vec<Looked<'r>> {
+    let route: &'r Route = ctx.route;
+    let mut looked: Vec<Looked<'r>> = route
         .exchangers
         .iter()
         .filter(|e| {
@@ -548,72 +557,52 @@ async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
                 ExchangerState::Ok | ExchangerState::NoAddress | ExchangerState::Temporary
             )
         })
-        .filter_map(|e| exchange_of(ctx, e).map(|n| (e, n)))
+        .filter_map(|ex| {
+            exchange_of(ctx, ex).map(|name| Looked {
+                ex,
+                name,
+                lookup: None,
+            })
+        })
         .collect();
-    // Evidence lookups for the exchangers a rule fires on.
     let wanted: Vec<usize> = looked
         .iter()
         .enumerate()
-        .filter(|(_, (e, _))| e.state != ExchangerState::Ok || !e.cname_chain.is_empty())
+        .filter(|(_, l)| l.ex.state != ExchangerState::Ok || !l.ex.cname_chain.is_empty())
         .map(|(i, _)| i)
         .collect();
-    let names: Vec<Name> = wanted.iter().map(|&i| looked[i].1.clone()).collect();
+    let names: Vec<Name> = wanted.iter().map(|&i| looked[i].name.clone()).collect();
     let lookups: Vec<HostLookup> = lookup_hosts(ctx, &names).await;
-    let per: Vec<Option<&HostLookup>> = (0..looked.len())
-        .map(|i| wanted.iter().position(|&w| w == i).map(|p| &lookups[p]))
-        .collect();
-    let lookup_of = |i: usize| per[i];
-
-    // MX11: an exchanger that is an alias.
-    for (i, (ex, name)) in looked.iter().enumerate() {
-        if ex.cname_chain.is_empty() {
-            continue;
-        }
-        let target = ex.cname_chain.last().cloned().unwrap_or_default();
-        let mut evidence = exchanger_evidence(ctx, ex);
-        if let Some(look) = lookup_of(i) {
-            evidence.extend(look.cname_evidence(ctx, name));
-        }
-        out.add(
-            &EXCHANGER_IS_CNAME,
-            record_subject(owner, ex.preference, name),
-            format!(
-                "exchanger {} is an alias (CNAME) for {}: RFC 2181 section 10.3 says an MX record must name the host that owns the address records, not an alias. Senders follow it, but some refuse DANE through it (Exim) and TLS still checks the alias's name",
-                ex.name,
-                ex.cname_chain.join(" -> ")
-            ),
-        )
-        .evidence_all(evidence)
-        .fix(format!(
-            "point the MX at the canonical name: `{o}. IN MX {} {target}.`",
-            ex.preference
-        ));
+    for (i, lookup) in wanted.into_iter().zip(lookups) {
+        looked[i].lookup = Some(lookup);
     }
+    looked
+}
+
+/// MX07, MX10, MX11: what became of each exchanger.
+async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
+    let route = ctx.route;
+    let text = ctx.domain.as_str();
+    let looked = looked_up(ctx).await;
+    exchanger_is_cname(ctx, out, owner, &looked);
 
     let temporary: Vec<String> = looked
         .iter()
-        .filter(|(e, _)| e.state == ExchangerState::Temporary)
-        .map(|(e, _)| {
+        .filter(|l| l.ex.state == ExchangerState::Temporary)
+        .map(|l| {
             format!(
                 "{} ({})",
-                e.name,
-                e.detail.as_deref().unwrap_or("lookup failed")
+                l.ex.name,
+                l.ex.detail.as_deref().unwrap_or("lookup failed")
             )
         })
         .collect();
-    let no_address: Vec<usize> = looked
-        .iter()
-        .enumerate()
-        .filter(|(_, (e, _))| e.state == ExchangerState::NoAddress)
-        .map(|(i, _)| i)
-        .collect();
-
     match (route.status, route.outcome) {
-        (Status::Permanent, RouteOutcome::NoUsableExchanger) => {
-            no_usable(ctx, out, owner, &looked, &per);
+        (RouteVerdict::Permanent, RouteKind::NoUsableExchanger) => {
+            no_usable(ctx, out, owner, &looked);
             return;
         }
-        (Status::Temporary, RouteOutcome::DnsTemporary) => {
+        (RouteVerdict::Temporary, RouteKind::DnsTemporary) => {
             out.incomplete(
                 &[&NO_USABLE_EXCHANGER, &EXCHANGER_WITHOUT_ADDRESS, &SINGLE_EXCHANGER],
                 format!(
@@ -634,15 +623,60 @@ async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
             }
         }
     }
+    exchangers_without_address(ctx, out, owner, &looked);
+    if route.status == RouteVerdict::Deliverable && temporary.is_empty() {
+        single_exchanger(ctx, out, owner, &looked);
+    }
+}
 
-    // MX10, some: exchangers without an address.
-    for &i in &no_address {
-        let (ex, name) = &looked[i];
+/// MX11: an exchanger that is an alias.
+fn exchanger_is_cname(ctx: &Context<'_>, out: &mut Findings, owner: &Name, looked: &[Looked<'_>]) {
+    let o = display_name(owner);
+    for Looked { ex, name, lookup } in looked {
+        if ex.cname_chain.is_empty() {
+            continue;
+        }
+        let target = ex.cname_chain.last().cloned().unwrap_or_default();
         let mut evidence = exchanger_evidence(ctx, ex);
-        if let Some(look) = lookup_of(i) {
+        if let Some(look) = lookup {
+            evidence.extend(look.cname_evidence(ctx, name));
+        }
+        out.add(
+            &EXCHANGER_IS_CNAME,
+            record_subject(owner, ex.preference, name),
+            format!(
+                "exchanger {} is an alias (CNAME) for {}: RFC 2181 section 10.3 says an MX record must name the host that owns the address records, not an alias. Senders follow it, but some refuse DANE through it (Exim) and TLS still checks the alias's name",
+                ex.name,
+                ex.cname_chain.join(" -> ")
+            ),
+        )
+        .evidence_all(evidence)
+        .fix(format!(
+            "point the MX at the canonical name: `{o}. IN MX {} {target}.`",
+            ex.preference
+        ));
+    }
+}
+
+/// MX10, some: exchangers without an address.
+fn exchangers_without_address(
+    ctx: &Context<'_>,
+    out: &mut Findings,
+    owner: &Name,
+    looked: &[Looked<'_>],
+) {
+    let o = display_name(owner);
+    for Looked { ex, name, lookup } in looked {
+        if ex.state != ExchangerState::NoAddress {
+            continue;
+        }
+        let mut evidence = exchanger_evidence(ctx, ex);
+        if let Some(look) = lookup {
             evidence.extend(look.evidence(ctx, name, None));
         }
-        let canonical = lookup_of(i).map_or_else(|| name.clone(), |l| l.canonical.clone());
+        let canonical = lookup
+            .as_ref()
+            .map_or_else(|| name.clone(), |l| l.canonical.clone());
         out.add(
             &EXCHANGER_WITHOUT_ADDRESS,
             ex.name.clone(),
@@ -661,69 +695,63 @@ async fn exchangers(ctx: &Context<'_>, out: &mut Findings, owner: &Name) {
             dotted(name)
         ));
     }
+}
 
-    // MX07: one exchanger, or every candidate at one address.
-    if route.status == Status::Deliverable && temporary.is_empty() {
-        let usable: Vec<&str> = looked
-            .iter()
-            .filter(|(e, _)| e.state == ExchangerState::Ok)
-            .map(|(e, _)| e.name.as_str())
-            .collect();
-        let mut addresses: Vec<std::net::IpAddr> =
-            route.candidates.iter().map(|c| c.address).collect();
-        addresses.sort_unstable();
-        addresses.dedup();
-        let named = route.records.iter().filter(|r| r.exchanger != ".").count();
-        let message = if usable.len() == 1 {
-            Some(if named == 1 {
-                format!(
-                    "{text} has a single exchanger, {}: when it is down or unreachable, senders queue mail and retry (usually for up to five days) instead of handing it to a backup",
-                    usable[0]
-                )
-            } else {
-                format!(
-                    "of the {named} MX records of {text}, only the one naming {} leads to an address: when that host is down, there is no backup",
-                    usable[0]
-                )
-            })
-        } else if usable.len() > 1 && addresses.len() == 1 {
-            Some(format!(
-                "all {} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
-                usable.len(),
-                shorten(
-                    &usable.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    5
-                ),
-                addresses[0]
-            ))
+/// MX07: one exchanger, or every candidate at one address.
+fn single_exchanger(ctx: &Context<'_>, out: &mut Findings, owner: &Name, looked: &[Looked<'_>]) {
+    let route = ctx.route;
+    let text = ctx.domain.as_str();
+    let o = display_name(owner);
+    let usable: Vec<&str> = looked
+        .iter()
+        .filter(|l| l.ex.state == ExchangerState::Ok)
+        .map(|l| l.ex.name.as_str())
+        .collect();
+    let mut addresses: Vec<std::net::IpAddr> = route.candidates.iter().map(|c| c.address).collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    let named = route.records.iter().filter(|r| r.exchanger != ".").count();
+    let message = if usable.len() == 1 {
+        if named == 1 {
+            format!(
+                "{text} has a single exchanger, {}: when it is down or unreachable, senders queue mail and retry (usually for up to five days) instead of handing it to a backup",
+                usable[0]
+            )
         } else {
-            None
-        };
-        if let Some(message) = message {
-            let next = route
-                .records
-                .iter()
-                .map(|r| r.preference)
-                .max()
-                .unwrap_or(0)
-                .saturating_add(10);
-            out.add(&SINGLE_EXCHANGER, text, message)
-                .evidence_all(ctx.mx_evidence(|_, _| true))
-                .fix(format!(
-                    "if mail must not wait for that host, add a backup exchanger on another host and network that accepts mail for {text}: `{o}. IN MX {next} backup-mx.{o}.` with `backup-mx.{o}. IN A <its address>`"
-                ));
+            format!(
+                "of the {named} MX records of {text}, only the one naming {} leads to an address: when that host is down, there is no backup",
+                usable[0]
+            )
         }
-    }
+    } else if usable.len() > 1 && addresses.len() == 1 {
+        format!(
+            "all {} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
+            usable.len(),
+            shorten(
+                &usable.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                5
+            ),
+            addresses[0]
+        )
+    } else {
+        return;
+    };
+    let next = route
+        .records
+        .iter()
+        .map(|r| r.preference)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(10);
+    out.add(&SINGLE_EXCHANGER, text, message)
+        .evidence_all(ctx.mx_evidence(|_, _| true))
+        .fix(format!(
+            "if mail must not wait for that host, add a backup exchanger on another host and network that accepts mail for {text}: `{o}. IN MX {next} backup-mx.{o}.` with `backup-mx.{o}. IN A <its address>`"
+        ));
 }
 
 /// MX10, all: no exchanger has an address (or none names a host).
-fn no_usable(
-    ctx: &Context<'_>,
-    out: &mut Findings,
-    owner: &Name,
-    looked: &[(&Exchanger, Name)],
-    per: &[Option<&HostLookup>],
-) {
+fn no_usable(ctx: &Context<'_>, out: &mut Findings, owner: &Name, looked: &[Looked<'_>]) {
     let text = ctx.domain.as_str();
     let o = display_name(owner);
     let why: Vec<String> = ctx
@@ -740,19 +768,18 @@ fn no_usable(
         })
         .collect();
     let mut evidence = ctx.mx_evidence(|_, _| true);
-    for (i, (_, name)) in looked.iter().enumerate() {
-        if let Some(look) = per[i] {
+    for Looked { name, lookup, .. } in looked {
+        if let Some(look) = lookup {
             evidence.extend(look.evidence(ctx, name, None));
         }
     }
-    let first = looked.first().map(|(e, n)| {
-        (
-            e.preference,
-            per[0].map_or_else(|| n.clone(), |l| l.canonical.clone()),
-        )
+    let first = looked.first().map(|l| {
+        l.lookup
+            .as_ref()
+            .map_or_else(|| l.name.clone(), |look| look.canonical.clone())
     });
     let publish = match first {
-        Some((_, host)) => format!(
+        Some(host) => format!(
             "publish the exchangers' addresses, e.g. `{} IN A <address>`",
             dotted(&host)
         ),

@@ -1,4 +1,4 @@
-//! Rules: the exchangers over SMTP (catalogue rows MX22 to MX25).
+//! Rules: the exchangers over SMTP (docs/rules/check.md, rows MX22 to MX25).
 //!
 //! Every candidate address of the plan is probed concurrently up to
 //! STARTTLS and the EHLO after it (`smtp::probe_all`), never further: no MAIL,
@@ -14,6 +14,7 @@
 //! every connection attempt times out, the rules are reported as not run,
 //! with that reason, instead of failing every exchanger.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::{
@@ -85,145 +86,193 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
         );
         return;
     }
-    let reachable = attempts.iter().filter(|a| connected(a)).count();
+    let none_reachable = !attempts.iter().any(connected);
     for a in &attempts {
-        let subject = format!(
-            "{} [{}]:{}",
-            a.candidate.exchanger, a.candidate.address, opts.port
+        attempt_findings(out, a, opts.port, none_reachable);
+    }
+}
+
+/// The findings on one address: unreachable; else its greeting, then
+/// STARTTLS and the certificate when it greeted with 220.
+fn attempt_findings(out: &mut Findings, a: &Attempt, port: u16, none_reachable: bool) {
+    let subject = format!(
+        "{} [{}]:{}",
+        a.candidate.exchanger, a.candidate.address, port
+    );
+    let evidence = transcript_evidence(a, &subject);
+    if !connected(a) {
+        unreachable(out, a, &subject, evidence, port, none_reachable);
+        return;
+    }
+    if greeting(out, a, &subject, &evidence).is_break() {
+        return;
+    }
+    starttls(out, a, &subject, &evidence);
+    certificate(out, a, &subject);
+}
+
+/// `smtp-unreachable` (MX22): no TCP connection; an error when no address
+/// of the plan accepts one.
+fn unreachable(
+    out: &mut Findings,
+    a: &Attempt,
+    subject: &str,
+    evidence: Vec<Evidence>,
+    port: u16,
+    none_reachable: bool,
+) {
+    let why = stage_error(a, Stage::Connect).unwrap_or_else(|| "no connection".into());
+    let b = out
+        .add(
+            &SMTP_UNREACHABLE,
+            subject,
+            format!("cannot connect to {subject}: {why}; senders move on to the next address, and mail waits if none answers"),
+        )
+        .evidence_all(evidence)
+        .fix(format!(
+            "make the mail server on {} listen on port {port} and let the firewall pass it, or remove the address from the DNS of {}",
+            a.candidate.address, a.candidate.exchanger
+        ));
+    if none_reachable {
+        b.severity(Severity::Error);
+    }
+}
+
+/// `smtp-greeting` (MX23) and `smtp-slow-greeting` (MX25). Breaks when the
+/// greeting was not 220: the later stages say nothing more.
+fn greeting(
+    out: &mut Findings,
+    a: &Attempt,
+    subject: &str,
+    evidence: &[Evidence],
+) -> ControlFlow<()> {
+    let Some(result) = a.stages.iter().find(|s| s.stage == Stage::Greeting) else {
+        return ControlFlow::Continue(());
+    };
+    let code = result.reply.as_ref().map(|r| r.code);
+    if code != Some(220) {
+        let what = match (&result.reply, &result.error) {
+            (Some(r), _) => format!("{} {}", r.code, r.lines.join(" ")),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no greeting".into(),
+        };
+        out.add(
+            &SMTP_GREETING,
+            subject,
+            format!("{subject} greets with {what} instead of 220: senders treat it as not available and try the next exchanger"),
+        )
+        .evidence_all(evidence.iter().cloned())
+        .fix("make the server greet with 220 (RFC 5321 section 4.2); a server that is meant to refuse mail should not be an MX");
+        return ControlFlow::Break(());
+    }
+    if Duration::from_millis(result.elapsed_ms) > SLOW_GREETING {
+        out.add(
+            &SMTP_SLOW_GREETING,
+            subject,
+            format!(
+                "{subject} took {:.1} s to greet: fine for MTAs (RFC 5321 section 4.5.3.2 lets them wait 5 minutes), often deliberate (greet-pause, postscreen)",
+                result.elapsed_ms as f64 / 1000.0
+            ),
         );
-        let evidence = transcript_evidence(a, &subject);
-        if !connected(a) {
-            let why = stage_error(a, Stage::Connect).unwrap_or_else(|| "no connection".into());
-            let b = out
-                .add(
-                    &SMTP_UNREACHABLE,
-                    subject.clone(),
-                    format!("cannot connect to {subject}: {why}; senders move on to the next address, and mail waits if none answers"),
-                )
-                .evidence_all(evidence)
-                .fix(format!(
-                    "make the mail server on {} listen on port {} and let the firewall pass it, or remove the address from the DNS of {}",
-                    a.candidate.address, opts.port, a.candidate.exchanger
-                ));
-            if reachable == 0 {
-                b.severity(Severity::Error);
-            }
-            continue;
-        }
-        if let Some(result) = a.stages.iter().find(|s| s.stage == Stage::Greeting) {
-            let code = result.reply.as_ref().map(|r| r.code);
-            if code != Some(220) {
-                let what = match (&result.reply, &result.error) {
-                    (Some(r), _) => format!("{} {}", r.code, r.lines.join(" ")),
-                    (None, Some(e)) => e.clone(),
-                    (None, None) => "no greeting".into(),
-                };
-                out.add(
-                    &SMTP_GREETING,
-                    subject.clone(),
-                    format!("{subject} greets with {what} instead of 220: senders treat it as not available and try the next exchanger"),
-                )
-                .evidence_all(evidence.clone())
-                .fix("make the server greet with 220 (RFC 5321 section 4.2); a server that is meant to refuse mail should not be an MX");
-                continue;
-            }
-            if Duration::from_millis(result.elapsed_ms) > SLOW_GREETING {
-                out.add(
-                    &SMTP_SLOW_GREETING,
-                    subject.clone(),
-                    format!(
-                        "{subject} took {:.1} s to greet: fine for MTAs (RFC 5321 section 4.5.3.2 lets them wait 5 minutes), often deliberate (greet-pause, postscreen)",
-                        result.elapsed_ms as f64 / 1000.0
-                    ),
-                );
-            }
-        }
-        match &a.outcome {
-            AttemptOutcome::Reached { .. } => {}
-            AttemptOutcome::Soft { stage, reason } | AttemptOutcome::Hard { stage, reason }
-                if matches!(stage, Stage::Ehlo | Stage::Starttls) =>
-            {
-                out.add(
-                    &SMTP_STARTTLS,
-                    subject.clone(),
-                    format!("{subject}: {} failed: {reason}", stage_name(*stage)),
-                )
-                .evidence_all(evidence.clone())
-                .fix("offer STARTTLS with a working certificate (RFC 3207); senders otherwise deliver in plaintext or not at all when they require TLS");
-            }
-            _ => {}
-        }
-        if a.tls.is_none()
-            && matches!(a.outcome, AttemptOutcome::Reached { .. })
-            && !a
-                .capabilities
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case("STARTTLS"))
+    }
+    ControlFlow::Continue(())
+}
+
+/// `smtp-starttls` (MX24): EHLO or STARTTLS failed, STARTTLS is not
+/// offered, or the handshake failed and the probe fell back to plaintext.
+fn starttls(out: &mut Findings, a: &Attempt, subject: &str, evidence: &[Evidence]) {
+    match &a.outcome {
+        AttemptOutcome::Reached { .. } => {}
+        AttemptOutcome::Soft { stage, reason } | AttemptOutcome::Hard { stage, reason }
+            if matches!(stage, Stage::Ehlo | Stage::Starttls) =>
         {
             out.add(
                 &SMTP_STARTTLS,
-                subject.clone(),
-                format!("{subject} does not offer STARTTLS: mail to it travels in plaintext"),
+                subject,
+                format!("{subject}: {} failed: {reason}", stage_name(*stage)),
             )
-            .evidence_all(evidence.clone())
-            .fix("enable STARTTLS (Postfix: smtpd_tls_security_level = may, with smtpd_tls_cert_file and smtpd_tls_key_file)");
+            .evidence_all(evidence.iter().cloned())
+            .fix("offer STARTTLS with a working certificate (RFC 3207); senders otherwise deliver in plaintext or not at all when they require TLS");
         }
-        if a.plaintext_fallback {
-            out.add(
-                &SMTP_STARTTLS,
-                subject.clone(),
-                format!("{subject} offers STARTTLS but the TLS handshake fails; senders fall back to plaintext or give up"),
-            )
-            .evidence_all(evidence.clone())
-            .fix("fix the server's TLS set-up (certificate and key files, protocol versions)");
-        }
-        if let Some(t) = &a.tls {
-            let mut problems = Vec::new();
-            if !t.chain_trusted {
-                problems.push(format!(
-                    "the certificate chain is not trusted ({})",
-                    t.chain_error.as_deref().unwrap_or("unknown reason")
-                ));
-            }
-            if !t.mx_name_matches {
-                problems.push(format!(
-                    "the certificate does not name {}",
-                    a.candidate.exchanger
-                ));
-            }
-            if !problems.is_empty() {
-                let cert = t
-                    .certificate
-                    .as_ref()
-                    .map(|c| {
-                        format!(
-                            "subject {}, SAN {}, issuer {}",
-                            c.subject,
-                            c.sans.join(" "),
-                            c.issuer
-                        )
-                    })
-                    .unwrap_or_else(|| "no certificate".into());
-                out.add(
-                    &SMTP_CERTIFICATE,
-                    subject.clone(),
-                    format!(
-                        "{subject}: {}; opportunistic TLS still works, but MTA-STS (RFC 8461) and DANE senders will refuse it",
-                        problems.join("; ")
-                    ),
-                )
-                .evidence(Evidence {
-                    source: subject.clone(),
-                    query: Some("STARTTLS".into()),
-                    answer: cert,
-                })
-                .fix(format!(
-                    "install a certificate from a public CA whose subjectAltName includes {}",
-                    a.candidate.exchanger
-                ));
-            }
-        }
+        _ => {}
     }
+    if a.tls.is_none()
+        && matches!(a.outcome, AttemptOutcome::Reached { .. })
+        && !a
+            .capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("STARTTLS"))
+    {
+        out.add(
+            &SMTP_STARTTLS,
+            subject,
+            format!("{subject} does not offer STARTTLS: mail to it travels in plaintext"),
+        )
+        .evidence_all(evidence.iter().cloned())
+        .fix("enable STARTTLS (Postfix: smtpd_tls_security_level = may, with smtpd_tls_cert_file and smtpd_tls_key_file)");
+    }
+    if a.plaintext_fallback {
+        out.add(
+            &SMTP_STARTTLS,
+            subject,
+            format!("{subject} offers STARTTLS but the TLS handshake fails; senders fall back to plaintext or give up"),
+        )
+        .evidence_all(evidence.iter().cloned())
+        .fix("fix the server's TLS set-up (certificate and key files, protocol versions)");
+    }
+}
+
+/// `smtp-certificate` (MX24, info): the chain is not trusted or the
+/// certificate does not name the exchanger.
+fn certificate(out: &mut Findings, a: &Attempt, subject: &str) {
+    let Some(t) = &a.tls else {
+        return;
+    };
+    let mut problems = Vec::new();
+    if !t.chain_trusted {
+        problems.push(format!(
+            "the certificate chain is not trusted ({})",
+            t.chain_error.as_deref().unwrap_or("unknown reason")
+        ));
+    }
+    if !t.mx_name_matches {
+        problems.push(format!(
+            "the certificate does not name {}",
+            a.candidate.exchanger
+        ));
+    }
+    if problems.is_empty() {
+        return;
+    }
+    let cert = t
+        .certificate
+        .as_ref()
+        .map(|c| {
+            format!(
+                "subject {}, SAN {}, issuer {}",
+                c.subject,
+                c.sans.join(" "),
+                c.issuer
+            )
+        })
+        .unwrap_or_else(|| "no certificate".into());
+    out.add(
+        &SMTP_CERTIFICATE,
+        subject,
+        format!(
+            "{subject}: {}; opportunistic TLS still works, but MTA-STS (RFC 8461) and DANE senders will refuse it",
+            problems.join("; ")
+        ),
+    )
+    .evidence(Evidence {
+        source: subject.to_string(),
+        query: Some("STARTTLS".into()),
+        answer: cert,
+    })
+    .fix(format!(
+        "install a certificate from a public CA whose subjectAltName includes {}",
+        a.candidate.exchanger
+    ));
 }
 
 fn connected(a: &Attempt) -> bool {

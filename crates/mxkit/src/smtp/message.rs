@@ -13,7 +13,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{SmtpError, Stage};
+use super::{MessageError, SmtpError, Stage};
 use crate::address::Address;
 
 /// RFC 5322 section 2.1.1: at most 998 octets per line, without CRLF.
@@ -28,48 +28,6 @@ pub const DEFAULT_MAX_SIZE: u64 = 10_240_000;
 /// The highest limit a caller may set: the message is held in memory (twice
 /// while it is prepared), so 1 GiB keeps that within what a machine has.
 pub const MAX_MAX_SIZE: u64 = 1 << 30;
-
-/// Why a message cannot be sent. Every variant is hard (the message itself
-/// is wrong) and belongs to [`Stage::Data`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    /// A NUL octet (RFC 5322 section 2.1; RFC 5321 section 4.1.4 forbids it in DATA).
-    #[error("NUL octet at offset {offset}")]
-    Nul {
-        /// Where.
-        offset: usize,
-    },
-    /// A line longer than 998 octets (RFC 5322 section 2.1.1).
-    #[error("line {line} is {len} octets long (at most {MAX_LINE})")]
-    LineTooLong {
-        /// 1-based line number after normalisation.
-        line: usize,
-        /// Its length without CRLF.
-        len: usize,
-    },
-    /// A header value given to `prepare` contains CR, LF or NUL (header
-    /// injection; NUL is not allowed in a message, RFC 5322 section 2.2).
-    #[error("{field} contains a line break or a NUL byte")]
-    HeaderInjection {
-        /// Which field.
-        field: &'static str,
-    },
-    /// No `From:` header and no sender to make one from (null sender).
-    #[error("the message has no From: header and the sender is empty")]
-    NoFrom,
-}
-
-impl MessageError {
-    /// Always [`Stage::Data`].
-    pub fn stage(&self) -> Stage {
-        Stage::Data
-    }
-    /// Always false: the message must be fixed.
-    pub fn is_soft(&self) -> bool {
-        false
-    }
-}
 
 /// A message ready to send: CRLF line endings, a final CRLF, the required
 /// header fields, not yet dot-stuffed.
@@ -91,101 +49,9 @@ impl Message {
         to: &[String],
         subject: Option<&str>,
     ) -> Result<Message, MessageError> {
-        if let Some(offset) = raw.iter().position(|&b| b == 0) {
-            return Err(MessageError::Nul { offset });
-        }
-        for (field, value) in [("From", Some(from)), ("Subject", subject)]
-            .into_iter()
-            .chain(to.iter().map(|t| ("To", Some(t.as_str()))))
-        {
-            if value.is_some_and(|v| v.contains(['\r', '\n', '\0'])) {
-                return Err(MessageError::HeaderInjection { field });
-            }
-        }
-        let lines = split_lines(raw);
-        for (i, line) in lines.iter().enumerate() {
-            if line.len() > MAX_LINE {
-                return Err(MessageError::LineTooLong {
-                    line: i + 1,
-                    len: line.len(),
-                });
-            }
-        }
-
-        // The header section: the leading run of field lines and their
-        // continuations, ended by an empty line (inserted when missing).
-        let mut end = 0;
-        while end < lines.len() {
-            let line = lines[end];
-            let continuation = end > 0 && matches!(line.first(), Some(b' ' | b'\t'));
-            if line.is_empty() || !(is_field(line) || continuation) {
-                break;
-            }
-            end += 1;
-        }
-        let (headers, body) = lines.split_at(end);
-        let body = match body.first() {
-            Some(&[]) => &body[1..],
-            _ => body,
-        };
-        let has = |name: &str| headers.iter().any(|l| field_name_is(l, name));
-
-        let mut added: Vec<String> = Vec::new();
-        if !has("date") {
-            added.push(format!("Date: {}", rfc5322_date(now_secs())));
-        }
-        let mut message_id = headers
-            .iter()
-            .position(|l| field_name_is(l, "message-id"))
-            .map(|i| {
-                // The value may be folded onto the next lines.
-                let mut value = field_value(headers[i]);
-                for cont in headers[i + 1..]
-                    .iter()
-                    .take_while(|l| matches!(l.first(), Some(b' ' | b'\t')))
-                {
-                    value.push_str(&String::from_utf8_lossy(cont));
-                }
-                value.trim().to_string()
-            });
-        if message_id.is_none() {
-            let domain = from
-                .rsplit_once('@')
-                .map(|(_, d)| d)
-                .filter(|d| !d.is_empty())
-                .unwrap_or("mxkit.invalid");
-            let millis = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
-            let id = format!("<{millis:x}.{:016x}@{domain}>", rand::random::<u64>());
-            added.push(format!("Message-ID: {id}"));
-            message_id = Some(id);
-        }
-        if !has("from") {
-            if from.is_empty() {
-                return Err(MessageError::NoFrom);
-            }
-            added.push(format!("From: {from}"));
-        }
-        if !has("to") && !to.is_empty() {
-            added.push(format!("To: {}", to.join(",\r\n ")));
-        }
-        if let Some(subject) = subject
-            && !has("subject")
-        {
-            added.push(format!("Subject: {}", encode_header_text(subject)));
-        }
-        for text in &added {
-            for (i, line) in text.split("\r\n").enumerate() {
-                if line.len() > MAX_LINE {
-                    return Err(MessageError::LineTooLong {
-                        line: i + 1,
-                        len: line.len(),
-                    });
-                }
-            }
-        }
-
+        let lines = checked_lines(raw, from, to, subject)?;
+        let (headers, body) = split_header_section(&lines);
+        let (added, message_id) = missing_fields(headers, from, to, subject)?;
         let size = raw.len() + added.iter().map(|a| a.len() + 2).sum::<usize>() + lines.len() + 4;
         let mut bytes = Vec::with_capacity(size);
         for line in headers {
@@ -259,6 +125,132 @@ impl Message {
             Some(out)
         })
     }
+}
+
+/// The lines of `raw`, once it is known to hold no NUL and no line longer
+/// than 998 octets, and the header values given hold no line break.
+fn checked_lines<'r>(
+    raw: &'r [u8],
+    from: &str,
+    to: &[String],
+    subject: Option<&str>,
+) -> Result<Vec<&'r [u8]>, MessageError> {
+    if let Some(offset) = raw.iter().position(|&b| b == 0) {
+        return Err(MessageError::Nul { offset });
+    }
+    for (field, value) in [("From", Some(from)), ("Subject", subject)]
+        .into_iter()
+        .chain(to.iter().map(|t| ("To", Some(t.as_str()))))
+    {
+        if value.is_some_and(|v| v.contains(['\r', '\n', '\0'])) {
+            return Err(MessageError::HeaderInjection { field });
+        }
+    }
+    let lines = split_lines(raw);
+    for (i, line) in lines.iter().enumerate() {
+        if line.len() > MAX_LINE {
+            return Err(MessageError::LineTooLong {
+                line: i + 1,
+                len: line.len(),
+            });
+        }
+    }
+    Ok(lines)
+}
+
+/// The header section (the leading run of field lines and their
+/// continuations) and the body after the empty line that ends it (inserted
+/// when missing).
+fn split_header_section<'l, 'r>(lines: &'l [&'r [u8]]) -> (&'l [&'r [u8]], &'l [&'r [u8]]) {
+    let mut end = 0;
+    while end < lines.len() {
+        let line = lines[end];
+        let continuation = end > 0 && matches!(line.first(), Some(b' ' | b'\t'));
+        if line.is_empty() || !(is_field(line) || continuation) {
+            break;
+        }
+        end += 1;
+    }
+    let (headers, body) = lines.split_at(end);
+    let body = match body.first() {
+        Some(&[]) => &body[1..],
+        _ => body,
+    };
+    (headers, body)
+}
+
+/// The header fields `headers` lacks (RFC 5322 section 3.6: `Date:`,
+/// `From:`; SHOULD `Message-ID:`; `To:` and a given `Subject:`), in the
+/// order added, and the `Message-ID:` value, found or made.
+fn missing_fields(
+    headers: &[&[u8]],
+    from: &str,
+    to: &[String],
+    subject: Option<&str>,
+) -> Result<(Vec<String>, Option<String>), MessageError> {
+    let has = |name: &str| headers.iter().any(|l| field_name_is(l, name));
+    let mut added: Vec<String> = Vec::new();
+    if !has("date") {
+        added.push(format!("Date: {}", rfc5322_date(now_secs())));
+    }
+    let mut message_id = headers
+        .iter()
+        .position(|l| field_name_is(l, "message-id"))
+        .map(|i| {
+            // The value may be folded onto the next lines.
+            let mut value = field_value(headers[i]);
+            for cont in headers[i + 1..]
+                .iter()
+                .take_while(|l| matches!(l.first(), Some(b' ' | b'\t')))
+            {
+                value.push_str(&String::from_utf8_lossy(cont));
+            }
+            value.trim().to_string()
+        });
+    if message_id.is_none() {
+        let id = new_message_id(from);
+        added.push(format!("Message-ID: {id}"));
+        message_id = Some(id);
+    }
+    if !has("from") {
+        if from.is_empty() {
+            return Err(MessageError::NoFrom);
+        }
+        added.push(format!("From: {from}"));
+    }
+    if !has("to") && !to.is_empty() {
+        added.push(format!("To: {}", to.join(",\r\n ")));
+    }
+    if let Some(subject) = subject
+        && !has("subject")
+    {
+        added.push(format!("Subject: {}", encode_header_text(subject)));
+    }
+    for text in &added {
+        for (i, line) in text.split("\r\n").enumerate() {
+            if line.len() > MAX_LINE {
+                return Err(MessageError::LineTooLong {
+                    line: i + 1,
+                    len: line.len(),
+                });
+            }
+        }
+    }
+    Ok((added, message_id))
+}
+
+/// A new `Message-ID:` value in the sender's domain: the time and a random
+/// number (`<18d2f3a1b2c.0123456789abcdef@example.org>`).
+fn new_message_id(from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
+        .unwrap_or("mxkit.invalid");
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("<{millis:x}.{:016x}@{domain}>", rand::random::<u64>())
 }
 
 /// Split at CRLF, bare LF or bare CR; a final line ending adds no line.

@@ -3,8 +3,8 @@
 //!
 //! This is RFC 5321 (section 3.8, 4.2, 4.5.3, 4.5.4, 5.1) and RFC 3207
 //! (STARTTLS), with the failover policy of Postfix `smtp(8)`
-//! (`smtp_trouble.c`) as the project's spec (`spec/smtp.md` table c1,
-//! `spec/route.md` rules 22-26) states it.
+//! (`smtp_trouble.c`) as `docs/rules/route.md` states it (the failover
+//! table, Rules 22 to 26).
 //!
 //! Words:
 //! - a **stage** ([`Stage`]) is one step of a session: connect, greeting,
@@ -34,6 +34,7 @@
 //! `127.0.0.1` ephemeral ports. Names (SNI, certificate checks, reports)
 //! still come from the candidate.
 
+mod error;
 mod message;
 mod reply;
 mod session;
@@ -51,7 +52,8 @@ use serde::Serialize;
 
 use crate::route::Candidate;
 
-pub use message::{DEFAULT_MAX_SIZE, MAX_MAX_SIZE, Message, MessageError, validate_address};
+pub use error::{MessageError, ParseStageError, ProtocolError, SmtpError};
+pub use message::{DEFAULT_MAX_SIZE, MAX_MAX_SIZE, Message, validate_address};
 pub use reply::{MAX_REPLY_BYTES, MAX_REPLY_LINE, MAX_REPLY_LINES};
 pub use session::{Mode, attempt_on};
 pub use tls::{MAX_CA_FILE, iso8601};
@@ -105,11 +107,6 @@ impl fmt::Display for Stage {
     }
 }
 
-/// `--stop-after` names a stage a probe can stop after.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown stage {0:?}: expected connect, greeting, ehlo, starttls, mail or rcpt")]
-pub struct ParseStageError(pub String);
-
 impl FromStr for Stage {
     type Err = ParseStageError;
 
@@ -144,8 +141,8 @@ pub enum TlsMode {
     Required,
 }
 
-/// Per-stage timeouts (spec table c2; RFC 5321 section 4.5.3.2) and an
-/// overall deadline for the whole walk.
+/// Per-stage timeouts (docs/rules/route.md, "Timeouts per stage"; RFC 5321
+/// section 4.5.3.2) and an overall deadline for the whole walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP connect.
@@ -173,7 +170,8 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Short presets for probing (spec c2, right column).
+    /// Short presets for probing (docs/rules/route.md, "Timeouts per stage",
+    /// the `probe` column).
     pub fn probe() -> Self {
         let s = Duration::from_secs;
         Timeouts {
@@ -191,7 +189,8 @@ impl Timeouts {
         }
     }
 
-    /// Delivery presets (spec c2; RFC 5321 section 4.5.3.2 minimums).
+    /// Delivery presets (docs/rules/route.md, "Timeouts per stage", the
+    /// `send` column; RFC 5321 section 4.5.3.2 minimums).
     pub fn deliver() -> Self {
         let s = Duration::from_secs;
         Timeouts {
@@ -574,170 +573,4 @@ pub struct Walk {
     pub recipients: Vec<RcptResult>,
     /// For people.
     pub reason: String,
-}
-
-/// Why a stage failed. Every variant knows its [`Stage`] and whether a retry
-/// (later or elsewhere) could help ([`SmtpError::is_soft`]).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SmtpError {
-    /// An address that cannot be sent verbatim (hard, nothing was sent).
-    #[error("invalid address {address:?}: {reason}")]
-    InvalidAddress {
-        /// Mail or Rcpt.
-        stage: Stage,
-        /// The address as given.
-        address: String,
-        /// Why.
-        reason: String,
-    },
-    /// The EHLO name is empty or contains spaces or control characters (hard).
-    #[error("invalid EHLO name {0:?}")]
-    InvalidHelo(String),
-    /// A probe that stops after RCPT, or a delivery, without recipients (hard).
-    #[error("no recipient given")]
-    NoRecipients,
-    /// A probe cannot stop after this stage (it never sends DATA) (hard).
-    #[error("a probe cannot stop after {0}")]
-    BadStopStage(Stage),
-    /// TCP connect failed (soft).
-    #[error("connect to {target} failed: {source}")]
-    Connect {
-        /// The address dialled.
-        target: SocketAddr,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A stage or the overall deadline ran out (soft).
-    #[error("{}", timeout_text(*stage, *after, *overall))]
-    Timeout {
-        /// Where.
-        stage: Stage,
-        /// The limit that ran out.
-        after: Duration,
-        /// The overall deadline, not the stage timeout.
-        overall: bool,
-    },
-    /// The server closed the connection (soft).
-    #[error("connection closed by the server{}", if *mid_reply { " in the middle of a reply" } else { "" })]
-    Closed {
-        /// Where.
-        stage: Stage,
-        /// Part of a reply had arrived.
-        mid_reply: bool,
-    },
-    /// Reading or writing failed (soft).
-    #[error("I/O error: {source}")]
-    Io {
-        /// Where.
-        stage: Stage,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The server sent something that is not an SMTP reply, or too much (soft).
-    #[error("protocol error: {detail}")]
-    Protocol {
-        /// Where.
-        stage: Stage,
-        /// What.
-        detail: String,
-    },
-    /// A negative or unexpected reply (soft for 4xx, hard for 5xx).
-    #[error("{reply}")]
-    Rejected {
-        /// Where.
-        stage: Stage,
-        /// The reply.
-        reply: Reply,
-    },
-    /// STARTTLS required but not offered (soft).
-    #[error("STARTTLS is required but the server does not offer it")]
-    StarttlsNotOffered,
-    /// The TLS handshake failed or the certificate was refused (soft).
-    #[error("TLS handshake failed: {detail}")]
-    Tls {
-        /// What.
-        detail: String,
-    },
-    /// The CA file could not be used (hard: a local problem).
-    #[error("cannot use CA file {path}: {detail}")]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        detail: String,
-    },
-    /// The message exceeds the server's SIZE (RFC 1870; hard, 5.3.4).
-    #[error("message of {size} octets exceeds the server's fixed size limit of {limit}")]
-    MessageTooBig {
-        /// The message size.
-        size: usize,
-        /// The server's SIZE.
-        limit: usize,
-    },
-    /// An address needs SMTPUTF8 (RFC 6531) and the server does not offer it (hard, 5.6.7).
-    #[error("an address is not ASCII and the server does not offer SMTPUTF8")]
-    Utf8NotOffered,
-}
-
-fn timeout_text(stage: Stage, after: Duration, overall: bool) -> String {
-    let secs = after.as_secs_f64();
-    if overall {
-        format!("overall deadline of {secs}s reached during {stage}")
-    } else {
-        format!("timed out after {secs}s at {stage}")
-    }
-}
-
-impl SmtpError {
-    /// The stage the failure belongs to.
-    pub fn stage(&self) -> Stage {
-        match self {
-            SmtpError::InvalidAddress { stage, .. }
-            | SmtpError::Timeout { stage, .. }
-            | SmtpError::Closed { stage, .. }
-            | SmtpError::Io { stage, .. }
-            | SmtpError::Protocol { stage, .. }
-            | SmtpError::Rejected { stage, .. } => *stage,
-            SmtpError::InvalidHelo(_) => Stage::Ehlo,
-            SmtpError::NoRecipients => Stage::Rcpt,
-            SmtpError::BadStopStage(s) => *s,
-            SmtpError::Connect { .. } => Stage::Connect,
-            SmtpError::StarttlsNotOffered | SmtpError::Tls { .. } | SmtpError::CaFile { .. } => {
-                Stage::Starttls
-            }
-            SmtpError::MessageTooBig { .. } | SmtpError::Utf8NotOffered => Stage::Mail,
-        }
-    }
-
-    /// A retry (later, or at the next address) could help.
-    pub fn is_soft(&self) -> bool {
-        match self {
-            SmtpError::Connect { .. }
-            | SmtpError::Timeout { .. }
-            | SmtpError::Closed { .. }
-            | SmtpError::Io { .. }
-            | SmtpError::Protocol { .. }
-            | SmtpError::StarttlsNotOffered
-            | SmtpError::Tls { .. } => true,
-            SmtpError::Rejected { reply, .. } => !reply.is_permanent(),
-            SmtpError::InvalidAddress { .. }
-            | SmtpError::InvalidHelo(_)
-            | SmtpError::NoRecipients
-            | SmtpError::BadStopStage(_)
-            | SmtpError::CaFile { .. }
-            | SmtpError::MessageTooBig { .. }
-            | SmtpError::Utf8NotOffered => false,
-        }
-    }
-
-    /// The reply, for [`SmtpError::Rejected`].
-    pub fn reply(&self) -> Option<&Reply> {
-        match self {
-            SmtpError::Rejected { reply, .. } => Some(reply),
-            _ => None,
-        }
-    }
 }

@@ -15,7 +15,7 @@
 use smtp_proto::response::parser::ResponseReceiver;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::Reply;
+use super::{ProtocolError, Reply};
 
 /// Longest reply line accepted, in octets without CRLF.
 pub const MAX_REPLY_LINE: usize = 4096;
@@ -106,25 +106,20 @@ impl Assembler {
     }
 
     /// Take one line (without line ending). `Ok(Some)` when it was the last.
-    pub(crate) fn push(&mut self, line: &[u8]) -> Result<Option<Complete>, String> {
+    pub(crate) fn push(&mut self, line: &[u8]) -> Result<Option<Complete>, ProtocolError> {
         if self.lines.len() >= MAX_REPLY_LINES {
-            return Err(format!("reply has more than {MAX_REPLY_LINES} lines"));
+            return Err(ProtocolError::TooManyLines);
         }
         if self.raw.len() + line.len() + 2 > MAX_REPLY_BYTES {
-            return Err(format!("reply is longer than {MAX_REPLY_BYTES} octets"));
+            return Err(ProtocolError::TooLong);
         }
         // Framing only: three digits, then ' ', '-' or the end of the line.
         let code_ok = line.len() >= 3 && line[..3].iter().all(u8::is_ascii_digit);
         let last = match line.get(3) {
-            _ if !code_ok => return Err(format!("not an SMTP reply line: {:?}", lossy(line))),
+            _ if !code_ok => return Err(ProtocolError::NotAReplyLine(lossy(line))),
             None | Some(b' ') => true,
             Some(b'-') => false,
-            Some(_) => {
-                return Err(format!(
-                    "no space or hyphen after the reply code: {:?}",
-                    lossy(line)
-                ));
-            }
+            Some(_) => return Err(ProtocolError::NoSeparator(lossy(line))),
         };
         // smtp-proto parses the line as a one-line reply.
         let mut single = Vec::with_capacity(line.len() + 2);
@@ -137,9 +132,12 @@ impl Assembler {
         let mut receiver = ResponseReceiver::default();
         let parsed = receiver
             .parse(&mut single.iter())
-            .map_err(|e| format!("bad reply line {:?}: {e}", lossy(line)))?;
+            .map_err(|e| ProtocolError::BadLine {
+                line: lossy(line),
+                reason: e.to_string(),
+            })?;
         if !(100..600).contains(&parsed.code) {
-            return Err(format!("reply code {} out of range", parsed.code));
+            return Err(ProtocolError::CodeOutOfRange(parsed.code));
         }
         let mut text = parsed.message.trim_end().to_string();
         let esc = parsed.esc;
@@ -186,16 +184,17 @@ pub(crate) fn lossy(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn parse(lines: &[&str]) -> Result<Reply, String> {
+    /// The reply, or why not; `None`: it ended early or was not complete.
+    fn parse(lines: &[&str]) -> Result<Reply, Option<ProtocolError>> {
         let mut a = Assembler::default();
         for (i, l) in lines.iter().enumerate() {
             match a.push(l.as_bytes())? {
                 Some(c) if i == lines.len() - 1 => return Ok(c.reply),
-                Some(_) => return Err("ended early".into()),
+                Some(_) => return Err(None),
                 None => {}
             }
         }
-        Err("not complete".into())
+        Err(None)
     }
 
     #[test]

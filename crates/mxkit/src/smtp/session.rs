@@ -2,7 +2,7 @@
 //! the final dot, QUIT, each inside its stage timeout and the overall
 //! deadline, every line in the transcript.
 //!
-//! What ends an attempt, and how (spec c1):
+//! What ends an attempt, and how (docs/rules/route.md, the failover table):
 //! - timeout: the connection is dropped without QUIT (there is no point
 //!   waiting again, unlike swaks);
 //! - EOF or an I/O error: dropped;
@@ -18,6 +18,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use smtp_proto::EhloResponse;
@@ -30,8 +31,8 @@ use super::message::Message;
 use super::reply::{Assembler, Complete, LineBuffer, ReadError, lossy};
 use super::tls::TlsContext;
 use super::{
-    Attempt, AttemptOutcome, Direction, Event, RcptResult, Reply, SmtpError, SmtpOptions, Stage,
-    StageResult, TlsMode, TlsReport, WalkVerdict,
+    Attempt, AttemptOutcome, Direction, Event, ProtocolError, RcptResult, Reply, SmtpError,
+    SmtpOptions, Stage, StageResult, TlsMode, TlsReport, WalkVerdict,
 };
 use crate::route::Candidate;
 
@@ -378,7 +379,7 @@ impl<'a> Session<'a> {
                 Err(ReadError::TooLong) => {
                     return Err(SmtpError::Protocol {
                         stage,
-                        detail: format!("reply line longer than {} octets", super::MAX_REPLY_LINE),
+                        detail: ProtocolError::LineTooLong,
                     });
                 }
             };
@@ -475,6 +476,8 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The session after the connect: each stage in order, stopping where a
+    /// probe stops; the first failure ends it.
     async fn run(&mut self, mode: Mode<'_>, pending: &[String], allow_tls: bool) -> Flow {
         let opts = self.ctx.opts;
         let probe = matches!(mode, Mode::Probe);
@@ -511,12 +514,35 @@ impl<'a> Session<'a> {
         if probe && stop == Stage::Starttls {
             return self.reached(last).await;
         }
-
-        // MAIL FROM with the parameters the server offers.
         let message = match mode {
             Mode::Deliver(m) => Some(m),
             Mode::Probe => None,
         };
+        if let Err(e) = self.mail_from(message, pending).await {
+            return self.fail(e).await;
+        }
+        if probe && stop == Stage::Mail {
+            return self.reached(Stage::Mail).await;
+        }
+        if let ControlFlow::Break(flow) = self.rcpt_to(pending, probe).await {
+            return flow;
+        }
+        match message {
+            Some(message) => self.data(message).await,
+            // A probe never sends DATA.
+            None => self.reached(Stage::Rcpt).await,
+        }
+    }
+
+    /// MAIL FROM with the parameters the server offers (SIZE, BODY,
+    /// SMTPUTF8); a message or address the server cannot take is refused
+    /// here, before the command is sent.
+    async fn mail_from(
+        &mut self,
+        message: Option<&Message>,
+        pending: &[String],
+    ) -> Result<(), SmtpError> {
+        let opts = self.ctx.opts;
         let mut params = String::new();
         if let Some(m) = message {
             if let Some(limit) = self.caps.size {
@@ -528,7 +554,7 @@ impl<'a> Session<'a> {
                         limit,
                     };
                     self.local_failure(Stage::Mail, &e);
-                    return self.fail(e).await;
+                    return Err(e);
                 }
                 params.push_str(&format!(" SIZE={}", m.len()));
             }
@@ -541,22 +567,21 @@ impl<'a> Session<'a> {
             if !self.caps.smtputf8 {
                 let e = SmtpError::Utf8NotOffered;
                 self.local_failure(Stage::Mail, &e);
-                return self.fail(e).await;
+                return Err(e);
             }
             params.push_str(" SMTPUTF8");
         }
         let mail = format!("MAIL FROM:<{}>{params}", opts.mail_from);
-        if let Err(e) = self
-            .command(Stage::Mail, Some(&mail), Reply::is_positive)
+        self.command(Stage::Mail, Some(&mail), Reply::is_positive)
             .await
-        {
-            return self.fail(e).await;
-        }
-        if probe && stop == Stage::Mail {
-            return self.reached(Stage::Mail).await;
-        }
+            .map(|_| ())
+    }
 
-        // RCPT TO, one at a time; each recipient's fate is its own (rule 24).
+    /// RCPT TO, one at a time; each recipient's fate is its own
+    /// (docs/rules/route.md, Rule 24). Breaks with the end of the session
+    /// when the server closes (421), a stage fails, or no recipient was
+    /// accepted.
+    async fn rcpt_to(&mut self, pending: &[String], probe: bool) -> ControlFlow<Flow> {
         let mut accepted = 0;
         for rcpt in pending {
             let line = format!("RCPT TO:<{rcpt}>");
@@ -589,43 +614,48 @@ impl<'a> Session<'a> {
                     });
                     if closing {
                         // RFC 5321 section 3.8: 421 ends the session.
-                        return self.fail(SmtpError::Rejected { stage, reply }).await;
+                        let flow = self.fail(SmtpError::Rejected { stage, reply }).await;
+                        return ControlFlow::Break(flow);
                     }
                 }
-                Err(e) => return self.fail(e).await,
+                Err(e) => return ControlFlow::Break(self.fail(e).await),
             }
         }
         if accepted == 0 {
-            let all_permanent = self
-                .recipients
-                .iter()
-                .all(|r| r.verdict == WalkVerdict::Permanent);
-            let first = self
-                .recipients
-                .first()
-                .and_then(|r| r.reply.as_ref())
-                .map(Reply::to_string)
-                .unwrap_or_default();
-            self.quit().await;
-            let reason = format!("no recipient accepted: {first}");
-            return Flow::Done(if all_permanent {
-                AttemptOutcome::Hard {
-                    stage: Stage::Rcpt,
-                    reason,
-                }
-            } else {
-                AttemptOutcome::Soft {
-                    stage: Stage::Rcpt,
-                    reason,
-                }
-            });
+            return ControlFlow::Break(self.no_recipient_accepted().await);
         }
-        let Some(message) = message else {
-            // A probe never sends DATA.
-            return self.reached(Stage::Rcpt).await;
-        };
+        ControlFlow::Continue(())
+    }
 
-        // DATA, the message, the final dot.
+    /// Every recipient refused: hard when every refusal was permanent.
+    async fn no_recipient_accepted(&mut self) -> Flow {
+        let all_permanent = self
+            .recipients
+            .iter()
+            .all(|r| r.verdict == WalkVerdict::Permanent);
+        let first = self
+            .recipients
+            .first()
+            .and_then(|r| r.reply.as_ref())
+            .map(Reply::to_string)
+            .unwrap_or_default();
+        self.quit().await;
+        let reason = format!("no recipient accepted: {first}");
+        Flow::Done(if all_permanent {
+            AttemptOutcome::Hard {
+                stage: Stage::Rcpt,
+                reason,
+            }
+        } else {
+            AttemptOutcome::Soft {
+                stage: Stage::Rcpt,
+                reason,
+            }
+        })
+    }
+
+    /// DATA, the message, the final dot.
+    async fn data(&mut self, message: &Message) -> Flow {
         if let Err(e) = self
             .command(Stage::Data, Some("DATA"), |r| r.code == 354)
             .await
@@ -638,7 +668,7 @@ impl<'a> Session<'a> {
                 last.error = Some(e.to_string());
             }
             // Before the final dot: the server discards the partial message,
-            // so the next address may get it (rule 22).
+            // so the next address may get it (docs/rules/route.md, Rule 22).
             return self.fail(e).await;
         }
         let done = self
@@ -744,9 +774,7 @@ impl<'a> Session<'a> {
         if early > 0 {
             let e = SmtpError::Protocol {
                 stage: Stage::Starttls,
-                detail: format!(
-                    "{early} octets arrived after the 220 to STARTTLS, before the TLS handshake (reply injection)"
-                ),
+                detail: ProtocolError::InjectedBeforeTls(early),
             };
             return Err(TlsStep::Other(e));
         }

@@ -2,7 +2,7 @@
 //! details.
 //!
 //! The verifier wraps rustls' `WebPkiServerVerifier` and records, separately
-//! (spec part (a), "Cert verification"):
+//! (docs/rules/route.md, "Certificates"):
 //! - **chain trust**: the chain leads to a trust anchor and is valid now.
 //!   webpki checks the chain before the name, so a name error means the chain
 //!   itself was fine;

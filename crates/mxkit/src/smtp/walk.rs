@@ -1,25 +1,27 @@
 //! The walk: candidates in plan order until one succeeds (RFC 5321 section
 //! 5.1: "try each of the relevant addresses in this list in order, until a
-//! delivery attempt succeeds"), with the failover table of the spec (c1)
-//! and `route.md` rules 22-26:
+//! delivery attempt succeeds"), with the failover table and Rules 22 to 26
+//! of `docs/rules/route.md`:
 //!
-//! - next address after a connect failure, a 4xx/421/5xx greeting (rule 23:
+//! - next address after a connect failure, a 4xx/421/5xx greeting (Rule 23:
 //!   the toolkit moves on after a 5xx greeting and counts it as temporary),
 //!   EHLO 4xx/421/timeout, a TLS failure, MAIL 4xx, DATA 4xx, a lost
-//!   connection before the final dot (rule 22);
+//!   connection before the final dot (Rule 22);
 //! - EHLO (or HELO) refused with 5xx: next address as well; it counts as
 //!   permanent only if every attempt fails permanently (Exim's host error;
 //!   Postfix would bounce at once);
 //! - a recipient refused with 4xx is retried at the next address (Postfix
-//!   KEEP); one refused with 5xx is final for that recipient only (rule 24);
+//!   KEEP); one refused with 5xx is final for that recipient only (Rule 24);
 //! - MAIL 5xx, DATA 5xx and 5xx after the dot are final for every remaining
-//!   recipient (rule 24);
+//!   recipient (Rule 24);
 //! - after the final dot a 4xx, a timeout or a lost connection defers and
-//!   the message is never sent to another address (rule 25; RFC 5321
+//!   the message is never sent to another address (Rule 25; RFC 5321
 //!   section 4.5.3.2.6 and 6.1: duplicates);
-//! - the verdict (rule 26): success when every recipient got through;
+//! - the verdict (Rule 26): success when every recipient got through;
 //!   permanent when a 5xx was final or every attempt failed permanently;
 //!   otherwise temporary. The last error never decides alone.
+
+use std::ops::ControlFlow;
 
 use futures::future::join_all;
 use tokio::time::Instant;
@@ -31,7 +33,7 @@ use super::{
     Attempt, AttemptOutcome, RcptResult, Reply, SmtpError, SmtpOptions, Stage, StageResult,
     TlsMode, Walk, WalkVerdict,
 };
-use crate::route::{Route, Status};
+use crate::route::{Route, RouteVerdict};
 
 /// Walk `route` in plan order and stop at the first candidate that gets
 /// through [`SmtpOptions::stop_after`]. With `stop_after` = RCPT the
@@ -51,7 +53,7 @@ pub async fn deliver(route: &Route, opts: &SmtpOptions, message: &Message) -> Wa
 /// order. An undeliverable route gives no attempts; options that cannot be
 /// used give one refused attempt per candidate, without connecting.
 pub async fn probe_all(route: &Route, opts: &SmtpOptions) -> Vec<Attempt> {
-    if route.status != Status::Deliverable {
+    if route.status != RouteVerdict::Deliverable {
         return Vec::new();
     }
     let deadline = Instant::now() + opts.timeouts.overall;
@@ -109,88 +111,132 @@ fn refused(candidate: &crate::route::Candidate, opts: &SmtpOptions, e: &SmtpErro
     }
 }
 
+/// The failover loop: an attempt at each candidate in plan order, with the
+/// recipients still open, until one gets through, a failure is final or the
+/// overall deadline runs out.
 async fn walk(route: &Route, opts: &SmtpOptions, mode: Mode<'_>) -> Walk {
     let probing = matches!(mode, Mode::Probe);
     let uses_rcpt = !probing || opts.stop_after == Stage::Rcpt;
-    let success = if probing {
-        WalkVerdict::Reached
-    } else {
-        WalkVerdict::Accepted
-    };
-
-    if route.status != Status::Deliverable {
-        let verdict = match route.status {
-            Status::Temporary => WalkVerdict::Temporary,
-            _ => WalkVerdict::Permanent,
-        };
-        let reason = route.error.as_ref().map_or_else(
-            || format!("no route to {}", route.domain),
-            |e| format!("{} ({})", e.message, e.dsn),
-        );
-        let recipients = if uses_rcpt {
-            opts.rcpt_to
-                .iter()
-                .map(|a| RcptResult {
-                    address: a.clone(),
-                    verdict,
-                    reply: None,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        return Walk {
-            verdict,
-            attempts: Vec::new(),
-            recipients,
-            reason,
-        };
+    if route.status != RouteVerdict::Deliverable {
+        return no_route(route, opts, uses_rcpt);
     }
     let tls = match prepare(opts, mode) {
         Ok(tls) => tls,
-        Err(e) => {
-            // Nothing was sent. A bad address or option is permanent; a CA
-            // file that cannot be read is a local problem: retry later.
-            let verdict = if matches!(e, SmtpError::CaFile { .. }) {
-                WalkVerdict::Temporary
-            } else {
-                WalkVerdict::Permanent
-            };
-            return Walk {
-                verdict,
-                attempts: Vec::new(),
-                recipients: Vec::new(),
-                reason: e.to_string(),
-            };
-        }
+        Err(e) => return not_started(&e),
     };
     let ctx = Ctx {
         opts,
         deadline: Instant::now() + opts.timeouts.overall,
         tls,
     };
-
-    // Each recipient's final result, by position in `rcpt_to`.
-    let mut finals: Vec<Option<RcptResult>> = vec![None; opts.rcpt_to.len()];
-    // The last reply each recipient got, for the ones never finalised.
-    let mut last_reply: Vec<Option<Reply>> = vec![None; opts.rcpt_to.len()];
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut stopped_by: Option<usize> = None;
-    let mut out_of_time = false;
-
+    let mut progress = Progress::new(opts, uses_rcpt);
     for candidate in &route.candidates {
         if Instant::now() >= ctx.deadline {
-            out_of_time = true;
+            progress.out_of_time = true;
             break;
         }
-        let pending: Vec<usize> = if uses_rcpt {
-            (0..finals.len()).filter(|&i| finals[i].is_none()).collect()
+        let pending = progress.pending();
+        let addresses: Vec<String> = pending.iter().map(|&i| opts.rcpt_to[i].clone()).collect();
+        let a = attempt(&ctx, candidate, mode, &addresses).await;
+        if progress.take(a, &pending).is_break() {
+            break;
+        }
+    }
+    progress.finish(route, probing)
+}
+
+/// The walk of a route that is not deliverable: no attempt, the route's own
+/// verdict for every recipient.
+fn no_route(route: &Route, opts: &SmtpOptions, uses_rcpt: bool) -> Walk {
+    let verdict = match route.status {
+        RouteVerdict::Temporary => WalkVerdict::Temporary,
+        _ => WalkVerdict::Permanent,
+    };
+    let reason = route.error.as_ref().map_or_else(
+        || format!("no route to {}", route.domain),
+        |e| format!("{} ({})", e.message, e.dsn),
+    );
+    let recipients = if uses_rcpt {
+        opts.rcpt_to
+            .iter()
+            .map(|a| RcptResult {
+                address: a.clone(),
+                verdict,
+                reply: None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Walk {
+        verdict,
+        attempts: Vec::new(),
+        recipients,
+        reason,
+    }
+}
+
+/// The walk when the options cannot be used: nothing was sent. A bad
+/// address or option is permanent; a CA file that cannot be read is a local
+/// problem: retry later.
+fn not_started(e: &SmtpError) -> Walk {
+    let verdict = if matches!(e, SmtpError::CaFile { .. }) {
+        WalkVerdict::Temporary
+    } else {
+        WalkVerdict::Permanent
+    };
+    Walk {
+        verdict,
+        attempts: Vec::new(),
+        recipients: Vec::new(),
+        reason: e.to_string(),
+    }
+}
+
+/// The walk so far: the attempts made and each recipient's fate.
+struct Progress<'o> {
+    opts: &'o SmtpOptions,
+    /// Recipients count: a delivery, or a probe that stops after RCPT.
+    uses_rcpt: bool,
+    /// Each recipient's final result, by position in `rcpt_to`.
+    finals: Vec<Option<RcptResult>>,
+    /// The last reply each recipient got, for the ones never finalised.
+    last_reply: Vec<Option<Reply>>,
+    attempts: Vec<Attempt>,
+    /// The attempt that ended the walk, by position.
+    stopped_by: Option<usize>,
+    /// The overall deadline ended the walk before every candidate was tried.
+    out_of_time: bool,
+}
+
+impl<'o> Progress<'o> {
+    fn new(opts: &'o SmtpOptions, uses_rcpt: bool) -> Self {
+        Progress {
+            opts,
+            uses_rcpt,
+            finals: vec![None; opts.rcpt_to.len()],
+            last_reply: vec![None; opts.rcpt_to.len()],
+            attempts: Vec::new(),
+            stopped_by: None,
+            out_of_time: false,
+        }
+    }
+
+    /// The recipients still open, by position in `rcpt_to`.
+    fn pending(&self) -> Vec<usize> {
+        if self.uses_rcpt {
+            (0..self.finals.len())
+                .filter(|&i| self.finals[i].is_none())
+                .collect()
         } else {
             Vec::new()
-        };
-        let addresses: Vec<String> = pending.iter().map(|&i| opts.rcpt_to[i].clone()).collect();
-        let mut a = attempt(&ctx, candidate, mode, &addresses).await;
+        }
+    }
 
+    /// Take one attempt at the `pending` recipients: what it decided for each,
+    /// and whether the walk stops here (success, docs/rules/route.md, Rules 24
+    /// and 25) or moves on.
+    fn take(&mut self, mut a: Attempt, pending: &[usize]) -> ControlFlow<()> {
         // Per-recipient replies of this attempt, in the order sent.
         let through = matches!(
             a.outcome,
@@ -198,112 +244,144 @@ async fn walk(route: &Route, opts: &SmtpOptions, mode: Mode<'_>) -> Walk {
         );
         for (k, r) in a.recipients.iter().enumerate() {
             let i = pending[k];
-            last_reply[i] = r.reply.clone();
+            self.last_reply[i] = r.reply.clone();
             let done = match r.verdict {
                 WalkVerdict::Permanent => true,
                 WalkVerdict::Accepted | WalkVerdict::Reached => through,
                 WalkVerdict::Temporary => false,
             };
             if done {
-                finals[i] = Some(r.clone());
+                self.finals[i] = Some(r.clone());
             }
         }
-        let idx = attempts.len();
         let stop = match &a.outcome {
             AttemptOutcome::Reached { .. } | AttemptOutcome::Accepted { .. } => {
-                !uses_rcpt || finals.iter().all(Option::is_some)
+                !self.uses_rcpt || self.finals.iter().all(Option::is_some)
             }
-            // Rule 24: final for every recipient still open.
+            // docs/rules/route.md, Rule 24: final for every recipient still
+            // open.
             AttemptOutcome::Hard { stage, .. }
                 if matches!(stage, Stage::Mail | Stage::Rcpt | Stage::Data | Stage::Dot) =>
             {
                 let reply = stage_reply(&a, *stage);
-                close_all(&mut finals, opts, WalkVerdict::Permanent, &reply);
+                self.close_all(WalkVerdict::Permanent, &reply);
                 true
             }
-            // Rule 25: after the final dot, never resend elsewhere.
+            // docs/rules/route.md, Rule 25: after the final dot, never resend
+            // elsewhere.
             AttemptOutcome::Soft {
                 stage: Stage::Dot, ..
             } => {
                 let reply = stage_reply(&a, Stage::Dot);
-                close_all(&mut finals, opts, WalkVerdict::Temporary, &reply);
+                self.close_all(WalkVerdict::Temporary, &reply);
                 true
             }
-            _ => uses_rcpt && finals.iter().all(Option::is_some),
+            _ => self.uses_rcpt && self.finals.iter().all(Option::is_some),
         };
         if stop {
-            stopped_by = Some(idx);
-            attempts.push(a);
-            break;
+            self.stopped_by = Some(self.attempts.len());
+            self.attempts.push(a);
+            return ControlFlow::Break(());
         }
         a.next = Some(why_next(&a));
-        attempts.push(a);
-    }
-    // The last attempt made had nowhere to go.
-    if stopped_by.is_none()
-        && let Some(last) = attempts.last_mut()
-    {
-        last.next =
-            out_of_time.then(|| "overall deadline reached: no further address tried".to_string());
+        self.attempts.push(a);
+        ControlFlow::Continue(())
     }
 
-    // Rule 26: permanent only when every attempt failed permanently (a 5xx
-    // greeting counts as temporary: rule 23).
-    let all_hard = !attempts.is_empty()
-        && attempts.iter().all(|a| {
-            matches!(&a.outcome, AttemptOutcome::Hard { stage, .. } if *stage != Stage::Greeting)
-        });
-    let open_verdict = if all_hard {
-        WalkVerdict::Permanent
-    } else {
-        WalkVerdict::Temporary
-    };
+    /// Give every recipient still open this verdict and reply.
+    fn close_all(&mut self, verdict: WalkVerdict, reply: &Option<Reply>) {
+        for (i, f) in self.finals.iter_mut().enumerate() {
+            if f.is_none() {
+                *f = Some(RcptResult {
+                    address: self.opts.rcpt_to[i].clone(),
+                    verdict,
+                    reply: reply.clone(),
+                });
+            }
+        }
+    }
 
-    let (verdict, recipients) = if uses_rcpt {
-        let recipients: Vec<RcptResult> = finals
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| {
-                f.unwrap_or_else(|| RcptResult {
-                    address: opts.rcpt_to[i].clone(),
-                    verdict: open_verdict,
-                    reply: last_reply[i].clone(),
-                })
-            })
-            .collect();
-        let verdict = if recipients.iter().all(|r| r.verdict == success) {
-            success
-        } else if recipients
-            .iter()
-            .any(|r| r.verdict == WalkVerdict::Temporary)
+    /// The verdict (docs/rules/route.md, Rule 26), each recipient's result and
+    /// the reason.
+    fn finish(self, route: &Route, probing: bool) -> Walk {
+        let Progress {
+            opts,
+            uses_rcpt,
+            finals,
+            last_reply,
+            mut attempts,
+            stopped_by,
+            out_of_time,
+        } = self;
+        // The last attempt made had nowhere to go.
+        if stopped_by.is_none()
+            && let Some(last) = attempts.last_mut()
         {
-            WalkVerdict::Temporary
+            last.next = out_of_time
+                .then(|| "overall deadline reached: no further address tried".to_string());
+        }
+        // docs/rules/route.md, Rule 26: permanent only when every attempt
+        // failed permanently (a 5xx greeting counts as temporary: Rule 23).
+        let all_hard = !attempts.is_empty()
+            && attempts.iter().all(|a| {
+                matches!(&a.outcome, AttemptOutcome::Hard { stage, .. } if *stage != Stage::Greeting)
+            });
+        let (verdict, recipients) = if uses_rcpt {
+            let open_verdict = if all_hard {
+                WalkVerdict::Permanent
+            } else {
+                WalkVerdict::Temporary
+            };
+            let recipients: Vec<RcptResult> = finals
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    f.unwrap_or_else(|| RcptResult {
+                        address: opts.rcpt_to[i].clone(),
+                        verdict: open_verdict,
+                        reply: last_reply[i].clone(),
+                    })
+                })
+                .collect();
+            let success = if probing {
+                WalkVerdict::Reached
+            } else {
+                WalkVerdict::Accepted
+            };
+            let verdict = if recipients.iter().all(|r| r.verdict == success) {
+                success
+            } else if recipients
+                .iter()
+                .any(|r| r.verdict == WalkVerdict::Temporary)
+            {
+                WalkVerdict::Temporary
+            } else {
+                WalkVerdict::Permanent
+            };
+            (verdict, recipients)
         } else {
-            WalkVerdict::Permanent
+            let verdict = match stopped_by.map(|i| &attempts[i].outcome) {
+                Some(AttemptOutcome::Reached { .. }) => WalkVerdict::Reached,
+                Some(AttemptOutcome::Hard { .. }) => WalkVerdict::Permanent,
+                _ if all_hard => WalkVerdict::Permanent,
+                _ => WalkVerdict::Temporary,
+            };
+            (verdict, Vec::new())
         };
-        (verdict, recipients)
-    } else {
-        let verdict = match stopped_by.map(|i| &attempts[i].outcome) {
-            Some(AttemptOutcome::Reached { .. }) => WalkVerdict::Reached,
-            Some(AttemptOutcome::Hard { .. }) => WalkVerdict::Permanent,
-            _ if all_hard => WalkVerdict::Permanent,
-            _ => WalkVerdict::Temporary,
-        };
-        (verdict, Vec::new())
-    };
-    let reason = explain(
-        verdict,
-        &attempts,
-        &recipients,
-        stopped_by,
-        out_of_time,
-        route,
-    );
-    Walk {
-        verdict,
-        attempts,
-        recipients,
-        reason,
+        let reason = explain(
+            verdict,
+            &attempts,
+            &recipients,
+            stopped_by,
+            out_of_time,
+            route,
+        );
+        Walk {
+            verdict,
+            attempts,
+            recipients,
+            reason,
+        }
     }
 }
 
@@ -314,23 +392,6 @@ fn stage_reply(a: &Attempt, stage: Stage) -> Option<Reply> {
         .rev()
         .find(|s| s.stage == stage)
         .and_then(|s| s.reply.clone())
-}
-
-fn close_all(
-    finals: &mut [Option<RcptResult>],
-    opts: &SmtpOptions,
-    verdict: WalkVerdict,
-    reply: &Option<Reply>,
-) {
-    for (i, f) in finals.iter_mut().enumerate() {
-        if f.is_none() {
-            *f = Some(RcptResult {
-                address: opts.rcpt_to[i].clone(),
-                verdict,
-                reply: reply.clone(),
-            });
-        }
-    }
 }
 
 /// Why the walk leaves this attempt for the next address.
