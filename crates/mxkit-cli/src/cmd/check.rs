@@ -9,7 +9,8 @@ use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
 use mxkit::smtp::{SmtpOptions, Timeouts, TlsMode};
 
-use super::dns::{DnsSettings, runtime};
+use super::common::{host_name, runtime};
+use super::dns::DnsSettings;
 use crate::Usage;
 use crate::args::{CheckArgs, FailOnArg, FormatArg};
 use crate::exit;
@@ -47,7 +48,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     } else if dns.offline {
         SmtpCheck::Skip("offline: the exchangers were not probed over SMTP".into())
     } else {
-        let helo = super::probe::helo_name(None);
+        let helo = host_name();
         let mut o = SmtpOptions::new(helo, domain.as_str());
         o.timeouts = Timeouts::probe();
         o.tls = TlsMode::Opportunistic;

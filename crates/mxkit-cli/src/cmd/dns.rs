@@ -167,11 +167,3 @@ pub fn parse_server(s: &str) -> Result<SocketAddr> {
         .into()
     })
 }
-
-/// A current-thread runtime: one command, one task tree.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}

@@ -33,8 +33,8 @@ use mxkit::scan::{
 };
 use tokio::sync::mpsc;
 
-use super::dns::{parse_server, runtime};
-use super::probe::parse_duration;
+use super::common::{parse_duration, runtime};
+use super::dns::parse_server;
 use crate::Usage;
 use crate::args::ScanArgs;
 use crate::exit;

@@ -14,6 +14,7 @@ use mxkit_trap::model::{AllowEntry, Grade, now};
 use mxkit_trap::run::{Event, LogSource, RunSettings, Target};
 use mxkit_trap::store::{Store, StoreError};
 
+use super::common::host_name;
 use crate::Usage;
 use crate::args::{
     TrapAllowArgs, TrapArgs, TrapCommand, TrapDelistArgs, TrapExpireArgs, TrapExportArgs,
@@ -239,7 +240,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
     let hostname = match args.hostname.clone().or_else(|| config.hostname.clone()) {
         Some(name) => name,
         None => {
-            let name = system_hostname();
+            let name = host_name();
             check_hostname(&name).map_err(|reason| {
                 Usage(format!(
                     "this host's name {:?} {reason}: give --hostname NAME",
@@ -386,14 +387,6 @@ fn report_step(step: &Step, shadow: bool) {
     for ip in &step.delisted {
         let _ = writeln!(err, "mxtrap: DELISTED ip={ip} reason=known-good");
     }
-}
-
-fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn list(args: TrapListArgs) -> Result<u8> {
