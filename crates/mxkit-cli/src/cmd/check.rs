@@ -7,6 +7,7 @@ use mxkit::address::Domain;
 use mxkit::check::nameservers::EngineDirect;
 use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
+use mxkit::dns::Lookup;
 
 use super::common::{host_name, runtime};
 use super::dns::DnsSettings;
@@ -55,11 +56,12 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         let sources = dns.sources().await?;
         // Authoritative servers are asked directly, unless offline.
         let direct = EngineDirect::for_check(sources.timeout);
-        let direct_ref: Option<&dyn Direct> = sources.live.as_ref().map(|_| &direct as &dyn Direct);
+        let live = sources.engine.as_ref().map(|e| e as &dyn Lookup);
+        let direct_ref: Option<&dyn Direct> = live.map(|_| &direct as &dyn Direct);
         let report = mxkit::check::check(
             &domain,
             sources.lookup.as_ref(),
-            sources.live.as_deref(),
+            live,
             direct_ref,
             &dns.zones,
             &options,

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::hash::Hasher;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +23,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mxkit::bounded;
-use mxkit::dns::engine::{Engine, EngineConfig};
-use mxkit::dns::zone::ZoneSet;
-use mxkit::dns::{Lookup, Overlay};
 use mxkit::scan::{
     DEFAULT_GONE_AFTER, Done, Item, LineReader, LineTooLong, MAX_WINDOW, ScanOptions, Scanner,
     WindowSize,
@@ -34,7 +30,7 @@ use mxkit::scan::{
 use tokio::sync::mpsc;
 
 use super::common::{parse_duration, runtime};
-use super::dns::parse_server;
+use super::dns::{self, DnsSettings};
 use crate::Usage;
 use crate::args::ScanArgs;
 use crate::exit;
@@ -58,29 +54,14 @@ struct Settings {
     input: Option<PathBuf>,
     output: Option<PathBuf>,
     resume: bool,
-    servers: Vec<SocketAddr>,
-    zones: ZoneSet,
-    offline: bool,
-    timeout: Duration,
-    tries: u32,
-    rate: Option<u32>,
+    dns: DnsSettings,
     options: ScanOptions,
     progress: bool,
     stats: Option<PathBuf>,
 }
 
 fn settings(args: &ScanArgs) -> Result<Settings> {
-    let servers = args
-        .servers
-        .iter()
-        .map(|s| parse_server(s))
-        .collect::<Result<Vec<_>>>()?;
-    if args.offline && !servers.is_empty() {
-        return Err(Usage("--offline and --server exclude each other".into()).into());
-    }
-    if args.offline && args.zones.is_empty() {
-        return Err(Usage("--offline needs at least one --zone".into()).into());
-    }
+    let servers = dns::servers(&args.servers, args.offline, &args.zones, true)?;
     let window = match args.window.trim() {
         "auto" => WindowSize::Auto,
         n => match n.parse::<usize>() {
@@ -112,28 +93,24 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         return Err(Usage("--resume needs --output FILE (not standard output)".into()).into());
     }
     check_paths(input.as_deref(), output.as_deref(), args.stats.as_deref())?;
-    let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
+    let zones = dns::load_zones(&args.zones)?;
     let route = super::plan::options(&args.plan, true, None)?;
+    let dns = DnsSettings {
+        servers,
+        zones,
+        offline: args.offline,
+        timeout: Some(timeout),
+        attempts: Some(tries),
+        rate: args.rate,
+    };
     // A run stops early only after this long without any usable reply; a
     // question may wait its whole budget (backed-off tries over every
     // server), so never less than twice that.
-    let budget = {
-        let mut engine = EngineConfig::new(servers.clone());
-        engine.timeout = timeout;
-        engine.attempts = tries;
-        engine.budget()
-    };
-    let gone_after = DEFAULT_GONE_AFTER.max(budget * 2);
+    let gone_after = DEFAULT_GONE_AFTER.max(dns.budget() * 2);
     Ok(Settings {
         input,
         output,
         resume: args.resume,
-        servers,
-        zones,
-        offline: args.offline,
-        timeout,
-        tries,
-        rate: args.rate,
         options: ScanOptions {
             route,
             window,
@@ -141,6 +118,7 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
             timeout,
             ..ScanOptions::default()
         },
+        dns,
         progress: !args.no_progress && io::stderr().is_terminal(),
         stats: args.stats.clone(),
     })
@@ -295,8 +273,8 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     };
 
     let outcome = runtime()?.block_on(async {
-        let (lookup, engine) = sources(&s).await?;
-        let scanner = Scanner::new(lookup, engine, s.options.clone());
+        let sources = s.dns.sources().await?;
+        let scanner = Scanner::new(sources.lookup, sources.engine, s.options.clone());
         anyhow::Ok(scanner.run(&mut item_rx, &done_tx).await)
     });
     drop(done_tx);
@@ -361,40 +339,6 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     } else {
         exit::TEMPORARY
     })
-}
-
-/// The lookup source (zone files over the engine, the engine alone, or
-/// zone files alone) and the engine when there is one.
-async fn sources(s: &Settings) -> Result<(Arc<dyn Lookup>, Option<Engine>)> {
-    if s.offline {
-        let zones = Overlay {
-            zones: s.zones.clone(),
-            fallback: None,
-        };
-        return Ok((Arc::new(zones), None));
-    }
-    let mut config = if s.servers.is_empty() {
-        EngineConfig::from_system().context(
-            "cannot read the system resolver configuration (give --server IP, or --offline with --zone)",
-        )?
-    } else {
-        EngineConfig::new(s.servers.clone())
-    };
-    config.timeout = s.timeout;
-    config.attempts = s.tries;
-    config.rate = s.rate;
-    let engine = Engine::new(config)
-        .await
-        .context("cannot open DNS sockets")?;
-    let lookup: Arc<dyn Lookup> = if s.zones.is_empty() {
-        Arc::new(engine.clone())
-    } else {
-        Arc::new(Overlay {
-            zones: s.zones.clone(),
-            fallback: Some(Arc::new(engine.clone())),
-        })
-    };
-    Ok((lookup, Some(engine)))
 }
 
 /// Open the output: standard output, a new file, or (`--resume`) the
