@@ -1,5 +1,5 @@
 //! Exporters: the listings as blocklists that Postfix, rspamd, DNS servers
-//! and nftables consume (spec/trap.md part (c)).
+//! and nftables consume (docs/trap.md, "Exports").
 //!
 //! Words:
 //! - a **format** ([`Format`]) is one kind of blocklist file;
@@ -18,8 +18,8 @@
 //! [`Format::Nftables`]: its timeouts are relative to `now`, so the script
 //! changes every second; it is a command to apply, not a file to watch.
 //!
-//! Every file is replaced atomically by [`write_atomic`] (spec/trap.md:
-//! "Every export is written atomically"): rspamd's map watcher and rbldnsd's
+//! Every file is replaced atomically by [`write_atomic`] (docs/trap.md,
+//! "Exports": "Written atomically"): rspamd's map watcher and rbldnsd's
 //! reload must never see half a file.
 //!
 //! The formats, and what consumes them:
@@ -65,8 +65,8 @@
 //!   ([`ExportOptions::nft_table`], e.g. `inet mxtrap`) with the sets
 //!   `mxtrap4` (`ipv4_addr`) and `mxtrap6` (`ipv6_addr`), both `flags
 //!   timeout`, flushes them and adds every trapped or repeat address with
-//!   `timeout` = expiry − now, so the kernel expires them (spec: nftables
-//!   has no way to explain itself, so only trapped, never suspect). Rules
+//!   `timeout` = expiry − now, so the kernel expires them (nftables has no
+//!   way to explain itself, so only trapped, never suspect). Rules
 //!   that use the sets (`ip saddr @mxtrap4 tcp dport 25 drop`) are the
 //!   admin's own; `nft -f` applies the script in one transaction.
 //! - [`Format::Json`]: a JSON array, one listing a line (see
@@ -105,7 +105,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order of spec/trap.md part (c).
+    /// Every format, in the order of docs/trap.md, "Exports".
     pub const ALL: [Format; 6] = [
         Format::Rspamd,
         Format::PostfixCidr,
@@ -461,7 +461,8 @@ fn postfix_cidr(entries: &[Entry<'_>], opts: &ExportOptions) -> String {
     out
 }
 
-/// The A value of a grade (spec/trap.md part (c) 3).
+/// The A value of a grade, an address in 127.0.0.0/8 as RFC 5782 DNSBLs use
+/// (docs/trap.md, "Exports", `dnsbl-zone`).
 fn dnsbl_code(grade: Grade) -> Ipv4Addr {
     match grade {
         Grade::Repeat => Ipv4Addr::new(127, 0, 0, 4),

@@ -124,8 +124,8 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// spec/trap.md, "Retention and privacy": 7 days of raw observations, 30
-    /// days of evidence.
+    /// docs/trap.md, "What is kept": 7 days of raw observations, 30 days of
+    /// evidence.
     fn default() -> Retention {
         Retention {
             observations: model::secs(7 * 86_400),

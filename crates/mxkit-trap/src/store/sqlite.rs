@@ -12,8 +12,8 @@
 //!   the writer, and a commit is one append to the WAL;
 //! - `synchronous=FULL`: the WAL is synced at every commit. `NORMAL` keeps
 //!   a committed transaction through a killed process but may lose it to a
-//!   power cut or kernel crash; the spec's promise ("a connection that got a
-//!   reply is in the store") is kept only with `FULL`, at one fsync per
+//!   power cut or kernel crash; the trap's promise that a connection that
+//!   got a reply is in the store is kept only with `FULL`, at one fsync per
 //!   decoy session, which the decoy's rate affords;
 //! - `busy_timeout` of [`BUSY_TIMEOUT`]: another process (the CLI, a second
 //!   daemon) holding the write lock makes a call wait, not fail;
