@@ -5,17 +5,25 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::exit;
+
 /// mxkit: where does mail for an address go?
 ///
 /// Decides delivery exactly as RFC 5321 section 5.1 and the best MTAs do:
 /// MX records by preference, implicit MX, null MX (RFC 7505), temporary
 /// versus permanent DNS failures.
 #[derive(Parser, Debug)]
-#[command(name = "mxkit", version, after_help = crate::exit::HELP, propagate_version = true)]
+#[command(name = "mxkit", version, after_help = exit::HELP, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The end of a subcommand's `--help`: its examples, then its exit codes
+/// (from [`exit`], where every table is).
+fn help(examples: &str, exit_codes: &str) -> String {
+    format!("{examples}\n\n{exit_codes}")
 }
 
 /// The subcommands.
@@ -23,34 +31,34 @@ pub struct Cli {
 pub enum Command {
     /// The delivery plan for an address: MX records, candidates in the order a
     /// sender tries them, and the verdict.
-    #[command(after_help = ROUTE_HELP)]
+    #[command(after_help = help(ROUTE_EXAMPLES, exit::ROUTE))]
     Route(RouteArgs),
     /// Audit a domain's mail DNS, live or from a zone file before it is
     /// published: findings with ids, severities, evidence and fixes.
-    #[command(after_help = CHECK_HELP)]
+    #[command(after_help = help(CHECK_EXAMPLES, exit::CHECK))]
     Check(CheckArgs),
     /// Walk the plan over SMTP as a sending server does: connect, greeting,
     /// EHLO, STARTTLS, stopping at the stage asked for; every attempt and why
     /// the walk moved on.
-    #[command(after_help = PROBE_HELP)]
+    #[command(after_help = help(PROBE_EXAMPLES, exit::PROBE))]
     Probe(ProbeArgs),
     /// Deliver one message directly to the recipients' exchangers, along the
     /// same walk (no relay, no queue: one try now).
-    #[command(after_help = SEND_HELP)]
+    #[command(after_help = help(SEND_EXAMPLES, exit::SEND))]
     Send(SendArgs),
     /// Route every domain (or address) of a file, one per line, as fast as
     /// the resolver allows: one JSON line per input line, nothing lost,
     /// resumable.
-    #[command(after_help = SCAN_HELP)]
+    #[command(after_help = help(SCAN_EXAMPLES, exit::SCAN))]
     Scan(ScanArgs),
     /// A decoy lowest-priority MX: records who connects to it without trying
     /// a real MX first, correlates with the real MX hosts' Postfix logs, and
     /// publishes graded blocklists for Postfix, rspamd, DNSBL and nftables.
-    #[command(after_help = TRAP_HELP)]
+    #[command(after_help = help(TRAP_EXAMPLES, exit::TRAP))]
     Trap(TrapArgs),
 }
 
-const TRAP_HELP: &str = "\
+const TRAP_EXAMPLES: &str = "\
 Examples:
   mxkit trap run --config /etc/mxkit/trap.toml
   mxkit trap run --listen 192.0.2.99:25 --listen [2001:db8::99]:25 \\
@@ -73,19 +81,26 @@ pub struct TrapArgs {
 #[derive(Subcommand, Debug)]
 pub enum TrapCommand {
     /// Run the decoy, follow the real MX hosts' logs, decide and export.
+    #[command(after_help = exit::TRAP)]
     Run(TrapRunArgs),
     /// The addresses listed now (shadow listings included, marked).
+    #[command(after_help = exit::TRAP)]
     List(TrapListArgs),
     /// Everything recorded about one address: listing, decisions, sessions.
+    #[command(after_help = exit::TRAP)]
     Show(TrapShowArgs),
     /// Never list an address or network (and withdraw its listing); with
     /// --remove, take it off the allowlist again.
+    #[command(after_help = exit::TRAP)]
     Allow(TrapAllowArgs),
     /// Withdraw one address's listing now.
+    #[command(after_help = exit::TRAP)]
     Delist(TrapDelistArgs),
     /// Remove expired listings and observations past their retention.
+    #[command(after_help = exit::TRAP)]
     Expire(TrapExpireArgs),
     /// Write the current listings in one format, once.
+    #[command(after_help = exit::TRAP)]
     Export(TrapExportArgs),
 }
 
@@ -222,7 +237,7 @@ pub struct TrapExportArgs {
     pub store: TrapStoreArgs,
 }
 
-const SCAN_HELP: &str = "\
+const SCAN_EXAMPLES: &str = "\
 Examples:
   mxkit scan domains.txt --server 127.0.0.1 > routes.jsonl
   mxkit scan domains.txt --server 127.0.0.1 --output routes.jsonl --stats stats.json
@@ -234,70 +249,33 @@ Output: one JSON object per line, per input line that is not blank or a
 --json' plus 'line' (1-based input line number) and 'input' (the line as
 given). Lines that cannot be routed (over 1024 bytes, not UTF-8, not a
 domain) are 'permanent'/'invalid_address'; names whose lookups failed are
-'temporary'/'dns_temporary' with the reason.
+'temporary'/'dns_temporary' with the reason.";
 
-Exit codes:
-  0   the run completed: every input line has its output line (whatever the
-      outcomes, timeouts included)
-  3   the run stopped early: no usable reply from any DNS server for 30 s
-      (or twice the longest a question can wait, when longer), or the input
-      could not be read to its end; the lines written are complete, rerun
-      with --output FILE --resume to finish
-  64  usage error or unreadable input (bad flag, missing file or a directory,
-      broken zone file, --output or --stats naming the input, --output not a
-      scan output of this input when resuming)";
-
-const PROBE_HELP: &str = "\
+const PROBE_EXAMPLES: &str = "\
 Examples:
   mxkit probe example.org                        (walk until one exchanger answers EHLO)
   mxkit probe example.org --all --stop-after starttls --json
-  mxkit probe john@example.org --stop-after rcpt --from me@example.net --transcript
+  mxkit probe john@example.org --stop-after rcpt --from me@example.net --transcript";
 
-Exit codes:
-  0   a candidate reached the stage (--all: every candidate did)
-  2   permanent: no route, or a 5xx where it is final
-  3   temporary: every candidate failed softly (--all: some candidate failed)
-  64  usage error (bad address or flag, unusable --ca-file, bad --helo), before any network work";
-
-const SEND_HELP: &str = "\
+const SEND_EXAMPLES: &str = "\
 Examples:
   mxkit send --from me@example.net --to john@example.org < message.eml
-  mxkit send --from me@example.net --to john@example.org --subject test   (a short test message)
+  mxkit send --from me@example.net --to john@example.org --subject test   (a short test message)";
 
-Exit codes:
-  0   accepted by an exchanger of every recipient's domain
-  2   bounced: a 5xx where it is final, or no route
-  3   deferred: every candidate failed softly, or the connection was lost after the message was sent
-  64  usage error (bad address, unreadable message)";
-
-const CHECK_HELP: &str = "\
+const CHECK_EXAMPLES: &str = "\
 Examples:
   mxkit check example.org
   mxkit check example.org --zone example.org.zone            (before publishing: also shows what changes)
   mxkit check example.org --zone example.org.zone --offline  (the file alone)
-  mxkit check example.org --format nagios --set single-exchanger=ignore
+  mxkit check example.org --format nagios --set single-exchanger=ignore";
 
-Exit codes:
-  0   clean (notices and info only)
-  1   warnings
-  2   errors: mail is lost or at risk
-  3   incomplete: a lookup failed (SERVFAIL, timeout), some rules could not be decided;
-      with --format nagios also a usage error (UNKNOWN, as the plugin API says)
-  64  usage error or unreadable input (bad flag, unknown rule id, broken zone file)";
-
-const ROUTE_HELP: &str = "\
+const ROUTE_EXAMPLES: &str = "\
 Examples:
   mxkit route john@example.org
   mxkit route example.org --json
   mxkit route john@example.org --zone examples/example.org.zone --offline --seed 1
   mxkit route user@[192.0.2.1]
-  mxkit route example.org --self backup-mx.example.net     (as a backup MX would)
-
-Exit codes:
-  0   deliverable
-  2   permanent failure: the mail would bounce (null MX, no such domain, no usable exchanger, loop)
-  3   temporary failure: retry later (DNS failed now, no primary relay)
-  64  usage error or unreadable input (bad flag, malformed address, broken zone file)";
+  mxkit route example.org --self backup-mx.example.net     (as a backup MX would)";
 
 /// `mxkit route`.
 #[derive(Args, Debug)]
@@ -682,5 +660,32 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every subcommand's `--help` ends with its own exit codes, from
+    /// `exit`, and `mxkit --help` with the table of all of them.
+    #[test]
+    fn every_help_ends_with_exit_codes() {
+        fn check(command: &mut clap::Command, path: &str) {
+            let help = command.render_long_help().to_string();
+            let codes = help
+                .rfind("Exit codes")
+                .unwrap_or_else(|| panic!("{path}: {help}"));
+            assert!(
+                help[codes..].contains("\n  64  usage error"),
+                "{path}: {help}"
+            );
+            // (clap's own `help` subcommand prints the others' help.)
+            for sub in command
+                .get_subcommands_mut()
+                .filter(|s| s.get_name() != "help")
+            {
+                let path = format!("{path} {}", sub.get_name());
+                check(sub, &path);
+            }
+        }
+        let mut cli = super::Cli::command();
+        cli.build();
+        check(&mut cli, "mxkit");
     }
 }

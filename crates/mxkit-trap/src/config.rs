@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::detect::Windows;
+use crate::export::ExportOptions;
 use crate::listener::Limits;
 use crate::model::Micros;
 
@@ -139,6 +140,33 @@ pub struct Publish {
     pub dnsbl_contact: Option<String>,
     /// The nftables table name (default `mxtrap`).
     pub nft_table: Option<String>,
+}
+
+impl Config {
+    /// What the exports say about themselves: `[publish]` over the
+    /// defaults of [`ExportOptions`]; the first of `dnsbl_ns` is also the
+    /// DNSBL zone's primary (SOA MNAME).
+    pub fn export_options(&self) -> ExportOptions {
+        let p = &self.publish;
+        let mut o = ExportOptions::default();
+        if let Some(url) = &p.info_url {
+            o.info_url = url.clone();
+        }
+        if let Some(zone) = &p.dnsbl_zone {
+            o.zone = zone.clone();
+        }
+        if let Some(primary) = p.dnsbl_ns.first() {
+            o.ns = p.dnsbl_ns.clone();
+            o.soa_mname = primary.clone();
+        }
+        if let Some(c) = &p.dnsbl_contact {
+            o.soa_rname = c.clone();
+        }
+        if let Some(t) = &p.nft_table {
+            o.nft_table = t.clone();
+        }
+        o
+    }
 }
 
 /// `[windows]`, in seconds.
@@ -602,6 +630,26 @@ mod tests {
             assert!(e.starts_with(key), "{text:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn publish_sets_the_export_options() {
+        assert_eq!(Config::default().export_options(), ExportOptions::default());
+        let c = Config::parse(
+            "[publish]\ninfo_url = \"https://example.org/mxtrap?ip={ip}\"\n\
+             dnsbl_zone = \"mxtrap.example.org\"\n\
+             dnsbl_ns = [\"ns1.example.org\", \"ns2.example.org\"]\n\
+             dnsbl_contact = \"hostmaster.example.org\"\nnft_table = \"inet trap\"\n",
+        )
+        .unwrap();
+        let o = c.export_options();
+        assert_eq!(o.info_url, "https://example.org/mxtrap?ip={ip}");
+        assert_eq!(o.zone, "mxtrap.example.org");
+        assert_eq!(o.ns, ["ns1.example.org", "ns2.example.org"]);
+        assert_eq!(o.soa_mname, "ns1.example.org");
+        assert_eq!(o.soa_rname, "hostmaster.example.org");
+        assert_eq!(o.nft_table, "inet trap");
+        assert_eq!(o.ttl, ExportOptions::default().ttl);
     }
 
     #[test]

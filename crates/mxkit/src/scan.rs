@@ -39,6 +39,11 @@
 //! they are done (in completion order, not input order), in batches: a
 //! batch leaves when it is full, when nothing else is being routed, or
 //! at most [`HOLD`] after its first result.
+//!
+//! Results are written as JSON lines, and a later run continues an output
+//! that a killed or stopped run left behind: [`resume`].
+
+pub mod resume;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
@@ -54,6 +59,7 @@ use crate::dns::cache::{Cache, CacheStats};
 use crate::dns::engine::{Engine, MeterReading};
 use crate::dns::{Lookup, RecordType};
 use crate::route::{Route, RouteError, RouteKind, RouteOptions, RouteVerdict, route_input};
+use resume::LineSet;
 
 /// Longest line routed, in bytes (after the line ending is removed); a
 /// longer line is answered `invalid_address` and only its first
@@ -75,6 +81,15 @@ pub const LOSS_THRESHOLD: f64 = 0.01;
 /// Default for [`ScanOptions::gone_after`]: how long without any usable reply
 /// before a run stops early.
 pub const DEFAULT_GONE_AFTER: Duration = Duration::from_secs(30);
+
+/// [`ScanOptions::gone_after`] for a resolver whose questions may wait up
+/// to `budget` each (backed-off tries over every server,
+/// [`EngineConfig::budget`](crate::dns::engine::EngineConfig::budget)):
+/// [`DEFAULT_GONE_AFTER`], but never less than twice that budget, so that
+/// one slow question does not look like a resolver that is gone.
+pub fn gone_after(budget: Duration) -> Duration {
+    DEFAULT_GONE_AFTER.max(budget * 2)
+}
 /// Entries of the shared cache by default (answers and flights).
 pub const DEFAULT_CACHE_ENTRIES: usize = 50_000;
 
@@ -131,21 +146,34 @@ impl LineTooLong {
 /// space); the last line may lack it. Blank lines and lines whose first
 /// non-blank character is `#` are skipped. A line is read to its end up to
 /// [`MAX_LINE_READ`] bytes (only the first [`MAX_LINE`] and one are kept);
-/// a longer one is an error ([`LineTooLong`]).
+/// a longer one is an error ([`LineTooLong`]). When resuming, the items
+/// whose results an output already holds are passed over too
+/// ([`LineReader::resuming`]).
 pub struct LineReader<R> {
     reader: R,
     line: u64,
     skipped: u64,
+    done: LineSet,
+    resumed: u64,
     buf: Vec<u8>,
 }
 
 impl<R: BufRead> LineReader<R> {
     /// Read from `reader`, starting at line 1.
     pub fn new(reader: R) -> Self {
+        Self::resuming(reader, LineSet::default())
+    }
+
+    /// Read from `reader`, starting at line 1, passing over the items of
+    /// the lines in `done` (the lines a resumed output holds, see
+    /// [`resume::resume`]).
+    pub fn resuming(reader: R, done: LineSet) -> Self {
         LineReader {
             reader,
             line: 0,
             skipped: 0,
+            done,
+            resumed: 0,
             buf: Vec::with_capacity(MAX_LINE + 1),
         }
     }
@@ -160,6 +188,11 @@ impl<R: BufRead> LineReader<R> {
         self.skipped
     }
 
+    /// Items passed over so far because their line was done.
+    pub fn resumed(&self) -> u64 {
+        self.resumed
+    }
+
     /// The next item, `None` at the end of the input.
     pub fn next_item(&mut self) -> io::Result<Option<Item>> {
         loop {
@@ -170,6 +203,10 @@ impl<R: BufRead> LineReader<R> {
             let raw = trim_ascii(&self.buf);
             if raw.is_empty() || raw[0] == b'#' {
                 self.skipped += 1;
+                continue;
+            }
+            if self.done.contains(self.line) {
+                self.resumed += 1;
                 continue;
             }
             let (input, unreadable) = if length > MAX_LINE {
@@ -808,6 +845,20 @@ mod tests {
         let lines: Vec<(u64, &str)> = got.iter().map(|i| (i.line, i.input.as_str())).collect();
         assert_eq!(lines, [(1, "a.test"), (4, "B.test."), (5, "c.test")]);
         assert!(got.iter().all(|i| i.unreadable.is_none()));
+    }
+
+    #[test]
+    fn resuming_passes_over_the_lines_done() {
+        let mut done = LineSet::default();
+        done.insert(1);
+        done.insert(4);
+        let mut r = LineReader::resuming(&b"a.test\n#\nb.test\nc.test\nd.test\n"[..], done);
+        let mut lines = Vec::new();
+        while let Some(i) = r.next_item().unwrap() {
+            lines.push((i.line, i.input));
+        }
+        assert_eq!(lines, [(3, "b.test".into()), (5, "d.test".into())]);
+        assert_eq!((r.lines(), r.skipped(), r.resumed()), (5, 1, 2));
     }
 
     #[test]

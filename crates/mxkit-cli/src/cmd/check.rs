@@ -7,9 +7,10 @@ use mxkit::address::Domain;
 use mxkit::check::nameservers::EngineDirect;
 use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
-use mxkit::smtp::{SmtpOptions, Timeouts, TlsMode};
+use mxkit::dns::Lookup;
 
-use super::dns::{DnsSettings, runtime};
+use super::common::{host_name, runtime};
+use super::dns::DnsSettings;
 use crate::Usage;
 use crate::args::{CheckArgs, FailOnArg, FormatArg};
 use crate::exit;
@@ -47,24 +48,20 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     } else if dns.offline {
         SmtpCheck::Skip("offline: the exchangers were not probed over SMTP".into())
     } else {
-        let helo = super::probe::helo_name(None);
-        let mut o = SmtpOptions::new(helo, domain.as_str());
-        o.timeouts = Timeouts::probe();
-        o.tls = TlsMode::Opportunistic;
-        SmtpCheck::Run(Box::new(o))
+        SmtpCheck::probe(host_name(), domain.as_str())
     };
     let options = CheckOptions { policy, smtp };
 
     let (report, resolvers) = runtime()?.block_on(async {
         let sources = dns.sources().await?;
-        // Authoritative servers are asked directly on port 53, one try
-        // fewer than the resolver gets: a silent server is a finding, not a wait.
-        let direct = EngineDirect::new(53, sources.timeout, 2);
-        let direct_ref: Option<&dyn Direct> = sources.live.as_ref().map(|_| &direct as &dyn Direct);
+        // Authoritative servers are asked directly, unless offline.
+        let direct = EngineDirect::for_check(sources.timeout);
+        let live = sources.engine.as_ref().map(|e| e as &dyn Lookup);
+        let direct_ref: Option<&dyn Direct> = live.map(|_| &direct as &dyn Direct);
         let report = mxkit::check::check(
             &domain,
             sources.lookup.as_ref(),
-            sources.live.as_deref(),
+            live,
             direct_ref,
             &dns.zones,
             &options,

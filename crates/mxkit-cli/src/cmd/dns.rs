@@ -1,7 +1,10 @@
-//! The DNS sources shared by the subcommands: `--server`, `--zone`,
-//! `--offline`, `--dns-timeout` -> validated settings -> the [`Lookup`]s.
+//! The DNS sources of every subcommand, built here and nowhere else:
+//! `--server`, `--zone`, `--offline` (and `--dns-timeout`, or `scan`'s
+//! `--timeout`, `--retries` and `--rate`) -> validated settings -> the
+//! [`Lookup`]s.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +26,13 @@ pub struct DnsSettings {
     pub zones: ZoneSet,
     /// `--offline`.
     pub offline: bool,
-    /// `--dns-timeout`: the first try's wait (later rounds back off).
+    /// The first try's wait (later rounds back off); `None`: resolv.conf's
+    /// (or the engine's default with `--server`).
     pub timeout: Option<Duration>,
+    /// Tries per question; `None`: as for `timeout`.
+    pub attempts: Option<u32>,
+    /// At most this many queries per second; `None`: no limit.
+    pub rate: Option<u32>,
 }
 
 /// The sources a command works with.
@@ -32,33 +40,50 @@ pub struct Sources {
     /// The resolver view: zone files over live DNS, zone files alone
     /// (offline), or live DNS alone.
     pub lookup: Arc<dyn Lookup>,
-    /// Live DNS without the zone files; `None` offline.
-    pub live: Option<Arc<dyn Lookup>>,
+    /// Live DNS without the zone files (the engine); `None` offline.
+    pub engine: Option<Engine>,
     /// The per-try timeout in force.
     pub timeout: Duration,
     /// The resolvers asked, for reports (`127.0.0.1:53`), or `offline`.
     pub resolvers: String,
 }
 
+/// Check `--server` and `--offline` against each other and against the
+/// `--zone` files given (`zones`): the servers, port 53 by default. Errors
+/// are usage errors (exit 64). `needs_dns`: whether anything will be
+/// looked up (not when every destination is an address literal); then
+/// `--offline` needs a zone.
+pub fn servers(
+    servers: &[String],
+    offline: bool,
+    zones: &[PathBuf],
+    needs_dns: bool,
+) -> Result<Vec<SocketAddr>> {
+    let servers = servers
+        .iter()
+        .map(|s| parse_server(s))
+        .collect::<Result<Vec<_>>>()?;
+    if offline && !servers.is_empty() {
+        return Err(Usage("--offline and --server exclude each other".into()).into());
+    }
+    if offline && zones.is_empty() && needs_dns {
+        // Nothing would answer: every name would be "unresolvable".
+        return Err(Usage("--offline needs at least one --zone (it asks no server)".into()).into());
+    }
+    Ok(servers)
+}
+
+/// Load the `--zone` files (a broken one is a usage error, exit 64).
+pub fn load_zones(paths: &[PathBuf]) -> Result<ZoneSet> {
+    Ok(ZoneSet::load(paths).map_err(|e| Usage(e.to_string()))?)
+}
+
 impl DnsSettings {
-    /// Check the flags and load the zone files (errors are usage errors, exit 64).
-    /// `needs_dns`: whether anything will be looked up (not when every
-    /// destination is an address literal); then `--offline` needs a zone.
+    /// Check the flags of `route`, `check`, `probe` and `send` and load the
+    /// zone files (errors are usage errors, exit 64). `needs_dns`: see
+    /// [`servers`].
     pub fn from_args(args: &DnsArgs, needs_dns: bool) -> Result<DnsSettings> {
-        let servers = args
-            .servers
-            .iter()
-            .map(|s| parse_server(s))
-            .collect::<Result<Vec<_>>>()?;
-        if args.offline && !servers.is_empty() {
-            return Err(Usage("--offline and --server exclude each other".into()).into());
-        }
-        if args.offline && args.zones.is_empty() && needs_dns {
-            // Nothing would answer: every name would be "unresolvable".
-            return Err(
-                Usage("--offline needs at least one --zone (it asks no server)".into()).into(),
-            );
-        }
+        let servers = servers(&args.servers, args.offline, &args.zones, needs_dns)?;
         let timeout = match args.dns_timeout {
             Some(t) if t.is_finite() && t > 0.0 && t <= 60.0 => Some(Duration::from_secs_f64(t)),
             Some(_) => {
@@ -69,13 +94,35 @@ impl DnsSettings {
             }
             None => None,
         };
-        let zones = ZoneSet::load(&args.zones).map_err(|e| Usage(e.to_string()))?;
         Ok(DnsSettings {
             servers,
-            zones,
+            zones: load_zones(&args.zones)?,
             offline: args.offline,
             timeout,
+            attempts: None,
+            rate: None,
         })
+    }
+
+    /// `config` with the timeout, tries and rate of these settings.
+    fn tune(&self, mut config: EngineConfig) -> EngineConfig {
+        if let Some(t) = self.timeout {
+            config.timeout = t;
+        }
+        if let Some(a) = self.attempts {
+            config.attempts = a;
+        }
+        if self.rate.is_some() {
+            config.rate = self.rate;
+        }
+        config
+    }
+
+    /// The longest a question may wait ([`EngineConfig::budget`]), counted
+    /// over the `--server`s given (one when there are none), before any
+    /// configuration is read.
+    pub fn budget(&self) -> Duration {
+        self.tune(EngineConfig::new(self.servers.clone())).budget()
     }
 
     /// Open the sources (binds the engine's sockets unless offline).
@@ -86,21 +133,19 @@ impl DnsSettings {
                     zones: self.zones.clone(),
                     fallback: None,
                 }),
-                live: None,
+                engine: None,
                 timeout: self.timeout.unwrap_or(mxkit::dns::engine::DEFAULT_TIMEOUT),
                 resolvers: "offline".into(),
             });
         }
-        let mut config = if self.servers.is_empty() {
+        let config = if self.servers.is_empty() {
             EngineConfig::from_system().context(
                 "cannot read the system resolver configuration (give --server IP, or --offline with --zone)",
             )?
         } else {
             EngineConfig::new(self.servers.clone())
         };
-        if let Some(t) = self.timeout {
-            config.timeout = t;
-        }
+        let config = self.tune(config);
         let resolvers = config
             .servers
             .iter()
@@ -108,22 +153,20 @@ impl DnsSettings {
             .collect::<Vec<_>>()
             .join(", ");
         let timeout = config.timeout;
-        let engine: Arc<dyn Lookup> = Arc::new(
-            Engine::new(config)
-                .await
-                .context("cannot open DNS sockets")?,
-        );
+        let engine = Engine::new(config)
+            .await
+            .context("cannot open DNS sockets")?;
         let lookup: Arc<dyn Lookup> = if self.zones.is_empty() {
-            engine.clone()
+            Arc::new(engine.clone())
         } else {
             Arc::new(Overlay {
                 zones: self.zones.clone(),
-                fallback: Some(engine.clone()),
+                fallback: Some(Arc::new(engine.clone())),
             })
         };
         Ok(Sources {
             lookup,
-            live: Some(engine),
+            engine: Some(engine),
             timeout,
             resolvers,
         })
@@ -146,7 +189,7 @@ impl DnsSettings {
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default, never 0.
-pub fn parse_server(s: &str) -> Result<SocketAddr> {
+fn parse_server(s: &str) -> Result<SocketAddr> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
@@ -166,12 +209,4 @@ pub fn parse_server(s: &str) -> Result<SocketAddr> {
         )
         .into()
     })
-}
-
-/// A current-thread runtime: one command, one task tree.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }

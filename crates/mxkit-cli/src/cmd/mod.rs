@@ -1,11 +1,15 @@
 //! One module per subcommand: typed arguments -> validated options -> library
-//! call -> report -> exit code. `dns` holds the DNS flags they share.
+//! call -> report -> exit code. The flags several share are converted once:
+//! `dns` (where answers come from), `plan` (how a plan is built), `smtp`
+//! (how a walk talks SMTP); `common` holds the rest they share.
 
 pub mod check;
+pub mod common;
 pub mod dns;
 pub mod plan;
 pub mod probe;
 pub mod route;
 pub mod scan;
 pub mod send;
+pub mod smtp;
 pub mod trap;

@@ -6,7 +6,8 @@ use anyhow::Result;
 use mxkit::address::{Address, Destination};
 use mxkit::route::{RouteOptions, RouteVerdict};
 
-use super::dns::{DnsSettings, runtime};
+use super::common::runtime;
+use super::dns::DnsSettings;
 use crate::Usage;
 use crate::args::RouteArgs;
 use crate::exit;

@@ -10,8 +10,8 @@ use mxkit::address::{Address, Destination};
 use mxkit::bounded;
 use mxkit::smtp::{self, Message, Timeouts, WalkVerdict};
 
-use super::dns::{DnsSettings, runtime};
-use super::probe::smtp_options;
+use super::common::runtime;
+use super::dns::DnsSettings;
 use crate::Usage;
 use crate::args::SendArgs;
 use crate::exit;
@@ -79,12 +79,12 @@ pub fn run(args: SendArgs) -> Result<u8> {
     let mut worst = exit::OK;
     let mut results = Vec::new();
     for (domain, (dest, rcpts)) in &groups {
-        let mut opts = smtp_options(&args.smtp, domain, Timeouts::deliver())?;
+        let mut opts = super::smtp::options(&args.smtp, domain, Timeouts::deliver())?;
         opts.mail_from = args.from.clone();
         opts.rcpt_to = rcpts.clone();
         let route = rt.block_on(dns.route(dest, &plan))?;
         let walk = rt.block_on(smtp::deliver(&route, &opts, &message));
-        let code = super::probe::verdict_code(&walk.verdict);
+        let code = super::smtp::verdict_code(&walk.verdict);
         // A bounce matters more than a deferral.
         worst = match (worst, code) {
             (exit::PERMANENT, _) | (_, exit::PERMANENT) => exit::PERMANENT,

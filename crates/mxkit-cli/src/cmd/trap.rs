@@ -1,6 +1,6 @@
 //! `mxkit trap`: the decoy MX ([`mxkit_trap`]) run, inspected and exported.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 use mxkit_trap::config::{Config, check_hostname};
-use mxkit_trap::detect::Step;
-use mxkit_trap::export::{self, ExportOptions, Format};
-use mxkit_trap::model::{AllowEntry, Grade, now};
+use mxkit_trap::export::{self, Format};
+use mxkit_trap::model::{AllowEntry, now};
 use mxkit_trap::run::{Event, LogSource, RunSettings, Target};
 use mxkit_trap::store::{Store, StoreError};
 
+use super::common::host_name;
 use crate::Usage;
 use crate::args::{
     TrapAllowArgs, TrapArgs, TrapCommand, TrapDelistArgs, TrapExpireArgs, TrapExportArgs,
@@ -79,24 +79,11 @@ fn opened(url: &str, store: Result<Store, StoreError>) -> Result<Store> {
     match store {
         Ok(store) => Ok(store),
         Err(e @ StoreError::Url(_)) => Err(Usage(e.to_string()).into()),
-        Err(StoreError::Missing(why)) => Err(Usage(format!("{why} ({})", redact(url))).into()),
+        Err(StoreError::Missing(why)) => Err(Usage(format!("{why} ({})", out::redact(url))).into()),
         Err(e) => {
-            Err(anyhow::Error::new(e).context(format!("cannot open the store {}", redact(url))))
+            Err(anyhow::Error::new(e)
+                .context(format!("cannot open the store {}", out::redact(url))))
         }
-    }
-}
-
-/// A store URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -124,28 +111,6 @@ fn parse_format(s: &str) -> Result<Format> {
     s.parse::<Format>().map_err(|e| Usage(e.to_string()).into())
 }
 
-fn publish(config: &Config) -> ExportOptions {
-    let p = &config.publish;
-    let mut o = ExportOptions::default();
-    if let Some(url) = &p.info_url {
-        o.info_url = url.clone();
-    }
-    if let Some(zone) = &p.dnsbl_zone {
-        o.zone = zone.clone();
-    }
-    if !p.dnsbl_ns.is_empty() {
-        o.ns = p.dnsbl_ns.clone();
-        o.soa_mname = p.dnsbl_ns[0].clone();
-    }
-    if let Some(c) = &p.dnsbl_contact {
-        o.soa_rname = c.clone();
-    }
-    if let Some(t) = &p.nft_table {
-        o.nft_table = t.clone();
-    }
-    o
-}
-
 fn resolve_listen(s: &str) -> Result<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
@@ -160,6 +125,27 @@ fn resolve_listen(s: &str) -> Result<SocketAddr> {
 
 fn run_trap(args: TrapRunArgs) -> Result<u8> {
     let (config, url) = config_and_store(&args.store)?;
+    let settings = run_settings(&args, &config)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let store = Arc::new(open(&url).await?);
+        let mut err = io::stderr();
+        if settings.logs.is_empty() {
+            out::no_logs_warning(&mut err)?;
+        }
+        let shadow = settings.shadow;
+        out::started(&mut err, &settings.listen, &url, &settings.logs, shadow)?;
+        let report: mxkit_trap::run::Report =
+            Arc::new(move |event: Event<'_>| report(event, shadow));
+        mxkit_trap::run::run(settings, store, report, shutdown_signal()).await?;
+        out::stopped(&mut err)?;
+        Ok(exit::OK)
+    })
+}
+
+/// The settings of `trap run`: its flags over the configuration file,
+/// checked (errors are usage errors, naming the flag or `FILE: key`).
+fn run_settings(args: &TrapRunArgs, config: &Config) -> Result<RunSettings> {
     let at = |key: &str| from_config(&args.store, key);
     let mut listen = Vec::new();
     for s in &config.listen {
@@ -239,7 +225,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
     let hostname = match args.hostname.clone().or_else(|| config.hostname.clone()) {
         Some(name) => name,
         None => {
-            let name = system_hostname();
+            let name = host_name();
             check_hostname(&name).map_err(|reason| {
                 Usage(format!(
                     "this host's name {:?} {reason}: give --hostname NAME",
@@ -249,7 +235,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
             name
         }
     };
-    let settings = RunSettings {
+    Ok(RunSettings {
         listen,
         hostname,
         limits: config.limits(),
@@ -259,7 +245,7 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         allow,
         windows: config.windows(),
         exports,
-        publish: publish(&config),
+        publish: config.export_options(),
         interval: config.interval(),
         retention: config.retention(),
         fcrdns: config.dns.fcrdns,
@@ -271,43 +257,6 @@ fn run_trap(args: TrapRunArgs) -> Result<u8> {
         })?,
         probe,
         probe_interval: config.probe_interval(),
-    };
-    let rt = runtime()?;
-    rt.block_on(async move {
-        let store = Arc::new(open(&url).await?);
-        if settings.logs.is_empty() {
-            eprintln!(
-                "mxkit: warning: no --primary-log: without the real MX hosts' logs nothing is \
-                 ever listed (every decoy session is only recorded)"
-            );
-        }
-        let shadow = settings.shadow;
-        eprintln!(
-            "mxkit: trap: decoy on {}, store {}, logs [{}]{}",
-            settings
-                .listen
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            redact(&url),
-            settings
-                .logs
-                .iter()
-                .map(LogSource::name)
-                .collect::<Vec<_>>()
-                .join(", "),
-            if shadow {
-                ", shadow mode: nothing is listed"
-            } else {
-                ""
-            }
-        );
-        let report: mxkit_trap::run::Report =
-            Arc::new(move |event: Event<'_>| report(event, shadow));
-        mxkit_trap::run::run(settings, store, report, shutdown_signal()).await?;
-        eprintln!("mxkit: trap: stopped");
-        Ok(exit::OK)
     })
 }
 
@@ -324,76 +273,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// What the running trap says on standard error.
+/// What the running trap says on standard error (a failed write there is
+/// no reason to stop the trap).
 fn report(event: Event<'_>, shadow: bool) {
-    match event {
-        Event::Step(step) => report_step(step, shadow),
-        Event::Stream {
-            name,
-            problem: Some(problem),
-        } => eprintln!(
-            "mxkit: warning: primary log {} cannot be read: {}; nothing is listed until it can \
-             be (decisions say primary-log-unreadable)",
-            crate::output::sanitize(name),
-            crate::output::sanitize(problem)
-        ),
-        Event::Stream {
-            name,
-            problem: None,
-        } => eprintln!(
-            "mxkit: trap: primary log {} is read again",
-            crate::output::sanitize(name)
-        ),
-    }
-}
-
-/// One stable line per decision worth reading (fail2ban-friendly):
-/// `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again ttl=86400`,
-/// and one when the anomaly alarm pauses or resumes listing.
-fn report_step(step: &Step, shadow: bool) {
     let mut err = io::stderr().lock();
-    if let Some(p) = &step.paused {
-        let _ = writeln!(
-            err,
-            "mxtrap: PAUSED reason=\"{}\" (nothing is listed while the primary may be \
-             unreachable from outside; it resumes by itself)",
-            p.reason
-        );
-    }
-    if let Some(p) = &step.resumed {
-        let _ = writeln!(
-            err,
-            "mxtrap: RESUMED paused_for={}s",
-            (p.ended.unwrap_or(p.started) - p.started).max(0) / 1_000_000
-        );
-    }
-    for l in &step.listed {
-        let ttl = (l.expires - now()).max(0) / 1_000_000;
-        let _ = writeln!(
-            err,
-            "mxtrap: {}{} ip={} reason={} ttl={ttl}",
-            if shadow { "WOULD-LIST " } else { "" },
-            l.grade.as_str().to_ascii_uppercase(),
-            l.ip,
-            l.reason.replace(' ', "_"),
-        );
-    }
-    for d in &step.decided {
-        if !d.grade.listed() && d.grade == Grade::Probe {
-            let _ = writeln!(err, "mxtrap: PROBE ip={} reason={}", d.client, d.reason);
-        }
-    }
-    for ip in &step.delisted {
-        let _ = writeln!(err, "mxtrap: DELISTED ip={ip} reason=known-good");
-    }
-}
-
-fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
+    let _ = match event {
+        Event::Step(step) => out::step(&mut err, step, shadow, now()),
+        Event::Stream { name, problem } => out::stream(&mut err, name, problem),
+    };
 }
 
 fn list(args: TrapListArgs) -> Result<u8> {
@@ -407,12 +294,7 @@ fn list(args: TrapListArgs) -> Result<u8> {
         if let Some(p) = &pause
             && args.json
         {
-            // The JSON stays an array of listings; the pause is said here.
-            eprintln!(
-                "mxkit: warning: listing is PAUSED since {}: {}",
-                mxkit_trap::model::iso8601(p.started),
-                p.reason
-            );
+            out::pause_warning(&mut io::stderr(), p)?;
         }
         let mut stdout = io::stdout().lock();
         if let Some(p) = &pause
@@ -421,8 +303,7 @@ fn list(args: TrapListArgs) -> Result<u8> {
             out::pause_text(&mut stdout, p, now())?;
         }
         if args.json {
-            serde_json::to_writer_pretty(&mut stdout, &out::listings_json(&listings))?;
-            writeln!(stdout)?;
+            out::listings_json(&mut stdout, &listings)?;
         } else {
             out::listings_text(&mut stdout, &listings, now())?;
         }
@@ -446,21 +327,18 @@ fn show(args: TrapShowArgs) -> Result<u8> {
             .into_iter()
             .filter(|a| a.net.contains(&ip))
             .collect();
+        let about = out::About {
+            ip,
+            listing: listing.as_ref(),
+            decisions: &decisions,
+            observations: &observations,
+            allowed: &allowed,
+        };
         let mut stdout = io::stdout().lock();
         if args.json {
-            let v = out::show_json(ip, listing.as_ref(), &decisions, &observations, &allowed);
-            serde_json::to_writer_pretty(&mut stdout, &v)?;
-            writeln!(stdout)?;
+            out::show_json(&mut stdout, &about)?;
         } else {
-            out::show_text(
-                &mut stdout,
-                ip,
-                listing.as_ref(),
-                &decisions,
-                &observations,
-                &allowed,
-                now(),
-            )?;
+            out::show_text(&mut stdout, &about, now())?;
         }
         Ok(exit::OK)
     })
@@ -478,7 +356,7 @@ fn allow(args: TrapAllowArgs) -> Result<u8> {
             if !removed {
                 bail!(Usage(format!("{net} is not on the allowlist")));
             }
-            writeln!(stdout, "{net}: removed from the allowlist")?;
+            out::unallowed(&mut stdout, net)?;
             return Ok(exit::OK);
         }
         store
@@ -495,10 +373,7 @@ fn allow(args: TrapAllowArgs) -> Result<u8> {
                 withdrawn.push(l.ip);
             }
         }
-        writeln!(stdout, "{net}: allowlisted")?;
-        for ip in withdrawn {
-            writeln!(stdout, "{ip}: listing withdrawn")?;
-        }
+        out::allowed(&mut stdout, net, &withdrawn)?;
         Ok(exit::OK)
     })
 }
@@ -512,7 +387,7 @@ fn delist(args: TrapDelistArgs) -> Result<u8> {
         if !store.delist(ip).await? {
             bail!(Usage(format!("{ip} is not listed")));
         }
-        writeln!(io::stdout(), "{ip}: listing withdrawn (it is listed again if it comes back decoy-first; `mxkit trap allow {ip}` prevents that)")?;
+        out::delisted(&mut io::stdout(), ip)?;
         Ok(exit::OK)
     })
 }
@@ -523,24 +398,7 @@ fn expire(args: TrapExpireArgs) -> Result<u8> {
     rt.block_on(async move {
         let store = open_existing(&url).await?;
         let e = store.expire(now(), config.retention()).await?;
-        let mut stdout = io::stdout().lock();
-        if args.json {
-            writeln!(
-                stdout,
-                "{}",
-                serde_json::json!({
-                    "listings": e.listings,
-                    "observations": e.observations,
-                    "decisions": e.decisions,
-                })
-            )?;
-        } else {
-            writeln!(
-                stdout,
-                "removed {} expired listings, {} observations and {} decisions past retention",
-                e.listings, e.observations, e.decisions
-            )?;
-        }
+        out::expired(&mut io::stdout().lock(), &e, args.json)?;
         Ok(exit::OK)
     })
 }
@@ -548,7 +406,7 @@ fn expire(args: TrapExpireArgs) -> Result<u8> {
 fn export_once(args: TrapExportArgs) -> Result<u8> {
     let format = parse_format(&args.format)?;
     let (config, url) = config_and_store(&args.store)?;
-    let options = publish(&config);
+    let options = config.export_options();
     if let Some(path) = &args.out {
         export::check_target(Path::new(path)).map_err(|e| Usage(format!("--out: {e}")))?;
     }
@@ -563,7 +421,7 @@ fn export_once(args: TrapExportArgs) -> Result<u8> {
             }
             None => {
                 let text = export::render(format, &listings, t, &options)?;
-                io::stdout().lock().write_all(text.as_bytes())?;
+                out::blocklist(&mut io::stdout().lock(), &text)?;
             }
         }
         Ok(exit::OK)
@@ -573,19 +431,6 @@ fn export_once(args: TrapExportArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://trap:s3cret@db.example.org/trap"),
-            "postgres://trap:***@db.example.org/trap"
-        );
-        assert_eq!(
-            redact("sqlite:/var/lib/mxkit/trap.db"),
-            "sqlite:/var/lib/mxkit/trap.db"
-        );
-        assert_eq!(redact("postgres://trap@db/trap"), "postgres://trap@db/trap");
-    }
 
     #[test]
     fn nets_and_addresses() {

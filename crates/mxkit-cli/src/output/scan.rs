@@ -1,62 +1,16 @@
-//! `mxkit scan` output: one JSON line per result, the summary for people
+//! `mxkit scan` output besides the result lines: the summary for people
 //! (stderr) and as JSON (`--stats`).
 //!
 //! A result line is `{"line":N,"input":"...",` followed by the keys of
 //! `mxkit route --json` (the library's `mxkit::route::Route`, whose doc
-//! comments are the schema). `line` and `input` come first so that
-//! `--resume` reads them back without parsing the whole line: they are also
-//! what ties a result to its input line.
+//! comments are the schema); the library writes it
+//! (`mxkit::scan::resume::write_result_line`), since `--resume` reads it
+//! back there.
 
 use std::io::{self, Write};
 
-use mxkit::scan::{Done, Summary};
+use mxkit::scan::Summary;
 use serde::Serialize;
-
-/// How every result line starts (`--resume` looks for it).
-pub const LINE_PREFIX: &[u8] = b"{\"line\":";
-
-/// Append one result as one JSON line (with its `\n`) to `buf`.
-pub fn result(buf: &mut Vec<u8>, done: &Done) -> io::Result<()> {
-    buf.extend_from_slice(LINE_PREFIX);
-    serde_json::to_writer(&mut *buf, &done.line)?;
-    buf.extend_from_slice(b",\"input\":");
-    serde_json::to_writer(&mut *buf, &done.input)?;
-    let at = buf.len();
-    serde_json::to_writer(&mut *buf, &done.route)?;
-    // The route's own opening brace becomes the comma: its keys continue
-    // this object.
-    debug_assert_eq!(buf.get(at), Some(&b'{'));
-    if let Some(brace) = buf.get_mut(at) {
-        *brace = b',';
-    }
-    buf.push(b'\n');
-    Ok(())
-}
-
-/// The line number and the input line of a result line written by
-/// [`result`] (`--resume` checks that both belong to the input), read from
-/// its start; falls back to parsing the whole line. `None`: not a result
-/// line.
-pub fn line_and_input(text: &[u8]) -> Option<(u64, String)> {
-    if let Some(rest) = text.strip_prefix(LINE_PREFIX) {
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits > 0
-            && let Some(after) = rest[digits..].strip_prefix(b",\"input\":")
-        {
-            let line = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-            // Only the string is read; the route's keys after it are not.
-            let mut strings = serde_json::Deserializer::from_slice(after).into_iter::<String>();
-            if let Some(Ok(input)) = strings.next() {
-                return Some((line, input));
-            }
-        }
-    }
-    let value: serde_json::Value = serde_json::from_slice(text).ok()?;
-    Some((
-        value.get("line")?.as_u64()?,
-        value.get("input")?.as_str()?.to_owned(),
-    ))
-}
 
 /// The `--stats` document: the library's summary plus what the command
 /// knows about the files.
@@ -85,7 +39,8 @@ pub fn stats(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
     writeln!(out)
 }
 
-/// The summary for people: totals, then one line per outcome, most frequent first.
+/// The summary for people: totals, then one line per outcome, most
+/// frequent first, then why the run stopped early, if it did.
 pub fn summary(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
     let s = stats.summary;
     writeln!(
@@ -114,6 +69,18 @@ pub fn summary(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
     for (outcome, n) in outcomes {
         writeln!(out, "  {n:>10}  {outcome} ({})", status_of(outcome))?;
     }
+    if let Some(why) = &s.stopped {
+        writeln!(
+            out,
+            "mxkit scan: stopped early: {why}; rerun with --output FILE --resume to finish"
+        )?;
+    }
+    if let Some(why) = &stats.input_error {
+        writeln!(
+            out,
+            "mxkit scan: stopped early: cannot read the input: {why}"
+        )?;
+    }
     Ok(())
 }
 
@@ -123,27 +90,5 @@ fn status_of(outcome: &str) -> &'static str {
         "mx" | "implicit_mx" | "address_literal" => "deliverable",
         "no_primary_relay" | "dns_temporary" => "temporary",
         _ => "permanent",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_numbers_and_inputs_are_read_from_the_prefix_or_the_whole_line() {
-        let read = |t: &[u8]| line_and_input(t);
-        assert_eq!(
-            read(b"{\"line\":42,\"input\":\"a\\\"b\",\"domain\":\"x\"}"),
-            Some((42, "a\"b".to_owned()))
-        );
-        assert_eq!(
-            read(b"{\"input\":\"a\",\"line\":7}"),
-            Some((7, "a".to_owned()))
-        );
-        assert_eq!(read(b"{\"line\":4"), None);
-        assert_eq!(read(b"{\"line\":4,\"input\":\"a"), None);
-        assert_eq!(read(b"{\"line\":4}"), None);
-        assert_eq!(read(b"garbage"), None);
     }
 }

@@ -1,18 +1,223 @@
-//! `mxkit trap list|show`: text and JSON.
+//! `mxkit trap`: everything its commands print, as text and JSON, and the
+//! lines the running trap writes on standard error.
 //!
 //! JSON keys (a promise to other tools): a listing is `ip`, `grade`
 //! (`suspect`, `trapped`, `repeat`), `reason`, `first_seen`, `last_seen`,
-//! `expires` (ISO 8601 UTC), `events`, `shadow`.
+//! `expires` (ISO 8601 UTC), `events`, `shadow`; `trap expire --json` is
+//! `decisions`, `listings`, `observations` (how many were removed).
+//!
+//! The running trap's lines on standard error are stable, for fail2ban and
+//! log watchers: `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again
+//! ttl=86400` and the like ([`step`]).
 
 use std::io::{self, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use mxkit_trap::model::{AllowEntry, Decision, Listing, Micros, Observation, Pause, iso8601};
+use ipnet::IpNet;
+use mxkit_trap::detect::Step;
+use mxkit_trap::model::{
+    AllowEntry, Decision, Grade, Listing, Micros, Observation, Pause, iso8601,
+};
+use mxkit_trap::run::LogSource;
+use mxkit_trap::store::Expired;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::sanitize;
 
-pub fn listing_json(l: &Listing) -> Value {
+/// A store URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `trap run` without a primary log: nothing will ever be listed.
+pub fn no_logs_warning(w: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "mxkit: warning: no --primary-log: without the real MX hosts' logs nothing is \
+         ever listed (every decoy session is only recorded)"
+    )
+}
+
+/// `trap run` has started: where it listens, its store (`url`, shown
+/// without a password) and the logs it follows.
+pub fn started(
+    w: &mut impl Write,
+    listen: &[SocketAddr],
+    url: &str,
+    logs: &[LogSource],
+    shadow: bool,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "mxkit: trap: decoy on {}, store {}, logs [{}]{}",
+        listen
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        redact(url),
+        logs.iter()
+            .map(LogSource::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if shadow {
+            ", shadow mode: nothing is listed"
+        } else {
+            ""
+        }
+    )
+}
+
+/// `trap run` has stopped (a signal).
+pub fn stopped(w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "mxkit: trap: stopped")
+}
+
+/// A primary log that cannot be read (`problem`), or is read again.
+pub fn stream(w: &mut impl Write, name: &str, problem: Option<&str>) -> io::Result<()> {
+    match problem {
+        Some(problem) => writeln!(
+            w,
+            "mxkit: warning: primary log {} cannot be read: {}; nothing is listed until it can \
+             be (decisions say primary-log-unreadable)",
+            sanitize(name),
+            sanitize(problem)
+        ),
+        None => writeln!(
+            w,
+            "mxkit: trap: primary log {} is read again",
+            sanitize(name)
+        ),
+    }
+}
+
+/// One stable line per decision worth reading (fail2ban-friendly):
+/// `mxtrap: TRAPPED ip=198.51.100.7 reason=decoy-first-again ttl=86400`
+/// (`WOULD-LIST TRAPPED` in shadow mode), and one when the anomaly alarm
+/// pauses or resumes listing.
+pub fn step(w: &mut impl Write, step: &Step, shadow: bool, now: Micros) -> io::Result<()> {
+    if let Some(p) = &step.paused {
+        writeln!(
+            w,
+            "mxtrap: PAUSED reason=\"{}\" (nothing is listed while the primary may be \
+             unreachable from outside; it resumes by itself)",
+            p.reason
+        )?;
+    }
+    if let Some(p) = &step.resumed {
+        writeln!(
+            w,
+            "mxtrap: RESUMED paused_for={}s",
+            (p.ended.unwrap_or(p.started) - p.started).max(0) / 1_000_000
+        )?;
+    }
+    for l in &step.listed {
+        let ttl = (l.expires - now).max(0) / 1_000_000;
+        writeln!(
+            w,
+            "mxtrap: {}{} ip={} reason={} ttl={ttl}",
+            if shadow { "WOULD-LIST " } else { "" },
+            l.grade.as_str().to_ascii_uppercase(),
+            l.ip,
+            l.reason.replace(' ', "_"),
+        )?;
+    }
+    for d in &step.decided {
+        if !d.grade.listed() && d.grade == Grade::Probe {
+            writeln!(w, "mxtrap: PROBE ip={} reason={}", d.client, d.reason)?;
+        }
+    }
+    for ip in &step.delisted {
+        writeln!(w, "mxtrap: DELISTED ip={ip} reason=known-good")?;
+    }
+    Ok(())
+}
+
+/// `trap list --json` while listing is paused: said on standard error, so
+/// that the JSON stays an array of listings.
+pub fn pause_warning(w: &mut impl Write, pause: &Pause) -> io::Result<()> {
+    writeln!(
+        w,
+        "mxkit: warning: listing is PAUSED since {}: {}",
+        iso8601(pause.started),
+        pause.reason
+    )
+}
+
+/// `trap allow --remove`.
+pub fn unallowed(w: &mut impl Write, net: IpNet) -> io::Result<()> {
+    writeln!(w, "{net}: removed from the allowlist")
+}
+
+/// `trap allow`: the network, and each listing inside it that was withdrawn.
+pub fn allowed(w: &mut impl Write, net: IpNet, withdrawn: &[IpAddr]) -> io::Result<()> {
+    writeln!(w, "{net}: allowlisted")?;
+    for ip in withdrawn {
+        writeln!(w, "{ip}: listing withdrawn")?;
+    }
+    Ok(())
+}
+
+/// `trap delist`.
+pub fn delisted(w: &mut impl Write, ip: IpAddr) -> io::Result<()> {
+    writeln!(
+        w,
+        "{ip}: listing withdrawn (it is listed again if it comes back decoy-first; `mxkit trap \
+         allow {ip}` prevents that)"
+    )
+}
+
+/// `trap expire --json`: what was removed.
+#[derive(Serialize)]
+struct ExpiredJson {
+    /// Decisions past their retention.
+    decisions: u64,
+    /// Expired listings.
+    listings: u64,
+    /// Observations past their retention.
+    observations: u64,
+}
+
+/// `trap expire`: what was removed, as text or as one JSON line.
+pub fn expired(w: &mut impl Write, e: &Expired, json: bool) -> io::Result<()> {
+    if json {
+        let doc = ExpiredJson {
+            decisions: e.decisions,
+            listings: e.listings,
+            observations: e.observations,
+        };
+        serde_json::to_writer(&mut *w, &doc)?;
+        return writeln!(w);
+    }
+    writeln!(
+        w,
+        "removed {} expired listings, {} observations and {} decisions past retention",
+        e.listings, e.observations, e.decisions
+    )
+}
+
+/// `trap export` without `--out`: the blocklist as the exporter rendered it.
+pub fn blocklist(w: &mut impl Write, text: &str) -> io::Result<()> {
+    w.write_all(text.as_bytes())
+}
+
+/// One value as pretty-printed JSON and a line end.
+fn pretty(w: &mut impl Write, value: &Value) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, value)?;
+    writeln!(w)
+}
+
+fn listing_json(l: &Listing) -> Value {
     json!({
         "ip": l.ip.to_string(),
         "grade": l.grade.as_str(),
@@ -25,8 +230,12 @@ pub fn listing_json(l: &Listing) -> Value {
     })
 }
 
-pub fn listings_json(listings: &[Listing]) -> Value {
-    Value::Array(listings.iter().map(listing_json).collect())
+/// `trap list --json`: an array of listings.
+pub fn listings_json(w: &mut impl Write, listings: &[Listing]) -> io::Result<()> {
+    pretty(
+        w,
+        &Value::Array(listings.iter().map(listing_json).collect()),
+    )
 }
 
 fn decision_json(d: &Decision) -> Value {
@@ -52,20 +261,27 @@ fn observation_json(o: &Observation) -> Value {
     })
 }
 
-pub fn show_json(
-    ip: IpAddr,
-    listing: Option<&Listing>,
-    decisions: &[Decision],
-    observations: &[Observation],
-    allowed: &[AllowEntry],
-) -> Value {
-    json!({
-        "ip": ip.to_string(),
-        "listing": listing.map(listing_json),
-        "allowlisted": allowed.iter().map(|a| json!({"net": a.net.to_string(), "note": a.note})).collect::<Vec<_>>(),
-        "decisions": decisions.iter().map(decision_json).collect::<Vec<_>>(),
-        "observations": observations.iter().map(observation_json).collect::<Vec<_>>(),
-    })
+/// Everything kept about one address: what `trap show` prints.
+pub struct About<'a> {
+    pub ip: IpAddr,
+    /// Its listing, in force or expired.
+    pub listing: Option<&'a Listing>,
+    pub decisions: &'a [Decision],
+    pub observations: &'a [Observation],
+    /// The allowlist entries that cover it.
+    pub allowed: &'a [AllowEntry],
+}
+
+/// `trap show --json`: one object.
+pub fn show_json(w: &mut impl Write, about: &About<'_>) -> io::Result<()> {
+    let value = json!({
+        "ip": about.ip.to_string(),
+        "listing": about.listing.map(listing_json),
+        "allowlisted": about.allowed.iter().map(|a| json!({"net": a.net.to_string(), "note": a.note})).collect::<Vec<_>>(),
+        "decisions": about.decisions.iter().map(decision_json).collect::<Vec<_>>(),
+        "observations": about.observations.iter().map(observation_json).collect::<Vec<_>>(),
+    });
+    pretty(w, &value)
 }
 
 /// Remaining time, roughly: `5h12m`, `3d4h`, `expired`.
@@ -139,15 +355,16 @@ pub fn listings_text(w: &mut impl Write, listings: &[Listing], now: Micros) -> i
     )
 }
 
-pub fn show_text(
-    w: &mut impl Write,
-    ip: IpAddr,
-    listing: Option<&Listing>,
-    decisions: &[Decision],
-    observations: &[Observation],
-    allowed: &[AllowEntry],
-    now: Micros,
-) -> io::Result<()> {
+/// `trap show`: the address, its listing, the allowlist entries that cover
+/// it, then its decisions and sessions.
+pub fn show_text(w: &mut impl Write, about: &About<'_>, now: Micros) -> io::Result<()> {
+    let About {
+        ip,
+        listing,
+        decisions,
+        observations,
+        allowed,
+    } = *about;
     writeln!(w, "{ip}")?;
     match listing {
         Some(l) if l.expires > now => writeln!(
@@ -223,4 +440,37 @@ pub fn show_text(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://trap:s3cret@db.example.org/trap"),
+            "postgres://trap:***@db.example.org/trap"
+        );
+        assert_eq!(
+            redact("sqlite:/var/lib/mxkit/trap.db"),
+            "sqlite:/var/lib/mxkit/trap.db"
+        );
+        assert_eq!(redact("postgres://trap@db/trap"), "postgres://trap@db/trap");
+    }
+
+    #[test]
+    fn expired_json_keeps_its_keys_and_their_order() {
+        let e = Expired {
+            listings: 1,
+            observations: 2,
+            decisions: 3,
+        };
+        let mut out = Vec::new();
+        expired(&mut out, &e, true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"decisions\":3,\"listings\":1,\"observations\":2}\n"
+        );
+    }
 }

@@ -486,91 +486,126 @@ impl From<&Identity> for IdentityParams {
     }
 }
 
-/// The columns of sql's `obs_columns!`, as read.
-pub(crate) struct ObsRow {
-    pub at: i64,
-    pub role: String,
-    pub stream: String,
-    pub client: String,
-    pub local: Option<String>,
-    pub client_name: Option<String>,
-    pub stage: String,
-    pub helo: Option<String>,
-    pub mail_domain: Option<String>,
-    pub flags: i64,
+/// A result row of either back end, read by column number (from 0): the
+/// rows below are mapped once for both. `rusqlite::Row` and
+/// `tokio_postgres::Row` implement it, each in its back end's file.
+pub(crate) trait Columns {
+    /// Column `i` as a `T`.
+    fn column<T: Column>(&self, i: usize) -> Result<T>;
 }
 
-impl ObsRow {
-    pub fn into_observation(self) -> Result<Observation> {
-        Ok(Observation {
-            at: self.at,
-            role: Role::parse(&self.role)
-                .ok_or_else(|| StoreError::Corrupt(format!("role {:?}", self.role)))?,
-            stream: self.stream,
-            client: parse_ip(&self.client)?,
-            local: self.local.as_deref().map(parse_ip).transpose()?,
-            client_name: self.client_name,
-            stage: Stage::parse(&self.stage)
-                .ok_or_else(|| StoreError::Corrupt(format!("stage {:?}", self.stage)))?,
-            helo: self.helo,
-            mail_domain: self.mail_domain,
-            flags: Flags(
-                u32::try_from(self.flags)
-                    .map_err(|_| StoreError::Corrupt(format!("flags {}", self.flags)))?,
-            ),
-        })
-    }
+/// A value both back ends read from a column (`i64`, `bool`, `String`, and
+/// their `Option`s for nullable columns).
+pub(crate) trait Column:
+    rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>
+{
 }
 
-/// The columns of sql's `decision_columns!`, as read.
-pub(crate) struct DecisionRow {
-    pub observation: i64,
-    pub client: String,
-    pub at: i64,
-    pub decided: i64,
-    pub grade: String,
-    pub reason: String,
+impl<T> Column for T where T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
+
+/// An observation from the columns of sql's `obs_columns!`, the first of
+/// them at `first`. (Every column is read before any is parsed, here and
+/// below: a column of the wrong type is a back-end error, whatever else is
+/// in the row.)
+pub(crate) fn observation(r: &impl Columns, first: usize) -> Result<Observation> {
+    let at = r.column(first)?;
+    let role: String = r.column(first + 1)?;
+    let stream = r.column(first + 2)?;
+    let client: String = r.column(first + 3)?;
+    let local: Option<String> = r.column(first + 4)?;
+    let client_name = r.column(first + 5)?;
+    let stage: String = r.column(first + 6)?;
+    let helo = r.column(first + 7)?;
+    let mail_domain = r.column(first + 8)?;
+    let flags: i64 = r.column(first + 9)?;
+    Ok(Observation {
+        at,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        stream,
+        client: parse_ip(&client)?,
+        local: local.as_deref().map(parse_ip).transpose()?,
+        client_name,
+        stage: Stage::parse(&stage)
+            .ok_or_else(|| StoreError::Corrupt(format!("stage {stage:?}")))?,
+        helo,
+        mail_domain,
+        flags: Flags(
+            u32::try_from(flags).map_err(|_| StoreError::Corrupt(format!("flags {flags}")))?,
+        ),
+    })
 }
 
-impl DecisionRow {
-    pub fn into_decision(self) -> Result<Decision> {
-        Ok(Decision {
-            observation: self.observation,
-            client: parse_ip(&self.client)?,
-            at: self.at,
-            decided: self.decided,
-            grade: parse_grade(&self.grade)?,
-            reason: self.reason,
-        })
-    }
+/// A decision from the columns of sql's `decision_columns!`.
+pub(crate) fn decision(r: &impl Columns) -> Result<Decision> {
+    let observation = r.column(0)?;
+    let client: String = r.column(1)?;
+    let at = r.column(2)?;
+    let decided = r.column(3)?;
+    let grade: String = r.column(4)?;
+    let reason = r.column(5)?;
+    Ok(Decision {
+        observation,
+        client: parse_ip(&client)?,
+        at,
+        decided,
+        grade: parse_grade(&grade)?,
+        reason,
+    })
 }
 
-/// The columns of sql's `listing_columns!`, as read.
-pub(crate) struct ListingRow {
-    pub ip: String,
-    pub grade: String,
-    pub reason: String,
-    pub first_seen: i64,
-    pub last_seen: i64,
-    pub expires: i64,
-    pub events: i64,
-    pub shadow: bool,
+/// A listing from the columns of sql's `listing_columns!`.
+pub(crate) fn listing(r: &impl Columns) -> Result<Listing> {
+    let ip: String = r.column(0)?;
+    let grade: String = r.column(1)?;
+    let reason = r.column(2)?;
+    let first_seen = r.column(3)?;
+    let last_seen = r.column(4)?;
+    let expires = r.column(5)?;
+    let events: i64 = r.column(6)?;
+    let shadow = r.column(7)?;
+    Ok(Listing {
+        ip: parse_ip(&ip)?,
+        grade: parse_grade(&grade)?,
+        reason,
+        first_seen,
+        last_seen,
+        expires,
+        events: u32::try_from(events)
+            .map_err(|_| StoreError::Corrupt(format!("events {events}")))?,
+        shadow,
+    })
 }
 
-impl ListingRow {
-    pub fn into_listing(self) -> Result<Listing> {
-        Ok(Listing {
-            ip: parse_ip(&self.ip)?,
-            grade: parse_grade(&self.grade)?,
-            reason: self.reason,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
-            expires: self.expires,
-            events: u32::try_from(self.events)
-                .map_err(|_| StoreError::Corrupt(format!("events {}", self.events)))?,
-            shadow: self.shadow,
-        })
-    }
+/// A stream from the columns of [`sql::STREAM`].
+pub(crate) fn stream_state(r: &impl Columns) -> Result<StreamState> {
+    Ok(StreamState {
+        name: r.column(0)?,
+        cursor: r.column(1)?,
+        watermark: r.column(2)?,
+        started: r.column(3)?,
+        problem: r.column(4)?,
+    })
+}
+
+/// A pause from the columns of [`sql::PAUSE_LAST`].
+pub(crate) fn pause(r: &impl Columns) -> Result<Pause> {
+    Ok(Pause {
+        started: r.column(0)?,
+        ended: r.column(1)?,
+        reason: r.column(2)?,
+    })
+}
+
+/// An allowlist entry from the columns of [`sql::ALLOWLIST`].
+pub(crate) fn allow_entry(r: &impl Columns) -> Result<AllowEntry> {
+    let net: String = r.column(0)?;
+    let note = r.column(1)?;
+    let added = r.column(2)?;
+    Ok(AllowEntry {
+        net: parse_net(&net)?,
+        note,
+        added,
+    })
 }
 
 /// A listing as the columns of `listings` (sql's `listing_columns!` order).

@@ -24,8 +24,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
-    DecisionRow, IdentityParams, ListingParams, ListingRow, ObsParams, ObsRow, Result, StoreError,
-    check_version, migrations, parse_net, sql,
+    Column, Columns, IdentityParams, ListingParams, ObsParams, Result, StoreError, allow_entry,
+    check_version, decision, listing, migrations, observation, pause, sql, stream_state,
 };
 use crate::model::{
     AllowEntry, Decision, Flags, Listing, Micros, Observation, Pause, Stage, StreamState,
@@ -123,55 +123,10 @@ async fn prepare(
     Ok(s)
 }
 
-fn obs_row(r: &Row, first: usize) -> Result<ObsRow> {
-    Ok(ObsRow {
-        at: r.try_get(first)?,
-        role: r.try_get(first + 1)?,
-        stream: r.try_get(first + 2)?,
-        client: r.try_get(first + 3)?,
-        local: r.try_get(first + 4)?,
-        client_name: r.try_get(first + 5)?,
-        stage: r.try_get(first + 6)?,
-        helo: r.try_get(first + 7)?,
-        mail_domain: r.try_get(first + 8)?,
-        flags: r.try_get(first + 9)?,
-    })
-}
-
-fn decision(r: &Row) -> Result<Decision> {
-    DecisionRow {
-        observation: r.try_get(0)?,
-        client: r.try_get(1)?,
-        at: r.try_get(2)?,
-        decided: r.try_get(3)?,
-        grade: r.try_get(4)?,
-        reason: r.try_get(5)?,
+impl Columns for Row {
+    fn column<T: Column>(&self, i: usize) -> Result<T> {
+        Ok(self.try_get(i)?)
     }
-    .into_decision()
-}
-
-fn listing(r: &Row) -> Result<Listing> {
-    ListingRow {
-        ip: r.try_get(0)?,
-        grade: r.try_get(1)?,
-        reason: r.try_get(2)?,
-        first_seen: r.try_get(3)?,
-        last_seen: r.try_get(4)?,
-        expires: r.try_get(5)?,
-        events: r.try_get(6)?,
-        shadow: r.try_get(7)?,
-    }
-    .into_listing()
-}
-
-fn stream_state(r: &Row) -> Result<StreamState> {
-    Ok(StreamState {
-        name: r.try_get(0)?,
-        cursor: r.try_get(1)?,
-        watermark: r.try_get(2)?,
-        started: r.try_get(3)?,
-        problem: r.try_get(4)?,
-    })
 }
 
 async fn insert_observation(
@@ -338,7 +293,7 @@ impl PgStore {
         self.query(sql::UNDECIDED, &[&until, &limit, &now])
             .await?
             .iter()
-            .map(|r| Ok((r.try_get(0)?, obs_row(r, 1)?.into_observation()?)))
+            .map(|r| Ok((r.column(0)?, observation(r, 1)?)))
             .collect()
     }
 
@@ -459,7 +414,7 @@ impl PgStore {
         self.query(sql::OBSERVATIONS_FOR, &[&ip, &since])
             .await?
             .iter()
-            .map(|r| obs_row(r, 0)?.into_observation())
+            .map(|r| observation(r, 0))
             .collect()
     }
 
@@ -514,13 +469,7 @@ impl PgStore {
         self.query(sql::PAUSE_LAST, &[])
             .await?
             .first()
-            .map(|r| {
-                Ok(Pause {
-                    started: r.try_get(0)?,
-                    ended: r.try_get(1)?,
-                    reason: r.try_get(2)?,
-                })
-            })
+            .map(pause)
             .transpose()
     }
 
@@ -537,13 +486,7 @@ impl PgStore {
         self.query(sql::ALLOWLIST, &[])
             .await?
             .iter()
-            .map(|r| {
-                Ok(AllowEntry {
-                    net: parse_net(r.try_get::<_, &str>(0)?)?,
-                    note: r.try_get(1)?,
-                    added: r.try_get(2)?,
-                })
-            })
+            .map(allow_entry)
             .collect()
     }
 

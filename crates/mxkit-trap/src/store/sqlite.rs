@@ -27,8 +27,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    DecisionRow, IdentityParams, ListingParams, ListingRow, ObsParams, ObsRow, Result, StoreError,
-    check_version, migrations, parse_net, sql,
+    Column, Columns, IdentityParams, ListingParams, ObsParams, Result, StoreError, allow_entry,
+    check_version, decision, listing, migrations, observation, pause, sql, stream_state,
 };
 use crate::model::{
     AllowEntry, Decision, Flags, Listing, Micros, Observation, Pause, Stage, StreamState,
@@ -40,6 +40,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn column<T: Column>(&self, i: usize) -> Result<T> {
+        Ok(self.get(i)?)
     }
 }
 
@@ -143,73 +149,32 @@ fn bump(conn: &Connection, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn obs_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ObsRow> {
-    Ok(ObsRow {
-        at: r.get(first)?,
-        role: r.get(first + 1)?,
-        stream: r.get(first + 2)?,
-        client: r.get(first + 3)?,
-        local: r.get(first + 4)?,
-        client_name: r.get(first + 5)?,
-        stage: r.get(first + 6)?,
-        helo: r.get(first + 7)?,
-        mail_domain: r.get(first + 8)?,
-        flags: r.get(first + 9)?,
-    })
-}
-
-fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
-    Ok(DecisionRow {
-        observation: r.get(0)?,
-        client: r.get(1)?,
-        at: r.get(2)?,
-        decided: r.get(3)?,
-        grade: r.get(4)?,
-        reason: r.get(5)?,
-    })
-}
-
-fn listing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListingRow> {
-    Ok(ListingRow {
-        ip: r.get(0)?,
-        grade: r.get(1)?,
-        reason: r.get(2)?,
-        first_seen: r.get(3)?,
-        last_seen: r.get(4)?,
-        expires: r.get(5)?,
-        events: r.get(6)?,
-        shadow: r.get(7)?,
-    })
-}
-
-fn stream_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
-    Ok(StreamState {
-        name: r.get(0)?,
-        cursor: r.get(1)?,
-        watermark: r.get(2)?,
-        started: r.get(3)?,
-        problem: r.get(4)?,
-    })
-}
-
-fn decisions_query(
+/// Every row `sql` gives for `params`, each read by `read`.
+fn rows<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<Decision>> {
+    read: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
     let mut stmt = prepare(conn, sql)?;
-    let rows = stmt.query_map(params, decision_row)?;
-    rows.map(|r| r?.into_decision()).collect()
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read(r)?);
+    }
+    Ok(out)
 }
 
-fn listings_query(
+/// The first row `sql` gives for `params`, read by `read`, if there is one.
+fn first_row<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<Listing>> {
+    read: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
     let mut stmt = prepare(conn, sql)?;
-    let rows = stmt.query_map(params, listing_row)?;
-    rows.map(|r| r?.into_listing()).collect()
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(read).transpose()
 }
 
 impl SqliteStore {
@@ -313,21 +278,13 @@ impl SqliteStore {
     }
 
     pub async fn stream(&self, name: String) -> Result<Option<StreamState>> {
-        self.call(move |conn| {
-            Ok(prepare(conn, sql::STREAM)?
-                .query_row([name], stream_row)
-                .optional()?)
-        })
-        .await
+        self.call(move |conn| first_row(conn, sql::STREAM, [name], |r| stream_state(r)))
+            .await
     }
 
     pub async fn streams(&self) -> Result<Vec<StreamState>> {
-        self.call(|conn| {
-            let mut stmt = prepare(conn, sql::STREAMS)?;
-            let rows = stmt.query_map([], stream_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.call(|conn| rows(conn, sql::STREAMS, [], |r| stream_state(r)))
+            .await
     }
 
     pub async fn undecided(
@@ -337,15 +294,9 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<Vec<(i64, Observation)>> {
         self.call(move |conn| {
-            let mut stmt = prepare(conn, sql::UNDECIDED)?;
-            let rows = stmt.query_map(params![until, limit, now], |r| {
-                Ok((r.get(0)?, obs_row(r, 1)?))
-            })?;
-            rows.map(|r| {
-                let (id, row) = r?;
-                Ok((id, row.into_observation()?))
+            rows(conn, sql::UNDECIDED, params![until, limit, now], |r| {
+                Ok((r.column(0)?, observation(r, 1)?))
             })
-            .collect()
         })
         .await
     }
@@ -400,8 +351,12 @@ impl SqliteStore {
     }
 
     pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {
-        self.call(move |conn| decisions_query(conn, sql::DECISIONS_BETWEEN, params![from, to]))
-            .await
+        self.call(move |conn| {
+            rows(conn, sql::DECISIONS_BETWEEN, params![from, to], |r| {
+                decision(r)
+            })
+        })
+        .await
     }
 
     pub async fn decide(&self, d: Decision, listing: Option<Listing>) -> Result<()> {
@@ -446,31 +401,30 @@ impl SqliteStore {
     }
 
     pub async fn decisions(&self, ip: String, since: Micros) -> Result<Vec<Decision>> {
-        self.call(move |conn| decisions_query(conn, sql::DECISIONS_FOR, params![ip, since]))
-            .await
+        self.call(move |conn| {
+            rows(conn, sql::DECISIONS_FOR, params![ip, since], |r| {
+                decision(r)
+            })
+        })
+        .await
     }
 
     pub async fn observations(&self, ip: String, since: Micros) -> Result<Vec<Observation>> {
         self.call(move |conn| {
-            let mut stmt = prepare(conn, sql::OBSERVATIONS_FOR)?;
-            let rows = stmt.query_map(params![ip, since], |r| obs_row(r, 0))?;
-            rows.map(|r| r?.into_observation()).collect()
+            rows(conn, sql::OBSERVATIONS_FOR, params![ip, since], |r| {
+                observation(r, 0)
+            })
         })
         .await
     }
 
     pub async fn listing(&self, ip: String) -> Result<Option<Listing>> {
-        self.call(move |conn| {
-            let row = prepare(conn, sql::LISTING)?
-                .query_row([ip], listing_row)
-                .optional()?;
-            row.map(ListingRow::into_listing).transpose()
-        })
-        .await
+        self.call(move |conn| first_row(conn, sql::LISTING, [ip], |r| listing(r)))
+            .await
     }
 
     pub async fn listings(&self, now: Micros) -> Result<Vec<Listing>> {
-        self.call(move |conn| listings_query(conn, sql::LISTINGS, [now]))
+        self.call(move |conn| rows(conn, sql::LISTINGS, [now], |r| listing(r)))
             .await
     }
 
@@ -510,18 +464,8 @@ impl SqliteStore {
     }
 
     pub async fn last_pause(&self) -> Result<Option<Pause>> {
-        self.call(|conn| {
-            Ok(prepare(conn, sql::PAUSE_LAST)?
-                .query_row([], |r| {
-                    Ok(Pause {
-                        started: r.get(0)?,
-                        ended: r.get(1)?,
-                        reason: r.get(2)?,
-                    })
-                })
-                .optional()?)
-        })
-        .await
+        self.call(|conn| first_row(conn, sql::PAUSE_LAST, [], |r| pause(r)))
+            .await
     }
 
     pub async fn allow(&self, net: String, note: String, added: Micros) -> Result<()> {
@@ -538,26 +482,8 @@ impl SqliteStore {
     }
 
     pub async fn allowlist(&self) -> Result<Vec<AllowEntry>> {
-        self.call(|conn| {
-            let mut stmt = prepare(conn, sql::ALLOWLIST)?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            rows.map(|r| {
-                let (net, note, added) = r?;
-                Ok(AllowEntry {
-                    net: parse_net(&net)?,
-                    note,
-                    added,
-                })
-            })
-            .collect()
-        })
-        .await
+        self.call(|conn| rows(conn, sql::ALLOWLIST, [], |r| allow_entry(r)))
+            .await
     }
 
     pub async fn expire(

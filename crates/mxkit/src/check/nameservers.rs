@@ -115,6 +115,19 @@ impl EngineDirect {
     }
 }
 
+/// Tries per question an authoritative server gets in a check: one fewer
+/// than a resolver gets ([`DEFAULT_ATTEMPTS`](crate::dns::engine::DEFAULT_ATTEMPTS)),
+/// since a silent server is a finding, not a wait.
+pub const CHECK_ATTEMPTS: u32 = crate::dns::engine::DEFAULT_ATTEMPTS - 1;
+
+impl EngineDirect {
+    /// Ask as a check does: port 53, `timeout` for the first try (the
+    /// resolver's), at most [`CHECK_ATTEMPTS`] tries per question.
+    pub fn for_check(timeout: Duration) -> Self {
+        EngineDirect::new(53, timeout, CHECK_ATTEMPTS)
+    }
+}
+
 impl Direct for EngineDirect {
     fn ask<'a>(
         &'a self,

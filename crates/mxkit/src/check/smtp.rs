@@ -21,7 +21,7 @@ use super::{
     Context, Evidence, Findings, SMTP_CERTIFICATE, SMTP_GREETING, SMTP_SLOW_GREETING,
     SMTP_STARTTLS, SMTP_UNREACHABLE, Severity,
 };
-use crate::smtp::{Attempt, AttemptOutcome, SmtpOptions, Stage};
+use crate::smtp::{Attempt, AttemptOutcome, SmtpOptions, Stage, Timeouts, TlsMode};
 
 /// A greeting slower than this is reported (info).
 pub const SLOW_GREETING: Duration = Duration::from_secs(10);
@@ -33,6 +33,17 @@ pub enum SmtpCheck {
     Run(Box<SmtpOptions>),
     /// Do not probe; the reason is shown (`--no-smtp`, offline).
     Skip(String),
+}
+
+impl SmtpCheck {
+    /// Probe as a check does: the probe's timeouts ([`Timeouts::probe`]),
+    /// STARTTLS when offered, `helo` in EHLO, for mail to `domain`.
+    pub fn probe(helo: String, domain: &str) -> SmtpCheck {
+        let mut o = SmtpOptions::new(helo, domain);
+        o.timeouts = Timeouts::probe();
+        o.tls = TlsMode::Opportunistic;
+        SmtpCheck::Run(Box::new(o))
+    }
 }
 
 impl Default for SmtpCheck {
