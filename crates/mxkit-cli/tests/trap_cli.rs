@@ -314,6 +314,8 @@ fn knock(source: IpAddr, server: SocketAddr) {
     drop(connect_from(source, server));
 }
 
+// Long on purpose: one story in the order it happens to a real
+// installation, each step depending on the state the one before left.
 /// The whole story against one store: honest sender, spammer, prober;
 /// who is listed, the Postfix table consumed by postmap, a second
 /// decoy-first session escalating to trapped, then a kill and a restart

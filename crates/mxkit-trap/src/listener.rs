@@ -314,6 +314,8 @@ fn micros(d: Duration) -> Micros {
     Micros::try_from(d.as_micros()).unwrap_or(Micros::MAX)
 }
 
+/// The dialogue: the greeting, then one command at a time until the client
+/// leaves or a limit ends the session.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
     obs: &mut Observation,
@@ -323,12 +325,71 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     deadline: Instant,
 ) -> Result<(), End> {
     let limits = &decoy.limits;
+    if !greet(io, obs, id, decoy, sink, deadline).await? {
+        return Ok(());
+    }
+    let mut commands = 0u32;
+    let mut errors = 0u32;
+    let mut line = Vec::with_capacity(limits.max_line);
+    loop {
+        match read_command(io, &mut line, limits, deadline).await? {
+            Read::Line => {}
+            Read::Closed => return Ok(()),
+            Read::Timeout => {
+                reply(io, "421 4.4.2 Timeout, closing connection", deadline).await?;
+                return Ok(());
+            }
+            Read::TooLong => {
+                obs.flags.insert(Flags::ABUSE);
+                sink.update(id, obs.clone()).await?;
+                reply(io, "421 4.5.2 Line too long, closing connection", deadline).await?;
+                return Ok(());
+            }
+        }
+        commands += 1;
+        // A client that sends its next command before our reply pipelines
+        // without PIPELINING having been offered.
+        let pipelined = !io.buffer().is_empty();
+        let seen = |o: &Observation| (o.stage, o.flags, o.helo.clone(), o.mail_domain.clone());
+        let before = seen(obs);
+        let (answer, close) = answer(&line, pipelined, obs, &mut errors, &decoy.hostname);
+        if errors > limits.max_errors {
+            obs.flags.insert(Flags::ABUSE);
+        }
+        if seen(obs) != before {
+            sink.update(id, obs.clone()).await?;
+        }
+        // A limit reached ends the session instead of the answer.
+        let limit = if errors > limits.max_errors {
+            Some("421 4.7.0 Too many errors, closing connection")
+        } else if commands >= limits.max_commands && !close {
+            Some("421 4.7.0 Too many commands, closing connection")
+        } else {
+            None
+        };
+        reply(io, limit.unwrap_or(&answer), deadline).await?;
+        if close || limit.is_some() {
+            return Ok(());
+        }
+    }
+}
+
+/// The `220-` teaser, [`Limits::greet_wait`] of silence asked of the
+/// client (anything it sends meanwhile is a pregreet), then the final
+/// `220 `. `false` when the client left before it.
+async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    obs: &mut Observation,
+    id: i64,
+    decoy: &Decoy,
+    sink: &dyn Sink,
+    deadline: Instant,
+) -> Result<bool, End> {
     let host = &decoy.hostname;
     reply(io, &format!("220-{host} ESMTP"), deadline).await?;
-    // Pregreet: anything the client sends before the final greeting line.
-    let greet_end = (Instant::now() + limits.greet_wait).min(deadline);
+    let greet_end = (Instant::now() + decoy.limits.greet_wait).min(deadline);
     match timeout_at(greet_end, io.fill_buf()).await {
-        Ok(Ok([])) => return Ok(()),
+        Ok(Ok([])) => return Ok(false),
         Ok(Ok(_)) => {
             obs.flags.insert(Flags::PREGREET);
             sink.update(id, obs.clone()).await?;
@@ -337,141 +398,114 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Err(_) => {}
     }
     reply(io, &format!("220 {host} ESMTP"), deadline).await?;
+    Ok(true)
+}
 
-    let mut commands = 0u32;
-    let mut errors = 0u32;
-    let mut line = Vec::with_capacity(limits.max_line);
-    loop {
-        let wait = (Instant::now() + limits.command_timeout).min(deadline);
-        line.clear();
-        let read = timeout_at(
-            wait,
-            (&mut *io)
-                .take(limits.max_line as u64)
-                .read_until(b'\n', &mut line),
-        )
-        .await;
-        let n = match read {
-            Err(_) => {
-                reply(io, "421 4.4.2 Timeout, closing connection", deadline).await?;
-                return Ok(());
-            }
-            Ok(r) => r?,
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') {
-            // Longer than the limit (or cut off by the peer's close).
-            obs.flags.insert(Flags::ABUSE);
-            sink.update(id, obs.clone()).await?;
-            reply(io, "421 4.5.2 Line too long, closing connection", deadline).await?;
-            return Ok(());
-        }
-        commands += 1;
-        // A client that sends its next command before our reply pipelines
-        // without PIPELINING having been offered.
-        let pipelined = !io.buffer().is_empty();
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        let (verb, arg) = match text.split_once(' ') {
-            Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
-            None => (text.to_ascii_uppercase(), ""),
-        };
-        let before = (
-            obs.stage,
-            obs.flags,
-            obs.helo.clone(),
-            obs.mail_domain.clone(),
-        );
-        if pipelined && verb != "QUIT" {
-            obs.flags.insert(Flags::PIPELINING);
-        }
-        let mut close = false;
-        let answer: String = match verb.as_str() {
-            "EHLO" | "HELO" if !arg.is_empty() => {
-                obs.helo = Some(clean_helo(arg));
-                obs.stage = obs.stage.max(Stage::Helo);
-                if verb == "EHLO" {
-                    format!(
-                        "250-{host}\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME"
-                    )
-                } else {
-                    format!("250 {host}")
-                }
-            }
-            "MAIL" if obs.stage >= Stage::Helo => match path(arg, "FROM:") {
-                Some(path) => {
-                    obs.mail_domain = mail_domain(path);
-                    obs.stage = obs.stage.max(Stage::Mail);
-                    "250 2.1.0 Ok".to_string()
-                }
-                None => error(&mut errors, "451 4.5.4 Syntax: MAIL FROM:<address>"),
-            },
-            "RCPT" if obs.stage >= Stage::Mail => match path(arg, "TO:") {
-                Some(_) => {
-                    obs.stage = obs.stage.max(Stage::Rcpt);
-                    "451 4.7.1 Service temporarily unavailable, try again later".to_string()
-                }
-                None => error(&mut errors, "451 4.5.4 Syntax: RCPT TO:<address>"),
-            },
-            "DATA" | "BDAT" if obs.stage >= Stage::Mail => {
-                obs.stage = obs.stage.max(Stage::Data);
-                close = true;
-                "421 4.7.1 Service temporarily unavailable, closing connection".to_string()
-            }
-            "RSET" | "NOOP" => "250 2.0.0 Ok".to_string(),
-            "VRFY" => "252 2.0.0 Cannot VRFY user".to_string(),
-            "STARTTLS" => "454 4.7.0 TLS not available".to_string(),
-            "QUIT" => {
-                close = true;
-                "221 2.0.0 Bye".to_string()
-            }
-            "EHLO" | "HELO" | "MAIL" | "RCPT" | "DATA" | "BDAT" => {
-                error(&mut errors, "451 4.5.1 Bad sequence of commands")
-            }
-            _ => {
-                if !text.is_ascii() || text.bytes().any(|b| b < 0x20 && b != b'\t') {
-                    obs.flags.insert(Flags::ABUSE);
-                }
-                error(&mut errors, "451 4.5.2 Command not recognized")
-            }
-        };
-        if errors > limits.max_errors {
-            obs.flags.insert(Flags::ABUSE);
-        }
-        let after = (
-            obs.stage,
-            obs.flags,
-            obs.helo.clone(),
-            obs.mail_domain.clone(),
-        );
-        if after != before {
-            sink.update(id, obs.clone()).await?;
-        }
-        if errors > limits.max_errors {
-            reply(
-                io,
-                "421 4.7.0 Too many errors, closing connection",
-                deadline,
-            )
-            .await?;
-            return Ok(());
-        }
-        if commands >= limits.max_commands && !close {
-            reply(
-                io,
-                "421 4.7.0 Too many commands, closing connection",
-                deadline,
-            )
-            .await?;
-            return Ok(());
-        }
-        reply(io, &answer, deadline).await?;
-        if close {
-            return Ok(());
-        }
+/// What reading one command line gave.
+enum Read {
+    /// A whole line, in the buffer.
+    Line,
+    /// The client closed the connection.
+    Closed,
+    /// No line within [`Limits::command_timeout`] (or the session's end).
+    Timeout,
+    /// Longer than [`Limits::max_line`] (or cut off by the client's close).
+    TooLong,
+}
+
+async fn read_command<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    line: &mut Vec<u8>,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<Read, End> {
+    let wait = (Instant::now() + limits.command_timeout).min(deadline);
+    line.clear();
+    let read = timeout_at(
+        wait,
+        (&mut *io)
+            .take(limits.max_line as u64)
+            .read_until(b'\n', line),
+    )
+    .await;
+    let Ok(read) = read else {
+        return Ok(Read::Timeout);
+    };
+    Ok(if read? == 0 {
+        Read::Closed
+    } else if line.last() != Some(&b'\n') {
+        Read::TooLong
+    } else {
+        Read::Line
+    })
+}
+
+/// The reply to one command line, and whether the session ends after it;
+/// what the command tells about the client goes into `obs`, a command the
+/// decoy cannot take counts in `errors`.
+fn answer(
+    line: &[u8],
+    pipelined: bool,
+    obs: &mut Observation,
+    errors: &mut u32,
+    host: &str,
+) -> (String, bool) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    let (verb, arg) = match text.split_once(' ') {
+        Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
+        None => (text.to_ascii_uppercase(), ""),
+    };
+    if pipelined && verb != "QUIT" {
+        obs.flags.insert(Flags::PIPELINING);
     }
+    let reply = match verb.as_str() {
+        "EHLO" | "HELO" if !arg.is_empty() => {
+            obs.helo = Some(clean_helo(arg));
+            obs.stage = obs.stage.max(Stage::Helo);
+            if verb == "EHLO" {
+                format!(
+                    "250-{host}\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME"
+                )
+            } else {
+                format!("250 {host}")
+            }
+        }
+        "MAIL" if obs.stage >= Stage::Helo => match path(arg, "FROM:") {
+            Some(path) => {
+                obs.mail_domain = mail_domain(path);
+                obs.stage = obs.stage.max(Stage::Mail);
+                "250 2.1.0 Ok".to_string()
+            }
+            None => error(errors, "451 4.5.4 Syntax: MAIL FROM:<address>"),
+        },
+        "RCPT" if obs.stage >= Stage::Mail => match path(arg, "TO:") {
+            Some(_) => {
+                obs.stage = obs.stage.max(Stage::Rcpt);
+                "451 4.7.1 Service temporarily unavailable, try again later".to_string()
+            }
+            None => error(errors, "451 4.5.4 Syntax: RCPT TO:<address>"),
+        },
+        "DATA" | "BDAT" if obs.stage >= Stage::Mail => {
+            obs.stage = obs.stage.max(Stage::Data);
+            let bye = "421 4.7.1 Service temporarily unavailable, closing connection";
+            return (bye.to_string(), true);
+        }
+        "RSET" | "NOOP" => "250 2.0.0 Ok".to_string(),
+        "VRFY" => "252 2.0.0 Cannot VRFY user".to_string(),
+        "STARTTLS" => "454 4.7.0 TLS not available".to_string(),
+        "QUIT" => return ("221 2.0.0 Bye".to_string(), true),
+        "EHLO" | "HELO" | "MAIL" | "RCPT" | "DATA" | "BDAT" => {
+            error(errors, "451 4.5.1 Bad sequence of commands")
+        }
+        _ => {
+            if !text.is_ascii() || text.bytes().any(|b| b < 0x20 && b != b'\t') {
+                obs.flags.insert(Flags::ABUSE);
+            }
+            error(errors, "451 4.5.2 Command not recognized")
+        }
+    };
+    (reply, false)
 }
 
 fn error(errors: &mut u32, text: &str) -> String {

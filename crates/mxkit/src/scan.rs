@@ -440,6 +440,10 @@ impl Scanner {
     ///
     /// Fails only when `output` is closed (the receiver went away); the
     /// items in flight are then dropped.
+    ///
+    /// One loop, about 110 lines, on purpose: it is the scan's hot path,
+    /// and its state (the window, the futures in flight, the batch being
+    /// held) is shared by every branch of one `select!`.
     pub async fn run(
         &self,
         input: &mut mpsc::Receiver<Vec<Item>>,
@@ -551,14 +555,30 @@ impl Scanner {
         if !batch.is_empty() {
             output.send(batch).await.map_err(|_| Closed)?;
         }
+        summary.window_max = window.max_used;
+        summary.window_final = window.size();
+        summary.stopped = stopped;
+        self.totals(&mut summary, &start_meter, &cache_start, started);
+        Ok(summary)
+    }
+
+    /// The run's counts from the meter and the cache (what moved since
+    /// `start` and `cache_start`) and its rates.
+    fn totals(
+        &self,
+        summary: &mut Summary,
+        start: &MeterReading,
+        cache_start: &CacheStats,
+        started: Instant,
+    ) {
         let end = self.meter();
         let cache = self.cache.stats();
-        summary.questions = end.questions - start_meter.questions;
-        summary.queries = end.queries - start_meter.queries;
-        summary.resends = end.resends - start_meter.resends;
-        summary.timeouts = end.timeouts - start_meter.timeouts;
-        summary.error_rcodes = end.error_rcodes - start_meter.error_rcodes;
-        summary.tcp_fallbacks = end.tcp - start_meter.tcp;
+        summary.questions = end.questions - start.questions;
+        summary.queries = end.queries - start.queries;
+        summary.resends = end.resends - start.resends;
+        summary.timeouts = end.timeouts - start.timeouts;
+        summary.error_rcodes = end.error_rcodes - start.error_rcodes;
+        summary.tcp_fallbacks = end.tcp - start.tcp;
         summary.cache_hits = cache.hits - cache_start.hits;
         summary.cache_joined = cache.joined - cache_start.joined;
         summary.elapsed = started.elapsed().as_secs_f64();
@@ -568,10 +588,6 @@ impl Scanner {
         if summary.domains > 0 {
             summary.queries_per_domain = summary.queries as f64 / summary.domains as f64;
         }
-        summary.window_max = window.max_used;
-        summary.window_final = window.size();
-        summary.stopped = stopped;
-        Ok(summary)
     }
 
     /// Stop taking items when no server gave a usable reply for

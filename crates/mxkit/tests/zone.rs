@@ -595,6 +595,8 @@ fn unreadable_file_names_the_file() {
     );
 }
 
+// One table of broken files and the exact `FILE:LINE: message` each gives:
+// long because the table is, and a table reads best whole.
 #[test]
 fn errors_cite_file_and_line_exactly() {
     let soa = "$ORIGIN bad.\n@ SOA ns h 1 2 3 4 5\n";

@@ -507,6 +507,9 @@ impl Gen {
         out.push(format!("{pref} {exchanger} {}", v6(1, j)));
     }
 
+    // One arm per kind of the mix, each writing its records and expectation
+    // side by side: split up, a kind's records and what a router must make
+    // of them would no longer be read together.
     /// Zone records for domain `i` of `kind`, and its expectation.
     fn domain(&mut self, i: usize, kind: Kind) -> Expect {
         let owner = format!("d{i:07}");
@@ -663,18 +666,10 @@ fn soa(zone: &mut String) {
     );
 }
 
-/// Generate: zone text, child zone text (with delegations), summary; every
-/// line goes to `emit(line number, text, expectation)`.
-fn run(
-    seed: u64,
-    domains: usize,
-    opts: &Options,
-    mut emit: impl FnMut(usize, &str, Option<&Expect>),
-) -> (String, Option<String>, Summary) {
-    let deleg = opts.with_delegations;
-    let mut rng = Rng(seed ^ 0x5CA7_11E5_0000_0001);
-    // Exact shares, shuffled.
-    let shares = shares(deleg.is_some());
+/// The kind of each domain: exact shares of the mix (rounding leftovers go
+/// to the pool), shuffled.
+fn kinds(domains: usize, deleg: bool, rng: &mut Rng) -> (Vec<Kind>, Vec<(Kind, usize)>) {
+    let shares = shares(deleg);
     let mut kinds: Vec<Kind> = Vec::with_capacity(domains);
     let mut counts: Vec<(Kind, usize)> = Vec::new();
     let mut left = domains;
@@ -706,6 +701,135 @@ fn run(
         kinds.swap(i, j);
     }
 
+    (kinds, counts)
+}
+
+/// The special lines spread over the input: invalid names, IDN in both
+/// forms and upper case, address literals, a comment and a blank line.
+fn specials(idn_expect: &[Expect]) -> Vec<(String, Option<Expect>, &'static str)> {
+    let mut specials: Vec<(String, Option<Expect>, &'static str)> = Vec::new();
+    for bad in INVALID {
+        specials.push((
+            bad.to_string(),
+            Some(Expect::new(bad, "permanent", "invalid_address")),
+            "invalid",
+        ));
+    }
+    for ((ulabel, alabel), e) in IDN.iter().zip(idn_expect) {
+        specials.push((ulabel.to_string(), Some(e.clone()), "idn"));
+        specials.push((alabel.to_string(), Some(e.clone()), "idn"));
+        specials.push((
+            format!("info@{}", ulabel.to_uppercase()),
+            Some(e.clone()),
+            "idn",
+        ));
+    }
+    for (text, lit, ip) in [
+        (
+            "postmaster@[192.0.2.25]",
+            "[192.0.2.25]",
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 25)),
+        ),
+        (
+            "[IPv6:2001:db8::25]",
+            "[IPv6:2001:db8::25]",
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25)),
+        ),
+    ] {
+        let mut e = Expect::new(lit, "deliverable", "address_literal");
+        e.candidates.push(format!("0 {lit} {ip}"));
+        specials.push((text.to_string(), Some(e), "literal"));
+    }
+    specials.push(("# a comment in the middle".to_string(), None, "comment"));
+    specials.push((String::new(), None, "comment"));
+    specials
+}
+
+/// The input: a header comment, every domain once in `order` (upper case,
+/// with a trailing dot or as an address now and then), duplicates and
+/// invalid names sprinkled in, and the special lines spread over it; each
+/// line to `emit`. Returns the number of lines, of lines that expect an
+/// output line, and of each variant.
+fn input_lines(
+    seed: u64,
+    rng: &mut Rng,
+    order: &[u32],
+    expects: &[Expect],
+    specials: Vec<(String, Option<Expect>, &'static str)>,
+    emit: &mut impl FnMut(usize, &str, Option<&Expect>),
+) -> (usize, usize, Vec<(&'static str, usize)>) {
+    let domains = order.len();
+    let every = (domains / (specials.len() + 1)).max(1);
+
+    let mut variants: HashMap<&'static str, usize> = HashMap::new();
+    let mut line = 0usize;
+    let mut expected = 0usize;
+    let mut out = |text: &str, e: Option<&Expect>, variant: &'static str| {
+        line += 1;
+        if e.is_some() {
+            expected += 1;
+        }
+        *variants.entry(variant).or_default() += 1;
+        emit(line, text, e);
+    };
+    out(
+        &format!("# scanmix seed={seed} domains={domains}"),
+        None,
+        "comment",
+    );
+    out("", None, "comment");
+    let mut special = specials.into_iter();
+    for (pos, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        let e = &expects[i];
+        let name = domain_name(i);
+        let r = rng.below(10_000);
+        let (text, variant) = if r < 100 {
+            (name.to_uppercase(), "upper")
+        } else if r < 200 {
+            (format!("{name}."), "dot")
+        } else if r < 250 {
+            (format!("postmaster@{name}"), "address")
+        } else {
+            (name, "plain")
+        };
+        out(&text, Some(e), variant);
+        // A duplicate of an earlier domain.
+        if pos > 0 && rng.chance(100) {
+            let k = order[rng.below(pos)] as usize;
+            out(&domain_name(k), Some(&expects[k]), "duplicate");
+        }
+        // An invalid name now and then.
+        if rng.chance(5) {
+            let bad = INVALID[rng.below(INVALID.len())];
+            let e = Expect::new(bad, "permanent", "invalid_address");
+            out(bad, Some(&e), "invalid");
+        }
+        if (pos + 1) % every == 0
+            && let Some((text, e, variant)) = special.next()
+        {
+            out(&text, e.as_ref(), variant);
+        }
+    }
+    for (text, e, variant) in special {
+        out(&text, e.as_ref(), variant);
+    }
+    let mut variants: Vec<(&'static str, usize)> = variants.into_iter().collect();
+    variants.sort();
+    (line, expected, variants)
+}
+
+/// Generate: zone text, child zone text (with delegations), summary; every
+/// line goes to `emit(line number, text, expectation)`.
+fn run(
+    seed: u64,
+    domains: usize,
+    opts: &Options,
+    mut emit: impl FnMut(usize, &str, Option<&Expect>),
+) -> (String, Option<String>, Summary) {
+    let deleg = opts.with_delegations;
+    let mut rng = Rng(seed ^ 0x5CA7_11E5_0000_0001);
+    let (kinds, counts) = kinds(domains, deleg.is_some(), &mut rng);
     let pool = (domains / 200).clamp(20, 5000);
     let mut g = Gen {
         rng: Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xD0_0D),
@@ -776,100 +900,10 @@ fn run(
     }
 
     // Fixed special lines, spread over the input.
-    let mut specials: Vec<(String, Option<Expect>, &'static str)> = Vec::new();
-    for bad in INVALID {
-        specials.push((
-            bad.to_string(),
-            Some(Expect::new(bad, "permanent", "invalid_address")),
-            "invalid",
-        ));
-    }
-    for ((ulabel, alabel), e) in IDN.iter().zip(&idn_expect) {
-        specials.push((ulabel.to_string(), Some(e.clone()), "idn"));
-        specials.push((alabel.to_string(), Some(e.clone()), "idn"));
-        specials.push((
-            format!("info@{}", ulabel.to_uppercase()),
-            Some(e.clone()),
-            "idn",
-        ));
-    }
-    for (text, lit, ip) in [
-        (
-            "postmaster@[192.0.2.25]",
-            "[192.0.2.25]",
-            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 25)),
-        ),
-        (
-            "[IPv6:2001:db8::25]",
-            "[IPv6:2001:db8::25]",
-            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25)),
-        ),
-    ] {
-        let mut e = Expect::new(lit, "deliverable", "address_literal");
-        e.candidates.push(format!("0 {lit} {ip}"));
-        specials.push((text.to_string(), Some(e), "literal"));
-    }
-    specials.push(("# a comment in the middle".to_string(), None, "comment"));
-    specials.push((String::new(), None, "comment"));
-    let every = (domains / (specials.len() + 1)).max(1);
+    let specials = specials(&idn_expect);
+    let (lines, expected, variants) =
+        input_lines(seed, &mut rng, &order, &expects, specials, &mut emit);
 
-    let mut variants: HashMap<&'static str, usize> = HashMap::new();
-    let mut line = 0usize;
-    let mut expected = 0usize;
-    let mut out = |text: &str, e: Option<&Expect>, variant: &'static str| {
-        line += 1;
-        if e.is_some() {
-            expected += 1;
-        }
-        *variants.entry(variant).or_default() += 1;
-        emit(line, text, e);
-    };
-    out(
-        &format!("# scanmix seed={seed} domains={domains}"),
-        None,
-        "comment",
-    );
-    out("", None, "comment");
-    let mut special = specials.into_iter();
-    for (pos, &i) in order.iter().enumerate() {
-        let i = i as usize;
-        let e = &expects[i];
-        let name = domain_name(i);
-        let r = rng.below(10_000);
-        let (text, variant) = if r < 100 {
-            (name.to_uppercase(), "upper")
-        } else if r < 200 {
-            (format!("{name}."), "dot")
-        } else if r < 250 {
-            (format!("postmaster@{name}"), "address")
-        } else {
-            (name, "plain")
-        };
-        out(&text, Some(e), variant);
-        // A duplicate of an earlier domain.
-        if pos > 0 && rng.chance(100) {
-            let k = order[rng.below(pos)] as usize;
-            out(&domain_name(k), Some(&expects[k]), "duplicate");
-        }
-        // An invalid name now and then.
-        if rng.chance(5) {
-            let bad = INVALID[rng.below(INVALID.len())];
-            let e = Expect::new(bad, "permanent", "invalid_address");
-            out(bad, Some(&e), "invalid");
-        }
-        if (pos + 1) % every == 0
-            && let Some((text, e, variant)) = special.next()
-        {
-            out(&text, e.as_ref(), variant);
-        }
-    }
-    for (text, e, variant) in special {
-        out(&text, e.as_ref(), variant);
-    }
-    let lines = line;
-
-    let mut variants: Vec<(&'static str, usize)> = variants.into_iter().collect();
-    variants.sort();
     let summary = Summary {
         domains,
         lines,

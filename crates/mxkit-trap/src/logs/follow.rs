@@ -235,131 +235,140 @@ impl FileFollower {
     /// from the cursor. (The `Result` is kept for the callers' sake; no
     /// read fails it today.)
     pub fn read_now(&mut self) -> Result<Batch, LogError> {
-        let path = self.config.path.clone();
-        let reference = now();
-        let mut out = Vec::new();
-        let (mut lines, mut skipped, mut newest) = (0u64, 0u64, Micros::MIN);
-        let mut caught_up = false;
-        // The file is there and read to its end without an error.
-        let mut complete = true;
-        let mut failure: Option<io::Error> = None;
+        let mut r = Reading {
+            reference: now(),
+            out: Vec::new(),
+            lines: 0,
+            skipped: 0,
+            newest: Micros::MIN,
+        };
+        // `complete`: the file is there and was read without an error.
+        let (caught_up, complete) = match self.read_into(&mut r) {
+            Stop::Full => (false, true),
+            Stop::CaughtUp => (true, true),
+            Stop::Missing => {
+                self.missing();
+                (true, false)
+            }
+            Stop::Failed(e) => {
+                self.failed(e);
+                (true, false)
+            }
+        };
+        if complete {
+            self.problem = None;
+        }
+        if r.newest > self.watermark {
+            self.watermark = r.newest;
+        }
+        if caught_up && complete && self.partial.is_empty() && !self.skipping {
+            self.watermark = self.watermark.max(r.reference);
+        }
+        self.total_lines += r.lines;
+        self.total_skipped += r.skipped;
+        Ok(Batch {
+            observations: r.out,
+            state: self.state(),
+            lines: r.lines,
+            skipped: r.skipped,
+            caught_up,
+        })
+    }
+
+    /// Reads chunks into `r` until the batch is full, the end of the file
+    /// (through rotations), or a problem.
+    fn read_into(&mut self, r: &mut Reading) -> Stop {
         loop {
             if self.file.is_none() {
                 match self.open() {
                     Ok(true) => self.missing_since = None,
-                    Ok(false) => {
-                        // Nothing to read yet.
-                        let since = *self.missing_since.get_or_insert_with(Instant::now);
-                        if self.problem.is_none()
-                            && (!self.opened || since.elapsed() >= MISSING_GRACE)
-                        {
-                            self.problem = Some("does not exist".to_string());
-                        }
-                        caught_up = true;
-                        complete = false;
-                        break;
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
+                    Ok(false) => return Stop::Missing,
+                    Err(e) => return Stop::Failed(e),
                 }
             }
-            let Some(file) = self.file.as_mut() else {
-                break;
-            };
-            // Truncated under us: start again at 0.
-            let len = match file.metadata() {
-                Ok(m) => m.len(),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            if len < self.read_pos {
-                tracing::info!(path = %path.display(), "log file truncated, reading it again from the start");
-                if let Err(e) = file.seek(SeekFrom::Start(0)) {
-                    failure = Some(e);
-                    break;
-                }
-                self.offset = 0;
-                self.read_pos = 0;
-                self.partial.clear();
-                self.skipping = false;
+            match self.read_chunk(r) {
+                Ok(true) if r.lines >= self.config.max_batch => return Stop::Full,
+                Ok(true) => {}
+                Ok(false) if self.rotated(r) => {}
+                Ok(false) => return Stop::CaughtUp,
+                Err(e) => return Stop::Failed(e),
             }
-            let n = match file.read(&mut self.chunk) {
-                Ok(n) => n,
+        }
+    }
+
+    /// One read of the open file into `r`: `false` at its end. A file
+    /// shorter than what was read (truncated under us) is read again from 0.
+    fn read_chunk(&mut self, r: &mut Reading) -> io::Result<bool> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(false);
+        };
+        if file.metadata()?.len() < self.read_pos {
+            tracing::info!(path = %self.config.path.display(), "log file truncated, reading it again from the start");
+            file.seek(SeekFrom::Start(0))?;
+            self.offset = 0;
+            self.read_pos = 0;
+            self.partial.clear();
+            self.skipping = false;
+        }
+        let n = loop {
+            match file.read(&mut self.chunk) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            if n > 0 {
-                let (l, s) = self.consume(n, reference, &mut out, &mut newest);
-                lines += l;
-                skipped += s;
-                if lines >= self.config.max_batch {
-                    break;
-                }
-                continue;
+                read => break read?,
             }
-            // At the end of the open file: has the path moved on?
-            match std::fs::metadata(&path) {
-                Ok(m) if m.ino() != self.inode => {
-                    tracing::info!(path = %path.display(), "log file rotated");
-                    // The old file is complete: its last line too.
-                    if !self.partial.is_empty() && !self.skipping {
-                        let line = std::mem::take(&mut self.partial);
-                        lines += 1;
-                        self.line(&line, reference, &mut out, &mut newest);
-                        self.partial = line;
-                    }
-                    self.partial.clear();
-                    self.skipping = false;
-                    self.file = None;
-                    self.resume = None;
-                    self.config.start = StartAt::Beginning;
-                }
-                _ => {
-                    caught_up = true;
-                    break;
-                }
-            }
+        };
+        if n == 0 {
+            return Ok(false);
         }
-        match failure {
-            Some(e) => {
-                // Try again from the cursor at the next poll: the lines
-                // handed out so far are in `out`, the rest is read again.
-                tracing::debug!(path = %path.display(), "log file cannot be read: {e}");
-                self.problem = Some(e.to_string());
-                if self.file.take().is_some() {
-                    self.resume = Some((self.inode, self.offset));
-                    self.read_pos = self.offset;
-                }
-                self.partial.clear();
-                self.skipping = false;
-                caught_up = true;
-                complete = false;
-            }
-            None if complete => self.problem = None,
-            None => {}
+        let (lines, skipped) = self.consume(n, r.reference, &mut r.out, &mut r.newest);
+        r.lines += lines;
+        r.skipped += skipped;
+        Ok(true)
+    }
+
+    /// At the end of the open file: whether the path has moved on to
+    /// another file (rotation), which is then read from its start; the old
+    /// file's last line is complete.
+    fn rotated(&mut self, r: &mut Reading) -> bool {
+        match std::fs::metadata(&self.config.path) {
+            Ok(m) if m.ino() != self.inode => {}
+            _ => return false,
         }
-        if newest > self.watermark {
-            self.watermark = newest;
+        tracing::info!(path = %self.config.path.display(), "log file rotated");
+        if !self.partial.is_empty() && !self.skipping {
+            let line = std::mem::take(&mut self.partial);
+            r.lines += 1;
+            self.line(&line, r.reference, &mut r.out, &mut r.newest);
+            self.partial = line;
         }
-        if caught_up && complete && self.partial.is_empty() && !self.skipping {
-            self.watermark = self.watermark.max(reference);
+        self.partial.clear();
+        self.skipping = false;
+        self.file = None;
+        self.resume = None;
+        self.config.start = StartAt::Beginning;
+        true
+    }
+
+    /// The path does not exist: a problem at the start, or once it has
+    /// been missing for [`MISSING_GRACE`].
+    fn missing(&mut self) {
+        let since = *self.missing_since.get_or_insert_with(Instant::now);
+        if self.problem.is_none() && (!self.opened || since.elapsed() >= MISSING_GRACE) {
+            self.problem = Some("does not exist".to_string());
         }
-        self.total_lines += lines;
-        self.total_skipped += skipped;
-        Ok(Batch {
-            observations: out,
-            state: self.state(),
-            lines,
-            skipped,
-            caught_up,
-        })
+    }
+
+    /// The file cannot be read: say why, and try again from the cursor at
+    /// the next poll (the lines handed out so far are in the batch, the
+    /// rest is read again).
+    fn failed(&mut self, e: io::Error) {
+        tracing::debug!(path = %self.config.path.display(), "log file cannot be read: {e}");
+        self.problem = Some(e.to_string());
+        if self.file.take().is_some() {
+            self.resume = Some((self.inode, self.offset));
+            self.read_pos = self.offset;
+        }
+        self.partial.clear();
+        self.skipping = false;
     }
 
     /// Opens the file: at the cursor, or where [`StartAt`] says. `false`
@@ -506,6 +515,29 @@ impl FileFollower {
             *newest = (*newest).max(at);
         }
     }
+}
+
+/// What one [`FileFollower::read_now`] has read so far.
+struct Reading {
+    /// "Now" for the parser (classic syslog time stamps have no year).
+    reference: Micros,
+    out: Vec<Observation>,
+    lines: u64,
+    skipped: u64,
+    /// The newest event time read.
+    newest: Micros,
+}
+
+/// Why [`FileFollower::read_into`] stopped.
+enum Stop {
+    /// The batch is full; more is there.
+    Full,
+    /// At the end of the file.
+    CaughtUp,
+    /// The path does not exist.
+    Missing,
+    /// The file cannot be read.
+    Failed(io::Error),
 }
 
 /// logrotate's name for the file's first rotation: `PATH.1`.
