@@ -325,9 +325,16 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     deadline: Instant,
 ) -> Result<(), End> {
     let limits = &decoy.limits;
-    if !greet(io, obs, id, decoy, sink, deadline).await? {
-        return Ok(());
+    match greet(io, decoy, deadline).await? {
+        Greeted::Gone => return Ok(()),
+        Greeted::Pregreet => {
+            obs.flags.insert(Flags::PREGREET);
+            sink.update(id, obs.clone()).await?;
+        }
+        Greeted::Quiet => {}
     }
+    // The final greeting line goes out once what the wait showed is stored.
+    reply(io, &format!("220 {} ESMTP", decoy.hostname), deadline).await?;
     let mut commands = 0u32;
     let mut errors = 0u32;
     let mut line = Vec::with_capacity(limits.max_line);
@@ -374,31 +381,31 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The `220-` teaser, [`Limits::greet_wait`] of silence asked of the
-/// client (anything it sends meanwhile is a pregreet), then the final
-/// `220 `. `false` when the client left before it.
+/// How the client took the greeting.
+enum Greeted {
+    /// It left before the final line.
+    Gone,
+    /// It talked before the final line (postscreen's PREGREET).
+    Pregreet,
+    /// It waited, as a client should.
+    Quiet,
+}
+
+/// The `220-` teaser, then [`Limits::greet_wait`] of silence asked of the
+/// client: anything it sends meanwhile is a pregreet.
 async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
-    obs: &mut Observation,
-    id: i64,
     decoy: &Decoy,
-    sink: &dyn Sink,
     deadline: Instant,
-) -> Result<bool, End> {
-    let host = &decoy.hostname;
-    reply(io, &format!("220-{host} ESMTP"), deadline).await?;
+) -> Result<Greeted, End> {
+    reply(io, &format!("220-{} ESMTP", decoy.hostname), deadline).await?;
     let greet_end = (Instant::now() + decoy.limits.greet_wait).min(deadline);
     match timeout_at(greet_end, io.fill_buf()).await {
-        Ok(Ok([])) => return Ok(false),
-        Ok(Ok(_)) => {
-            obs.flags.insert(Flags::PREGREET);
-            sink.update(id, obs.clone()).await?;
-        }
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => {}
+        Ok(Ok([])) => Ok(Greeted::Gone),
+        Ok(Ok(_)) => Ok(Greeted::Pregreet),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Ok(Greeted::Quiet),
     }
-    reply(io, &format!("220 {host} ESMTP"), deadline).await?;
-    Ok(true)
 }
 
 /// What reading one command line gave.

@@ -215,7 +215,14 @@ impl Inner {
                 let msg = if msg.metadata.truncation {
                     // Boxed: the TCP exchange is rare and large, and would
                     // otherwise grow every question's future.
-                    match Box::pin(self.after_truncation(&wire, &name, rtype, server)).await {
+                    match Box::pin(self.after_truncation(super::tcp::Ask {
+                        wire: &wire,
+                        name: &name,
+                        rtype,
+                        server,
+                    }))
+                    .await
+                    {
                         Some(full) => full,
                         None => {
                             failures.truncated = Some(server);

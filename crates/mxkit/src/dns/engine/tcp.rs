@@ -55,20 +55,25 @@ fn last_ignored_note(last: &Option<Ignored>) -> String {
     }
 }
 
+/// One question asked over TCP: its wire form (without the length prefix),
+/// what it asks, and of whom.
+#[derive(Clone, Copy)]
+pub(super) struct Ask<'a> {
+    pub wire: &'a [u8],
+    pub name: &'a Name,
+    pub rtype: RecordType,
+    pub server: SocketAddr,
+}
+
 impl Inner {
     /// The full answer of `server` after its UDP reply was truncated, or
     /// `None` when TCP failed or truncated it too (RFC 1123 section
     /// 6.1.3.2: never use a truncated answer; RFC 7766 section 5: ask the
     /// same server over TCP).
-    pub(super) async fn after_truncation(
-        &self,
-        wire: &[u8],
-        name: &Name,
-        rtype: RecordType,
-        server: SocketAddr,
-    ) -> Option<Reply> {
+    pub(super) async fn after_truncation(&self, ask: Ask<'_>) -> Option<Reply> {
+        let server = ask.server;
         Meter::add(&self.meter.tcp);
-        match self.tcp_tries(wire, name, rtype, server).await {
+        match self.tcp_tries(ask).await {
             Ok(full) if !full.metadata.truncation => Some(full),
             Ok(_) => {
                 tracing::debug!("{server}: TC bit set over TCP too");
@@ -92,20 +97,15 @@ impl Inner {
     /// timeout. Up to [`TCP_IDLE`] connections stay open after a clean
     /// exchange and are used again (RFC 7766 section 6.2.1), so that the
     /// truncated answers of a bulk run do not each cost a handshake.
-    async fn tcp_tries(
-        &self,
-        wire: &[u8],
-        name: &Name,
-        rtype: RecordType,
-        server: SocketAddr,
-    ) -> Result<Reply, TcpError> {
+    async fn tcp_tries(&self, ask: Ask<'_>) -> Result<Reply, TcpError> {
+        let server = ask.server;
         let mut left = self.cfg.attempts.max(1);
         loop {
             let _slot = self.tcp_slots.acquire().await;
             if let Some(pacer) = &self.pacer {
                 pacer.wait().await;
             }
-            match self.tcp_try(wire, name, rtype, server).await {
+            match self.tcp_try(ask).await {
                 Ok(msg) => return Ok(msg),
                 Err(why) => {
                     tracing::debug!("{server}: TCP try failed: {why}");
@@ -120,13 +120,13 @@ impl Inner {
 
     /// Ask `server` over TCP (2-byte length prefix, RFC 1035 section 4.2.2)
     /// and wait for an acceptable reply, within one timeout.
-    async fn tcp_try(
-        &self,
-        wire: &[u8],
-        name: &Name,
-        rtype: RecordType,
-        server: SocketAddr,
-    ) -> Result<Reply, TcpError> {
+    async fn tcp_try(&self, ask: Ask<'_>) -> Result<Reply, TcpError> {
+        let Ask {
+            wire,
+            name,
+            rtype,
+            server,
+        } = ask;
         let id: u16 = match self.channel(server) {
             Some(channel) => channel.lock().rng.random(),
             None => rand::random(),
