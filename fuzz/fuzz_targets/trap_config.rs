@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     match Config::parse(text) {
-        Err(e) => assert!(!e.contains('\n'), "{e:?}"),
+        Err(e) => assert!(!e.to_string().contains('\n'), "{e:?}"),
         Ok(c) => {
             let w = c.windows();
             let now = mxkit_trap::model::now();

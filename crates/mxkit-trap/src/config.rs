@@ -26,16 +26,73 @@ use crate::model::Micros;
 /// enough that `--config /dev/zero` is refused at once.
 pub const MAX_FILE: u64 = 1 << 20;
 
+/// A configuration file that cannot be used: `FILE: fault`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// `message` is `key: reason` (or `line N: reason` for a syntax error).
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path}: {fault}")]
+    Parse { path: PathBuf, fault: Fault },
+}
+
+/// What is wrong with a configuration's text, and where; one line.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// A key's value: the wrong type, outside its range, or not a key at
+    /// all. `key` is its dotted path (`windows.decide`).
+    #[error("{key}: {reason}")]
+    Key { key: String, reason: String },
+    /// A syntax error not inside one key.
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    /// An error the parser could not place.
+    #[error("{0}")]
+    Unplaced(String),
+    #[error("larger than {limit} bytes: not a configuration file")]
+    TooLarge { limit: u64 },
+    #[error("not UTF-8 text (byte {at})")]
+    NotUtf8 { at: usize },
+}
+
+impl Fault {
+    fn key(key: &str, reason: impl std::fmt::Display) -> Fault {
+        Fault::Key {
+            key: key.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Why a number is outside its [`Range`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "must be {} {} {}{} {}, not {value}",
+    if range.whole { "a whole number of" } else { "a number of" },
+    range.unit,
+    if range.min_allowed { format!("from {}", range.min) } else { format!("greater than {} and at most", range.min) },
+    if range.min_allowed { " to" } else { "" },
+    range.max
+)]
+pub struct OutOfRange {
+    pub range: Range,
+    pub value: f64,
+}
+
+/// Why a host name cannot be sent in the greeting.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadHostname {
+    #[error("is empty")]
+    Empty,
+    #[error("is {0} bytes long, at most 255")]
+    TooLong(usize),
+    #[error("holds {0:?}: a host name is printable ASCII without spaces")]
+    Unprintable(char),
 }
 
 /// A number in the file: a TOML integer or float (`60`, `0.5`, also `nan`
@@ -208,7 +265,7 @@ pub struct RetentionConfig {
 }
 
 /// What a numeric key may hold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Range {
     pub key: &'static str,
     /// The least value, and whether it is allowed itself (`false`: the
@@ -297,8 +354,8 @@ pub const RANGES: &[Range] = &[
 ];
 
 impl Range {
-    /// `Ok` when `v` is inside; else the reason, for `key: reason`.
-    pub fn check(&self, v: f64) -> Result<f64, String> {
+    /// `Ok` when `v` is inside.
+    pub fn check(&self, v: f64) -> Result<f64, OutOfRange> {
         let low_ok = if self.min_allowed {
             v >= self.min
         } else {
@@ -307,21 +364,10 @@ impl Range {
         if v.is_finite() && low_ok && v <= self.max && (!self.whole || v.fract() == 0.0) {
             return Ok(v);
         }
-        let kind = if self.whole {
-            "a whole number of"
-        } else {
-            "a number of"
-        };
-        let low = if self.min_allowed {
-            format!("from {}", self.min)
-        } else {
-            format!("greater than {} and at most", self.min)
-        };
-        let to = if self.min_allowed { " to" } else { "" };
-        Err(format!(
-            "must be {kind} {} {low}{to} {}, not {}",
-            self.unit, self.max, v
-        ))
+        Err(OutOfRange {
+            range: *self,
+            value: v,
+        })
     }
 }
 
@@ -329,18 +375,15 @@ impl Range {
 /// ASCII characters without spaces (a host name or an address literal), so
 /// that no CR, LF or escape reaches a client through the greeting or the
 /// EHLO reply.
-pub fn check_hostname(name: &str) -> Result<(), String> {
+pub fn check_hostname(name: &str) -> Result<(), BadHostname> {
     if name.is_empty() {
-        return Err("is empty".into());
+        return Err(BadHostname::Empty);
     }
     if name.len() > 255 {
-        return Err(format!("is {} bytes long, at most 255", name.len()));
+        return Err(BadHostname::TooLong(name.len()));
     }
     if let Some(c) = name.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(format!(
-            "holds {:?}: a host name is printable ASCII without spaces",
-            c
-        ));
+        return Err(BadHostname::Unprintable(c));
     }
     Ok(())
 }
@@ -357,36 +400,29 @@ impl Config {
         file.take(MAX_FILE + 1)
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
-        let parse_err = |message| ConfigError::Parse {
+        let parse_err = |fault| ConfigError::Parse {
             path: path.to_path_buf(),
-            message,
+            fault,
         };
         if bytes.len() as u64 > MAX_FILE {
-            return Err(parse_err(format!(
-                "larger than {MAX_FILE} bytes: not a configuration file"
-            )));
+            return Err(parse_err(Fault::TooLarge { limit: MAX_FILE }));
         }
         let text = String::from_utf8(bytes).map_err(|e| {
-            parse_err(format!(
-                "not UTF-8 text (byte {})",
-                e.utf8_error().valid_up_to()
-            ))
+            parse_err(Fault::NotUtf8 {
+                at: e.utf8_error().valid_up_to(),
+            })
         })?;
         Config::parse(&text).map_err(parse_err)
     }
 
-    /// Parses and checks a file's text; the error is `key: reason` (or
-    /// `line N: reason`), on one line.
-    pub fn parse(text: &str) -> Result<Config, String> {
+    /// Parses and checks a file's text.
+    pub fn parse(text: &str) -> Result<Config, Fault> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let place = e
-                .span()
-                .map_or_else(|| "".to_string(), |span| locate(text, span.start));
-            let message = e.message().trim().replace('\n', " ");
-            if place.is_empty() {
-                message
-            } else {
-                format!("{place}: {message}")
+            let reason = e.message().trim().replace('\n', " ");
+            match e.span().map(|span| locate(text, span.start)) {
+                Some(Place::Key(key)) => Fault::Key { key, reason },
+                Some(Place::Line(line)) => Fault::Line { line, reason },
+                None => Fault::Unplaced(reason),
             }
         })?;
         config.check()?;
@@ -394,16 +430,14 @@ impl Config {
     }
 
     /// Every number inside its range, every text the decoy sends printable.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Fault> {
         for range in RANGES {
             if let Some(Number(v)) = self.number(range.key) {
-                range
-                    .check(v)
-                    .map_err(|reason| format!("{}: {reason}", range.key))?;
+                range.check(v).map_err(|e| Fault::key(range.key, e))?;
             }
         }
         if let Some(name) = &self.hostname {
-            check_hostname(name).map_err(|reason| format!("hostname: {reason}"))?;
+            check_hostname(name).map_err(|e| Fault::key("hostname", e))?;
         }
         Ok(())
     }
@@ -502,13 +536,13 @@ impl Config {
     }
 
     /// `[dns] servers` as addresses (empty: /etc/resolv.conf).
-    pub fn dns_servers(&self) -> Result<Vec<std::net::SocketAddr>, String> {
+    pub fn dns_servers(&self) -> Result<Vec<std::net::SocketAddr>, Fault> {
         let mut servers = Vec::new();
         for s in &self.dns.servers {
             let addr = s
                 .parse::<std::net::SocketAddr>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
-                .map_err(|_| format!("dns.servers: {s:?} is not IP or IP:PORT"))?;
+                .map_err(|_| Fault::key("dns.servers", format!("{s:?} is not IP or IP:PORT")))?;
             servers.push(addr);
         }
         Ok(servers)
@@ -527,9 +561,16 @@ impl Config {
     }
 }
 
-/// Where byte `offset` of `text` is, as the key it belongs to
-/// (`windows.decide`), or `line N` when that line holds no `key =`.
-fn locate(text: &str, offset: usize) -> String {
+/// Where in the text a fault is.
+enum Place {
+    /// The key whose line it is (`windows.decide`).
+    Key(String),
+    /// A line (from 1) that holds no `key =`.
+    Line(usize),
+}
+
+/// Where byte `offset` of `text` is.
+fn locate(text: &str, offset: usize) -> Place {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -548,12 +589,12 @@ fn locate(text: &str, offset: usize) -> String {
             let key = key.trim().trim_matches(['"', '\'']);
             let key: String = key.chars().take(64).collect();
             if table.is_empty() {
-                key
+                Place::Key(key)
             } else {
-                format!("{table}.{key}")
+                Place::Key(format!("{table}.{key}"))
             }
         }
-        _ => format!("line {}", line_no + 1),
+        _ => Place::Line(line_no + 1),
     }
 }
 
@@ -572,10 +613,14 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_place() {
-        let e = Config::parse("listen = [\"127.0.0.3:25\"]\nshadwo = true\n").unwrap_err();
+        let e = Config::parse("listen = [\"127.0.0.3:25\"]\nshadwo = true\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("shadwo: "), "{e}");
         assert!(!e.contains('\n'));
-        let e = Config::parse("[windows]\ndecid = 1\n").unwrap_err();
+        let e = Config::parse("[windows]\ndecid = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("windows.decid: "), "{e}");
     }
 
@@ -626,7 +671,7 @@ mod tests {
                 "windows.decide: ",
             ),
         ] {
-            let e = Config::parse(text).unwrap_err();
+            let e = Config::parse(text).unwrap_err().to_string();
             assert!(e.starts_with(key), "{text:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }
@@ -660,7 +705,7 @@ mod tests {
             "hostname = \"\"",
             "hostname = \"two words\"",
         ] {
-            let e = Config::parse(bad).unwrap_err();
+            let e = Config::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("hostname: "), "{bad}: {e}");
         }
         Config::parse("hostname = \"mx99.example.org\"").unwrap();

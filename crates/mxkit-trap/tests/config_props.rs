@@ -43,6 +43,7 @@ proptest! {
                 }
             }
             Err(e) => {
+                let e = e.to_string();
                 prop_assert!(e.starts_with(&format!("{}: ", range.key)), "{:?}: {}", text, e);
                 prop_assert!(!e.contains('\n'));
             }

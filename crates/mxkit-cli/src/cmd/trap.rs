@@ -253,7 +253,7 @@ fn run_settings(args: &TrapRunArgs, config: &Config) -> Result<RunSettings> {
         watch_interval: config.watch_interval(),
         dns_servers: config.dns_servers().map_err(|e| match &args.store.config {
             Some(path) => Usage(format!("{}: {e}", path.display())),
-            None => Usage(e),
+            None => Usage(e.to_string()),
         })?,
         probe,
         probe_interval: config.probe_interval(),
