@@ -589,6 +589,19 @@ fn usage_errors_are_one_line_and_exit_64() {
     }
 }
 
+/// `mxkit trap run` with `extra` flags, which must be refused before
+/// anything listens: exit 64, nothing on stdout, one line on stderr (given
+/// back).
+fn run_refused(store: &str, extra: &[&str]) -> String {
+    let mut args = vec!["trap", "run", "--listen", "127.0.97.3:25", "--store", store];
+    args.extend_from_slice(extra);
+    let (code, out, err) = mxkit(&args);
+    assert_eq!(code, 64, "{extra:?}: {err}");
+    assert!(out.is_empty(), "{extra:?}: {out}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+    err
+}
+
 /// Numbers a window, interval, TTL or limit cannot be, a host name that
 /// would write SMTP into the greeting, and a store that does not exist for
 /// a command that only reads: one line naming the file and key, exit 64,
@@ -615,39 +628,16 @@ fn bad_numbers_names_and_missing_stores_are_usage_errors() {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, body).unwrap();
         let file = file.display().to_string();
-        let (code, out, err) = mxkit(&[
-            "trap",
-            "run",
-            "--listen",
-            "127.0.97.3:25",
-            "--store",
-            &store,
-            "--config",
-            &file,
-        ]);
-        assert_eq!(code, 64, "{body}: {err}");
-        assert!(out.is_empty());
+        let err = run_refused(&store, &["--config", &file]);
         assert!(
             err.starts_with(&format!("mxkit: error: {file}: {key}: ")),
             "{body}: {err}"
         );
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
     for name in ["mx\r\nMAIL FROM:<x@y>", "mx\x1b[2J", "two words", ""] {
-        let (code, _, err) = mxkit(&[
-            "trap",
-            "run",
-            "--listen",
-            "127.0.97.3:25",
-            "--store",
-            &store,
-            "--hostname",
-            name,
-        ]);
-        assert_eq!(code, 64, "{name:?}: {err}");
+        let err = run_refused(&store, &["--hostname", name]);
         assert!(err.starts_with("mxkit: error: --hostname "), "{err}");
         assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
     // The configuration file is read with a limit.
     let (code, _, err) = mxkit(&["trap", "list", "--config", "/dev/zero"]);
@@ -699,17 +689,7 @@ fn exports_never_replace_what_is_not_a_file() {
         assert_eq!(code, 64, "{t}: {err}");
         assert!(out.is_empty());
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-        let (code, _, err) = mxkit(&[
-            "trap",
-            "run",
-            "--listen",
-            "127.0.97.3:25",
-            "--store",
-            &store,
-            "--export",
-            &format!("rspamd:{t}"),
-        ]);
-        assert_eq!(code, 64, "{t}: {err}");
+        run_refused(&store, &["--export", &format!("rspamd:{t}")]);
     }
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
