@@ -116,6 +116,19 @@ pub struct RunSettings {
     pub probe_interval: Duration,
 }
 
+impl RunSettings {
+    /// What [`run`] refuses before anything listens: export options a
+    /// target's format cannot use, and a target that is not a regular file
+    /// (a device, a FIFO, a folder) or whose folder is missing.
+    pub fn check_exports(&self) -> Result<(), export::ExportError> {
+        for target in &self.exports {
+            self.publish.validate(target.format)?;
+            export::check_target(&target.path)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a running trap tells its caller (the CLI prints it).
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
@@ -140,10 +153,7 @@ pub async fn run(
     report: Report,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
-    // Bad export options are refused before anything listens.
-    for target in &settings.exports {
-        settings.publish.validate(target.format)?;
-    }
+    settings.check_exports()?;
     let listeners = listener::bind(&settings.listen)?;
     let decoy = Arc::new(Decoy {
         hostname: settings.hostname.clone(),

@@ -191,11 +191,6 @@ fn run_settings(args: &TrapRunArgs, config: &Config) -> Result<RunSettings> {
             path: path.into(),
         });
     }
-    // A target that is a device, a FIFO or a folder, or whose folder is
-    // missing, is refused now rather than at the first write.
-    for target in &exports {
-        export::check_target(&target.path).map_err(|e| Usage(e.to_string()))?;
-    }
     let mut probe = Vec::new();
     for s in &config.primary_probe {
         probe.push(resolve_listen(s).map_err(|_| {
@@ -235,7 +230,7 @@ fn run_settings(args: &TrapRunArgs, config: &Config) -> Result<RunSettings> {
             name
         }
     };
-    Ok(RunSettings {
+    let settings = RunSettings {
         listen,
         hostname,
         limits: config.limits(),
@@ -257,7 +252,10 @@ fn run_settings(args: &TrapRunArgs, config: &Config) -> Result<RunSettings> {
         })?,
         probe,
         probe_interval: config.probe_interval(),
-    })
+    };
+    // What `run` would refuse before it listens is a usage error here.
+    settings.check_exports().map_err(|e| Usage(e.to_string()))?;
+    Ok(settings)
 }
 
 /// Ctrl-C or SIGTERM.
