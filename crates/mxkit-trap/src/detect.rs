@@ -184,9 +184,6 @@ pub struct Step {
     pub delisted: Vec<IpAddr>,
     /// Sessions still waiting for a log stream's watermark.
     pub waiting: usize,
-    /// Sessions old enough to decide but still open (the client is still
-    /// talking): decided when they end.
-    pub open: u64,
     /// The anomaly alarm paused listing in this step.
     pub paused: Option<Pause>,
     /// The pause that was on ended in this step.
@@ -307,7 +304,6 @@ impl Detector {
             .map_or(Micros::MAX, |w| w.checked());
         let until = now.saturating_sub(w.decide);
         let pending = store.undecided(until, now, 10_000).await?;
-        step.open = store.still_open(until, now).await?;
         let allow = store.allowlist().await?;
         let mut alarm = Alarm::new(store, now, w).await?;
         for (id, obs) in pending {

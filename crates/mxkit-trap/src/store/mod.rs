@@ -290,12 +290,6 @@ impl Store {
         dispatch!(self.undecided(until, now, limit))
     }
 
-    /// Undecided decoy sessions that started at or before `until` and are
-    /// still open at `now`.
-    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
-        dispatch!(self.still_open(until, now))
-    }
-
     /// Whether a real MX host saw this identity in `[from, to]`: the exact
     /// address, or (when the identity has a name domain) an address of the
     /// same /24 or /64 whose verified name has the same domain.

@@ -297,12 +297,6 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
-        let row = self.query_one(sql::STILL_OPEN, &[&until, &now]).await?;
-        let n: i64 = row.try_get(0)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
     pub async fn primary_seen(
         &self,
         who: IdentityParams,

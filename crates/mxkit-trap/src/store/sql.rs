@@ -187,11 +187,6 @@ pub const UNDECIDED: &str = concat!(
     ORDER BY at, id LIMIT $2"
 );
 
-/// Decoy sessions not yet decided that started at or before `$1` but are
-/// still open at `$2`.
-pub const STILL_OPEN: &str = "SELECT COUNT(*) FROM observations
-    WHERE role = 'decoy' AND decided IS NULL AND at <= $1 AND ends > $2";
-
 /// $1 client, $2 from, $3 to, $4 client_net, $5 name_domain (NULL: exact
 /// address only, as `name_domain = NULL` never holds).
 pub const PRIMARY_SEEN: &str = "SELECT

@@ -301,15 +301,6 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn still_open(&self, until: Micros, now: Micros) -> Result<u64> {
-        self.call(move |conn| {
-            let n: i64 =
-                prepare(conn, sql::STILL_OPEN)?.query_row(params![until, now], |r| r.get(0))?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
-        .await
-    }
-
     pub async fn primary_seen(
         &self,
         who: IdentityParams,
