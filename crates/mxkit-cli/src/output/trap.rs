@@ -150,7 +150,7 @@ pub fn pause_warning(w: &mut impl Write, pause: &Pause) -> io::Result<()> {
         w,
         "mxkit: warning: listing is PAUSED since {}: {}",
         iso8601(pause.started),
-        pause.reason
+        sanitize(&pause.reason)
     )
 }
 
