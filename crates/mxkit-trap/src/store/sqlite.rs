@@ -91,7 +91,7 @@ fn open_blocking(path: &PathBuf, create: bool) -> Result<Connection> {
             )));
         }
     }
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode = journal_mode_wal(&conn)?;
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
         return Err(StoreError::Backend(format!(
             "sqlite: {} cannot use WAL mode (journal_mode is {mode})",
@@ -119,6 +119,31 @@ fn open_blocking(path: &PathBuf, create: bool) -> Result<Connection> {
     }
     tx.commit()?;
     Ok(conn)
+}
+
+/// Switches the file to WAL and returns the journal mode it is in.
+///
+/// Switching needs the exclusive lock, taken from a shared one: when several
+/// processes open a new store at once, each holding its shared lock while it
+/// waits for the exclusive one would deadlock, so SQLite answers BUSY at once
+/// without calling the busy handler (its docs, "Locking And Concurrency",
+/// on deadlock). One of them wins; the others try again here until it has,
+/// within [`BUSY_TIMEOUT`], and then find the file in WAL already.
+fn journal_mode_wal(conn: &Connection) -> Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn insert_observation(conn: &Connection, o: &ObsParams) -> Result<i64> {
