@@ -337,6 +337,22 @@ pub struct DnsArgs {
     /// absent).
     #[arg(long, value_name = "SECONDS")]
     pub dns_timeout: Option<f64>,
+
+    /// DNSSEC status: `ad` asks with the DO bit and takes the resolver's AD
+    /// bit as its word that the answer validated (as Postfix and Exim do;
+    /// mxkit checks no signature itself), so use a validating resolver on
+    /// this host. `off`: no status, hence no DANE.
+    #[arg(long, value_enum, default_value_t = DnssecArg::Ad, value_name = "MODE")]
+    pub dnssec: DnssecArg,
+}
+
+/// `--dnssec`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnssecArg {
+    /// The resolver's AD bit, with the DO bit set in queries.
+    Ad,
+    /// No DNSSEC status.
+    Off,
 }
 
 /// `mxkit check`.

@@ -4,13 +4,15 @@
 //! section 5.1, RFC 7505 (null MX), RFC 2181 and RFC 3974 say and the best MTAs
 //! (Postfix, Exim) do. It is async (tokio), never prints and never exits.
 //! The rules it applies are numbered and explained in the repository's
-//! `docs/rules/route.md` (routing and failover, cited as "Rule N") and
+//! `docs/rules/route.md` (routing and failover, cited as "Rule N"),
+//! `docs/rules/secure.md` (DNSSEC status and DANE, cited as "Rule SN") and
 //! `docs/rules/check.md` (the check rules, by id).
 //!
 //! Crate map:
 //! - [`address`]: mailbox and domain parsing, IDN (A-labels), address literals;
 //! - [`dns`]: the [`dns::Lookup`] trait, the live engine, zone files, fakes;
 //! - [`route`]: domain -> [`route::Route`], the plan or a typed failure;
+//! - [`dane`]: TLSA records judged, what DANE requires of an exchanger;
 //! - [`check`]: a domain's mail DNS (and exchangers) audited -> findings;
 //! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts;
 //! - [`scan`]: routing for millions of domains (shared cache, adaptive window);
@@ -30,6 +32,7 @@
 pub mod address;
 pub mod bounded;
 pub mod check;
+pub mod dane;
 pub mod dns;
 pub mod route;
 pub mod scan;

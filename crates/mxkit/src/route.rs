@@ -14,8 +14,15 @@
 //! the primary relay could not be found). A temporary DNS failure never turns
 //! into "no MX" (postalserver/postal#2833).
 //!
+//! DANE (docs/rules/secure.md, Rules S2 to S5) removes exchangers whose
+//! TLSA lookup failed and says what TLS each one requires.
+//!
 //! Cost: a domain takes two sequential round trips: the MX query, then every
-//! A/AAAA query of every exchanger at once.
+//! A/AAAA query of every exchanger at once, with the TLSA queries of every
+//! exchanger when the MX answer was secure (a signed zone is likely to have
+//! signed hosts). A TLSA lookup costs a third round trip only where it could
+//! not be foreseen: a secure host under an insecure MX answer, or an alias
+//! whose target is asked first (Rule S3).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -27,7 +34,8 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
-use crate::dns::{Answer, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
+use crate::dane::{TlsRequirement, Tlsa, tlsa_name};
+use crate::dns::{Answer, Dnssec, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -81,6 +89,15 @@ pub struct RouteOptions {
     /// Seed for the shuffle of equal preferences (docs/rules/route.md,
     /// Rule 12). `None`: random.
     pub seed: Option<u64>,
+    /// Report the DNSSEC status of the lookups, from the resolver's AD bit
+    /// (docs/rules/secure.md, Rule S1; `--dnssec ad`). On by default; off
+    /// (`--dnssec off`): the route's and the exchangers' `dnssec` are none.
+    pub dnssec: bool,
+    /// Apply DANE (docs/rules/secure.md, Rules S2 to S5): look up the TLSA
+    /// records of exchangers with secure addresses, drop those whose lookup
+    /// failed, and say what TLS each one requires. Needs `dnssec`. On by
+    /// default; `scan` turns it off unless `--secure`.
+    pub dane: bool,
 }
 
 impl Default for RouteOptions {
@@ -93,6 +110,8 @@ impl Default for RouteOptions {
             address_limit: None,
             allow_ip_mx: false,
             seed: None,
+            dnssec: true,
+            dane: true,
         }
     }
 }
@@ -141,6 +160,10 @@ pub enum RouteKind {
     /// A DNS lookup failed temporarily (SERVFAIL, timeout, truncated, CNAME
     /// loop): retry later (docs/rules/route.md, Rules 6, 7, 16). Temporary.
     DnsTemporary,
+    /// Every exchanger left was dropped because its TLSA lookup failed
+    /// (docs/rules/secure.md, Rule S5; Postfix "4.7.5 TLSA lookup error").
+    /// Temporary.
+    TlsaLookupFailed,
     /// The address itself is malformed. Permanent.
     InvalidAddress,
 }
@@ -158,6 +181,7 @@ impl RouteKind {
             RouteKind::LoopsToSelf => "loops_to_self",
             RouteKind::NoPrimaryRelay => "no_primary_relay",
             RouteKind::DnsTemporary => "dns_temporary",
+            RouteKind::TlsaLookupFailed => "tlsa_lookup_failed",
             RouteKind::InvalidAddress => "invalid_address",
         }
     }
@@ -218,6 +242,24 @@ pub struct Exchanger {
     /// The CNAME targets followed for its addresses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cname_chain: Vec<String>,
+    /// The DNSSEC status of its address lookups (docs/rules/secure.md,
+    /// Rule S1): the weakest of the answers it was routed on. Absent for
+    /// an address literal, an IP-address MX, an exchanger not looked up,
+    /// and with `--dnssec off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<Dnssec>,
+    /// Its TLSA lookup, judged (docs/rules/secure.md, Rules S3 to S5):
+    /// present when DANE applies to it (its addresses are secure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tlsa: Option<Tlsa>,
+    /// What a sender requires of its TLS (docs/rules/secure.md, Rule S4):
+    /// present for every exchanger with usable addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsRequirement>,
+    /// The rule that removed it from the plan, for a policy's removal
+    /// (`"S5"`: its TLSA lookup failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
     /// Details for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -246,6 +288,9 @@ pub enum ExchangerState {
     /// Not more preferred than this host: dropped (docs/rules/route.md,
     /// Rule 19).
     BelowSelf,
+    /// Its addresses are secure and its TLSA lookup failed: not used now
+    /// (docs/rules/secure.md, Rule S5).
+    TlsaLookupFailed,
     /// Not looked up.
     NotLookedUp,
 }
@@ -256,11 +301,17 @@ pub struct Warning {
     /// Stable code: `mx_is_ip`, `mx_is_cname`, `invalid_exchanger`,
     /// `exchanger_without_address`, `exchanger_lookup_failed`,
     /// `duplicate_exchanger`, `duplicate_address`, `null_mx_mixed`,
-    /// `domain_is_cname`, `address_limit`, `self_truncated`.
+    /// `domain_is_cname`, `address_limit`, `self_truncated`,
+    /// `dnssec_from_remote_resolver`, `tlsa_lookup_failed`,
+    /// `dane_mx_insecure`.
     pub code: &'static str,
     /// For people.
     pub message: String,
 }
+
+/// The code of the warning that the DNSSEC status came from a resolver not
+/// on this host ([`Route::warn_remote_resolver`]).
+pub const DNSSEC_FROM_REMOTE_RESOLVER: &str = "dnssec_from_remote_resolver";
 
 /// Why there is no delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -295,9 +346,11 @@ pub struct Route {
     /// How long this plan may be cached: the lowest TTL of the records it used
     /// (RFC 2181 section 5.2; RFC 2308 for negative answers).
     pub ttl: Option<u32>,
-    /// The MX answer was DNSSEC-validated (AD bit; docs/rules/route.md,
-    /// Rule 27).
-    pub dnssec: bool,
+    /// The DNSSEC status of the MX lookup (docs/rules/secure.md, Rule S1):
+    /// `secure` when the resolver validated it (AD bit). None (`null`) for
+    /// an address literal, an address that could not be parsed, and with
+    /// `--dnssec off`.
+    pub dnssec: Option<Dnssec>,
     /// Things worth knowing.
     pub warnings: Vec<Warning>,
     /// Why there is no delivery (absent when deliverable).
@@ -316,10 +369,34 @@ impl Route {
             exchangers: Vec::new(),
             cname_chain: Vec::new(),
             ttl: None,
-            dnssec: false,
+            dnssec: None,
             warnings: Vec::new(),
             error: None,
         }
+    }
+
+    /// docs/rules/secure.md, "Where the status comes from": the DNSSEC
+    /// status is the AD bit of the resolvers' answers, which nothing
+    /// protects on its way: when some of the `resolvers` asked are not on
+    /// this host (not loopback), say once that it can be forged on the path
+    /// (warning `dnssec_from_remote_resolver`). Nothing when the route
+    /// reports no status.
+    pub fn warn_remote_resolver(&mut self, resolvers: &[std::net::SocketAddr]) {
+        let remote: Vec<String> = resolvers
+            .iter()
+            .filter(|s| !s.ip().is_loopback())
+            .map(|s| s.to_string())
+            .collect();
+        if self.dnssec.is_none() || remote.is_empty() {
+            return;
+        }
+        self.warn(
+            DNSSEC_FROM_REMOTE_RESOLVER,
+            format!(
+                "the DNSSEC status is the AD bit of {}, which is not on this host: it can be forged on the path (use a validating resolver on loopback)",
+                remote.join(", ")
+            ),
+        );
     }
 
     fn warn(&mut self, code: &'static str, message: impl Into<String>) {
@@ -413,6 +490,10 @@ fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
         addresses: vec![ip],
         state: ExchangerState::Ok,
         cname_chain: Vec::new(),
+        dnssec: None,
+        tlsa: None,
+        tls: Some(TlsRequirement::Opportunistic),
+        rule: None,
         detail: None,
     });
     route
@@ -429,6 +510,15 @@ struct Host {
     detail: Option<String>,
     addresses: Vec<IpAddr>,
     cname_chain: Vec<Name>,
+    /// The DNSSEC status of its address lookups.
+    dnssec: Option<Dnssec>,
+    /// The TLSA answer for its own name, asked together with its addresses.
+    tlsa_early: Option<Answer>,
+    /// Its TLSA lookup, judged (DANE applies).
+    tlsa: Option<Tlsa>,
+    /// What TLS it requires, once known.
+    tls: Option<TlsRequirement>,
+    rule: Option<&'static str>,
     soft: bool,
 }
 
@@ -455,8 +545,25 @@ async fn route_domain<L: Lookup + ?Sized>(
     };
     let implicit = route.outcome == RouteKind::ImplicitMx;
     order_by_preference(&mut hosts, opts.seed);
-    look_up_addresses(lookup, &mut route, &mut hosts, implicit, opts.family).await;
+    let dane = opts.dnssec && opts.dane;
+    // A secure MX answer: ask the TLSA records with the addresses.
+    let early_tlsa = dane && route.dnssec == Some(Dnssec::Secure);
+    look_up_addresses(
+        lookup,
+        &mut route,
+        &mut hosts,
+        implicit,
+        opts.family,
+        early_tlsa,
+    )
+    .await;
     let self_level = truncate_at_self(&mut route, &mut hosts, opts);
+    if dane {
+        apply_dane(lookup, &mut route, &mut hosts).await;
+    }
+    for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
+        host.tls.get_or_insert(TlsRequirement::Opportunistic);
+    }
     build_plan(&mut route, &mut hosts);
     if let Some(limit) = opts.address_limit {
         apply_limit(&mut route, limit.max(1));
@@ -465,7 +572,7 @@ async fn route_domain<L: Lookup + ?Sized>(
         .candidates
         .is_empty()
         .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
-    route.exchangers = hosts.into_iter().map(Host::report).collect();
+    route.exchangers = hosts.into_iter().map(|h| h.report(opts.dnssec)).collect();
     match failure {
         Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
         None => route,
@@ -483,7 +590,7 @@ fn exchangers(
     opts: &RouteOptions,
 ) -> Result<Vec<Host>, Failure> {
     route.cname_chain = mx.cname_chain.iter().map(display_name).collect();
-    route.dnssec = mx.authentic;
+    route.dnssec = opts.dnssec.then(|| mx.dnssec());
     if !mx.cname_chain.is_empty() {
         // docs/rules/route.md, Rule 4: follow it as if it were the original
         // name; the recipient is unchanged.
@@ -601,12 +708,17 @@ fn order_by_preference(hosts: &mut [Host], seed: Option<u64>) {
 /// docs/rules/route.md, Rules 14 to 16: every A and AAAA at once, separate
 /// queries, no glue. Each exchanger takes its answers; the route gets their TTL
 /// and a warning for an alias or a failed lookup.
+///
+/// `early_tlsa`: also ask every exchanger's TLSA records
+/// (`_25._tcp.<name>`, docs/rules/secure.md, Rule S3) in the same round
+/// trip; each host keeps its answer for [`apply_dane`].
 async fn look_up_addresses<L: Lookup + ?Sized>(
     lookup: &L,
     route: &mut Route,
     hosts: &mut [Host],
     implicit: bool,
     family: Family,
+    early_tlsa: bool,
 ) {
     let families: Vec<RecordType> = [
         (family.wants_v6(), RecordType::AAAA),
@@ -621,12 +733,32 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
         .filter(|(_, h)| h.fixed.is_none())
         .flat_map(|(i, _)| families.iter().map(move |t| (i, *t)))
         .collect();
-    let answers: Vec<Answer> = join_all(
-        questions
+    let tlsa_questions: Vec<(usize, Name)> = if early_tlsa {
+        hosts
             .iter()
-            .map(|(i, t)| resolve(lookup, &hosts[*i].name, *t)),
+            .enumerate()
+            .filter(|(_, h)| h.fixed.is_none())
+            .filter_map(|(i, h)| Some((i, tlsa_name(&h.name)?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (answers, tlsa_answers) = futures::future::join(
+        join_all(
+            questions
+                .iter()
+                .map(|(i, t)| resolve(lookup, &hosts[*i].name, *t)),
+        ),
+        join_all(
+            tlsa_questions
+                .iter()
+                .map(|(_, name)| resolve(lookup, name, RecordType::TLSA)),
+        ),
     )
     .await;
+    for ((i, _), answer) in tlsa_questions.into_iter().zip(tlsa_answers) {
+        hosts[i].tlsa_early = Some(answer);
+    }
     // The questions are grouped by host, in host order.
     let mut answers = questions.into_iter().zip(answers).peekable();
     for (i, host) in hosts.iter_mut().enumerate() {
@@ -640,6 +772,71 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
             route.lower_ttl(ttl);
         }
         host.warn_about_lookup(route, implicit);
+    }
+}
+
+/// docs/rules/secure.md, Rules S2 to S5: every usable exchanger whose
+/// addresses are secure gets its TLSA records, looked up under the base
+/// names of Rule S3 in turn (the alias target first, then its own name; the
+/// next one only after a denial), each round asking every host still
+/// searching at once. What it finds says what TLS the host requires; a
+/// failed lookup drops the host from the plan (Rule S5). Hosts whose
+/// addresses are not secure are left to [`route_domain`]'s default
+/// (opportunistic TLS).
+async fn apply_dane<L: Lookup + ?Sized>(lookup: &L, route: &mut Route, hosts: &mut [Host]) {
+    let mut searching: Vec<(usize, Vec<Name>)> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            h.state == ExchangerState::Ok && h.fixed.is_none() && h.dnssec == Some(Dnssec::Secure)
+        })
+        .map(|(i, h)| {
+            let bases = h.cname_chain.last().into_iter().chain([&h.name]);
+            (i, bases.cloned().collect())
+        })
+        .collect();
+    while !searching.is_empty() {
+        let asked: Vec<(usize, Name, Option<Answer>)> = searching
+            .iter_mut()
+            .map(|(i, bases)| {
+                let base = bases.remove(0);
+                let early = if base == hosts[*i].name {
+                    hosts[*i].tlsa_early.take()
+                } else {
+                    None
+                };
+                (*i, base, early)
+            })
+            .collect();
+        let answers = join_all(asked.iter().map(|(_, base, early)| async move {
+            match (early, tlsa_name(base)) {
+                (Some(answer), _) => answer.clone(),
+                (None, Some(name)) => resolve(lookup, &name, RecordType::TLSA).await,
+                // Too long a name for a TLSA query: nothing can be published there.
+                (None, None) => Answer {
+                    outcome: Outcome::NoData { negative_ttl: None },
+                    cname_chain: Vec::new(),
+                    authentic: false,
+                    server: "".into(),
+                },
+            }
+        }))
+        .await;
+        let mut next = Vec::new();
+        for ((i, base, _), answer) in asked.into_iter().zip(answers) {
+            let tlsa = Tlsa::judge(&answer, display_name(&base));
+            let left = searching
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default();
+            if tlsa.is_denial() && !left.is_empty() {
+                next.push((i, left));
+            } else {
+                hosts[i].take_tlsa(route, tlsa);
+            }
+        }
+        searching = next;
     }
 }
 
@@ -726,6 +923,19 @@ fn no_candidate(
             ),
         };
     }
+    if hosts
+        .iter()
+        .any(|h| h.state == ExchangerState::TlsaLookupFailed)
+    {
+        // docs/rules/secure.md, Rule S5: never downgraded, deferred.
+        return Failure {
+            kind: RouteKind::TlsaLookupFailed,
+            dsn: "4.7.5",
+            message: format!(
+                "no exchanger of {text} can be used now: the TLSA lookup failed for every secure exchanger left (RFC 7672 section 2.2)"
+            ),
+        };
+    }
     if hosts.iter().any(|h| h.soft && h.addresses.is_empty()) {
         return Failure {
             kind: RouteKind::DnsTemporary,
@@ -791,6 +1001,10 @@ fn usable_hosts(route: &mut Route, records: Vec<MxIn>, opts: &RouteOptions) -> V
                         addresses: Vec::new(),
                         state: ExchangerState::IpAddress,
                         cname_chain: Vec::new(),
+                        dnssec: None,
+                        tlsa: None,
+                        tls: None,
+                        rule: None,
                         detail: Some("an IP address is not a host name".into()),
                     });
                 }
@@ -806,6 +1020,10 @@ fn usable_hosts(route: &mut Route, records: Vec<MxIn>, opts: &RouteOptions) -> V
                     addresses: Vec::new(),
                     state: ExchangerState::InvalidName,
                     cname_chain: Vec::new(),
+                    dnssec: None,
+                    tlsa: None,
+                    tls: None,
+                    rule: None,
                     detail: Some(why),
                 });
             }
@@ -850,6 +1068,11 @@ impl Host {
             detail: None,
             addresses: Vec::new(),
             cname_chain: Vec::new(),
+            dnssec: None,
+            tlsa_early: None,
+            tlsa: None,
+            tls: None,
+            rule: None,
             soft: false,
         }
     }
@@ -877,7 +1100,18 @@ impl Host {
         let mut v4 = Vec::new();
         let mut ttl: Option<u32> = None;
         let mut problems: Vec<(String, String)> = Vec::new();
+        // docs/rules/secure.md, Rule S1: the weakest status of the answers
+        // that said something (records, NODATA, NXDOMAIN); of all of them
+        // when every one failed.
+        let (mut answered, mut failed): (Option<Dnssec>, Option<Dnssec>) = (None, None);
         for (rtype, answer) in answers {
+            let status = answer.dnssec();
+            let slot = if answer.outcome.is_temporary() {
+                &mut failed
+            } else {
+                &mut answered
+            };
+            *slot = Some(slot.map_or(status, |s| s.weakest(status)));
             if self.cname_chain.is_empty() && !answer.cname_chain.is_empty() {
                 self.cname_chain = answer.cname_chain;
             }
@@ -913,6 +1147,7 @@ impl Host {
             }
         }
         self.addresses = merged;
+        self.dnssec = answered.or(failed);
         // Say what went wrong only where it matters: no address, or a
         // family that failed temporarily.
         let relevant = self.addresses.is_empty() || self.soft;
@@ -931,6 +1166,45 @@ impl Host {
             ExchangerState::NoAddress
         };
         ttl
+    }
+
+    /// Take the judged TLSA lookup (docs/rules/secure.md, Rules S2, S4,
+    /// S5): the TLS the host requires, or, when the lookup failed, the host
+    /// leaves the plan for now. The route gets the records' TTL and a
+    /// warning for a failure or a DANE host under an unsigned MX answer.
+    fn take_tlsa(&mut self, route: &mut Route, tlsa: Tlsa) {
+        match tlsa.requirement() {
+            None => {
+                let why = tlsa.error.clone().unwrap_or_default();
+                route.warn(
+                    "tlsa_lookup_failed",
+                    format!(
+                        "exchanger {} is not used now: {why} (RFC 7672 section 2.2: never delivered to without its TLSA records)",
+                        self.text
+                    ),
+                );
+                self.state = ExchangerState::TlsaLookupFailed;
+                self.rule = Some("S5");
+                self.addresses.clear();
+                self.detail = Some(why);
+            }
+            Some(tls) => {
+                route.lower_ttl(tlsa.ttl);
+                let mx_unsigned =
+                    route.outcome == RouteKind::Mx && route.dnssec != Some(Dnssec::Secure);
+                if tls != TlsRequirement::Opportunistic && mx_unsigned {
+                    route.warn(
+                        "dane_mx_insecure",
+                        format!(
+                            "exchanger {} requires {tls}, but the MX records naming it are not DNSSEC-validated: Postfix uses its TLSA records and logs the connection as Trusted, not Verified; Exim does not use them (docs/rules/secure.md, Rule S2)",
+                            self.text
+                        ),
+                    );
+                }
+                self.tls = Some(tls);
+            }
+        }
+        self.tlsa = Some(tlsa);
     }
 
     /// docs/rules/route.md, Rule 19: this host, by one of its names or
@@ -982,13 +1256,19 @@ impl Host {
         }
     }
 
-    fn report(self) -> Exchanger {
+    /// The exchanger as the route shows it; its DNSSEC status only when
+    /// `dnssec` (the route reports the status).
+    fn report(self, dnssec: bool) -> Exchanger {
         Exchanger {
             preference: self.preference,
             name: self.text,
             addresses: self.addresses,
             state: self.state,
             cname_chain: self.cname_chain.iter().map(display_name).collect(),
+            dnssec: self.dnssec.filter(|_| dnssec),
+            tlsa: self.tlsa,
+            tls: self.tls,
+            rule: self.rule,
             detail: self.detail,
         }
     }

@@ -636,7 +636,7 @@ fn unreadable(input: &str, why: &str) -> Route {
         exchangers: Vec::new(),
         cname_chain: Vec::new(),
         ttl: None,
-        dnssec: false,
+        dnssec: None,
         warnings: Vec::new(),
         error: Some(RouteError {
             code: RouteKind::InvalidAddress.code(),

@@ -390,6 +390,7 @@ fn options() -> impl Strategy<Value = RouteOptions> {
         prop::option::of(0usize..4),
         any::<bool>(),
         any::<u64>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -400,6 +401,7 @@ fn options() -> impl Strategy<Value = RouteOptions> {
                 address_limit,
                 allow_ip_mx,
                 seed,
+                dnssec,
             )| {
                 RouteOptions {
                     family,
@@ -409,6 +411,8 @@ fn options() -> impl Strategy<Value = RouteOptions> {
                     address_limit,
                     allow_ip_mx,
                     seed: Some(seed),
+                    dnssec,
+                    dane: dnssec,
                 }
             },
         )

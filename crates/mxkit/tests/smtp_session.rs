@@ -362,7 +362,7 @@ fn route_to(targets: &[SocketAddr]) -> (Route, SmtpOptions) {
         exchangers: Vec::new(),
         cname_chain: Vec::new(),
         ttl: None,
-        dnssec: false,
+        dnssec: None,
         warnings: Vec::new(),
         error: None,
     };

@@ -11,6 +11,11 @@
 //!
 //! [`Knot::query`] asks it one question with std sockets (UDP, TCP when
 //! truncated); [`dig`] runs `dig` for cross-checks with another client.
+//!
+//! [`Knot::start_signing`] also signs some of the zones as it loads them
+//! (`dnssec-signing: on`, ECDSA P-256, keys that never roll), for a
+//! validating resolver ([`crate::unbound`]) to trust through
+//! [`Knot::ds`]. Knot signs in memory and never writes the zone files back.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -47,6 +52,24 @@ impl Knot {
     /// Start knotd on `ip` (any loopback address, such as 127.0.0.11) and
     /// `port` (`None`: a free one; `Some(53)` needs root).
     pub fn start_on(ip: IpAddr, port: Option<u16>, zones: &[(&str, &str)]) -> Knot {
+        Self::start_signing(ip, port, zones, &[])
+    }
+
+    /// Start knotd as [`Knot::start_on`] does, signing the zones named in
+    /// `signed` (each also in `zones`); returns once every signed zone
+    /// serves its DNSKEY.
+    pub fn start_signing(
+        ip: IpAddr,
+        port: Option<u16>,
+        zones: &[(&str, &str)],
+        signed: &[&str],
+    ) -> Knot {
+        for zone in signed {
+            assert!(
+                zones.iter().any(|(z, _)| parse_name(z) == parse_name(zone)),
+                "testbed::knot: {zone} is to be signed but is not among the zones"
+            );
+        }
         assert!(
             ip.is_loopback(),
             "testbed::knot: {ip} is not a loopback address"
@@ -60,7 +83,7 @@ impl Knot {
                 .prefix("mxkit-knot-")
                 .tempdir()
                 .unwrap_or_else(|e| panic!("testbed::knot: cannot create a temporary folder: {e}"));
-            write_config(dir.path(), addr, zones);
+            write_config(dir.path(), addr, zones, signed);
             let log_path = dir.path().join("knotd.log");
             let log = fs::File::create(&log_path).unwrap_or_else(|e| {
                 panic!("testbed::knot: cannot create {}: {e}", log_path.display())
@@ -75,7 +98,7 @@ impl Knot {
                 .unwrap_or_else(|e| panic!("testbed::knot: cannot run {}: {e}", knotd.display()));
             let mut knot = Knot { child, addr, dir };
             // On failure the server is dropped (stopped) before the next try.
-            knot.wait_ready(zones).map(|()| knot).map_err(|f| {
+            knot.wait_ready(zones, signed).map(|()| knot).map_err(|f| {
                 f.explain(|why| format!("knotd did not serve the zones on {addr}: {why}"))
             })
         })
@@ -89,6 +112,36 @@ impl Knot {
     /// The temporary folder holding `knot.conf`, the zone files and the log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The DS record (SHA-256 digest, RFC 4509) of a zone this server
+    /// signs, in presentation format (`zone. DS 60286 13 2 2ebc...`), from
+    /// `keymgr`: what a parent would publish, and a trust anchor for a
+    /// validating resolver.
+    pub fn ds(&self, zone: &str) -> String {
+        let keymgr =
+            crate::sys::find_program("keymgr", &["/usr/sbin/keymgr"]).unwrap_or_else(|| {
+                panic!("keymgr not found: install Debian's package knot (scripts/test does this)")
+            });
+        let name = parse_name(zone).to_string();
+        let out = Command::new(&keymgr)
+            .arg("-c")
+            .arg(self.dir.path().join("knot.conf"))
+            .args([name.as_str(), "ds"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("testbed::knot: cannot run {}: {e}", keymgr.display()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.split_whitespace().nth(4) == Some("2"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                panic!(
+                    "testbed::knot: keymgr {name} ds gave no SHA-256 DS ({}): {text}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
     }
 
     /// knotd's log so far (stderr, errors only).
@@ -121,11 +174,16 @@ impl Knot {
         dig(&all)
     }
 
-    /// Poll until every zone answers its SOA, knotd exits, logs an error
-    /// (a rejected zone) or [`READY_TIMEOUT`] passes.
-    fn wait_ready(&mut self, zones: &[(&str, &str)]) -> Result<(), Failure> {
+    /// Poll until every zone answers its SOA (and every signed one its
+    /// DNSKEY), knotd exits, logs an error (a rejected zone) or
+    /// [`READY_TIMEOUT`] passes.
+    fn wait_ready(&mut self, zones: &[(&str, &str)], signed: &[&str]) -> Result<(), Failure> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let mut pending: Vec<Name> = zones.iter().map(|(z, _)| parse_name(z)).collect();
+        let mut pending: Vec<(Name, RecordType)> = zones
+            .iter()
+            .map(|(z, _)| (parse_name(z), RecordType::SOA))
+            .chain(signed.iter().map(|z| (parse_name(z), RecordType::DNSKEY)))
+            .collect();
         let mut last = String::from("no reply yet");
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -143,18 +201,18 @@ impl Knot {
                     "knotd reported an error\n--- knotd log ---\n{log}"
                 )));
             }
-            let Some(zone) = pending.first().cloned() else {
+            let Some((zone, rtype)) = pending.first().cloned() else {
                 return Ok(());
             };
             if Instant::now() >= deadline {
-                let names: Vec<String> = pending.iter().map(Name::to_string).collect();
+                let names: Vec<String> = pending.iter().map(|(n, t)| format!("{n} {t}")).collect();
                 return Err(Failure::Other(format!(
                     "not ready after {READY_TIMEOUT:?}, waiting for {} (last: {last})\n\
                      --- knotd log ---\n{log}",
                     names.join(" ")
                 )));
             }
-            match crate::knot::soa_poll(self.addr, &zone) {
+            match crate::knot::poll(self.addr, &zone, rtype) {
                 Ok(()) => {
                     pending.remove(0);
                 }
@@ -169,17 +227,23 @@ impl Knot {
 /// answered at once (refused, SERVFAIL while loading), so that callers can
 /// loop on it up to their deadline.
 pub(crate) fn soa_poll(addr: SocketAddr, zone: &Name) -> Result<(), String> {
-    match query_udp(addr, zone, RecordType::SOA, Duration::from_millis(100)) {
+    poll(addr, zone, RecordType::SOA)
+}
+
+/// [`soa_poll`] for another record type of the zone's apex (a signed
+/// zone's DNSKEY).
+fn poll(addr: SocketAddr, zone: &Name, rtype: RecordType) -> Result<(), String> {
+    match query_udp(addr, zone, rtype, Duration::from_millis(100)) {
         Ok(m)
             if m.metadata.response_code == ResponseCode::NoError
-                && m.answers.iter().any(|r| r.record_type() == RecordType::SOA) =>
+                && m.answers.iter().any(|r| r.record_type() == rtype) =>
         {
             Ok(())
         }
         Ok(m) => {
-            // Answered but not loaded yet (SERVFAIL, REFUSED).
+            // Answered but not loaded (or signed) yet.
             std::thread::sleep(Duration::from_millis(10));
-            Err(format!("{zone} SOA: {}", m.metadata.response_code))
+            Err(format!("{zone} {rtype}: {}", m.metadata.response_code))
         }
         Err(e) => {
             // Not listening yet (refused at once) or no reply within the
@@ -187,7 +251,7 @@ pub(crate) fn soa_poll(addr: SocketAddr, zone: &Name) -> Result<(), String> {
             if e != "timeout" {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(format!("{zone} SOA: {e}"))
+            Err(format!("{zone} {rtype}: {e}"))
         }
     }
 }
@@ -207,7 +271,7 @@ fn knotd_path() -> PathBuf {
 }
 
 /// A port free on both UDP and TCP at the time of asking.
-fn free_port(ip: IpAddr) -> u16 {
+pub(crate) fn free_port(ip: IpAddr) -> u16 {
     for _ in 0..50 {
         let udp = UdpSocket::bind(SocketAddr::new(ip, 0))
             .unwrap_or_else(|e| panic!("testbed::knot: cannot bind UDP on {ip}: {e}"));
@@ -219,7 +283,7 @@ fn free_port(ip: IpAddr) -> u16 {
     panic!("testbed::knot: no port free on both UDP and TCP on {ip}")
 }
 
-fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
+fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)], signed: &[&str]) {
     let d = dir.display();
     let mut conf = format!(
         "server:\n    listen: {}@{}\n    rundir: {d}\n",
@@ -229,6 +293,12 @@ fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
     if sys::is_root() {
         conf.push_str("    user: root:root\n");
     }
+    // One key pair per signed zone, never rolled: the tests run for
+    // minutes, the signatures last two weeks.
+    conf.push_str(
+        "policy:\n  - id: test\n    algorithm: ecdsap256sha256\n    \
+         ksk-lifetime: 0\n    zsk-lifetime: 0\n",
+    );
     conf.push_str(&format!(
         "database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: error\n\
          template:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    \
@@ -240,6 +310,9 @@ fn write_config(dir: &Path, addr: SocketAddr, zones: &[(&str, &str)]) {
         fs::write(dir.join(&file), text)
             .unwrap_or_else(|e| panic!("testbed::knot: cannot write zone {name}: {e}"));
         conf.push_str(&format!("  - domain: \"{name}\"\n    file: {file}\n"));
+        if signed.iter().any(|z| parse_name(z) == name) {
+            conf.push_str("    dnssec-signing: on\n    dnssec-policy: test\n");
+        }
     }
     fs::write(dir.join("knot.conf"), conf)
         .unwrap_or_else(|e| panic!("testbed::knot: cannot write knot.conf: {e}"));
@@ -269,6 +342,15 @@ pub fn query_udp(
     rtype: RecordType,
     timeout: Duration,
 ) -> Result<Message, String> {
+    exchange_udp(server, &request(name, rtype), timeout)
+}
+
+/// Send `query` over UDP and wait up to `timeout` for the reply with its ID.
+pub(crate) fn exchange_udp(
+    server: SocketAddr,
+    query: &Message,
+    timeout: Duration,
+) -> Result<Message, String> {
     let local = if server.is_ipv4() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
     } else {
@@ -278,7 +360,6 @@ pub fn query_udp(
     socket
         .connect(server)
         .map_err(|e| format!("connect: {e}"))?;
-    let query = request(name, rtype);
     let bytes = query.to_vec().map_err(|e| format!("encode: {e}"))?;
     socket.send(&bytes).map_err(|e| format!("send: {e}"))?;
     let deadline = Instant::now() + timeout;

@@ -16,7 +16,7 @@ use mxkit::dns::{Lookup, Overlay};
 use mxkit::route::{Route, RouteOptions};
 
 use crate::Usage;
-use crate::args::DnsArgs;
+use crate::args::{DnsArgs, DnssecArg};
 
 /// Validated DNS settings.
 pub struct DnsSettings {
@@ -33,6 +33,9 @@ pub struct DnsSettings {
     pub attempts: Option<u32>,
     /// At most this many queries per second; `None`: no limit.
     pub rate: Option<u32>,
+    /// `--dnssec ad`: queries carry the DO bit and routes report the
+    /// DNSSEC status (docs/rules/secure.md).
+    pub dnssec: bool,
 }
 
 /// The sources a command works with.
@@ -46,6 +49,9 @@ pub struct Sources {
     pub timeout: Duration,
     /// The resolvers asked, for reports (`127.0.0.1:53`), or `offline`.
     pub resolvers: String,
+    /// The resolvers asked that are not on a loopback address: their AD
+    /// bit crosses a network (docs/rules/secure.md).
+    pub remote: Vec<SocketAddr>,
 }
 
 /// Check `--server` and `--offline` against each other and against the
@@ -101,6 +107,7 @@ impl DnsSettings {
             timeout,
             attempts: None,
             rate: None,
+            dnssec: args.dnssec == DnssecArg::Ad,
         })
     }
 
@@ -115,6 +122,7 @@ impl DnsSettings {
         if self.rate.is_some() {
             config.rate = self.rate;
         }
+        config.dnssec_ok = self.dnssec;
         config
     }
 
@@ -136,6 +144,7 @@ impl DnsSettings {
                 engine: None,
                 timeout: self.timeout.unwrap_or(mxkit::dns::engine::DEFAULT_TIMEOUT),
                 resolvers: "offline".into(),
+                remote: Vec::new(),
             });
         }
         let config = if self.servers.is_empty() {
@@ -153,6 +162,12 @@ impl DnsSettings {
             .collect::<Vec<_>>()
             .join(", ");
         let timeout = config.timeout;
+        let remote = config
+            .servers
+            .iter()
+            .filter(|s| !s.ip().is_loopback())
+            .copied()
+            .collect();
         let engine = Engine::new(config)
             .await
             .context("cannot open DNS sockets")?;
@@ -169,22 +184,37 @@ impl DnsSettings {
             engine: Some(engine),
             timeout,
             resolvers,
+            remote,
         })
     }
 }
 
 impl DnsSettings {
-    /// Route a destination through these sources. An address literal asks
-    /// no DNS: no sockets are opened and resolv.conf is not needed.
+    /// Route a destination through these sources, with the DNSSEC status
+    /// as `--dnssec` says (and a warning when it comes from a resolver off
+    /// this host). An address literal asks no DNS: no sockets are opened
+    /// and resolv.conf is not needed.
     pub async fn route(&self, dest: &Destination, options: &RouteOptions) -> Result<Route> {
-        let lookup: Arc<dyn Lookup> = match dest {
-            Destination::Literal(_) => Arc::new(Overlay {
-                zones: ZoneSet::default(),
-                fallback: None,
-            }),
-            Destination::Domain(_) => self.sources().await?.lookup,
+        let options = RouteOptions {
+            dnssec: self.dnssec,
+            ..options.clone()
         };
-        Ok(mxkit::route::route(lookup.as_ref(), dest, options).await)
+        let (lookup, remote): (Arc<dyn Lookup>, _) = match dest {
+            Destination::Literal(_) => (
+                Arc::new(Overlay {
+                    zones: ZoneSet::default(),
+                    fallback: None,
+                }),
+                Vec::new(),
+            ),
+            Destination::Domain(_) => {
+                let sources = self.sources().await?;
+                (sources.lookup, sources.remote)
+            }
+        };
+        let mut route = mxkit::route::route(lookup.as_ref(), dest, &options).await;
+        route.warn_remote_resolver(&remote);
+        Ok(route)
     }
 }
 

@@ -88,7 +88,9 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     }
     check_paths(input.as_deref(), output.as_deref(), args.stats.as_deref())?;
     let zones = dns::load_zones(&args.zones)?;
-    let route = super::plan::options(&args.plan, true, None)?;
+    let mut route = super::plan::options(&args.plan, true, None)?;
+    // The default scan asks no TLSA records (docs/rules/secure.md).
+    route.dane = false;
     let dns = DnsSettings {
         servers,
         zones,
@@ -96,6 +98,9 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         timeout: Some(timeout),
         attempts: Some(tries),
         rate: args.rate,
+        // No DO bit: the default scan keeps its replies small (its `dnssec`
+        // still comes from the AD bit, which every query asks for).
+        dnssec: false,
     };
     Ok(Settings {
         input,

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use mxkit::dane::TlsRequirement;
 use mxkit::route::{ExchangerState, Route, RouteKind, RouteVerdict};
 
 use super::sanitize;
@@ -42,7 +43,13 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
         writeln!(out)?;
     }
     for w in &route.warnings {
-        writeln!(out, "warning: {} ({})", sanitize(&w.message), w.code)?;
+        // Not a fault of the destination: a note about this host's setup.
+        let kind = if w.code == mxkit::route::DNSSEC_FROM_REMOTE_RESOLVER {
+            "note"
+        } else {
+            "warning"
+        };
+        writeln!(out, "{kind}: {} ({})", sanitize(&w.message), w.code)?;
     }
     // Offline, a temporary failure can only be a name outside the zones,
     // and its own line says so: the note would say it a second time.
@@ -73,6 +80,9 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
         if let Some(canon) = &c.canonical {
             notes.push(format!("alias of {}", sanitize(canon)));
         }
+        if let Some(note) = tls_note(route, &c.exchanger) {
+            notes.push(note);
+        }
         rows.push([
             n.to_string(),
             c.preference.to_string(),
@@ -89,6 +99,7 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
             ExchangerState::IpAddress => "IP address as MX target: ignored",
             ExchangerState::SelfHost => "this host (self): level dropped",
             ExchangerState::BelowSelf => "not more preferred than this host: dropped",
+            ExchangerState::TlsaLookupFailed => "TLSA lookup failed: not used now (Rule S5)",
             ExchangerState::Ok | ExchangerState::NotLookedUp => "not used",
         };
         // The detail, unless a warning below gives it (once is enough).
@@ -146,6 +157,23 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
     Ok(())
 }
 
+/// What TLS a sender requires of the exchanger, when more than
+/// opportunistic (docs/rules/secure.md, Rule S4).
+fn tls_note(route: &Route, exchanger: &str) -> Option<String> {
+    let e = route.exchangers.iter().find(|e| e.name == exchanger)?;
+    let tlsa = e.tlsa.as_ref()?;
+    let base = sanitize(&tlsa.base);
+    match e.tls? {
+        TlsRequirement::Dane => Some(format!(
+            "DANE: TLS, certificate must match _25._tcp.{base} TLSA"
+        )),
+        TlsRequirement::DaneEncrypt => Some(format!(
+            "DANE: TLS required, any certificate (_25._tcp.{base} TLSA unusable)"
+        )),
+        TlsRequirement::Opportunistic => None,
+    }
+}
+
 fn verdict(out: &mut impl Write, route: &Route) -> io::Result<()> {
     match (&route.status, &route.error) {
         (RouteVerdict::Deliverable, _) => {
@@ -162,7 +190,7 @@ fn verdict(out: &mut impl Write, route: &Route) -> io::Result<()> {
                 .ttl
                 .map(|t| format!(", valid for {t} s"))
                 .unwrap_or_default();
-            let dnssec = if route.dnssec {
+            let dnssec = if route.dnssec == Some(mxkit::dns::Dnssec::Secure) {
                 ", DNSSEC-validated"
             } else {
                 ""

@@ -717,7 +717,7 @@ fn hear(resp: &Response) -> Heard {
             TempError::Timeout { .. } => {
                 failed(FailureKind::Silent, "did not answer (timeout)", "timeout")
             }
-            TempError::ServFail(_) => failed(
+            TempError::ServFail(_) | TempError::Bogus { .. } => failed(
                 FailureKind::ServFail,
                 "answered SERVFAIL (it has no usable copy of the zone)",
                 "SERVFAIL",

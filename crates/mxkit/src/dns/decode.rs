@@ -76,11 +76,15 @@ pub(crate) struct Reply {
     pub answers: Vec<Record>,
     /// min(TTL, MINIMUM) of the first SOA record in the authority section.
     pub negative_ttl: Option<u32>,
+    /// The INFO-CODE of the first Extended DNS Error option (RFC 8914
+    /// section 2) of the OPT record, if there is one.
+    pub ede: Option<u16>,
 }
 
 impl Reply {
-    /// What the engine keeps of a message hickory-proto decoded.
-    pub(crate) fn from_message(msg: Message) -> Reply {
+    /// What the engine keeps of a message hickory-proto decoded, with what
+    /// the walk of its additional section found in the OPT record.
+    fn from_message(msg: Message, opt: Opt) -> Reply {
         let negative_ttl = msg.authorities.iter().find_map(|r| match &r.data {
             RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
             _ => None,
@@ -96,6 +100,7 @@ impl Reply {
             question,
             answers: msg.answers,
             negative_ttl,
+            ede: opt.ede,
         }
     }
 }
@@ -107,7 +112,7 @@ pub(crate) fn read(packet: &[u8]) -> Result<Reply, DecodeError> {
     // datagram goes to `by_hickory`, which reports it as undecodable.
     match catch_unwind(|| walk(packet)) {
         Ok(Some(reply)) => Ok(reply),
-        Ok(None) | Err(_) => by_hickory(packet).map(Reply::from_message),
+        Ok(None) | Err(_) => by_hickory(packet),
     }
 }
 
@@ -144,8 +149,8 @@ pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
         }
         at = next;
     }
-    let high = walk_additionals(packet, at, counts.additionals).ok()?;
-    if let Some(high) = high {
+    let opt = walk_additionals(packet, at, counts.additionals).ok()?;
+    if let Some(high) = opt.rcode_high {
         metadata.merge_response_code(high);
     }
     Some(Reply {
@@ -154,6 +159,7 @@ pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
         question: Some(question),
         answers,
         negative_ttl,
+        ede: opt.ede,
     })
 }
 
@@ -235,6 +241,12 @@ fn authority(packet: &[u8], at: usize) -> Option<(Option<u32>, usize)> {
     }
 }
 
+/// Decode a reply with hickory-proto ([`hickory_message`]) into what the
+/// engine keeps of it.
+pub(crate) fn by_hickory(packet: &[u8]) -> Result<Reply, DecodeError> {
+    hickory_message(packet).map(|(msg, opt)| Reply::from_message(msg, opt))
+}
+
 /// Decode a reply with hickory-proto; never panics (a decoder panic is
 /// caught and reported as undecodable). hickory's name decoder only follows
 /// compression pointers backwards, so pointer loops end in an error, not a
@@ -247,7 +259,7 @@ fn authority(packet: &[u8], at: usize) -> Option<(Option<u32>, usize)> {
 /// record, whose upper rcode bits are merged into the response code (RFC
 /// 6891 section 6.1.3). Decoding the additional records cost about a third
 /// of the decode time of an MX reply with glue.
-pub(crate) fn by_hickory(packet: &[u8]) -> Result<Message, DecodeError> {
+fn hickory_message(packet: &[u8]) -> Result<(Message, Opt), DecodeError> {
     if packet.len() < 12 {
         return Err(DecodeError::Short(packet.len()));
     }
@@ -257,7 +269,7 @@ pub(crate) fn by_hickory(packet: &[u8]) -> Result<Message, DecodeError> {
     }
 }
 
-fn hickory_sections(packet: &[u8]) -> Result<Message, DecodeError> {
+fn hickory_sections(packet: &[u8]) -> Result<(Message, Opt), DecodeError> {
     fn hickory(e: impl std::fmt::Display) -> DecodeError {
         DecodeError::Hickory(e.to_string())
     }
@@ -278,8 +290,8 @@ fn hickory_sections(packet: &[u8]) -> Result<Message, DecodeError> {
         Message::read_records(&mut decoder, usize::from(counts.authorities), false, op)
             .map_err(hickory)?;
     let offset = packet.len() - decoder.len();
-    let rcode_high = walk_additionals(packet, offset, counts.additionals)?;
-    if let Some(high) = rcode_high {
+    let opt = walk_additionals(packet, offset, counts.additionals)?;
+    if let Some(high) = opt.rcode_high {
         metadata.merge_response_code(high);
     }
     let mut msg = Message::new(metadata.id, metadata.message_type, metadata.op_code);
@@ -287,16 +299,46 @@ fn hickory_sections(packet: &[u8]) -> Result<Message, DecodeError> {
     msg.queries = queries;
     msg.answers = answers;
     msg.authorities = authorities;
-    Ok(msg)
+    Ok((msg, opt))
+}
+
+/// What the walk of the additional section read from the OPT record.
+#[derive(Clone, Copy, Debug, Default)]
+struct Opt {
+    /// The upper 8 bits of the extended rcode (RFC 6891 section 6.1.3).
+    rcode_high: Option<u8>,
+    /// The INFO-CODE of the first Extended DNS Error option (RFC 8914).
+    ede: Option<u16>,
+}
+
+/// EDNS option code of Extended DNS Errors (RFC 8914 section 2).
+const EDE_OPTION: u16 = 15;
+
+/// The INFO-CODE of the first EDE option in an OPT record's RDATA: a list
+/// of (OPTION-CODE, OPTION-LENGTH, data) (RFC 6891 section 6.1.2). An EDE
+/// option shorter than its 2-octet INFO-CODE, or a list that runs past its
+/// end, gives nothing: the EDE only ever refines a SERVFAIL.
+fn first_ede(mut options: &[u8]) -> Option<u16> {
+    while options.len() >= 4 {
+        let code = u16::from_be_bytes([options[0], options[1]]);
+        let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+        let data = options.get(4..4 + len)?;
+        if code == EDE_OPTION {
+            return Some(u16::from_be_bytes([*data.first()?, *data.get(1)?]));
+        }
+        options = &options[4 + len..];
+    }
+    None
 }
 
 /// Walk `count` records from `at` (RFC 1035 section 4.1.3) without decoding
-/// them; return the upper rcode bits of the OPT record, if there is one.
-/// Errors on a record that runs past the end, a second OPT record (RFC 6891
-/// section 6.1.1) or a bad name.
-fn walk_additionals(packet: &[u8], mut at: usize, count: u16) -> Result<Option<u8>, DecodeError> {
+/// them; return what the OPT record holds for the engine, if there is one:
+/// the upper rcode bits and the first Extended DNS Error. Errors on a record
+/// that runs past the end, a second OPT record (RFC 6891 section 6.1.1) or a
+/// bad name.
+fn walk_additionals(packet: &[u8], mut at: usize, count: u16) -> Result<Opt, DecodeError> {
     let cut = || DecodeError::Cut;
-    let mut high = None;
+    let mut opt = Opt::default();
     for _ in 0..count {
         // The owner name: labels up to a zero octet or a compression pointer.
         loop {
@@ -318,18 +360,19 @@ fn walk_additionals(packet: &[u8], mut at: usize, count: u16) -> Result<Option<u
         let fixed = packet.get(at..at + 10).ok_or_else(cut)?;
         let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
         let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        at += 10;
+        let rdata = packet.get(at..at + rdlength).ok_or_else(cut)?;
         if rtype == u16::from(RecordType::OPT) {
-            if high.is_some() {
+            if opt.rcode_high.is_some() {
                 return Err(DecodeError::SecondOpt);
             }
             // TTL of OPT: extended RCODE (upper 8 bits), version, flags.
-            high = Some(fixed[4]);
+            opt.rcode_high = Some(fixed[4]);
+            opt.ede = first_ede(rdata);
         }
-        at += 10;
-        packet.get(at..at + rdlength).ok_or_else(cut)?;
         at += rdlength;
     }
-    Ok(high)
+    Ok(opt)
 }
 
 #[cfg(test)]
@@ -345,7 +388,7 @@ mod tests {
 
     /// The reference: what the engine's hickory reader makes of `packet`.
     fn reference(packet: &[u8]) -> Result<Reply, DecodeError> {
-        by_hickory(packet).map(Reply::from_message)
+        by_hickory(packet)
     }
 
     /// The walker agrees with hickory whenever it reads a datagram.
@@ -449,6 +492,45 @@ mod tests {
         }
     }
 
+    /// RFC 8914: the first EDE option's INFO-CODE is kept, by the walker and
+    /// by hickory alike; a damaged option list or an EDE too short for its
+    /// code gives none.
+    #[test]
+    fn extended_dns_errors_are_kept() {
+        use hickory_proto::rr::rdata::opt::EdnsOption;
+        let with_options = |options: Vec<EdnsOption>| {
+            let mut msg = Message::response(7, OpCode::Query);
+            msg.metadata.response_code = ResponseCode::ServFail;
+            msg.add_query(Query::query(n("example.org."), RecordType::MX));
+            let mut edns = Edns::new();
+            for o in options {
+                edns.options_mut().insert(o);
+            }
+            msg.set_edns(edns);
+            msg.to_vec().unwrap()
+        };
+        let cookie = EdnsOption::Unknown(10, vec![1; 8]);
+        let ede = |code: u16, text: &str| {
+            let mut data = code.to_be_bytes().to_vec();
+            data.extend_from_slice(text.as_bytes());
+            EdnsOption::Unknown(EDE_OPTION, data)
+        };
+        for (options, want) in [
+            (vec![ede(7, "signature expired")], Some(7)),
+            (vec![cookie.clone(), ede(9, ""), ede(6, "")], Some(9)),
+            (vec![cookie.clone()], None),
+            (vec![EdnsOption::Unknown(EDE_OPTION, vec![0])], None),
+            (vec![], None),
+        ] {
+            let wire = with_options(options);
+            let walked = walk(&wire).expect("walked");
+            assert_eq!(walked.ede, want);
+            assert_eq!(Ok(walked), reference(&wire));
+        }
+        assert_eq!(first_ede(&[0, 15, 0, 9, 0, 6]), None, "runs past its end");
+        assert_eq!(first_ede(&[0, 15, 0, 2, 0, 6, 0]), Some(6));
+    }
+
     #[test]
     fn gives_way_on_other_record_types() {
         let txt = vec![Record::from_rdata(
@@ -522,7 +604,7 @@ mod tests {
         reply.set_edns(Edns::new());
         let wire = reply.to_vec().unwrap();
         let full = Message::from_vec(&wire).unwrap();
-        let lean = by_hickory(&wire).unwrap();
+        let (lean, _) = hickory_message(&wire).unwrap();
         assert_eq!(lean.metadata, full.metadata);
         assert_eq!(u16::from(lean.metadata.response_code), 16, "BADVERS");
         assert_eq!(lean.queries, full.queries);

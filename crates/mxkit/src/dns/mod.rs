@@ -117,6 +117,16 @@ pub enum TempError {
     /// The server answered SERVFAIL.
     #[error("SERVFAIL from {0}")]
     ServFail(String),
+    /// A validating resolver answered SERVFAIL with an Extended DNS Error
+    /// of the DNSSEC kind (RFC 8914 INFO-CODEs 6 to 12): the data is bogus
+    /// (docs/rules/secure.md, Rule S1).
+    #[error("DNSSEC validation failed at {server}: {}", ede_text(*.ede))]
+    Bogus {
+        /// Who answered.
+        server: String,
+        /// The EDE INFO-CODE.
+        ede: u16,
+    },
     /// The server answered REFUSED.
     #[error("REFUSED by {0}")]
     Refused(String),
@@ -163,6 +173,89 @@ pub enum TempError {
         /// The I/O error.
         reason: String,
     },
+}
+
+/// An Extended DNS Error INFO-CODE with its name from the IANA registry
+/// (RFC 8914 section 5.2): `EDE 7 (Signature Expired)`.
+pub fn ede_text(code: u16) -> String {
+    let name = match code {
+        0 => "Other Error",
+        1 => "Unsupported DNSKEY Algorithm",
+        2 => "Unsupported DS Digest Type",
+        3 => "Stale Answer",
+        4 => "Forged Answer",
+        5 => "DNSSEC Indeterminate",
+        6 => "DNSSEC Bogus",
+        7 => "Signature Expired",
+        8 => "Signature Not Yet Valid",
+        9 => "DNSKEY Missing",
+        10 => "RRSIGs Missing",
+        11 => "No Zone Key Bit Set",
+        12 => "NSEC Missing",
+        13 => "Cached Error",
+        14 => "Not Ready",
+        15 => "Blocked",
+        16 => "Censored",
+        17 => "Filtered",
+        18 => "Prohibited",
+        19 => "Stale NXDomain Answer",
+        20 => "Not Authoritative",
+        21 => "Not Supported",
+        22 => "No Reachable Authority",
+        23 => "Network Error",
+        24 => "Invalid Data",
+        _ => return format!("EDE {code}"),
+    };
+    format!("EDE {code} ({name})")
+}
+
+/// The EDE INFO-CODEs that say a validating resolver found the data bogus
+/// (RFC 8914 sections 4.7 to 4.13; docs/rules/secure.md, Rule S1).
+pub const EDE_BOGUS: std::ops::RangeInclusive<u16> = 6..=12;
+
+/// The DNSSEC status of a lookup (RFC 4033 section 5; docs/rules/secure.md,
+/// Rule S1). Ordered from the strongest to the weakest: a chain of lookups
+/// has its weakest link's status ([`Dnssec::weakest`]). Serialized in lower
+/// case (`"secure"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dnssec {
+    /// An answer (records, NODATA or NXDOMAIN) whose every response carried
+    /// the AD bit: the resolver validated it.
+    Secure,
+    /// An answer without the AD bit somewhere on its way (an unsigned zone,
+    /// a zone file, a resolver that does not validate).
+    Insecure,
+    /// No answer to judge: a timeout, a network error, a truncated answer,
+    /// an error rcode that does not say the data is bogus.
+    Indeterminate,
+    /// The resolver found the data bogus: SERVFAIL with an EDE of
+    /// [`EDE_BOGUS`]. Never read as "no record": a temporary failure.
+    Bogus,
+}
+
+impl Dnssec {
+    /// The weaker of two statuses (`secure` < `insecure` < `indeterminate`
+    /// < `bogus`).
+    pub fn weakest(self, other: Dnssec) -> Dnssec {
+        self.max(other)
+    }
+
+    /// Its word: `secure`, `insecure`, `indeterminate`, `bogus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dnssec::Secure => "secure",
+            Dnssec::Insecure => "insecure",
+            Dnssec::Indeterminate => "indeterminate",
+            Dnssec::Bogus => "bogus",
+        }
+    }
+}
+
+impl fmt::Display for Dnssec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn ignored_note(ignored: u32, last: &Option<String>) -> String {
@@ -246,6 +339,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Its DNSSEC status (docs/rules/secure.md, Rule S1): bogus when the
+    /// resolver said so, indeterminate when there was no answer to judge,
+    /// else secure when every response on the way carried the AD bit.
+    pub fn dnssec(&self) -> Dnssec {
+        match &self.outcome {
+            Outcome::Temporary(TempError::Bogus { .. }) => Dnssec::Bogus,
+            Outcome::Temporary(_) | Outcome::Truncated => Dnssec::Indeterminate,
+            _ if self.authentic => Dnssec::Secure,
+            _ => Dnssec::Insecure,
+        }
+    }
+
     /// The name that owns the records: the last CNAME target, or the question name.
     pub fn canonical<'a>(&'a self, question: &'a Name) -> &'a Name {
         self.cname_chain.last().unwrap_or(question)

@@ -48,6 +48,14 @@ pub struct EngineConfig {
     pub edns_payload: u16,
     /// Set RD (recursion desired); default true.
     pub recursion_desired: bool,
+    /// Set the DO bit (RFC 3225: "DNSSEC OK") in the OPT record, as Postfix
+    /// does with `smtp_dns_support_level = dnssec`; default false. The AD
+    /// bit is asked for either way (RFC 6840 section 5.7); DO also makes a
+    /// validating resolver send the signatures, so replies grow (more of
+    /// them truncated, read over TCP): `route`, `probe`, `send` and `check`
+    /// set it under `--dnssec ad`, `scan` only with `--secure`
+    /// (docs/rules/secure.md).
+    pub dnssec_ok: bool,
     /// UDP sockets per address family the servers need; default 2 (0 counts as 1).
     pub udp_sockets: usize,
     /// Seed for the query-ID generator. `None` (the default) seeds from the
@@ -68,6 +76,7 @@ impl EngineConfig {
             attempts: DEFAULT_ATTEMPTS,
             edns_payload: DEFAULT_EDNS_PAYLOAD,
             recursion_desired: true,
+            dnssec_ok: false,
             udp_sockets: DEFAULT_UDP_SOCKETS,
             seed: None,
             rate: None,

@@ -121,7 +121,8 @@ impl Inner {
     /// 5.7: asks the resolver to report whether it validated the answer),
     /// the question as given (case kept), and an OPT record with the
     /// configured payload size (RFC 6891 section 6.1.2; values below 512
-    /// are sent as 512, section 6.2.5), version 0, no flags.
+    /// are sent as 512, section 6.2.5), version 0, and the DO flag when
+    /// configured (RFC 3225 section 3).
     fn encode(&self, name: &Name, rtype: RecordType) -> Result<Vec<u8>, EncodeError> {
         let mut wire = Vec::with_capacity(12 + name.len() + 2 + 4 + 11);
         let flags: u16 = if self.cfg.recursion_desired {
@@ -143,11 +144,15 @@ impl Inner {
         wire.push(0);
         wire.extend_from_slice(&u16::from(rtype).to_be_bytes());
         wire.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
-        // OPT: root owner, type 41, class = payload, TTL 0 (rcode, version, flags), no data.
+        // OPT: root owner, type 41, class = payload, TTL (extended rcode 0,
+        // version 0, flags: DO is the top bit), no data.
         wire.push(0);
         wire.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
         wire.extend_from_slice(&self.cfg.edns_payload.max(512).to_be_bytes());
-        wire.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let flags: u16 = if self.cfg.dnssec_ok { 0x8000 } else { 0 };
+        wire.extend_from_slice(&[0, 0]);
+        wire.extend_from_slice(&flags.to_be_bytes());
+        wire.extend_from_slice(&[0, 0]);
         if wire.len() > MAX_QUERY_LEN {
             return Err(EncodeError::TooLong(wire.len()));
         }
@@ -380,10 +385,16 @@ mod tests {
     /// The hand-written query is octet for octet what hickory's encoder makes.
     #[test]
     fn query_encoding_matches_hickory() {
-        for (rd, payload) in [(true, 1232u16), (false, 4096), (true, 100)] {
+        for (rd, payload, dnssec_ok) in [
+            (true, 1232u16, false),
+            (false, 4096, false),
+            (true, 100, false),
+            (true, 1232, true),
+        ] {
             let mut cfg = EngineConfig::new(vec![SocketAddr::from(([127, 0, 0, 1], 53))]);
             cfg.recursion_desired = rd;
             cfg.edns_payload = payload;
+            cfg.dnssec_ok = dnssec_ok;
             let inner = socketless(cfg);
             for (text, rtype) in [
                 ("Example.ORG.", RecordType::MX),
@@ -398,11 +409,12 @@ mod tests {
                 let mut edns = Edns::new();
                 edns.set_max_payload(payload.max(512));
                 edns.set_version(0);
+                edns.set_dnssec_ok(dnssec_ok);
                 msg.set_edns(edns);
                 assert_eq!(
                     inner.encode(&name, rtype).unwrap(),
                     msg.to_vec().unwrap(),
-                    "{text} {rtype} rd={rd} payload={payload}"
+                    "{text} {rtype} rd={rd} payload={payload} do={dnssec_ok}"
                 );
             }
         }

@@ -124,7 +124,7 @@ pub fn check_reply_walker(packet: &[u8]) -> Result<(), WalkerDisagrees> {
     let Some(walked) = decode::walk(packet) else {
         return Ok(());
     };
-    match decode::by_hickory(packet).map(Reply::from_message) {
+    match decode::by_hickory(packet) {
         Ok(reference) if reference == walked => Ok(()),
         Ok(reference) => Err(WalkerDisagrees::Differs {
             walker: format!("{walked:?}"),
@@ -139,6 +139,21 @@ pub(super) fn verdict(msg: Reply, server_text: Arc<str>) -> Verdict {
     let status = match msg.metadata.response_code {
         ResponseCode::NoError => Status::NoError,
         ResponseCode::NXDomain => Status::NxDomain,
+        // docs/rules/secure.md, Rule S1: a validating resolver's SERVFAIL
+        // with a DNSSEC EDE means bogus data.
+        ResponseCode::ServFail
+            if msg
+                .ede
+                .is_some_and(|c| super::super::EDE_BOGUS.contains(&c)) =>
+        {
+            return Verdict::Failed(Response::status(
+                Status::Temporary(TempError::Bogus {
+                    server: server_text.to_string(),
+                    ede: msg.ede.unwrap_or_default(),
+                }),
+                server_text,
+            ));
+        }
         ResponseCode::ServFail => {
             return Verdict::Failed(Response::status(
                 Status::Temporary(TempError::ServFail(server_text.to_string())),
@@ -213,6 +228,58 @@ fn mnemonic(rcode: ResponseCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/rules/secure.md, Rule S1: SERVFAIL with a DNSSEC EDE (6 to 12)
+    /// is bogus; with another EDE or none it stays a plain SERVFAIL; the AD
+    /// bit of a NOERROR reply is kept.
+    #[test]
+    fn s1_servfail_with_a_dnssec_ede_is_bogus() {
+        use hickory_proto::op::{Edns, Message, OpCode};
+        use hickory_proto::rr::rdata::opt::EdnsOption;
+        let name = Name::from_ascii("example.org.").unwrap();
+        let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let reply = |rcode: ResponseCode, ad: bool, ede: Option<u16>| {
+            let mut msg = Message::response(1, OpCode::Query);
+            msg.metadata.response_code = rcode;
+            msg.metadata.authentic_data = ad;
+            msg.add_query(Query::query(name.clone(), RecordType::MX));
+            let mut edns = Edns::new();
+            if let Some(code) = ede {
+                let data = code.to_be_bytes().to_vec();
+                edns.options_mut().insert(EdnsOption::Unknown(15, data));
+            }
+            msg.set_edns(edns);
+            read_reply(&msg.to_vec().unwrap(), &name, RecordType::MX, server).unwrap()
+        };
+        for code in 6..=12 {
+            let resp = reply(ResponseCode::ServFail, false, Some(code));
+            assert_eq!(
+                resp.status,
+                Status::Temporary(TempError::Bogus {
+                    server: server.to_string(),
+                    ede: code
+                })
+            );
+        }
+        let bogus = reply(ResponseCode::ServFail, false, Some(7));
+        let Status::Temporary(e) = bogus.status else {
+            unreachable!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "DNSSEC validation failed at 127.0.0.1:53: EDE 7 (Signature Expired)"
+        );
+        for ede in [None, Some(22), Some(5), Some(13)] {
+            let resp = reply(ResponseCode::ServFail, false, ede);
+            assert_eq!(
+                resp.status,
+                Status::Temporary(TempError::ServFail(server.to_string())),
+                "{ede:?}"
+            );
+        }
+        assert!(reply(ResponseCode::NoError, true, None).authentic);
+        assert!(!reply(ResponseCode::NoError, false, None).authentic);
+    }
 
     #[test]
     fn rcode_mnemonics_are_iana_names() {

@@ -1,0 +1,466 @@
+//! docs/rules/secure.md, Rules S1 to S5: the DNSSEC status of every lookup
+//! and DANE in routing, from a real validating resolver (Debian's unbound)
+//! in front of real signed, unsigned and bogus zones (knotd; the bogus zone
+//! signed by ldns with signatures that expired in 2020). Nothing here is
+//! faked: a TLSA lookup fails because its CNAME leads into the bogus zone.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use mxkit::dane::{TlsRequirement, TlsaStatus};
+use mxkit::dns::engine::{Engine, EngineConfig};
+use mxkit::dns::zone::ZoneSet;
+use mxkit::dns::{Dnssec, Name, Outcome, Overlay, RecordType, TempError, resolve};
+use mxkit::route::{Exchanger, ExchangerState, Route, RouteOptions, route_input};
+use testbed::unbound::Validating;
+
+const SIGNED: &str = "\
+$TTL 300
+signed.test. IN SOA ns.signed.test. hostmaster.signed.test. 1 3600 600 86400 300
+signed.test. IN NS ns.signed.test.
+signed.test. IN MX 10 mx.signed.test.
+signed.test. IN MX 20 mx.plain.test.
+ns.signed.test. IN A 127.0.0.1
+mx.signed.test. IN A 198.18.1.10
+mx.signed.test. IN AAAA 2001:db8::10
+alias.signed.test. IN CNAME mx.plain.test.
+_25._tcp.mx.signed.test. IN TLSA 3 1 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+; Rule S4: only unusable records (PKIX usages).
+enc.signed.test. IN MX 10 enc-mx.signed.test.
+enc-mx.signed.test. IN A 198.18.1.11
+_25._tcp.enc-mx.signed.test. IN TLSA 0 0 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+_25._tcp.enc-mx.signed.test. IN TLSA 1 1 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+; A secure host without TLSA records.
+bare.signed.test. IN MX 10 bare-mx.signed.test.
+bare-mx.signed.test. IN A 198.18.1.12
+; Rule S3: an alias whose target has TLSA records, and one whose target
+; has none (the original name's are used).
+cname.signed.test. IN MX 10 via.signed.test.
+via.signed.test. IN CNAME target.signed.test.
+target.signed.test. IN A 198.18.1.13
+_25._tcp.target.signed.test. IN TLSA 2 0 1 a2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+cname2.signed.test. IN MX 10 via2.signed.test.
+via2.signed.test. IN CNAME target2.signed.test.
+target2.signed.test. IN A 198.18.1.14
+_25._tcp.via2.signed.test. IN TLSA 3 0 1 b2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+; Rule S5: a TLSA lookup that fails (its CNAME leads into a bogus zone).
+failing.signed.test. IN MX 10 bad-mx.signed.test.
+bad-mx.signed.test. IN A 198.18.1.15
+_25._tcp.bad-mx.signed.test. IN CNAME tlsa.expired.test.
+mixed.signed.test. IN MX 10 bad-mx.signed.test.
+mixed.signed.test. IN MX 20 mx.signed.test.
+; Implicit MX: the domain is the exchanger and the TLSA base.
+implicit.signed.test. IN A 198.18.1.16
+_25._tcp.implicit.signed.test. IN TLSA 3 1 1 c2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+";
+
+const PLAIN: &str = "\
+$TTL 300
+plain.test. IN SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 300
+plain.test. IN NS ns.plain.test.
+plain.test. IN MX 10 mx.signed.test.
+ns.plain.test. IN A 127.0.0.1
+mx.plain.test. IN A 198.18.1.20
+";
+
+const EXPIRED: &str = "\
+$TTL 300
+expired.test. IN SOA ns.expired.test. hostmaster.expired.test. 1 3600 600 86400 300
+expired.test. IN NS ns.expired.test.
+expired.test. IN MX 10 mx.expired.test.
+ns.expired.test. IN A 127.0.0.1
+mx.expired.test. IN A 198.18.1.30
+tlsa.expired.test. IN TLSA 3 1 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971
+";
+
+/// One bed for every test of this file (unbound caches, which is what a
+/// sender's resolver does too).
+fn bed() -> &'static Validating {
+    static BED: OnceLock<Validating> = OnceLock::new();
+    BED.get_or_init(|| {
+        Validating::start(
+            &[("signed.test", SIGNED)],
+            &[("plain.test", PLAIN)],
+            &[("expired.test", EXPIRED)],
+        )
+    })
+}
+
+async fn engine(server: SocketAddr, dnssec_ok: bool) -> Engine {
+    let mut cfg = EngineConfig::new(vec![server]);
+    cfg.timeout = Duration::from_secs(2);
+    cfg.attempts = 2;
+    cfg.dnssec_ok = dnssec_ok;
+    Engine::new(cfg).await.unwrap()
+}
+
+fn n(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+#[tokio::test]
+async fn s1_secure_insecure_and_bogus_answers() {
+    let bed = bed();
+    for dnssec_ok in [true, false] {
+        let e = engine(bed.resolver(), dnssec_ok).await;
+        let cases = [
+            ("signed.test.", RecordType::MX, Dnssec::Secure),
+            // Secure denials: NODATA and NXDOMAIN with the AD bit.
+            ("signed.test.", RecordType::TXT, Dnssec::Secure),
+            ("nothere.signed.test.", RecordType::MX, Dnssec::Secure),
+            ("mx.signed.test.", RecordType::AAAA, Dnssec::Secure),
+            ("plain.test.", RecordType::MX, Dnssec::Insecure),
+            ("nothere.plain.test.", RecordType::A, Dnssec::Insecure),
+            ("expired.test.", RecordType::MX, Dnssec::Bogus),
+            ("mx.expired.test.", RecordType::A, Dnssec::Bogus),
+        ];
+        for (name, rtype, want) in cases {
+            let answer = resolve(&e, &n(name), rtype).await;
+            assert_eq!(
+                answer.dnssec(),
+                want,
+                "{name} {rtype} (DO {dnssec_ok}): {:?}\n--- unbound ---\n{}",
+                answer.outcome,
+                bed.unbound.log()
+            );
+        }
+    }
+}
+
+/// A bogus answer is never "no record": it is a temporary failure that
+/// names the EDE unbound gave (7, Signature Expired).
+#[tokio::test]
+async fn s1_bogus_is_temporary_and_says_why() {
+    let e = engine(bed().resolver(), true).await;
+    let answer = resolve(&e, &n("expired.test."), RecordType::MX).await;
+    let Outcome::Temporary(TempError::Bogus { ede, .. }) = &answer.outcome else {
+        panic!("expected bogus, got {:?}", answer.outcome);
+    };
+    assert_eq!(*ede, 7, "Signature Expired");
+    assert!(answer.outcome.is_temporary());
+    assert!(
+        answer
+            .outcome
+            .to_string()
+            .contains("EDE 7 (Signature Expired)"),
+        "{}",
+        answer.outcome
+    );
+}
+
+/// A CNAME from a signed zone into an unsigned one: the chain is only as
+/// strong as its weakest link.
+#[tokio::test]
+async fn s1_a_chain_through_an_unsigned_zone_is_insecure() {
+    let e = engine(bed().resolver(), true).await;
+    let answer = resolve(&e, &n("alias.signed.test."), RecordType::A).await;
+    assert_eq!(answer.cname_chain, vec![n("mx.plain.test.")]);
+    assert!(matches!(answer.outcome, Outcome::Records(_)));
+    assert_eq!(answer.dnssec(), Dnssec::Insecure);
+}
+
+/// The route keeps the MX lookup's status and each exchanger's; a bogus
+/// exchanger is unusable now (temporary), never "no address".
+#[tokio::test]
+async fn s1_route_reports_the_status_of_each_lookup() {
+    let e = engine(bed().resolver(), true).await;
+    let opts = RouteOptions {
+        seed: Some(1),
+        ..RouteOptions::default()
+    };
+    let route = route_input(&e, "postmaster@signed.test", &opts).await;
+    assert_eq!(route.dnssec, Some(Dnssec::Secure));
+    let by_name = |name: &str| {
+        route
+            .exchangers
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", route.exchangers))
+    };
+    assert_eq!(by_name("mx.signed.test").dnssec, Some(Dnssec::Secure));
+    assert_eq!(by_name("mx.plain.test").dnssec, Some(Dnssec::Insecure));
+
+    let route = route_input(&e, "postmaster@plain.test", &opts).await;
+    assert_eq!(route.dnssec, Some(Dnssec::Insecure));
+    assert_eq!(route.exchangers[0].dnssec, Some(Dnssec::Secure));
+
+    let route = route_input(&e, "postmaster@expired.test", &opts).await;
+    assert_eq!(route.dnssec, Some(Dnssec::Bogus));
+    assert_eq!(route.outcome.code(), "dns_temporary");
+
+    let off = RouteOptions {
+        dnssec: false,
+        ..opts.clone()
+    };
+    let route = route_input(&e, "postmaster@signed.test", &off).await;
+    assert_eq!(route.dnssec, None);
+    assert!(route.exchangers.iter().all(|x| x.dnssec.is_none()));
+    let json = serde_json::to_value(&route).unwrap();
+    assert_eq!(json["dnssec"], serde_json::Value::Null);
+    assert!(route.exchangers[0].state == ExchangerState::Ok);
+}
+
+/// Zone files are never secure: mxkit does not check their signatures.
+#[tokio::test]
+async fn s1_zone_files_are_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.test.zone");
+    std::fs::write(&path, SIGNED).unwrap();
+    let zones = Overlay {
+        zones: ZoneSet::load(&[path]).unwrap(),
+        fallback: None,
+    };
+    let answer = resolve(&zones, &n("signed.test."), RecordType::MX).await;
+    assert_eq!(answer.dnssec(), Dnssec::Insecure);
+}
+
+async fn route_of(address: &str) -> Route {
+    let e = engine(bed().resolver(), true).await;
+    let opts = RouteOptions {
+        seed: Some(1),
+        ..RouteOptions::default()
+    };
+    route_input(&e, address, &opts).await
+}
+
+fn exchanger<'a>(route: &'a Route, name: &str) -> &'a Exchanger {
+    route
+        .exchangers
+        .iter()
+        .find(|x| x.name == name)
+        .unwrap_or_else(|| panic!("{name} in {:#?}", route.exchangers))
+}
+
+/// Rules S2 and S4: a secure host with usable TLSA records requires DANE;
+/// its records are asked in the same round trip as its addresses (the MX
+/// answer is secure), and kept in the route.
+#[tokio::test]
+async fn s4_usable_records_require_dane() {
+    let route = route_of("postmaster@signed.test").await;
+    let mx = exchanger(&route, "mx.signed.test");
+    assert_eq!(mx.tls, Some(TlsRequirement::Dane));
+    let tlsa = mx.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.status, TlsaStatus::Usable);
+    assert_eq!(tlsa.base, "mx.signed.test");
+    assert_eq!(tlsa.dnssec, Dnssec::Secure);
+    assert_eq!(
+        tlsa.records
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
+        ["3 1 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971"]
+    );
+    // Rule S2: an exchanger in an unsigned zone: no TLSA lookup, TLS when offered.
+    let plain = exchanger(&route, "mx.plain.test");
+    assert_eq!(plain.tlsa, None);
+    assert_eq!(plain.tls, Some(TlsRequirement::Opportunistic));
+    assert!(route.warnings.iter().all(|w| w.code != "dane_mx_insecure"));
+    let json = serde_json::to_value(&route).unwrap();
+    let mx = &json["exchangers"][0];
+    assert_eq!(mx["tls"], "dane", "{json:#}");
+    assert_eq!(mx["tlsa"]["status"], "usable");
+    assert_eq!(mx["dnssec"], "secure");
+}
+
+/// Rule S4: only PKIX usages: TLS is mandatory, any certificate.
+#[tokio::test]
+async fn s4_only_unusable_records_require_tls_without_authentication() {
+    let route = route_of("postmaster@enc.signed.test").await;
+    let mx = exchanger(&route, "enc-mx.signed.test");
+    assert_eq!(mx.tls, Some(TlsRequirement::DaneEncrypt));
+    let tlsa = mx.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.status, TlsaStatus::Unusable);
+    assert_eq!(tlsa.records.len(), 2);
+    assert_eq!(route.candidates.len(), 1);
+}
+
+/// A secure denial of TLSA records: DANE does not apply.
+#[tokio::test]
+async fn s4_a_secure_host_without_records_is_opportunistic() {
+    let route = route_of("postmaster@bare.signed.test").await;
+    let mx = exchanger(&route, "bare-mx.signed.test");
+    assert_eq!(mx.tls, Some(TlsRequirement::Opportunistic));
+    let tlsa = mx.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.status, TlsaStatus::None);
+    assert_eq!(tlsa.dnssec, Dnssec::Secure);
+    assert!(tlsa.records.is_empty());
+}
+
+/// Rule S3: an alias with a secure chain: the target's records first; the
+/// original name's when the target has none.
+#[tokio::test]
+async fn s3_tlsa_base_is_the_alias_target_first_then_the_original() {
+    let route = route_of("postmaster@cname.signed.test").await;
+    let mx = exchanger(&route, "via.signed.test");
+    let tlsa = mx.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.base, "target.signed.test");
+    assert_eq!(tlsa.records[0].usage, 2);
+    assert_eq!(mx.tls, Some(TlsRequirement::Dane));
+
+    let route = route_of("postmaster@cname2.signed.test").await;
+    let mx = exchanger(&route, "via2.signed.test");
+    let tlsa = mx.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.base, "via2.signed.test");
+    assert!(tlsa.records[0].to_string().starts_with("3 0 1 "));
+    assert_eq!(mx.tls, Some(TlsRequirement::Dane));
+}
+
+/// Rule S3: implicit MX: the domain itself is the exchanger and the base.
+#[tokio::test]
+async fn s3_implicit_mx_uses_the_domain_as_base() {
+    let route = route_of("postmaster@implicit.signed.test").await;
+    assert_eq!(route.outcome.code(), "implicit_mx");
+    let host = exchanger(&route, "implicit.signed.test");
+    assert_eq!(host.tls, Some(TlsRequirement::Dane));
+    assert_eq!(host.tlsa.as_ref().unwrap().base, "implicit.signed.test");
+}
+
+/// Rule S5: a failed (bogus) TLSA lookup drops the host now, never
+/// downgrades it; with no host left the route is temporary (4.7.5).
+#[tokio::test]
+async fn s5_failed_tlsa_lookup_defers_the_host() {
+    let route = route_of("postmaster@failing.signed.test").await;
+    assert_eq!(route.outcome.code(), "tlsa_lookup_failed", "{route:#?}");
+    assert_eq!(route.error.as_ref().unwrap().dsn, "4.7.5");
+    assert!(route.candidates.is_empty());
+    let bad = exchanger(&route, "bad-mx.signed.test");
+    assert_eq!(bad.state, ExchangerState::TlsaLookupFailed);
+    assert_eq!(bad.rule, Some("S5"));
+    assert_eq!(bad.tls, None);
+    let tlsa = bad.tlsa.as_ref().unwrap();
+    assert_eq!(tlsa.status, TlsaStatus::Failed);
+    assert_eq!(tlsa.dnssec, Dnssec::Bogus);
+    assert!(tlsa.error.as_deref().unwrap().contains("EDE 7"), "{tlsa:?}");
+
+    // With a second exchanger, the walk goes on to it.
+    let route = route_of("postmaster@mixed.signed.test").await;
+    assert_eq!(route.outcome.code(), "mx");
+    assert!(
+        route
+            .candidates
+            .iter()
+            .all(|c| c.exchanger == "mx.signed.test"),
+        "{:?}",
+        route.candidates
+    );
+    assert_eq!(
+        exchanger(&route, "bad-mx.signed.test").state,
+        ExchangerState::TlsaLookupFailed
+    );
+    assert!(
+        route
+            .warnings
+            .iter()
+            .any(|w| w.code == "tlsa_lookup_failed")
+    );
+}
+
+/// Rule S2: a secure host named by an unsigned MX answer still gets DANE
+/// (Postfix's default), with a warning that the MX name was not
+/// authenticated.
+#[tokio::test]
+async fn s2_dane_under_an_insecure_mx_answer() {
+    let route = route_of("postmaster@plain.test").await;
+    assert_eq!(route.dnssec, Some(Dnssec::Insecure));
+    let mx = exchanger(&route, "mx.signed.test");
+    assert_eq!(mx.tls, Some(TlsRequirement::Dane));
+    assert!(
+        route.warnings.iter().any(|w| w.code == "dane_mx_insecure"),
+        "{:?}",
+        route.warnings
+    );
+}
+
+/// `dane: false` (the default scan) asks no TLSA record; `dnssec: false`
+/// neither.
+#[tokio::test]
+async fn without_dane_no_tlsa_is_asked() {
+    let e = engine(bed().resolver(), true).await;
+    for opts in [
+        RouteOptions {
+            dane: false,
+            ..RouteOptions::default()
+        },
+        RouteOptions {
+            dnssec: false,
+            ..RouteOptions::default()
+        },
+    ] {
+        let route = route_input(&e, "postmaster@failing.signed.test", &opts).await;
+        assert_eq!(route.outcome.code(), "mx");
+        let bad = exchanger(&route, "bad-mx.signed.test");
+        assert_eq!(bad.tlsa, None);
+        assert_eq!(bad.tls, Some(TlsRequirement::Opportunistic));
+    }
+}
+
+/// The status is only as good as the path to the resolver: a resolver off
+/// this host gets a warning (the addresses are only compared; no packet is
+/// sent to them).
+#[tokio::test]
+async fn the_status_from_a_remote_resolver_is_flagged() {
+    let mut route = route_of("postmaster@signed.test").await;
+    let local: SocketAddr = "127.0.0.1:53".parse().unwrap();
+    route.warn_remote_resolver(&[local, "[::1]:53".parse().unwrap()]);
+    assert!(route.warnings.is_empty(), "{:?}", route.warnings);
+    route.warn_remote_resolver(&[local, "192.0.2.53:53".parse().unwrap()]);
+    let w = &route.warnings[0];
+    assert_eq!(w.code, "dnssec_from_remote_resolver");
+    assert!(w.message.contains("192.0.2.53:53"), "{}", w.message);
+    assert!(!w.message.contains("127.0.0.1"), "{}", w.message);
+}
+
+/// Counts the questions answered before each question is asked: questions
+/// asked with the same count went out in the same round trip.
+struct Rounds<L> {
+    inner: L,
+    done: std::sync::atomic::AtomicUsize,
+    asked: std::sync::Mutex<Vec<(String, RecordType, usize)>>,
+}
+
+impl<L: mxkit::dns::Lookup> mxkit::dns::Lookup for Rounds<L> {
+    fn query<'a>(
+        &'a self,
+        name: &'a Name,
+        rtype: RecordType,
+    ) -> mxkit::dns::BoxFuture<'a, mxkit::dns::Response> {
+        use std::sync::atomic::Ordering;
+        Box::pin(async move {
+            let before = self.done.load(Ordering::SeqCst);
+            self.asked
+                .lock()
+                .unwrap()
+                .push((name.to_ascii(), rtype, before));
+            let resp = self.inner.query(name, rtype).await;
+            self.done.fetch_add(1, Ordering::SeqCst);
+            resp
+        })
+    }
+}
+
+/// Rule S2 and the cost promise: under a secure MX answer the TLSA queries
+/// go out with the address queries, so a secure route still takes two
+/// sequential round trips.
+#[tokio::test]
+async fn tlsa_queries_share_the_address_round_trip() {
+    let lookup = Rounds {
+        inner: engine(bed().resolver(), true).await,
+        done: Default::default(),
+        asked: Default::default(),
+    };
+    let route = route_input(&lookup, "postmaster@signed.test", &RouteOptions::default()).await;
+    assert_eq!(
+        exchanger(&route, "mx.signed.test").tls,
+        Some(TlsRequirement::Dane)
+    );
+    let asked = lookup.asked.lock().unwrap().clone();
+    let rounds: std::collections::BTreeSet<usize> = asked.iter().map(|(_, _, r)| *r).collect();
+    assert_eq!(rounds.len(), 2, "two round trips: {asked:?}");
+    assert!(
+        asked
+            .iter()
+            .any(|(n, t, r)| n == "_25._tcp.mx.signed.test." && *t == RecordType::TLSA && *r == 1),
+        "{asked:?}"
+    );
+}
