@@ -302,3 +302,34 @@ impl Validating {
         self.unbound.addr()
     }
 }
+
+/// A file of the repository's `testdata/secure/` folder: the zones of the
+/// secure routing tests.
+pub fn testdata(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/secure")
+        .join(file)
+}
+
+impl Validating {
+    /// The bed of the secure routing tests: `testdata/secure/signed.test.zone`
+    /// signed, `plain.test.zone` unsigned, `expired.test.zone` with expired
+    /// signatures.
+    pub fn testdata() -> Validating {
+        let read = |file: &str| {
+            fs::read_to_string(testdata(file)).unwrap_or_else(|e| {
+                panic!("testbed::unbound: cannot read testdata/secure/{file}: {e}")
+            })
+        };
+        let (signed, plain, expired) = (
+            read("signed.test.zone"),
+            read("plain.test.zone"),
+            read("expired.test.zone"),
+        );
+        Validating::start(
+            &[("signed.test", &signed)],
+            &[("plain.test", &plain)],
+            &[("expired.test", &expired)],
+        )
+    }
+}

@@ -1,0 +1,133 @@
+//! Secure routing through the binary (docs/rules/secure.md): `route` with
+//! `--dnssec` against the real validating bed of `testdata/secure/`
+//! (knotd signing, unbound validating, a zone with expired signatures).
+
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use testbed::unbound::Validating;
+
+fn bed() -> &'static Validating {
+    static BED: OnceLock<Validating> = OnceLock::new();
+    BED.get_or_init(Validating::testdata)
+}
+
+/// `mxkit route ADDRESS --server <unbound> ARGS`: exit code and stdout.
+fn route(address: &str, args: &[&str]) -> (i32, String) {
+    let server = bed().resolver().to_string();
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args(["route", address, "--server", &server, "--seed", "1"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        out.stderr.is_empty() || code == 64,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, stdout)
+}
+
+fn json(address: &str, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (got, stdout) = route(address, &all);
+    assert_eq!(got, code, "{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// Rules S1 and S4 in JSON: the statuses, the TLSA lookup and the TLS
+/// requirement of each exchanger.
+#[test]
+fn s4_route_json_shows_dane() {
+    let v = json("postmaster@signed.test", &[], 0);
+    assert_eq!(v["dnssec"], "secure", "{v:#}");
+    let mx = &v["exchangers"][0];
+    assert_eq!(mx["name"], "mx.signed.test");
+    assert_eq!(mx["dnssec"], "secure");
+    assert_eq!(mx["tls"], "dane");
+    assert_eq!(mx["tlsa"]["status"], "usable");
+    assert_eq!(mx["tlsa"]["base"], "mx.signed.test");
+    assert_eq!(
+        mx["tlsa"]["records"][0],
+        "3 1 1 d2abde240d7cd3ee6b4b28c54df034b97983a1d16e8a410e4561cb106618e971"
+    );
+    let plain = &v["exchangers"][1];
+    assert_eq!(plain["dnssec"], "insecure");
+    assert_eq!(plain["tls"], "opportunistic");
+    assert!(plain.get("tlsa").is_none());
+}
+
+/// The text plan says what TLS each candidate requires.
+#[test]
+fn s4_route_text_shows_the_tls_requirement() {
+    let (code, text) = route("postmaster@signed.test", &[]);
+    assert_eq!(code, 0, "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("mx.signed.test") && l.contains("198.18.1.10"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("DANE: TLS, certificate must match _25._tcp.mx.signed.test TLSA"),
+        "{text}"
+    );
+    assert!(text.contains("DNSSEC-validated"), "{text}");
+    let (code, text) = route("postmaster@enc.signed.test", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("DANE: TLS required, any certificate"),
+        "{text}"
+    );
+}
+
+/// Rule S5: every exchanger's TLSA lookup failed: temporary (exit 3),
+/// said why, the host listed as removed.
+#[test]
+fn s5_route_defers_when_tlsa_lookups_fail() {
+    let v = json("postmaster@failing.signed.test", &[], 3);
+    assert_eq!(v["outcome"], "tlsa_lookup_failed", "{v:#}");
+    assert_eq!(v["error"]["dsn"], "4.7.5");
+    assert_eq!(v["exchangers"][0]["state"], "tlsa_lookup_failed");
+    assert_eq!(v["exchangers"][0]["rule"], "S5");
+    let (code, text) = route("postmaster@failing.signed.test", &[]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("TLSA lookup failed: not used now (Rule S5)"),
+        "{text}"
+    );
+    // unbound says EDE 7 (Signature Expired) the first time, EDE 6 (DNSSEC
+    // Bogus) from its cache after that.
+    assert!(text.contains("DNSSEC validation failed at"), "{text}");
+    assert!(
+        text.contains("EDE 7 (Signature Expired)") || text.contains("EDE 6 (DNSSEC Bogus)"),
+        "{text}"
+    );
+    assert!(text.contains("temporary failure 4.7.5"), "{text}");
+}
+
+/// Rule S1: bogus MX data is a temporary failure, not "no such domain".
+#[test]
+fn s1_bogus_mx_is_temporary() {
+    let v = json("postmaster@expired.test", &[], 3);
+    assert_eq!(v["dnssec"], "bogus", "{v:#}");
+    assert_eq!(v["outcome"], "dns_temporary");
+}
+
+/// `--dnssec off`: no status, no DANE.
+#[test]
+fn dnssec_off_reports_no_status_and_no_dane() {
+    let v = json("postmaster@failing.signed.test", &["--dnssec", "off"], 0);
+    assert_eq!(v["dnssec"], Value::Null, "{v:#}");
+    let mx = &v["exchangers"][0];
+    assert!(
+        mx.get("dnssec").is_none() && mx.get("tlsa").is_none(),
+        "{v:#}"
+    );
+    assert_eq!(mx["tls"], "opportunistic");
+    let (code, _) = route("postmaster@signed.test", &["--dnssec", "validate"]);
+    assert_eq!(code, 64);
+}
