@@ -451,11 +451,15 @@ pub struct PlanArgs {
 /// The SMTP flags shared by `probe` and `send`.
 #[derive(Args, Debug)]
 pub struct SmtpArgs {
-    /// TLS: off (never STARTTLS), opportunistic (STARTTLS when offered; on a
-    /// failed handshake, once more in plaintext on the same address, flagged),
-    /// required (no STARTTLS or an untrusted or mismatched certificate: next
-    /// address).
-    #[arg(long, value_enum, default_value_t = TlsArg::Opportunistic)]
+    /// TLS: policy (the default: what the route requires of each exchanger;
+    /// DANE hosts need a certificate their TLSA records match, SNI the TLSA
+    /// base name; `dane-encrypt` hosts need TLS with any certificate; the
+    /// rest are opportunistic; a requirement not met: next address, never
+    /// plaintext), off (never STARTTLS), opportunistic (STARTTLS when
+    /// offered; on a failed handshake, once more in plaintext on the same
+    /// address, flagged), required (no STARTTLS or an untrusted or
+    /// mismatched certificate: next address).
+    #[arg(long, value_enum, default_value_t = TlsArg::Policy)]
     pub tls: TlsArg,
 
     /// TCP port of the exchangers.
@@ -494,6 +498,8 @@ pub struct SmtpArgs {
 /// `--tls`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsArg {
+    /// As the route requires of each exchanger (DANE, or opportunistic).
+    Policy,
     /// Never STARTTLS.
     Off,
     /// STARTTLS when offered; plaintext once more on a failed handshake.

@@ -2,20 +2,19 @@
 //! `--dnssec` against the real validating bed of `testdata/secure/`
 //! (knotd signing, unbound validating, a zone with expired signatures).
 
-use std::sync::OnceLock;
-
 use assert_cmd::Command;
 use serde_json::Value;
+use testbed::shared::{Lease, Shared};
 use testbed::unbound::Validating;
 
-fn bed() -> &'static Validating {
-    static BED: OnceLock<Validating> = OnceLock::new();
-    BED.get_or_init(Validating::testdata)
+fn bed() -> Lease<Validating> {
+    static BED: Shared<Validating> = Shared::new();
+    BED.get(Validating::testdata)
 }
 
 /// `mxkit route ADDRESS --server <unbound> ARGS`: exit code and stdout.
-fn route(address: &str, args: &[&str]) -> (i32, String) {
-    let server = bed().resolver().to_string();
+fn route(bed: &Validating, address: &str, args: &[&str]) -> (i32, String) {
+    let server = bed.resolver().to_string();
     let out = Command::cargo_bin("mxkit")
         .unwrap()
         .args(["route", address, "--server", &server, "--seed", "1"])
@@ -32,10 +31,10 @@ fn route(address: &str, args: &[&str]) -> (i32, String) {
     (code, stdout)
 }
 
-fn json(address: &str, args: &[&str], code: i32) -> Value {
+fn json(bed: &Validating, address: &str, args: &[&str], code: i32) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let (got, stdout) = route(address, &all);
+    let (got, stdout) = route(bed, address, &all);
     assert_eq!(got, code, "{stdout}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
@@ -44,7 +43,8 @@ fn json(address: &str, args: &[&str], code: i32) -> Value {
 /// requirement of each exchanger.
 #[test]
 fn s4_route_json_shows_dane() {
-    let v = json("postmaster@signed.test", &[], 0);
+    let bed = bed();
+    let v = json(&bed, "postmaster@signed.test", &[], 0);
     assert_eq!(v["dnssec"], "secure", "{v:#}");
     let mx = &v["exchangers"][0];
     assert_eq!(mx["name"], "mx.signed.test");
@@ -65,7 +65,8 @@ fn s4_route_json_shows_dane() {
 /// The text plan says what TLS each candidate requires.
 #[test]
 fn s4_route_text_shows_the_tls_requirement() {
-    let (code, text) = route("postmaster@signed.test", &[]);
+    let bed = bed();
+    let (code, text) = route(&bed, "postmaster@signed.test", &[]);
     assert_eq!(code, 0, "{text}");
     let row = text
         .lines()
@@ -76,7 +77,7 @@ fn s4_route_text_shows_the_tls_requirement() {
         "{text}"
     );
     assert!(text.contains("DNSSEC-validated"), "{text}");
-    let (code, text) = route("postmaster@enc.signed.test", &[]);
+    let (code, text) = route(&bed, "postmaster@enc.signed.test", &[]);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("DANE: TLS required, any certificate"),
@@ -88,12 +89,13 @@ fn s4_route_text_shows_the_tls_requirement() {
 /// said why, the host listed as removed.
 #[test]
 fn s5_route_defers_when_tlsa_lookups_fail() {
-    let v = json("postmaster@failing.signed.test", &[], 3);
+    let bed = bed();
+    let v = json(&bed, "postmaster@failing.signed.test", &[], 3);
     assert_eq!(v["outcome"], "tlsa_lookup_failed", "{v:#}");
     assert_eq!(v["error"]["dsn"], "4.7.5");
     assert_eq!(v["exchangers"][0]["state"], "tlsa_lookup_failed");
     assert_eq!(v["exchangers"][0]["rule"], "S5");
-    let (code, text) = route("postmaster@failing.signed.test", &[]);
+    let (code, text) = route(&bed, "postmaster@failing.signed.test", &[]);
     assert_eq!(code, 3, "{text}");
     assert!(
         text.contains("TLSA lookup failed: not used now (Rule S5)"),
@@ -112,7 +114,8 @@ fn s5_route_defers_when_tlsa_lookups_fail() {
 /// Rule S1: bogus MX data is a temporary failure, not "no such domain".
 #[test]
 fn s1_bogus_mx_is_temporary() {
-    let v = json("postmaster@expired.test", &[], 3);
+    let bed = bed();
+    let v = json(&bed, "postmaster@expired.test", &[], 3);
     assert_eq!(v["dnssec"], "bogus", "{v:#}");
     assert_eq!(v["outcome"], "dns_temporary");
 }
@@ -120,7 +123,13 @@ fn s1_bogus_mx_is_temporary() {
 /// `--dnssec off`: no status, no DANE.
 #[test]
 fn dnssec_off_reports_no_status_and_no_dane() {
-    let v = json("postmaster@failing.signed.test", &["--dnssec", "off"], 0);
+    let bed = bed();
+    let v = json(
+        &bed,
+        "postmaster@failing.signed.test",
+        &["--dnssec", "off"],
+        0,
+    );
     assert_eq!(v["dnssec"], Value::Null, "{v:#}");
     let mx = &v["exchangers"][0];
     assert!(
@@ -128,6 +137,6 @@ fn dnssec_off_reports_no_status_and_no_dane() {
         "{v:#}"
     );
     assert_eq!(mx["tls"], "opportunistic");
-    let (code, _) = route("postmaster@signed.test", &["--dnssec", "validate"]);
+    let (code, _) = route(&bed, "postmaster@signed.test", &["--dnssec", "validate"]);
     assert_eq!(code, 64);
 }

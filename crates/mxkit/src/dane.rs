@@ -255,6 +255,73 @@ impl Tlsa {
     }
 }
 
+/// Whether `record` matches the certificate `cert` (DER): its selector
+/// picks the whole certificate or its SubjectPublicKeyInfo, its matching
+/// type compares that exactly or by SHA-256 / SHA-512 (RFC 6698 section
+/// 2.1). A certificate that cannot be parsed matches no selector-1 record.
+pub fn record_matches(record: &TlsaRecord, cert: &[u8]) -> bool {
+    let selected: &[u8] = match record.selector {
+        0 => cert,
+        1 => match spki(cert) {
+            Some(spki) => spki,
+            None => return false,
+        },
+        _ => return false,
+    };
+    match record.matching {
+        0 => selected == record.data.as_slice(),
+        1 => ring::digest::digest(&ring::digest::SHA256, selected).as_ref() == record.data,
+        2 => ring::digest::digest(&ring::digest::SHA512, selected).as_ref() == record.data,
+        _ => false,
+    }
+}
+
+/// The SubjectPublicKeyInfo of a DER certificate, as encoded in it.
+fn spki(cert: &[u8]) -> Option<&[u8]> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, parsed) = X509Certificate::from_der(cert).ok()?;
+    Some(parsed.tbs_certificate.subject_pki.raw)
+}
+
+/// What the usable records of a host say of a presented chain (leaf
+/// first), before any chain is verified (docs/rules/secure.md, Rule S6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainMatch {
+    /// DANE-EE records that match the leaf: enough on their own (no name,
+    /// no expiry check).
+    pub end_entity: Vec<TlsaRecord>,
+    /// DANE-TA records that match a certificate of the chain, with the
+    /// position of the first certificate each matches: a trust anchor the
+    /// chain must still verify to, with the leaf naming the host.
+    pub trust_anchors: Vec<(TlsaRecord, usize)>,
+}
+
+/// Match the usable `records` against the presented `chain` (DER, leaf
+/// first). Only usable records count (Rule S4); at most
+/// [`MAX_TLSA_RECORDS`] records and [`MAX_CHAIN`] certificates are looked
+/// at, so a hostile server or zone bounds the work.
+pub fn match_chain(records: &[TlsaRecord], chain: &[&[u8]]) -> ChainMatch {
+    let chain = &chain[..chain.len().min(MAX_CHAIN)];
+    let mut found = ChainMatch::default();
+    for record in records.iter().filter(|r| r.usable()).take(MAX_TLSA_RECORDS) {
+        if record.usage == 3 {
+            if chain
+                .first()
+                .is_some_and(|leaf| record_matches(record, leaf))
+            {
+                found.end_entity.push(record.clone());
+            }
+        } else if let Some(at) = chain.iter().position(|c| record_matches(record, c)) {
+            // Usage 2 (DANE-TA): usable records have no other usage.
+            found.trust_anchors.push((record.clone(), at));
+        }
+    }
+    found
+}
+
+/// Most certificates of a presented chain matched against TLSA records.
+pub const MAX_CHAIN: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +362,84 @@ mod tests {
         ] {
             assert!(!r.usable(), "{r}");
         }
+    }
+
+    fn sha256(data: &[u8]) -> Vec<u8> {
+        ring::digest::digest(&ring::digest::SHA256, data)
+            .as_ref()
+            .to_vec()
+    }
+
+    fn sha512(data: &[u8]) -> Vec<u8> {
+        ring::digest::digest(&ring::digest::SHA512, data)
+            .as_ref()
+            .to_vec()
+    }
+
+    fn record(usage: u8, selector: u8, matching: u8, data: Vec<u8>) -> TlsaRecord {
+        TlsaRecord {
+            usage,
+            selector,
+            matching,
+            data,
+        }
+    }
+
+    /// docs/rules/secure.md, Rule S6: selectors and matching types, against
+    /// certificates made by rcgen (whose own SubjectPublicKeyInfo encoding
+    /// is the reference for selector 1).
+    #[test]
+    fn s6_records_match_certificates_and_keys() {
+        let leaf = rcgen::generate_simple_self_signed(vec!["mx.example.test".into()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["mx.example.test".into()]).unwrap();
+        let cert = leaf.cert.der().to_vec();
+        let spki = {
+            use rustls::pki_types::SubjectPublicKeyInfoDer;
+            use rustls::pki_types::pem::PemObject;
+            let pem = leaf.signing_key.public_key_pem();
+            SubjectPublicKeyInfoDer::from_pem_slice(pem.as_bytes())
+                .unwrap()
+                .to_vec()
+        };
+        for r in [
+            record(3, 0, 0, cert.clone()),
+            record(3, 0, 1, sha256(&cert)),
+            record(3, 0, 2, sha512(&cert)),
+            record(3, 1, 0, spki.clone()),
+            record(3, 1, 1, sha256(&spki)),
+            record(3, 1, 2, sha512(&spki)),
+        ] {
+            assert!(record_matches(&r, &cert), "{r}");
+            assert!(!record_matches(&r, other.cert.der()), "{r}");
+        }
+        let mut wrong = sha256(&spki);
+        wrong[0] ^= 1;
+        assert!(!record_matches(&record(3, 1, 1, wrong), &cert));
+        // Garbage is not a certificate: no selector-1 match, no panic.
+        assert!(!record_matches(&record(3, 1, 1, sha256(b"x")), b"x"));
+        assert!(record_matches(&record(3, 0, 0, b"x".to_vec()), b"x"));
+    }
+
+    /// DANE-EE matches the leaf only; DANE-TA any certificate of the chain,
+    /// reported with its position; unusable records never match.
+    #[test]
+    fn s6_chain_matches_by_usage() {
+        let leaf = rcgen::generate_simple_self_signed(vec!["mx.example.test".into()]).unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.example.test".into()]).unwrap();
+        let (leaf_der, ca_der) = (leaf.cert.der().to_vec(), ca.cert.der().to_vec());
+        let chain: [&[u8]; 2] = [&leaf_der, &ca_der];
+        let ee_leaf = record(3, 0, 1, sha256(&leaf_der));
+        let ee_ca = record(3, 0, 1, sha256(&ca_der));
+        let ta_ca = record(2, 0, 1, sha256(&ca_der));
+        let pkix = record(1, 0, 1, sha256(&leaf_der));
+        let found = match_chain(&[ee_leaf.clone(), ee_ca, ta_ca.clone(), pkix], &chain);
+        assert_eq!(found.end_entity, [ee_leaf]);
+        assert_eq!(found.trust_anchors, [(ta_ca, 1)]);
+        assert_eq!(match_chain(&[], &chain), ChainMatch::default());
+        assert_eq!(
+            match_chain(&[record(3, 0, 1, sha256(&leaf_der))], &[]),
+            ChainMatch::default()
+        );
     }
 
     #[test]

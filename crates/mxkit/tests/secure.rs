@@ -5,7 +5,6 @@
 //! faked: a TLSA lookup fails because its CNAME leads into the bogus zone.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use mxkit::dane::{TlsRequirement, TlsaStatus};
@@ -13,13 +12,14 @@ use mxkit::dns::engine::{Engine, EngineConfig};
 use mxkit::dns::zone::ZoneSet;
 use mxkit::dns::{Dnssec, Name, Outcome, Overlay, RecordType, TempError, resolve};
 use mxkit::route::{Exchanger, ExchangerState, Route, RouteOptions, route_input};
+use testbed::shared::{Lease, Shared};
 use testbed::unbound::Validating;
 
 /// One bed for every test of this file (unbound caches, which is what a
 /// sender's resolver does too): the zones of `testdata/secure/`.
-fn bed() -> &'static Validating {
-    static BED: OnceLock<Validating> = OnceLock::new();
-    BED.get_or_init(Validating::testdata)
+fn bed() -> Lease<Validating> {
+    static BED: Shared<Validating> = Shared::new();
+    BED.get(Validating::testdata)
 }
 
 async fn engine(server: SocketAddr, dnssec_ok: bool) -> Engine {
@@ -68,7 +68,8 @@ async fn s1_secure_insecure_and_bogus_answers() {
 /// DNSSEC Bogus, from its cache).
 #[tokio::test]
 async fn s1_bogus_is_temporary_and_says_why() {
-    let e = engine(bed().resolver(), true).await;
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
     let answer = resolve(&e, &n("expired.test."), RecordType::MX).await;
     let Outcome::Temporary(TempError::Bogus { ede, .. }) = &answer.outcome else {
         panic!("expected bogus, got {:?}", answer.outcome);
@@ -86,7 +87,8 @@ async fn s1_bogus_is_temporary_and_says_why() {
 /// strong as its weakest link.
 #[tokio::test]
 async fn s1_a_chain_through_an_unsigned_zone_is_insecure() {
-    let e = engine(bed().resolver(), true).await;
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
     let answer = resolve(&e, &n("alias.signed.test."), RecordType::A).await;
     assert_eq!(answer.cname_chain, vec![n("mx.plain.test.")]);
     assert!(matches!(answer.outcome, Outcome::Records(_)));
@@ -97,7 +99,8 @@ async fn s1_a_chain_through_an_unsigned_zone_is_insecure() {
 /// exchanger is unusable now (temporary), never "no address".
 #[tokio::test]
 async fn s1_route_reports_the_status_of_each_lookup() {
-    let e = engine(bed().resolver(), true).await;
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
     let opts = RouteOptions {
         seed: Some(1),
         ..RouteOptions::default()
@@ -148,8 +151,8 @@ async fn s1_zone_files_are_insecure() {
     assert_eq!(answer.dnssec(), Dnssec::Insecure);
 }
 
-async fn route_of(address: &str) -> Route {
-    let e = engine(bed().resolver(), true).await;
+async fn route_of(bed: &Validating, address: &str) -> Route {
+    let e = engine(bed.resolver(), true).await;
     let opts = RouteOptions {
         seed: Some(1),
         ..RouteOptions::default()
@@ -170,7 +173,8 @@ fn exchanger<'a>(route: &'a Route, name: &str) -> &'a Exchanger {
 /// answer is secure), and kept in the route.
 #[tokio::test]
 async fn s4_usable_records_require_dane() {
-    let route = route_of("postmaster@signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@signed.test").await;
     let mx = exchanger(&route, "mx.signed.test");
     assert_eq!(mx.tls, Some(TlsRequirement::Dane));
     let tlsa = mx.tlsa.as_ref().unwrap();
@@ -199,7 +203,8 @@ async fn s4_usable_records_require_dane() {
 /// Rule S4: only PKIX usages: TLS is mandatory, any certificate.
 #[tokio::test]
 async fn s4_only_unusable_records_require_tls_without_authentication() {
-    let route = route_of("postmaster@enc.signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@enc.signed.test").await;
     let mx = exchanger(&route, "enc-mx.signed.test");
     assert_eq!(mx.tls, Some(TlsRequirement::DaneEncrypt));
     let tlsa = mx.tlsa.as_ref().unwrap();
@@ -211,7 +216,8 @@ async fn s4_only_unusable_records_require_tls_without_authentication() {
 /// A secure denial of TLSA records: DANE does not apply.
 #[tokio::test]
 async fn s4_a_secure_host_without_records_is_opportunistic() {
-    let route = route_of("postmaster@bare.signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@bare.signed.test").await;
     let mx = exchanger(&route, "bare-mx.signed.test");
     assert_eq!(mx.tls, Some(TlsRequirement::Opportunistic));
     let tlsa = mx.tlsa.as_ref().unwrap();
@@ -224,14 +230,15 @@ async fn s4_a_secure_host_without_records_is_opportunistic() {
 /// original name's when the target has none.
 #[tokio::test]
 async fn s3_tlsa_base_is_the_alias_target_first_then_the_original() {
-    let route = route_of("postmaster@cname.signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@cname.signed.test").await;
     let mx = exchanger(&route, "via.signed.test");
     let tlsa = mx.tlsa.as_ref().unwrap();
     assert_eq!(tlsa.base, "target.signed.test");
     assert_eq!(tlsa.records[0].usage, 2);
     assert_eq!(mx.tls, Some(TlsRequirement::Dane));
 
-    let route = route_of("postmaster@cname2.signed.test").await;
+    let route = route_of(&bed, "postmaster@cname2.signed.test").await;
     let mx = exchanger(&route, "via2.signed.test");
     let tlsa = mx.tlsa.as_ref().unwrap();
     assert_eq!(tlsa.base, "via2.signed.test");
@@ -242,7 +249,8 @@ async fn s3_tlsa_base_is_the_alias_target_first_then_the_original() {
 /// Rule S3: implicit MX: the domain itself is the exchanger and the base.
 #[tokio::test]
 async fn s3_implicit_mx_uses_the_domain_as_base() {
-    let route = route_of("postmaster@implicit.signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@implicit.signed.test").await;
     assert_eq!(route.outcome.code(), "implicit_mx");
     let host = exchanger(&route, "implicit.signed.test");
     assert_eq!(host.tls, Some(TlsRequirement::Dane));
@@ -253,7 +261,8 @@ async fn s3_implicit_mx_uses_the_domain_as_base() {
 /// downgrades it; with no host left the route is temporary (4.7.5).
 #[tokio::test]
 async fn s5_failed_tlsa_lookup_defers_the_host() {
-    let route = route_of("postmaster@failing.signed.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@failing.signed.test").await;
     assert_eq!(route.outcome.code(), "tlsa_lookup_failed", "{route:#?}");
     assert_eq!(route.error.as_ref().unwrap().dsn, "4.7.5");
     assert!(route.candidates.is_empty());
@@ -273,7 +282,7 @@ async fn s5_failed_tlsa_lookup_defers_the_host() {
     );
 
     // With a second exchanger, the walk goes on to it.
-    let route = route_of("postmaster@mixed.signed.test").await;
+    let route = route_of(&bed, "postmaster@mixed.signed.test").await;
     assert_eq!(route.outcome.code(), "mx");
     assert!(
         route
@@ -300,7 +309,8 @@ async fn s5_failed_tlsa_lookup_defers_the_host() {
 /// authenticated.
 #[tokio::test]
 async fn s2_dane_under_an_insecure_mx_answer() {
-    let route = route_of("postmaster@plain.test").await;
+    let bed = bed();
+    let route = route_of(&bed, "postmaster@plain.test").await;
     assert_eq!(route.dnssec, Some(Dnssec::Insecure));
     let mx = exchanger(&route, "mx.signed.test");
     assert_eq!(mx.tls, Some(TlsRequirement::Dane));
@@ -315,7 +325,8 @@ async fn s2_dane_under_an_insecure_mx_answer() {
 /// neither.
 #[tokio::test]
 async fn without_dane_no_tlsa_is_asked() {
-    let e = engine(bed().resolver(), true).await;
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
     for opts in [
         RouteOptions {
             dane: false,
@@ -339,7 +350,8 @@ async fn without_dane_no_tlsa_is_asked() {
 /// sent to them).
 #[tokio::test]
 async fn the_status_from_a_remote_resolver_is_flagged() {
-    let mut route = route_of("postmaster@signed.test").await;
+    let bed = bed();
+    let mut route = route_of(&bed, "postmaster@signed.test").await;
     let local: SocketAddr = "127.0.0.1:53".parse().unwrap();
     route.warn_remote_resolver(&[local, "[::1]:53".parse().unwrap()]);
     assert!(route.warnings.is_empty(), "{:?}", route.warnings);
@@ -383,8 +395,9 @@ impl<L: mxkit::dns::Lookup> mxkit::dns::Lookup for Rounds<L> {
 /// sequential round trips.
 #[tokio::test]
 async fn tlsa_queries_share_the_address_round_trip() {
+    let bed = bed();
     let lookup = Rounds {
-        inner: engine(bed().resolver(), true).await,
+        inner: engine(bed.resolver(), true).await,
         done: Default::default(),
         asked: Default::default(),
     };

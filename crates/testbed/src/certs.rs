@@ -146,3 +146,61 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text)
         .unwrap_or_else(|e| panic!("testbed::certs: cannot write {}: {e}", path.display()));
 }
+
+/// The TLSA record data (`USAGE SELECTOR MATCHING HEX`) for the certificate
+/// in the PEM file `cert`, computed by the openssl command-line tool, not by
+/// mxkit: selector 0 hashes the whole certificate (DER), selector 1 its
+/// SubjectPublicKeyInfo; matching type 1 is SHA-256, 2 SHA-512, 0 the data
+/// itself. Panics when openssl is missing or fails.
+pub fn tlsa(usage: u8, selector: u8, matching: u8, cert: &Path) -> String {
+    let openssl = crate::sys::find_program("openssl", &["/usr/bin/openssl"]).unwrap_or_else(|| {
+        panic!("openssl not found: install Debian's package openssl (scripts/test does this)")
+    });
+    let run = |args: &[&str], input: &[u8]| -> Vec<u8> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(&openssl)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot run openssl: {e}"));
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input)
+            .unwrap_or_else(|e| panic!("testbed::certs: openssl stdin: {e}"));
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("testbed::certs: openssl: {e}"));
+        assert!(
+            out.status.success(),
+            "testbed::certs: openssl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let pem = fs::read(cert)
+        .unwrap_or_else(|e| panic!("testbed::certs: cannot read {}: {e}", cert.display()));
+    let selected = match selector {
+        0 => run(&["x509", "-outform", "DER"], &pem),
+        1 => {
+            let key = run(&["x509", "-noout", "-pubkey"], &pem);
+            run(&["pkey", "-pubin", "-outform", "DER"], &key)
+        }
+        _ => panic!("testbed::certs: selector {selector} has no data"),
+    };
+    let data = match matching {
+        0 => selected,
+        1 | 2 => {
+            let alg = if matching == 1 { "-sha256" } else { "-sha512" };
+            run(&["dgst", alg, "-binary"], &selected)
+        }
+        _ => panic!("testbed::certs: matching type {matching} has no data"),
+    };
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{usage} {selector} {matching} {hex}")
+}

@@ -10,6 +10,7 @@ pub mod presign;
 pub mod rbldnsd;
 pub mod rspamd;
 pub mod scanmix;
+pub mod shared;
 pub mod smtp_client;
 pub mod smtp_sink;
 pub mod sys;

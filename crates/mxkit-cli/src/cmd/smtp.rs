@@ -68,6 +68,7 @@ pub fn options(
         TlsArg::Off => TlsMode::Off,
         TlsArg::Opportunistic => TlsMode::Opportunistic,
         TlsArg::Required => TlsMode::Required,
+        TlsArg::Policy => TlsMode::Policy,
     };
     opts.roots = roots;
     opts.timeouts = timeouts;

@@ -61,11 +61,12 @@ fn tls_line(t: &TlsReport) -> String {
         )
     };
     format!(
-        "{} {}; {cert}; {trust}; matches the MX name: {}; matches the domain: {}",
+        "{} {}; {cert}; {trust}; matches the MX name: {}; matches the domain: {}{}",
         t.version,
         t.cipher,
         if t.mx_name_matches { "yes" } else { "no" },
-        if t.domain_name_matches { "yes" } else { "no" }
+        if t.domain_name_matches { "yes" } else { "no" },
+        t.policy_note()
     )
 }
 

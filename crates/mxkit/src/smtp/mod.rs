@@ -139,6 +139,16 @@ pub enum TlsMode {
     /// the certificate must name the MX host; otherwise the attempt fails
     /// softly at [`Stage::Starttls`] and the walk moves on.
     Required,
+    /// What the route says of each candidate's exchanger (its `tls`,
+    /// docs/rules/secure.md, Rules S4 and S6): `dane`: STARTTLS with a
+    /// certificate a usable TLSA record matches (DANE-EE: the leaf or its
+    /// key; DANE-TA: a chain that verifies to the matching certificate and
+    /// a leaf naming the host), SNI the TLSA base name; `dane-encrypt`:
+    /// STARTTLS with any certificate; otherwise [`TlsMode::Opportunistic`].
+    /// A requirement not met fails the attempt softly at
+    /// [`Stage::Starttls`]: the walk moves on, never to plaintext. The
+    /// default.
+    Policy,
 }
 
 /// Per-stage timeouts (docs/rules/route.md, "Timeouts per stage"; RFC 5321
@@ -273,7 +283,7 @@ impl SmtpOptions {
         SmtpOptions {
             port: 25,
             helo: helo.into(),
-            tls: TlsMode::Opportunistic,
+            tls: TlsMode::Policy,
             roots: Roots::WebPki,
             timeouts: Timeouts::probe(),
             stop_after: Stage::Starttls,
@@ -296,9 +306,17 @@ impl SmtpOptions {
     /// was not checked is not met: stopping at the greeting would report a
     /// server without STARTTLS (or with a certificate that does not name
     /// it) as reached, so the probe goes on through STARTTLS and the EHLO
-    /// after it, and reports `Reached { stage: Starttls }`.
+    /// after it, and reports `Reached { stage: Starttls }`. (With
+    /// [`TlsMode::Policy`] the same holds for each candidate whose policy
+    /// requires TLS.)
     pub fn probe_stop(&self) -> Stage {
-        if self.tls == TlsMode::Required {
+        self.stop_for(self.tls == TlsMode::Required)
+    }
+
+    /// [`SmtpOptions::probe_stop`] for an attempt that must (`mandatory`)
+    /// or need not use TLS.
+    pub(crate) fn stop_for(&self, mandatory: bool) -> Stage {
+        if mandatory {
             self.stop_after.max(Stage::Starttls)
         } else {
             self.stop_after
@@ -430,6 +448,16 @@ pub struct CertInfo {
 /// What STARTTLS gave.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TlsReport {
+    /// What was required of this attempt's TLS: `opportunistic`,
+    /// `required` (PKIX), `dane`, `dane-encrypt` (docs/rules/secure.md).
+    pub policy: &'static str,
+    /// What authenticated the server: `dane-ee`, `dane-ta`, `pkix`; none
+    /// when nothing was required or the requirement was not met.
+    pub verified_by: Option<&'static str>,
+    /// The TLSA records that matched (presentation format).
+    pub tlsa_matched: Vec<String>,
+    /// Why the requirement was not met.
+    pub error: Option<String>,
     /// `TLSv1.3`, `TLSv1.2` (empty when the handshake did not complete).
     pub version: String,
     /// The IANA cipher suite name (empty when the handshake did not complete).
@@ -452,6 +480,29 @@ pub struct TlsReport {
     pub completed: bool,
     /// The key exchange group, when known.
     pub kx_group: Option<String>,
+}
+
+impl TlsReport {
+    /// `; policy dane: verified by dane-ee (TLSA 3 1 1 ...)`, or why not; empty
+    /// for opportunistic TLS.
+    pub fn policy_note(&self) -> String {
+        if self.policy == "opportunistic" {
+            return String::new();
+        }
+        let mut s = format!("; policy {}", self.policy);
+        match (self.verified_by, &self.error) {
+            (Some(by), _) if self.tlsa_matched.is_empty() => {
+                s.push_str(&format!(": verified by {by}"))
+            }
+            (Some(by), _) => s.push_str(&format!(
+                ": verified by {by} (TLSA {})",
+                self.tlsa_matched.join(", ")
+            )),
+            (None, Some(e)) => s.push_str(&format!(": NOT met: {e}")),
+            (None, None) => {}
+        }
+        s
+    }
 }
 
 /// What happened at one stage.

@@ -29,7 +29,7 @@ use tokio_rustls::TlsConnector;
 
 use super::message::Message;
 use super::reply::{Assembler, Complete, LineBuffer, ReadError, lossy};
-use super::tls::TlsContext;
+use super::tls::{Need, TlsContext};
 use super::{
     Attempt, AttemptOutcome, Direction, Event, ProtocolError, RcptResult, Reply, SmtpError,
     SmtpOptions, Stage, StageResult, TlsMode, TlsReport, WalkVerdict,
@@ -85,7 +85,8 @@ where
         deadline,
         tls,
     };
-    let mut session = Session::new(&ctx, candidate, target);
+    let need = Need::of(opts.tls, None, candidate);
+    let mut session = Session::new(&ctx, candidate, target, need);
     if let Some(e) = tls_error {
         session.local_failure(Stage::Starttls, &e);
         return session.finish(outcome_of(&e));
@@ -104,7 +105,7 @@ where
         error: None,
         elapsed_ms: 0,
     });
-    if matches!(mode, Mode::Probe) && opts.probe_stop() == Stage::Connect {
+    if matches!(mode, Mode::Probe) && session.stop() == Stage::Connect {
         return session.finish(AttemptOutcome::Reached {
             stage: Stage::Connect,
         });
@@ -132,19 +133,21 @@ pub(crate) fn check_mode(opts: &SmtpOptions, mode: Mode<'_>) -> Result<(), SmtpE
     }
 }
 
-/// One attempt at a candidate: connect, run, and on an opportunistic TLS
-/// handshake failure reconnect once to the same address in plaintext.
+/// One attempt at a candidate, with what it `need`s of TLS: connect, run,
+/// and on an opportunistic TLS handshake failure reconnect once to the same
+/// address in plaintext (never when TLS is mandatory).
 pub(crate) async fn attempt(
     ctx: &Ctx<'_>,
     candidate: &Candidate,
     mode: Mode<'_>,
     pending: &[String],
+    need: Need,
 ) -> Attempt {
     let target = ctx.opts.target(candidate);
-    let mut session = Session::new(ctx, candidate, target);
+    let mut session = Session::new(ctx, candidate, target, need);
     let outcome = match session.connect_and_run(mode, pending, true).await {
         Flow::Done(outcome) => outcome,
-        Flow::TlsFailed(e) if ctx.opts.tls == TlsMode::Opportunistic => {
+        Flow::TlsFailed(e) if session.need == Need::Opportunistic => {
             session.info(format!(
                 "{e}: retrying {target} in plaintext (opportunistic TLS)"
             ));
@@ -204,6 +207,8 @@ impl Conn {
 struct Session<'a> {
     ctx: &'a Ctx<'a>,
     candidate: &'a Candidate,
+    /// What this attempt needs of TLS.
+    need: Need,
     target: SocketAddr,
     started: Instant,
     conn: Option<Conn>,
@@ -217,10 +222,11 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(ctx: &'a Ctx<'a>, candidate: &'a Candidate, target: SocketAddr) -> Self {
+    fn new(ctx: &'a Ctx<'a>, candidate: &'a Candidate, target: SocketAddr, need: Need) -> Self {
         Session {
             ctx,
             candidate,
+            need,
             target,
             started: Instant::now(),
             conn: None,
@@ -247,6 +253,12 @@ impl<'a> Session<'a> {
             transcript: self.transcript,
             next: None,
         }
+    }
+
+    /// Where a probe stops: never before STARTTLS when TLS is mandatory
+    /// ([`SmtpOptions::probe_stop`]).
+    fn stop(&self) -> Stage {
+        self.ctx.opts.stop_for(self.need.mandatory())
     }
 
     fn ms(&self, since: Instant) -> u64 {
@@ -323,7 +335,7 @@ impl<'a> Session<'a> {
                     elapsed_ms,
                 });
                 self.info(format!("connected to {target}"));
-                if matches!(mode, Mode::Probe) && self.ctx.opts.probe_stop() == Stage::Connect {
+                if matches!(mode, Mode::Probe) && self.stop() == Stage::Connect {
                     return Flow::Done(AttemptOutcome::Reached {
                         stage: Stage::Connect,
                     });
@@ -479,9 +491,8 @@ impl<'a> Session<'a> {
     /// The session after the connect: each stage in order, stopping where a
     /// probe stops; the first failure ends it.
     async fn run(&mut self, mode: Mode<'_>, pending: &[String], allow_tls: bool) -> Flow {
-        let opts = self.ctx.opts;
         let probe = matches!(mode, Mode::Probe);
-        let stop = opts.probe_stop();
+        let stop = self.stop();
 
         // RFC 5321 section 4.3.1: 220, or 554 (5xx) to refuse; 421 at any time.
         if let Err(e) = self
@@ -500,7 +511,7 @@ impl<'a> Session<'a> {
             return self.reached(Stage::Ehlo).await;
         }
         let mut last = Stage::Ehlo;
-        if allow_tls && opts.tls != TlsMode::Off {
+        if allow_tls && self.need != Need::Off {
             match self.starttls().await {
                 Ok(true) => last = Stage::Starttls,
                 Ok(false) => {}
@@ -739,9 +750,9 @@ impl<'a> Session<'a> {
     /// `Ok(false)`: continuing in plaintext (opportunistic and not offered
     /// or refused).
     async fn starttls(&mut self) -> Result<bool, TlsStep> {
-        let mode = self.ctx.opts.tls;
+        let need = self.need.clone();
         if !self.caps.starttls {
-            if mode == TlsMode::Required {
+            if need.mandatory() {
                 let e = SmtpError::StarttlsNotOffered;
                 self.local_failure(Stage::Starttls, &e);
                 return Err(TlsStep::Other(e));
@@ -755,7 +766,7 @@ impl<'a> Session<'a> {
         {
             Ok(_) => {}
             Err(SmtpError::Rejected { reply, .. })
-                if mode == TlsMode::Opportunistic && reply.code != 421 =>
+                if need == Need::Opportunistic && reply.code != 421 =>
             {
                 self.info(format!(
                     "STARTTLS refused ({reply}): continuing in plaintext"
@@ -785,7 +796,7 @@ impl<'a> Session<'a> {
             }));
         };
         let handshake = tls
-            .client(mode, self.candidate, &self.ctx.opts.recipient_domain)
+            .client(&need, self.candidate, &self.ctx.opts.recipient_domain)
             .map_err(TlsStep::Handshake)?;
         let start = Instant::now();
         let conn = self.conn.take().expect("checked above");
@@ -934,6 +945,7 @@ fn describe_tls(r: &TlsReport) -> String {
             "does not match"
         },
     ));
+    s.push_str(&r.policy_note());
     s
 }
 

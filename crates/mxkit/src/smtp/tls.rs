@@ -14,10 +14,16 @@
 //!   subject CN counts only when there is no DNS SAN at all (RFC 6125
 //!   section 6.4.4).
 //!
-//! In opportunistic mode it then accepts any certificate (report, don't
-//! abort: RFC 7435 opportunistic security); in required mode an untrusted
-//! chain or an MX-name mismatch fails the handshake. Handshake signatures are
-//! always verified for real, by the ring provider.
+//! What it then accepts depends on what the attempt needs ([`Need`]): in
+//! opportunistic mode, any certificate (report, don't abort: RFC 7435
+//! opportunistic security); in required mode (PKIX) an untrusted chain or
+//! an MX-name mismatch fails the handshake; `dane-encrypt` takes any
+//! certificate but TLS itself is mandatory; `dane` takes only a chain that a
+//! usable TLSA record matches (docs/rules/secure.md, Rule S6): DANE-EE the
+//! leaf or its key, no name or date checked; DANE-TA a certificate of the
+//! chain, which the chain must verify to (webpki, with that certificate as
+//! the only trust anchor) and a leaf naming the TLSA base or the MX name.
+//! Handshake signatures are always verified for real, by the ring provider.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -35,7 +41,74 @@ use rustls::{
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::{CertInfo, Roots, SmtpError, TlsMode, TlsReport};
-use crate::route::Candidate;
+use crate::dane::{TlsRequirement, TlsaRecord, match_chain};
+use crate::route::{Candidate, Route};
+
+/// What one attempt needs of TLS: the walk's [`TlsMode`], and for
+/// [`TlsMode::Policy`] what the route says of the candidate's exchanger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// No STARTTLS.
+    Off,
+    /// STARTTLS when offered; any certificate.
+    Opportunistic,
+    /// A trusted chain naming the MX host (`--tls required`).
+    Pkix,
+    /// STARTTLS mandatory, any certificate (`dane-encrypt`).
+    Encrypt,
+    /// STARTTLS mandatory, a certificate a usable TLSA record matches.
+    Dane(Arc<Dane>),
+}
+
+/// What DANE verification needs of one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dane {
+    /// The TLSA base name (docs/rules/secure.md, Rule S3): SNI, and a name
+    /// the DANE-TA leaf may carry.
+    pub(crate) base: String,
+    /// The usable records.
+    pub(crate) records: Vec<TlsaRecord>,
+}
+
+impl Need {
+    /// What `mode` needs for `candidate`, reading the route's exchanger for
+    /// [`TlsMode::Policy`] (opportunistic when there is none).
+    pub(crate) fn of(mode: TlsMode, route: Option<&Route>, candidate: &Candidate) -> Need {
+        match mode {
+            TlsMode::Off => Need::Off,
+            TlsMode::Opportunistic => Need::Opportunistic,
+            TlsMode::Required => Need::Pkix,
+            TlsMode::Policy => {
+                let exchanger =
+                    route.and_then(|r| r.exchangers.iter().find(|e| e.name == candidate.exchanger));
+                match exchanger.map(|e| (e.tls, e.tlsa.as_ref())) {
+                    Some((Some(TlsRequirement::Dane), Some(tlsa))) => Need::Dane(Arc::new(Dane {
+                        base: tlsa.base.clone(),
+                        records: tlsa.usable().cloned().collect(),
+                    })),
+                    Some((Some(TlsRequirement::DaneEncrypt), _)) => Need::Encrypt,
+                    _ => Need::Opportunistic,
+                }
+            }
+        }
+    }
+
+    /// TLS must be used: no plaintext, not even after a failed handshake.
+    pub(crate) fn mandatory(&self) -> bool {
+        matches!(self, Need::Pkix | Need::Encrypt | Need::Dane(_))
+    }
+
+    /// Its word in reports (`tls.policy`).
+    pub(crate) fn word(&self) -> &'static str {
+        match self {
+            Need::Off => "off",
+            Need::Opportunistic => "opportunistic",
+            Need::Pkix => "required",
+            Need::Encrypt => "dane-encrypt",
+            Need::Dane(_) => "dane",
+        }
+    }
+}
 
 /// Largest CA file read, in bytes: about 70 times Debian's whole bundle of
 /// trusted roots (`/etc/ssl/certs/ca-certificates.crt`, about 220 KB), so
@@ -99,16 +172,23 @@ impl TlsContext {
     /// connect with, and where the verifier leaves its findings.
     pub(crate) fn client(
         &self,
-        mode: TlsMode,
+        need: &Need,
         candidate: &Candidate,
         recipient_domain: &str,
     ) -> Result<Handshake, SmtpError> {
         let record = Arc::new(Mutex::new(None));
-        let (server_name, sni) = server_name(candidate);
+        let (server_name, sni) = match need {
+            // docs/rules/secure.md, Rule S6: SNI is the TLSA base name.
+            Need::Dane(dane) => match ServerName::try_from(dane.base.clone()) {
+                Ok(name) => (name, Some(dane.base.clone())),
+                Err(_) => server_name(candidate),
+            },
+            _ => server_name(candidate),
+        };
         let verifier = ReportingVerifier {
             inner: self.webpki.clone(),
             provider: self.provider.clone(),
-            required: mode == TlsMode::Required,
+            need: need.clone(),
             mx_name: candidate.exchanger.clone(),
             address: candidate.address,
             domain: recipient_domain.to_string(),
@@ -126,6 +206,7 @@ impl TlsContext {
             config: Arc::new(config),
             server_name,
             sni,
+            policy: need.word(),
             record,
         })
     }
@@ -136,6 +217,7 @@ pub(crate) struct Handshake {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_name: ServerName<'static>,
     pub(crate) sni: Option<String>,
+    policy: &'static str,
     record: Arc<Mutex<Option<Findings>>>,
 }
 
@@ -150,6 +232,10 @@ impl Handshake {
             .clone()
             .unwrap_or_default();
         let mut report = TlsReport {
+            policy: self.policy,
+            verified_by: found.verified_by,
+            tlsa_matched: found.tlsa_matched,
+            error: found.error,
             version: String::new(),
             cipher: String::new(),
             sni: self.sni.clone(),
@@ -207,13 +293,16 @@ struct Findings {
     chain_error: Option<String>,
     mx_name_matches: bool,
     domain_name_matches: bool,
+    verified_by: Option<&'static str>,
+    tlsa_matched: Vec<String>,
+    error: Option<String>,
 }
 
 #[derive(Debug)]
 struct ReportingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
-    required: bool,
+    need: Need,
     mx_name: String,
     address: IpAddr,
     domain: String,
@@ -250,26 +339,36 @@ impl ServerCertVerifier for ReportingVerifier {
             chain_error,
             ..Findings::default()
         };
+        let mut ids = None;
         if let Ok((_, cert)) = X509Certificate::from_der(end_entity.as_ref()) {
-            let ids = Identities::of(&cert);
-            found.mx_name_matches = ids.matches(&self.mx_name, self.address);
-            found.domain_name_matches = ids.matches(&self.domain, self.address);
-            found.certificate = Some(cert_info(&cert, &ids, end_entity, &self.provider));
+            let found_ids = Identities::of(&cert);
+            found.mx_name_matches = found_ids.matches(&self.mx_name, self.address);
+            found.domain_name_matches = found_ids.matches(&self.domain, self.address);
+            found.certificate = Some(cert_info(&cert, &found_ids, end_entity, &self.provider));
+            ids = Some(found_ids);
         }
-        let (trusted, mx_ok) = (found.chain_trusted, found.mx_name_matches);
-        *self.record.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
-        if !self.required {
-            return Ok(ServerCertVerified::assertion());
-        }
-        if !trusted {
-            return result;
-        }
-        if !mx_ok {
-            return Err(rustls::Error::InvalidCertificate(
+        let verdict = match &self.need {
+            Need::Off | Need::Opportunistic | Need::Encrypt => Ok(()),
+            Need::Pkix if !found.chain_trusted => result.map(|_| ()),
+            Need::Pkix if !found.mx_name_matches => Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName,
-            ));
-        }
-        Ok(ServerCertVerified::assertion())
+            )),
+            Need::Pkix => {
+                found.verified_by = Some("pkix");
+                Ok(())
+            }
+            Need::Dane(dane) => {
+                let chain = DaneChain {
+                    end_entity,
+                    intermediates,
+                    now,
+                    ids: ids.as_ref(),
+                };
+                self.dane(dane, &chain, &mut found)
+            }
+        };
+        *self.record.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+        verdict.map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -304,6 +403,104 @@ impl ServerCertVerifier for ReportingVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// The presented chain, for DANE.
+struct DaneChain<'c, 'i> {
+    end_entity: &'c CertificateDer<'c>,
+    intermediates: &'c [CertificateDer<'c>],
+    now: UnixTime,
+    ids: Option<&'i Identities>,
+}
+
+impl ReportingVerifier {
+    /// docs/rules/secure.md, Rule S6: DANE-EE first (the leaf or its key
+    /// matches: done), then each DANE-TA match: the chain must verify to
+    /// the matching certificate and the leaf must name the TLSA base or the
+    /// MX host. The findings say which record matched and how, or why none
+    /// would do.
+    fn dane(
+        &self,
+        dane: &Dane,
+        chain: &DaneChain<'_, '_>,
+        found: &mut Findings,
+    ) -> Result<(), rustls::Error> {
+        let mut certs: Vec<&[u8]> = vec![chain.end_entity.as_ref()];
+        certs.extend(chain.intermediates.iter().map(|c| c.as_ref()));
+        let matched = match_chain(&dane.records, &certs);
+        if !matched.end_entity.is_empty() {
+            found.verified_by = Some("dane-ee");
+            found.tlsa_matched = matched.end_entity.iter().map(|r| r.to_string()).collect();
+            return Ok(());
+        }
+        let names_host = chain.ids.is_some_and(|ids| {
+            ids.matches(&dane.base, self.address) || ids.matches(&self.mx_name, self.address)
+        });
+        let mut why = format!(
+            "no usable TLSA record of _25._tcp.{} matches the certificate chain",
+            dane.base
+        );
+        for (record, at) in &matched.trust_anchors {
+            let Some(anchor) = certs.get(*at).filter(|_| *at > 0) else {
+                why = format!("TLSA {record} (DANE-TA) matches the leaf itself, not an issuer");
+                continue;
+            };
+            match self.verify_to(anchor, chain, &dane.base) {
+                Ok(()) if names_host => {
+                    found.verified_by = Some("dane-ta");
+                    found.tlsa_matched = vec![record.to_string()];
+                    return Ok(());
+                }
+                Ok(()) => {
+                    why = format!(
+                        "TLSA {record} (DANE-TA) matches, but the certificate names neither {} nor {}",
+                        dane.base, self.mx_name
+                    );
+                }
+                Err(e) => {
+                    why = format!(
+                        "TLSA {record} (DANE-TA) matches, but the chain does not verify to it: {e}"
+                    );
+                }
+            }
+        }
+        found.error = Some(why);
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+
+    /// Verify the chain with `anchor` as its only trust anchor (names are
+    /// checked by the caller: a name error here still means the chain
+    /// verified, as webpki checks names last).
+    fn verify_to(
+        &self,
+        anchor: &[u8],
+        chain: &DaneChain<'_, '_>,
+        base: &str,
+    ) -> Result<(), rustls::Error> {
+        let mut store = RootCertStore::empty();
+        store.add(CertificateDer::from(anchor.to_vec()))?;
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let name = ServerName::try_from(base.to_string())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        match verifier.verify_server_cert(
+            chain.end_entity,
+            chain.intermediates,
+            &name,
+            &[],
+            chain.now,
+        ) {
+            Ok(_)
+            | Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::message::Message;
 use super::session::{Ctx, Mode, attempt, check_mode, outcome_of};
-use super::tls::TlsContext;
+use super::tls::{Need, TlsContext};
 use super::{
     Attempt, AttemptOutcome, RcptResult, Reply, SmtpError, SmtpOptions, Stage, StageResult,
     TlsMode, Walk, WalkVerdict,
@@ -76,9 +76,16 @@ pub async fn probe_all(route: &Route, opts: &SmtpOptions) -> Vec<Attempt> {
         route
             .candidates
             .iter()
-            .map(|c| attempt(&ctx, c, Mode::Probe, &opts.rcpt_to)),
+            .map(|c| attempt(&ctx, c, Mode::Probe, &opts.rcpt_to, need(opts, route, c))),
     )
     .await
+}
+
+/// What the attempt at `candidate` needs of TLS: `opts.tls`, and with
+/// [`TlsMode::Policy`] what `route` says of the candidate's exchanger
+/// (docs/rules/secure.md).
+fn need(opts: &SmtpOptions, route: &Route, candidate: &crate::route::Candidate) -> Need {
+    Need::of(opts.tls, Some(route), candidate)
 }
 
 /// Check the options and load the trust anchors.
@@ -137,7 +144,14 @@ async fn walk(route: &Route, opts: &SmtpOptions, mode: Mode<'_>) -> Walk {
         }
         let pending = progress.pending();
         let addresses: Vec<String> = pending.iter().map(|&i| opts.rcpt_to[i].clone()).collect();
-        let a = attempt(&ctx, candidate, mode, &addresses).await;
+        let a = attempt(
+            &ctx,
+            candidate,
+            mode,
+            &addresses,
+            need(opts, route, candidate),
+        )
+        .await;
         if progress.take(a, &pending).is_break() {
             break;
         }
