@@ -3,7 +3,8 @@
 //! Postfix exchangers, routed through a real validating resolver (unbound)
 //! in front of a zone knotd signs. The TLSA records are computed from the
 //! servers' certificates by the openssl tool, not by mxkit. Exchangers sit
-//! on 127.0.160.0/24 (probe and send do not count loopback as this host).
+//! on 127.0.160.0/24 (probe and send do not count loopback as this host),
+//! knotd on 127.0.161.53:53.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ struct Bed {
     dns: Validating,
     postfix: Postfix,
     ca: PathBuf,
+    /// The certificate mx-bad presents (no TLSA record names its key).
+    bad_cert: PathBuf,
     _ca: TestCa,
 }
 
@@ -46,6 +49,7 @@ fn bed() -> Lease<Bed> {
         let ee = ca.leaf(&["unrelated.example"]);
         let ta = ca.leaf(&["mx-ta.dane.test"]);
         let bad = ca.leaf(&["mx-bad.dane.test"]);
+        let bad_cert_path = bad.0.clone();
         let wrong_name = ca.leaf(&["elsewhere.test"]);
         let enc = ca.leaf(&["mx-enc.dane.test"]);
         let stranger = ca.leaf(&["stranger.test"]);
@@ -57,7 +61,7 @@ fn bed() -> Lease<Bed> {
             "$TTL 300\n\
              dane.test. IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 300\n\
              dane.test. IN NS ns.dane.test.\n\
-             ns.dane.test. IN A 127.0.0.1\n",
+             ns.dane.test. IN A 127.0.161.53\n",
         );
         let hosts = [
             ("mx-ee", 1),
@@ -90,7 +94,15 @@ fn bed() -> Lease<Bed> {
         zone.push_str(&record("mx-plain.dane.test.", tlsa(3, 1, 1, &ee.0)));
         // PKIX-EE only: unusable, TLS still mandatory.
         zone.push_str(&record("mx-enc.dane.test.", tlsa(1, 1, 1, &stranger.0)));
-        let dns = Validating::start(&[("dane.test", &zone)], &[], &[]);
+        // knotd on port 53 of the name server's address, so that the name
+        // server checks of `check` reach it.
+        let dns = Validating::start_at(
+            "127.0.161.53".parse().unwrap(),
+            Some(53),
+            &[("dane.test", &zone)],
+            &[],
+            &[],
+        );
         let postfix = Postfix::start_with(
             &[
                 PostfixInstance::new(addr(1), "mx-ee.dane.test").tls(ee),
@@ -108,6 +120,7 @@ fn bed() -> Lease<Bed> {
             dns,
             postfix,
             ca: ca_path,
+            bad_cert: bad_cert_path,
             _ca: ca,
         }
     })
@@ -290,4 +303,57 @@ fn s6_send_delivers_over_dane() {
     let got = bed.postfix.wait_for_messages(1, Duration::from_secs(10));
     assert!(got.iter().any(|m| m.contains("over DANE")), "{got:?}");
     let _ = &bed.ca;
+}
+
+/// `check`'s `tlsa-mismatch` (docs/rules/check.md): the certificate mx-bad
+/// presents matches no record, and the fix is the `3 1 1` record of the
+/// key it presents, as openssl computes it. A DANE-verified exchanger gets
+/// neither this nor `smtp-certificate` (its CA is unknown to webpki).
+#[test]
+fn check_reports_a_certificate_its_tlsa_records_do_not_match() {
+    let bed = bed();
+    let server = bed.dns.resolver().to_string();
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args([
+            "check",
+            "bad.dane.test",
+            "--server",
+            &server,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let findings = j["findings"].as_array().unwrap();
+    let mismatch: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["id"] == "tlsa-mismatch")
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{j:#}");
+    assert_eq!(mismatch[0]["severity"], "error");
+    assert!(
+        mismatch[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("mx-bad.dane.test [127.0.160.3]"),
+        "{j:#}"
+    );
+    let want = tlsa(3, 1, 1, &bed.bad_cert);
+    let fix = mismatch[0]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!("_25._tcp.mx-bad.dane.test. IN TLSA {want}")),
+        "{fix}\nwant {want}"
+    );
+    assert_eq!(out.status.code(), Some(2), "errors exit 2");
+    assert!(
+        !findings.iter().any(|f| f["subject"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("mx-ee.dane.test")
+            && (f["id"] == "tlsa-mismatch" || f["id"] == "smtp-certificate")),
+        "{j:#}"
+    );
 }

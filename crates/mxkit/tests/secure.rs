@@ -416,3 +416,110 @@ async fn tlsa_queries_share_the_address_round_trip() {
         "{asked:?}"
     );
 }
+
+/// `mxkit::check` on the bed: the findings of the DNSSEC and DANE rules
+/// (docs/rules/check.md, "DNSSEC and DANE").
+async fn check_of(bed: &Validating, domain: &str) -> mxkit::check::Report {
+    let e = engine(bed.resolver(), true).await;
+    let domain = mxkit::address::Domain::parse(domain).unwrap();
+    mxkit::check::check(
+        &domain,
+        &e,
+        Some(&e),
+        None,
+        &ZoneSet::default(),
+        &mxkit::check::CheckOptions::default(),
+    )
+    .await
+}
+
+fn fired<'r>(report: &'r mxkit::check::Report, id: &str) -> Vec<&'r mxkit::check::Finding> {
+    report.findings.iter().filter(|f| f.id == id).collect()
+}
+
+#[tokio::test]
+async fn check_reports_signing_and_dane_state() {
+    let bed = bed();
+    let r = check_of(&bed, "signed.test").await;
+    assert!(
+        fired(&r, "dnssec-unsigned")
+            .iter()
+            .all(|f| f.subject == "mx.plain.test"),
+        "the MX records are signed: {:#?}",
+        r.findings
+    );
+    assert_eq!(fired(&r, "dnssec-unsigned").len(), 1, "{:#?}", r.findings);
+    let roll = fired(&r, "tlsa-no-rollover");
+    assert_eq!(roll.len(), 1, "{:#?}", r.findings);
+    assert_eq!(roll[0].subject, "mx.signed.test");
+    // TLSA records for mx.plain.test, whose zone is not signed.
+    let insecure = fired(&r, "tlsa-insecure");
+    assert_eq!(insecure.len(), 1, "{:#?}", r.findings);
+    assert_eq!(insecure[0].subject, "mx.plain.test");
+    assert!(fired(&r, "dnssec-bogus").is_empty());
+
+    let r = check_of(&bed, "plain.test").await;
+    let unsigned = fired(&r, "dnssec-unsigned");
+    assert!(
+        unsigned.iter().any(|f| f.subject == "plain.test"),
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[tokio::test]
+async fn check_reports_bogus_data_and_failed_tlsa_lookups() {
+    let bed = bed();
+    let r = check_of(&bed, "expired.test").await;
+    let bogus = fired(&r, "dnssec-bogus");
+    assert_eq!(bogus.len(), 1, "{:#?}", r.findings);
+    assert_eq!(bogus[0].severity, mxkit::check::Severity::Error);
+
+    let r = check_of(&bed, "failing.signed.test").await;
+    let failed = fired(&r, "tlsa-lookup-failed");
+    assert_eq!(failed.len(), 1, "{:#?}", r.findings);
+    assert_eq!(failed[0].subject, "bad-mx.signed.test");
+
+    let r = check_of(&bed, "enc.signed.test").await;
+    let unusable = fired(&r, "tlsa-unusable");
+    assert_eq!(unusable.len(), 1, "{:#?}", r.findings);
+    assert!(
+        unusable[0].message.contains("usage 0 or 1"),
+        "{}",
+        unusable[0].message
+    );
+}
+
+/// With zone files there is no DNSSEC status: the rules say they did not
+/// run, and why.
+#[tokio::test]
+async fn check_with_zone_files_skips_the_dnssec_rules() {
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.test.zone");
+    std::fs::copy(testbed::unbound::testdata("signed.test.zone"), &path).unwrap();
+    let zones = ZoneSet::load(&[path]).unwrap();
+    let overlay = Overlay {
+        zones: zones.clone(),
+        fallback: Some(std::sync::Arc::new(e.clone())),
+    };
+    let domain = mxkit::address::Domain::parse("signed.test").unwrap();
+    let r = mxkit::check::check(
+        &domain,
+        &overlay,
+        Some(&e),
+        None,
+        &zones,
+        &mxkit::check::CheckOptions::default(),
+    )
+    .await;
+    assert!(
+        r.skipped
+            .iter()
+            .any(|s| s.rules.contains(&"dnssec-unsigned") && s.reason.contains("zone files")),
+        "{:#?}",
+        r.skipped
+    );
+    assert!(fired(&r, "dnssec-unsigned").is_empty());
+}

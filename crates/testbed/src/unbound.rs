@@ -9,7 +9,8 @@
 //! loopback), `ede: yes` (RFC 8914 codes with its SERVFAILs), no chroot, no
 //! user change, in the foreground. Zones without a trust anchor are
 //! insecure: there is no root key, so every island of trust is one anchored
-//! zone.
+//! zone. The root itself is a stub to the same server, so names outside the
+//! test zones are refused there instead of being looked up on the Internet.
 //!
 //! [`Unbound::start`] returns once unbound answers a question for each stub
 //! zone; it never skips: a missing unbound or a resolver that does not come
@@ -235,6 +236,18 @@ fn write_config(
             anchors_file.display()
         ));
     }
+    // Every other name, the root included, goes to the first stub's server
+    // too (it refuses what it does not serve), never to the Internet's
+    // root servers: the test bed sends nothing off loopback.
+    if let Some(first) = stubs.first()
+        && !stubs.iter().any(|s| s.zone == "." || s.zone.is_empty())
+    {
+        conf.push_str(&format!(
+            "stub-zone:\n    name: \".\"\n    stub-addr: {}@{}\n",
+            first.server.ip(),
+            first.server.port()
+        ));
+    }
     for stub in stubs {
         assert!(
             stub.server.ip().is_loopback(),
@@ -277,6 +290,25 @@ impl Validating {
         unsigned: &[(&str, &str)],
         expired: &[(&str, &str)],
     ) -> Validating {
+        Self::start_at(
+            IpAddr::from([127, 0, 0, 1]),
+            None,
+            signed,
+            unsigned,
+            expired,
+        )
+    }
+
+    /// [`Validating::start`] with knotd on `ip` and `port` (`None`: a free
+    /// one; `Some(53)`, as root, lets name-server checks that ask port 53
+    /// reach it, with the zones' NS records pointing at `ip`).
+    pub fn start_at(
+        ip: IpAddr,
+        port: Option<u16>,
+        signed: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+        expired: &[(&str, &str)],
+    ) -> Validating {
         let presigned: Vec<(String, crate::presign::Presigned)> = expired
             .iter()
             .map(|(z, text)| (z.to_string(), crate::presign::expired(z, text)))
@@ -285,15 +317,14 @@ impl Validating {
         zones.extend_from_slice(unsigned);
         zones.extend(presigned.iter().map(|(z, p)| (z.as_str(), p.text.as_str())));
         let names: Vec<&str> = signed.iter().map(|(z, _)| *z).collect();
-        let local = IpAddr::from([127, 0, 0, 1]);
-        let knot = crate::knot::Knot::start_signing(local, None, &zones, &names);
+        let knot = crate::knot::Knot::start_signing(ip, port, &zones, &names);
         let mut anchors: Vec<String> = names.iter().map(|z| knot.ds(z)).collect();
         anchors.extend(presigned.iter().map(|(_, p)| p.ds.clone()));
         let stubs: Vec<Stub> = zones
             .iter()
             .map(|(z, _)| Stub::new(z, knot.addr()))
             .collect();
-        let unbound = Unbound::start(local, &stubs, &anchors);
+        let unbound = Unbound::start(IpAddr::from([127, 0, 0, 1]), &stubs, &anchors);
         Validating { knot, unbound }
     }
 

@@ -50,7 +50,11 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     } else {
         SmtpCheck::probe(host_name(), domain.as_str())
     };
-    let options = CheckOptions { policy, smtp };
+    let options = CheckOptions {
+        policy,
+        smtp,
+        dnssec: dns.dnssec,
+    };
 
     let (report, resolvers) = runtime()?.block_on(async {
         let sources = dns.sources().await?;

@@ -16,7 +16,8 @@
 //! One module per family of rules: [`records`] (the MX RRset and its
 //! exchangers), [`addresses`] (where the exchangers' addresses point),
 //! [`nameservers`] (every authoritative server asked directly), [`reverse`]
-//! (PTR records), [`smtp`] (the exchangers over SMTP, up to STARTTLS),
+//! (PTR records), [`secure`] (DNSSEC status and DANE's TLSA records),
+//! [`smtp`] (the exchangers over SMTP, up to STARTTLS, with DANE matching),
 //! [`zonefile`] (the loaded zone files themselves); [`diff`] compares a zone
 //! file with live DNS before it is published. Each family has one entry point, `async fn check(&Context, &mut
 //! Findings)`.
@@ -27,6 +28,7 @@ mod error;
 pub mod nameservers;
 pub mod records;
 pub mod reverse;
+pub mod secure;
 pub mod smtp;
 pub mod zonefile;
 
@@ -172,6 +174,20 @@ rules! {
         "an exchanger's certificate is not trusted or does not name it";
     SMTP_SLOW_GREETING = "smtp-slow-greeting", "MX25", Info, "RFC 5321 section 4.5.3.2",
         "an exchanger takes more than 10 s to greet";
+    DNSSEC_UNSIGNED = "dnssec-unsigned", "MX19", Info, "RFC 4033 section 5, RFC 7672 section 2.2",
+        "the MX records or an exchanger's addresses are not DNSSEC-signed: no sender can apply DANE";
+    DNSSEC_BOGUS = "dnssec-bogus", "MX19", Error, "RFC 4035 section 5.5, RFC 8914",
+        "a lookup of the domain or an exchanger fails DNSSEC validation: validating senders defer mail";
+    TLSA_LOOKUP_FAILED = "tlsa-lookup-failed", "MX19", Error, "RFC 7672 section 2.2",
+        "the TLSA lookup of an exchanger with signed addresses fails: DANE senders defer mail to it";
+    TLSA_INSECURE = "tlsa-insecure", "MX19", Warning, "RFC 7672 section 2.2",
+        "TLSA records are published where they are not DNSSEC-signed: no sender uses them";
+    TLSA_UNUSABLE = "tlsa-unusable", "MX19", Warning, "RFC 7672 section 3.1",
+        "an exchanger's TLSA records are all unusable for SMTP (usages 0 and 1, unknown parameters): senders require TLS but authenticate nothing";
+    TLSA_MISMATCH = "tlsa-mismatch", "MX19", Error, "RFC 7672 section 3",
+        "the certificate an exchanger presents matches none of its usable TLSA records: DANE senders do not deliver to it";
+    TLSA_NO_ROLLOVER = "tlsa-no-rollover", "MX19", Notice, "RFC 7671 section 8.1",
+        "an exchanger has a single DANE-EE record: the next key change breaks delivery unless a record for the new key is published first";
     ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
 }
@@ -464,12 +480,25 @@ pub trait Direct: Send + Sync {
 }
 
 /// Settings of one check run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// Severity overrides.
     pub policy: Policy,
     /// Whether the SMTP rules probe the exchangers (default: skipped).
     pub smtp: smtp::SmtpCheck,
+    /// Whether the lookups have a DNSSEC status (`--dnssec ad`, the
+    /// default) and the DNSSEC and DANE rules run ([`secure`]).
+    pub dnssec: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            policy: Policy::default(),
+            smtp: smtp::SmtpCheck::default(),
+            dnssec: true,
+        }
+    }
 }
 
 /// Everything the rule families see.
@@ -582,11 +611,14 @@ impl Context<'_> {
     }
 }
 
-/// The route options a check uses: a plain sender's view.
-pub fn sender_view() -> RouteOptions {
+/// The route options a check uses: a plain sender's view, with DANE as
+/// `dnssec` says.
+pub fn sender_view(dnssec: bool) -> RouteOptions {
     RouteOptions {
         loopback_is_self: false,
         seed: Some(0),
+        dnssec,
+        dane: dnssec,
         ..RouteOptions::default()
     }
 }
@@ -608,7 +640,7 @@ pub async fn check(
     let route = route(
         lookup,
         &crate::address::Destination::Domain(domain.clone()),
-        &sender_view(),
+        &sender_view(options.dnssec),
     )
     .await;
     let ctx = Context {
@@ -626,6 +658,7 @@ pub async fn check(
     addresses::check(&ctx, &mut findings).await;
     nameservers::check(&ctx, &mut findings).await;
     reverse::check(&ctx, &mut findings).await;
+    secure::check(&ctx, options.dnssec, &mut findings).await;
     smtp::check(&ctx, &options.smtp, &mut findings).await;
     let changes = match (live, zones.is_empty()) {
         (Some(live), false) => diff::changes(&ctx, live).await,

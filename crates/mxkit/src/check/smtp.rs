@@ -8,7 +8,11 @@
 //! that is not trusted or does not name the exchanger (`smtp-certificate`,
 //! info: opportunistic TLS between MTAs does not verify, RFC 7435), a slow
 //! greeting (`smtp-slow-greeting`, info only: greet-pause and postscreen delay
-//! it on purpose, mailcow#576).
+//! it on purpose, mailcow#576). The probe verifies as the route requires
+//! (`TlsMode::Policy`): an exchanger with usable TLSA records must present a
+//! certificate they match, on every address of both families
+//! (`tlsa-mismatch`, docs/rules/secure.md, Rule S6), and the fix is the
+//! `3 1 1` record of the key it presents now.
 //!
 //! Outbound port 25 is blocked on many networks (cloud hosts, ISPs): when
 //! every connection attempt times out, the rules are reported as not run,
@@ -19,7 +23,7 @@ use std::time::Duration;
 
 use super::{
     Context, Evidence, Findings, SMTP_CERTIFICATE, SMTP_GREETING, SMTP_SLOW_GREETING,
-    SMTP_STARTTLS, SMTP_UNREACHABLE, Severity,
+    SMTP_STARTTLS, SMTP_UNREACHABLE, Severity, TLSA_MISMATCH,
 };
 use crate::smtp::{Attempt, AttemptOutcome, SmtpOptions, Stage, Timeouts, TlsMode};
 
@@ -37,11 +41,13 @@ pub enum SmtpCheck {
 
 impl SmtpCheck {
     /// Probe as a check does: the probe's timeouts ([`Timeouts::probe`]),
-    /// STARTTLS when offered, `helo` in EHLO, for mail to `domain`.
+    /// TLS as the route requires of each exchanger (STARTTLS when offered;
+    /// DANE verification where TLSA records say so), `helo` in EHLO, for
+    /// mail to `domain`.
     pub fn probe(helo: String, domain: &str) -> SmtpCheck {
         let mut o = SmtpOptions::new(helo, domain);
         o.timeouts = Timeouts::probe();
-        o.tls = TlsMode::Opportunistic;
+        o.tls = TlsMode::Policy;
         SmtpCheck::Run(Box::new(o))
     }
 }
@@ -61,12 +67,13 @@ impl std::fmt::Debug for SmtpCheck {
     }
 }
 
-const ALL: [&super::Rule; 5] = [
+const ALL: [&super::Rule; 6] = [
     &SMTP_UNREACHABLE,
     &SMTP_GREETING,
     &SMTP_STARTTLS,
     &SMTP_CERTIFICATE,
     &SMTP_SLOW_GREETING,
+    &TLSA_MISMATCH,
 ];
 
 /// Run this family's rules.
@@ -118,8 +125,54 @@ fn attempt_findings(out: &mut Findings, a: &Attempt, port: u16, none_reachable: 
     if greeting(out, a, &subject, &evidence).is_break() {
         return;
     }
+    if dane_mismatch(out, a, &subject) {
+        return;
+    }
     starttls(out, a, &subject, &evidence);
     certificate(out, a, &subject);
+}
+
+/// `tlsa-mismatch` (docs/rules/secure.md, Rule S6): the exchanger requires
+/// DANE and the certificate it presented matched none of its usable TLSA
+/// records. True when it fired (the failed handshake is this, not a
+/// STARTTLS problem).
+fn dane_mismatch(out: &mut Findings, a: &Attempt, subject: &str) -> bool {
+    let Some(t) = &a.tls else {
+        return false;
+    };
+    let (Some(why), None) = (&t.error, t.verified_by) else {
+        return false;
+    };
+    if t.policy != "dane" {
+        return false;
+    }
+    let base = t.sni.as_deref().unwrap_or(&a.candidate.exchanger);
+    let owner = format!("_25._tcp.{base}");
+    let presented = t.certificate.as_ref();
+    let b = out
+        .add(
+            &TLSA_MISMATCH,
+            subject,
+            format!("{subject}: {why}: DANE senders (Postfix, Exim, Exchange Online) refuse this address and deliver elsewhere or defer"),
+        )
+        .evidence_all(presented.map(|c| Evidence {
+            source: subject.to_string(),
+            query: Some("STARTTLS".into()),
+            answer: format!(
+                "subject {}, issuer {}, key SHA-256 {}",
+                c.subject, c.issuer, c.spki_sha256
+            ),
+        }));
+    match presented {
+        Some(c) => b.fix(format!(
+            "publish the record for the key presented now, `{owner}. IN TLSA 3 1 1 {}`, beside the old one, then remove the old one once its TTL has passed; or install the certificate whose key the published records name",
+            c.spki_sha256
+        )),
+        None => b.fix(format!(
+            "present a certificate matching the records at {owner}, or publish records for the one it has"
+        )),
+    };
+    true
 }
 
 /// `smtp-unreachable` (MX22): no TCP connection; an error when no address
@@ -239,6 +292,10 @@ fn certificate(out: &mut Findings, a: &Attempt, subject: &str) {
     let Some(t) = &a.tls else {
         return;
     };
+    // DANE authenticated it: its PKIX standing does not matter to senders.
+    if t.verified_by.is_some_and(|by| by.starts_with("dane")) {
+        return;
+    }
     let mut problems = Vec::new();
     if !t.chain_trusted {
         problems.push(format!(

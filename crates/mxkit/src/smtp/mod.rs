@@ -443,6 +443,9 @@ pub struct CertInfo {
     pub not_after: String,
     /// SHA-256 of the DER certificate, lower-case hex.
     pub sha256: String,
+    /// SHA-256 of its SubjectPublicKeyInfo, lower-case hex: the data of
+    /// the DANE-EE record `3 1 1` for this key (docs/rules/secure.md).
+    pub spki_sha256: String,
 }
 
 /// What STARTTLS gave.

@@ -605,6 +605,7 @@ fn cert_info(
         not_before: iso8601(validity.not_before.timestamp()),
         not_after: iso8601(validity.not_after.timestamp()),
         sha256: sha256_hex(provider, der.as_ref()),
+        spki_sha256: sha256_hex(provider, cert.tbs_certificate.subject_pki.raw),
     }
 }
 
