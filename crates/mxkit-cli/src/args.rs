@@ -666,6 +666,13 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
+    /// Also the DNS half of secure routing: queries with the DO bit, and
+    /// the TLSA records of every exchanger with signed addresses (each
+    /// line's exchangers then carry `tlsa` and `tls`, docs/rules/secure.md).
+    /// Costs a TLSA query per signed exchanger; never any HTTPS.
+    #[arg(long)]
+    pub secure: bool,
+
     /// No progress bar (it is shown only when standard error is a terminal).
     #[arg(long)]
     pub no_progress: bool,

@@ -140,3 +140,52 @@ fn dnssec_off_reports_no_status_and_no_dane() {
     let (code, _) = route(&bed, "postmaster@signed.test", &["--dnssec", "validate"]);
     assert_eq!(code, 64);
 }
+
+/// `scan --secure`: each line's exchangers carry their TLSA lookup and TLS
+/// requirement; the default scan asks no TLSA record (but still reports the
+/// MX lookup's status from the AD bit).
+#[test]
+fn scan_secure_adds_dane_to_each_line() {
+    let bed = bed();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("domains.txt");
+    std::fs::write(&input, "signed.test\nfailing.signed.test\nplain.test\n").unwrap();
+    let server = bed.resolver().to_string();
+    let scan = |extra: &[&str]| -> Vec<Value> {
+        let out = Command::cargo_bin("mxkit")
+            .unwrap()
+            .arg("scan")
+            .arg(&input)
+            .args(["--server", &server, "--seed", "1", "--no-progress"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        lines.sort_by_key(|l| l["line"].as_u64());
+        assert_eq!(lines.len(), 3, "{stdout}");
+        lines
+    };
+    let secure = scan(&["--secure"]);
+    assert_eq!(secure[0]["dnssec"], "secure");
+    assert_eq!(secure[0]["exchangers"][0]["tls"], "dane", "{:#}", secure[0]);
+    assert_eq!(
+        secure[1]["outcome"], "tlsa_lookup_failed",
+        "{:#}",
+        secure[1]
+    );
+    assert_eq!(secure[2]["dnssec"], "insecure");
+    assert_eq!(secure[2]["exchangers"][0]["tls"], "dane");
+
+    let plain = scan(&[]);
+    assert_eq!(plain[0]["dnssec"], "secure", "{:#}", plain[0]);
+    assert!(
+        plain[0]["exchangers"][0].get("tlsa").is_none(),
+        "{:#}",
+        plain[0]
+    );
+    assert_eq!(plain[1]["outcome"], "mx");
+}

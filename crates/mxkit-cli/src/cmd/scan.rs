@@ -90,7 +90,7 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     let zones = dns::load_zones(&args.zones)?;
     let mut route = super::plan::options(&args.plan, true, None)?;
     // The default scan asks no TLSA records (docs/rules/secure.md).
-    route.dane = false;
+    route.dane = args.secure;
     let dns = DnsSettings {
         servers,
         zones,
@@ -98,9 +98,10 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         timeout: Some(timeout),
         attempts: Some(tries),
         rate: args.rate,
-        // No DO bit: the default scan keeps its replies small (its `dnssec`
-        // still comes from the AD bit, which every query asks for).
-        dnssec: false,
+        // No DO bit unless --secure: the default scan keeps its replies
+        // small (its `dnssec` still comes from the AD bit, which every
+        // query asks for).
+        dnssec: args.secure,
     };
     Ok(Settings {
         input,
