@@ -169,6 +169,43 @@ pub enum RouteKind {
 }
 
 impl RouteKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RouteKind; 11] = [
+        RouteKind::Mx,
+        RouteKind::ImplicitMx,
+        RouteKind::AddressLiteral,
+        RouteKind::NullMx,
+        RouteKind::NoSuchDomain,
+        RouteKind::NoUsableExchanger,
+        RouteKind::LoopsToSelf,
+        RouteKind::NoPrimaryRelay,
+        RouteKind::DnsTemporary,
+        RouteKind::TlsaLookupFailed,
+        RouteKind::InvalidAddress,
+    ];
+
+    /// The kind whose [`RouteKind::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<RouteKind> {
+        RouteKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The verdict a route of this kind always has.
+    pub fn verdict(self) -> RouteVerdict {
+        match self {
+            RouteKind::Mx | RouteKind::ImplicitMx | RouteKind::AddressLiteral => {
+                RouteVerdict::Deliverable
+            }
+            RouteKind::NoPrimaryRelay | RouteKind::DnsTemporary | RouteKind::TlsaLookupFailed => {
+                RouteVerdict::Temporary
+            }
+            RouteKind::NullMx
+            | RouteKind::NoSuchDomain
+            | RouteKind::NoUsableExchanger
+            | RouteKind::LoopsToSelf
+            | RouteKind::InvalidAddress => RouteVerdict::Permanent,
+        }
+    }
+
     /// The snake-case code used in JSON.
     pub fn code(self) -> &'static str {
         match self {
@@ -407,11 +444,12 @@ impl Route {
     }
 
     fn fail(mut self, outcome: RouteKind, dsn: &'static str, message: impl Into<String>) -> Self {
-        self.status = if dsn.starts_with('4') {
-            RouteVerdict::Temporary
-        } else {
-            RouteVerdict::Permanent
-        };
+        self.status = outcome.verdict();
+        debug_assert_eq!(
+            dsn.starts_with('4'),
+            self.status == RouteVerdict::Temporary,
+            "{dsn} for {outcome:?}"
+        );
         self.outcome = outcome;
         self.candidates.clear();
         self.error = Some(RouteError {
@@ -1313,4 +1351,25 @@ fn apply_limit(route: &mut Route, limit: usize) {
         route.candidates.len()
     );
     route.warn("address_limit", message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind's code reads back as that kind, and only failures have a
+    /// verdict other than deliverable.
+    #[test]
+    fn kinds_round_trip_through_their_codes() {
+        for kind in RouteKind::ALL {
+            assert_eq!(RouteKind::from_code(kind.code()), Some(kind));
+            let serialized = serde_json::to_value(kind).unwrap();
+            assert_eq!(serialized, kind.code());
+        }
+        assert_eq!(RouteKind::from_code("no_such_kind"), None);
+        assert_eq!(
+            RouteKind::TlsaLookupFailed.verdict(),
+            RouteVerdict::Temporary
+        );
+    }
 }

@@ -9,6 +9,7 @@
 
 use std::io::{self, Write};
 
+use mxkit::route::{RouteKind, RouteVerdict};
 use mxkit::scan::Summary;
 use serde::Serialize;
 
@@ -84,11 +85,11 @@ pub fn summary(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// The status an outcome always has (mxkit::route::RouteKind's docs).
+/// The status an outcome always has (`RouteKind::verdict`).
 fn status_of(outcome: &str) -> &'static str {
-    match outcome {
-        "mx" | "implicit_mx" | "address_literal" => "deliverable",
-        "no_primary_relay" | "dns_temporary" => "temporary",
-        _ => "permanent",
+    match RouteKind::from_code(outcome).map(RouteKind::verdict) {
+        Some(RouteVerdict::Deliverable) => "deliverable",
+        Some(RouteVerdict::Temporary) => "temporary",
+        Some(RouteVerdict::Permanent) | None => "permanent",
     }
 }

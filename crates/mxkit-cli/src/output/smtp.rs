@@ -60,13 +60,21 @@ fn tls_line(t: &TlsReport) -> String {
             t.chain_error.as_deref().unwrap_or("unknown")
         )
     };
+    let session = if t.completed {
+        format!("{} {}", t.version, t.cipher)
+    } else {
+        "handshake not completed".to_string()
+    };
     format!(
-        "{} {}; {cert}; {trust}; matches the MX name: {}; matches the domain: {}{}",
-        t.version,
-        t.cipher,
+        "{session}; {cert}; {trust}; matches the MX name: {}; matches the domain: {}{}",
         if t.mx_name_matches { "yes" } else { "no" },
         if t.domain_name_matches { "yes" } else { "no" },
-        t.policy_note()
+        // A requirement not met already shows on the STARTTLS line.
+        if t.completed || t.error.is_none() {
+            t.policy_note()
+        } else {
+            format!("; policy {}", t.policy)
+        }
     )
 }
 

@@ -828,6 +828,14 @@ impl<'a> Session<'a> {
             }
             Err(e) => {
                 let report = handshake.report(None);
+                // The verifier's own reason says more than rustls's
+                // "ApplicationVerificationFailure".
+                let e = match &report.error {
+                    Some(why) => SmtpError::Tls {
+                        detail: format!("policy {} not met: {why}", report.policy),
+                    },
+                    None => e,
+                };
                 self.event(Direction::Error, e.to_string());
                 if report.certificate.is_some() {
                     self.info(describe_tls(&report));
