@@ -142,6 +142,21 @@ impl Postfix {
         domains: &[&str],
         main_cf: &[(&str, &str)],
     ) -> Postfix {
+        Self::start_resolving(instances, domains, main_cf, None)
+    }
+
+    /// Like [`Postfix::start_with`]; with `resolv_conf`, the master (and so
+    /// every daemon, the SMTP client among them) runs in a mount namespace
+    /// of its own where that file is bind-mounted over `/etc/resolv.conf`:
+    /// a sending instance then resolves through the test bed's resolver
+    /// (on port 53 of a loopback address: resolv.conf has no port), and
+    /// the host's own file is left alone.
+    pub fn start_resolving(
+        instances: &[PostfixInstance],
+        domains: &[&str],
+        main_cf: &[(&str, &str)],
+        resolv_conf: Option<&Path>,
+    ) -> Postfix {
         let postfix = postfix_path();
         assert!(
             sys::is_root(),
@@ -189,7 +204,10 @@ impl Postfix {
             instances: instances.to_vec(),
             master_pid: None,
         };
-        let out = pf.postfix_cmd(&["start"]);
+        let out = match resolv_conf {
+            None => pf.postfix_cmd(&["start"]),
+            Some(conf) => pf.start_in_namespace(conf),
+        };
         pf.master_pid = pf.read_master_pid();
         if !out.status.success() {
             let why = format!(
@@ -353,6 +371,25 @@ impl Postfix {
                     self.postfix.display()
                 )
             })
+    }
+
+    /// `postfix start` in a new mount namespace with `conf` over
+    /// /etc/resolv.conf (`unshare --mount`, private propagation, so the
+    /// bind mount stays inside).
+    fn start_in_namespace(&self, conf: &Path) -> Output {
+        let unshare = sys::find_program("unshare", &["/usr/bin/unshare"]).unwrap_or_else(|| {
+            panic!("testbed::postfix: unshare not found (Debian's util-linux has it)")
+        });
+        Command::new(unshare)
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount --bind \"$1\" /etc/resolv.conf && exec \"$2\" -c \"$3\" start")
+            .arg("sh")
+            .arg(conf)
+            .arg(&self.postfix)
+            .arg(self.config_dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("testbed::postfix: cannot run unshare: {e}"))
     }
 
     fn read_master_pid(&self) -> Option<u32> {

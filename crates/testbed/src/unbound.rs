@@ -62,6 +62,13 @@ impl Unbound {
     /// `stubs` and the trust anchors `anchors` (DS lines in presentation
     /// format, as [`crate::knot::Knot::ds`] gives them).
     pub fn start(ip: IpAddr, stubs: &[Stub], anchors: &[String]) -> Unbound {
+        Self::start_on(ip, None, stubs, anchors)
+    }
+
+    /// [`Unbound::start`] on `port` (`None`: a free one; `Some(53)`, as
+    /// root, for clients that cannot be given a port, such as glibc's
+    /// resolver reading resolv.conf).
+    pub fn start_on(ip: IpAddr, port: Option<u16>, stubs: &[Stub], anchors: &[String]) -> Unbound {
         assert!(
             ip.is_loopback(),
             "testbed::unbound: {ip} is not a loopback address"
@@ -69,8 +76,9 @@ impl Unbound {
         let unbound = sys::find_program("unbound", &["/usr/sbin/unbound"]).unwrap_or_else(|| {
             panic!("unbound not found: install Debian's package unbound (scripts/test does this)")
         });
-        sys::start_retrying(&format!("testbed::unbound ({ip})"), 5, || {
-            let port = crate::knot::free_port(ip);
+        let tries = if port.is_some() { 1 } else { 5 };
+        sys::start_retrying(&format!("testbed::unbound ({ip})"), tries, || {
+            let port = port.unwrap_or_else(|| crate::knot::free_port(ip));
             let addr = SocketAddr::new(ip, port);
             let dir = tempfile::Builder::new()
                 .prefix("mxkit-unbound-")
@@ -309,6 +317,20 @@ impl Validating {
         unsigned: &[(&str, &str)],
         expired: &[(&str, &str)],
     ) -> Validating {
+        let resolver = (IpAddr::from([127, 0, 0, 1]), None);
+        Self::start_placed((ip, port), resolver, signed, unsigned, expired)
+    }
+
+    /// [`Validating::start`] with knotd at `knot` and unbound at
+    /// `resolver`, each an (address, port) pair (`None`: a free port).
+    pub fn start_placed(
+        knot: (IpAddr, Option<u16>),
+        resolver: (IpAddr, Option<u16>),
+        signed: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+        expired: &[(&str, &str)],
+    ) -> Validating {
+        let (ip, port) = knot;
         let presigned: Vec<(String, crate::presign::Presigned)> = expired
             .iter()
             .map(|(z, text)| (z.to_string(), crate::presign::expired(z, text)))
@@ -324,7 +346,7 @@ impl Validating {
             .iter()
             .map(|(z, _)| Stub::new(z, knot.addr()))
             .collect();
-        let unbound = Unbound::start(IpAddr::from([127, 0, 0, 1]), &stubs, &anchors);
+        let unbound = Unbound::start_on(resolver.0, resolver.1, &stubs, &anchors);
         Validating { knot, unbound }
     }
 
