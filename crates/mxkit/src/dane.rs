@@ -442,6 +442,70 @@ mod tests {
         );
     }
 
+    /// A hostile zone: thousands of TLSA records are cut to
+    /// [`MAX_TLSA_RECORDS`] and said so; bogus, insecure and empty answers
+    /// are judged as Rules S1, S4 and S5 say.
+    #[test]
+    fn judging_answers_bounds_and_classifies() {
+        use crate::dns::rdata::TLSA;
+        use crate::dns::rdata::tlsa::{CertUsage, Matching, Selector};
+        use crate::dns::{Record, TempError};
+        let name = Name::from_ascii("_25._tcp.mx.example.test.").unwrap();
+        let record = |i: u32| {
+            Record::from_rdata(
+                name.clone(),
+                300,
+                RData::TLSA(TLSA::new(
+                    CertUsage::DaneEe,
+                    Selector::Spki,
+                    Matching::Sha256,
+                    i.to_be_bytes().repeat(8),
+                )),
+            )
+        };
+        let answer = |outcome: Outcome, authentic: bool| Answer {
+            outcome,
+            cname_chain: Vec::new(),
+            authentic,
+            server: "test".into(),
+        };
+        let many: std::sync::Arc<[Record]> = (0..5000).map(record).collect();
+        let t = Tlsa::judge(&answer(Outcome::Records(many), true), "mx".into());
+        assert_eq!(t.records.len(), MAX_TLSA_RECORDS);
+        assert_eq!(t.status, TlsaStatus::Usable);
+        assert!(t.error.as_deref().unwrap().contains("5000 TLSA records"));
+
+        let one: std::sync::Arc<[Record]> = [record(1)].into();
+        let insecure = Tlsa::judge(&answer(Outcome::Records(one.clone()), false), "mx".into());
+        assert_eq!(insecure.status, TlsaStatus::None);
+        assert_eq!(insecure.requirement(), Some(TlsRequirement::Opportunistic));
+        assert!(
+            !insecure.is_denial(),
+            "records end the search for a base name"
+        );
+
+        let bogus = Outcome::Temporary(TempError::Bogus {
+            server: "test".into(),
+            ede: 6,
+        });
+        let failed = Tlsa::judge(&answer(bogus, false), "mx".into());
+        assert_eq!(failed.status, TlsaStatus::Failed);
+        assert_eq!(failed.dnssec, Dnssec::Bogus);
+        assert_eq!(failed.requirement(), None);
+
+        let denial = Tlsa::judge(
+            &answer(
+                Outcome::NxDomain {
+                    negative_ttl: Some(60),
+                },
+                true,
+            ),
+            "mx".into(),
+        );
+        assert!(denial.is_denial());
+        assert_eq!(denial.ttl, Some(60));
+    }
+
     #[test]
     fn records_print_in_presentation_format() {
         let r = TlsaRecord {

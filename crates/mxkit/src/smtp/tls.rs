@@ -650,6 +650,31 @@ mod tests {
         assert!(!name_matches("", ""));
     }
 
+    /// A certificate with 500 names: every name is read, a name at the end
+    /// still matches, and DANE-EE matching does not care how many there
+    /// are.
+    #[test]
+    fn certificates_with_many_names() {
+        let names: Vec<String> = (0..500).map(|i| format!("mx{i}.example.test")).collect();
+        let cert = rcgen::generate_simple_self_signed(names).unwrap();
+        let der = cert.cert.der().to_vec();
+        let (_, parsed) = X509Certificate::from_der(&der).unwrap();
+        let ids = Identities::of(&parsed);
+        assert_eq!(ids.dns.len(), 500);
+        let any = "192.0.2.1".parse().unwrap();
+        assert!(ids.matches("mx499.example.test", any));
+        assert!(!ids.matches("mx500.example.test", any));
+        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+        let record = crate::dane::TlsaRecord {
+            usage: 3,
+            selector: 0,
+            matching: 1,
+            data: digest.as_ref().to_vec(),
+        };
+        let found = match_chain(&[record], &[&der]);
+        assert_eq!(found.end_entity.len(), 1);
+    }
+
     #[test]
     fn iso_dates() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
