@@ -189,3 +189,42 @@ fn scan_secure_adds_dane_to_each_line() {
     );
     assert_eq!(plain[1]["outcome"], "mx");
 }
+
+/// `check --zone` before publishing: the zone live DNS serves signed counts
+/// as signed, and "Changes for senders" says what TLS they will require.
+#[test]
+fn check_zone_diff_shows_the_tls_change() {
+    let bed = bed();
+    let original = std::fs::read_to_string(testbed::unbound::testdata("signed.test.zone")).unwrap();
+    let owner = "_25._tcp.mx.signed.test. IN TLSA 3 1 1 ";
+    let changed = original.replace(owner, "_25._tcp.mx.signed.test. IN TLSA 1 1 1 ");
+    assert_ne!(changed, original);
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("signed.test.zone");
+    std::fs::write(&zone, changed).unwrap();
+    let server = bed.resolver().to_string();
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args(["check", "signed.test", "--no-smtp", "--server", &server])
+        .arg("--zone")
+        .arg(&zone)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let changes = &j["changes"];
+    assert_eq!(changes["assumed_signed"][0], "signed.test", "{j:#}");
+    assert_eq!(changes["tls_changed"][0]["exchanger"], "mx.signed.test");
+    assert_eq!(changes["tls_changed"][0]["old"], "dane");
+    assert_eq!(changes["tls_changed"][0]["new"], "dane-encrypt");
+    // The new records are judged too: all unusable.
+    assert!(
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "tlsa-unusable" && f["subject"] == "mx.signed.test"),
+        "{j:#}"
+    );
+}

@@ -490,25 +490,23 @@ async fn check_reports_bogus_data_and_failed_tlsa_lookups() {
     );
 }
 
-/// With zone files there is no DNSSEC status: the rules say they did not
-/// run, and why.
+/// Offline, zone files alone carry no DNSSEC status: the rules say they
+/// did not run, and why.
 #[tokio::test]
-async fn check_with_zone_files_skips_the_dnssec_rules() {
-    let bed = bed();
-    let e = engine(bed.resolver(), true).await;
+async fn check_offline_skips_the_dnssec_rules() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signed.test.zone");
     std::fs::copy(testbed::unbound::testdata("signed.test.zone"), &path).unwrap();
     let zones = ZoneSet::load(&[path]).unwrap();
     let overlay = Overlay {
         zones: zones.clone(),
-        fallback: Some(std::sync::Arc::new(e.clone())),
+        fallback: None,
     };
     let domain = mxkit::address::Domain::parse("signed.test").unwrap();
     let r = mxkit::check::check(
         &domain,
         &overlay,
-        Some(&e),
+        None,
         None,
         &zones,
         &mxkit::check::CheckOptions::default(),
@@ -517,9 +515,71 @@ async fn check_with_zone_files_skips_the_dnssec_rules() {
     assert!(
         r.skipped
             .iter()
-            .any(|s| s.rules.contains(&"dnssec-unsigned") && s.reason.contains("zone files")),
+            .any(|s| s.rules.contains(&"dnssec-unsigned") && s.reason.starts_with("offline")),
         "{:#?}",
         r.skipped
     );
     assert!(fired(&r, "dnssec-unsigned").is_empty());
+}
+
+/// The pre-publish view: a zone live DNS serves signed counts as signed
+/// (`dns::signed_as_live`), so its new TLSA records apply; the diff says
+/// what TLS senders will require, and which exchanger a failing TLSA
+/// lookup drops.
+#[tokio::test]
+async fn check_diff_shows_tls_requirements_before_publishing() {
+    let bed = bed();
+    let e = engine(bed.resolver(), true).await;
+    let original = std::fs::read_to_string(testbed::unbound::testdata("signed.test.zone")).unwrap();
+    let owner = "_25._tcp.mx.signed.test. IN TLSA ";
+    let line = original.lines().find(|l| l.starts_with(owner)).unwrap();
+    for (replacement, want) in [
+        // The new record is PKIX-only: TLS stays mandatory, unauthenticated.
+        (
+            format!("{owner}1 1 1 {}", &line[line.len() - 64..]),
+            "dane-encrypt",
+        ),
+        // The new record points into a bogus zone: the host is dropped.
+        (
+            "_25._tcp.mx.signed.test. IN CNAME tlsa.expired.test.".to_string(),
+            "dropped",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed.test.zone");
+        std::fs::write(&path, original.replace(line, &replacement)).unwrap();
+        let zones = mxkit::dns::signed_as_live(&ZoneSet::load(&[path]).unwrap(), &e).await;
+        assert_eq!(zones.assumed_signed().count(), 1);
+        let overlay = Overlay {
+            zones: zones.clone(),
+            fallback: Some(std::sync::Arc::new(e.clone())),
+        };
+        let domain = mxkit::address::Domain::parse("signed.test").unwrap();
+        let r = mxkit::check::check(
+            &domain,
+            &overlay,
+            Some(&e),
+            None,
+            &zones,
+            &mxkit::check::CheckOptions::default(),
+        )
+        .await;
+        let changes = r.changes.as_ref().expect("a diff");
+        assert_eq!(
+            changes.tls_changed,
+            [mxkit::check::diff::TlsChange {
+                exchanger: "mx.signed.test".into(),
+                old: "dane",
+                new: want,
+            }],
+            "{changes:#?}"
+        );
+        assert_eq!(changes.assumed_signed, ["signed.test"]);
+        assert!(
+            changes.lines().iter().any(|l| l.contains("mx.signed.test")),
+            "{:?}",
+            changes.lines()
+        );
+        assert_eq!(r.route.dnssec, Some(Dnssec::Secure));
+    }
 }

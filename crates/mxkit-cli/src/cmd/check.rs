@@ -67,7 +67,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             sources.lookup.as_ref(),
             live,
             direct_ref,
-            &dns.zones,
+            &sources.zones,
             &options,
         )
         .await;

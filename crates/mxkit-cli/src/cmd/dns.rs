@@ -52,6 +52,9 @@ pub struct Sources {
     /// The resolvers asked that are not on a loopback address: their AD
     /// bit crosses a network (docs/rules/secure.md).
     pub remote: Vec<SocketAddr>,
+    /// The `--zone` files, with the zones live DNS serves signed taken as
+    /// signed (`ZoneSet::assume_signed`).
+    pub zones: ZoneSet,
 }
 
 /// Check `--server` and `--offline` against each other and against the
@@ -145,6 +148,7 @@ impl DnsSettings {
                 timeout: self.timeout.unwrap_or(mxkit::dns::engine::DEFAULT_TIMEOUT),
                 resolvers: "offline".into(),
                 remote: Vec::new(),
+                zones: self.zones.clone(),
             });
         }
         let config = if self.servers.is_empty() {
@@ -171,11 +175,16 @@ impl DnsSettings {
         let engine = Engine::new(config)
             .await
             .context("cannot open DNS sockets")?;
-        let lookup: Arc<dyn Lookup> = if self.zones.is_empty() {
+        let zones = if self.dnssec {
+            mxkit::dns::signed_as_live(&self.zones, &engine).await
+        } else {
+            self.zones.clone()
+        };
+        let lookup: Arc<dyn Lookup> = if zones.is_empty() {
             Arc::new(engine.clone())
         } else {
             Arc::new(Overlay {
-                zones: self.zones.clone(),
+                zones: zones.clone(),
                 fallback: Some(Arc::new(engine.clone())),
             })
         };
@@ -185,6 +194,7 @@ impl DnsSettings {
             timeout,
             resolvers,
             remote,
+            zones,
         })
     }
 }

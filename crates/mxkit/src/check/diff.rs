@@ -66,6 +66,14 @@ pub struct Changes {
     /// The MX RRset's TTL, when both sides have MX records and it changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mx_ttl: Option<TtlChange>,
+    /// Exchangers on both sides whose TLS requirement changes, or that a
+    /// failed TLSA lookup drops on one side (docs/rules/secure.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_changed: Vec<TlsChange>,
+    /// Zones of the zone files taken as signed, because live DNS serves
+    /// them signed: their DANE records count on the new side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumed_signed: Vec<String>,
     /// Seconds resolvers may keep serving live DNS's current MX answer after
     /// publishing (its TTL, or its negative-caching TTL for "no MX" or "no
     /// such domain"); set when the MX set, a preference or the verdict changes.
@@ -114,6 +122,19 @@ pub struct AddressChange {
     pub cached_for: Option<u32>,
 }
 
+/// An exchanger on both sides whose TLS requirement changes: `dane`,
+/// `dane-encrypt`, `opportunistic`, or `dropped` (its TLSA lookup failed:
+/// not used, docs/rules/secure.md, Rule S5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsChange {
+    /// The exchanger, lower case, no final dot.
+    pub exchanger: String,
+    /// In live DNS.
+    pub old: &'static str,
+    /// With the zone files.
+    pub new: &'static str,
+}
+
 /// A verdict: the route's [`RouteVerdict`] and its [`RouteKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -151,6 +172,7 @@ impl Changes {
             && self.mx_removed.is_empty()
             && self.preference_changed.is_empty()
             && self.addresses_changed.is_empty()
+            && self.tls_changed.is_empty()
             && self.mx_ttl.is_none()
             && self.not_compared.is_empty()
     }
@@ -202,6 +224,24 @@ impl Changes {
                 ));
             }
             lines.push(line);
+        }
+        for t in &self.tls_changed {
+            lines.push(match (t.old, t.new) {
+                (_, "dropped") => format!(
+                    "exchanger {} is dropped: its TLSA lookup fails, so DANE senders defer (was {})",
+                    t.exchanger, t.old
+                ),
+                _ => format!(
+                    "TLS senders require of {}: {} -> {}",
+                    t.exchanger, t.old, t.new
+                ),
+            });
+        }
+        if !self.assumed_signed.is_empty() {
+            lines.push(format!(
+                "taken as signed when published, as in live DNS now: {}",
+                self.assumed_signed.join(", ")
+            ));
         }
         if let Some(t) = &self.mx_ttl {
             lines.push(format!("MX TTL: {} s -> {} s", t.old, t.new));
@@ -339,9 +379,9 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
     }
     let name = ctx.domain.name();
     let dest = Destination::Domain(ctx.domain.clone());
-    // Both sides without DNSSEC status: zone files have none, so DANE could
-    // only ever differ by that. (TLS requirements in the diff: not yet.)
-    let opts = sender_view(false);
+    // As the check's own route: with DANE when it has DNSSEC status (zone
+    // files of zones live DNS serves signed count as signed).
+    let opts = sender_view(ctx.route.dnssec.is_some());
     let (old_mx, old_route) = futures::join!(
         resolve(live, name, RecordType::MX),
         route(live, &dest, &opts)
@@ -372,6 +412,14 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
         changes.mx_ttl = Some(TtlChange { old, new });
     }
     address_changes(&mut changes, ctx, live, &old_route, new_route).await;
+    tls_changes(&mut changes, &old_route, new_route);
+    let mut signed: Vec<String> = ctx
+        .zones
+        .assumed_signed()
+        .map(crate::address::display_name)
+        .collect();
+    signed.sort();
+    changes.assumed_signed = signed;
     if changes.verdict.is_some()
         || !changes.mx_added.is_empty()
         || !changes.mx_removed.is_empty()
@@ -381,6 +429,32 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
         changes.cached_for = old_mx.outcome.ttl();
     }
     Some(changes)
+}
+
+/// docs/rules/secure.md: the TLS requirement of each exchanger on both
+/// sides, or `dropped` when its TLSA lookup fails.
+fn tls_changes(changes: &mut Changes, old_route: &Route, new_route: &Route) {
+    let word = |e: &crate::route::Exchanger| -> Option<&'static str> {
+        match e.state {
+            ExchangerState::TlsaLookupFailed => Some("dropped"),
+            ExchangerState::Ok => e.tls.map(|t| t.as_str()),
+            _ => None,
+        }
+    };
+    for old in &old_route.exchangers {
+        let Some(new) = new_route.exchangers.iter().find(|e| e.name == old.name) else {
+            continue;
+        };
+        if let (Some(o), Some(n)) = (word(old), word(new))
+            && o != n
+        {
+            changes.tls_changed.push(TlsChange {
+                exchanger: old.name.clone(),
+                old: o,
+                new: n,
+            });
+        }
+    }
 }
 
 /// The verdict, when it changes. A temporary failure on either side is not

@@ -8,9 +8,11 @@
 //! certificate matches the records (`tlsa-mismatch`) is the SMTP family's
 //! rule: it needs a connection.
 //!
-//! The status comes from the resolver's AD bit; zone files have none. So
-//! these rules run on live DNS only: with `--zone` (and with `--dnssec
-//! off`) they are reported as not run, with the reason.
+//! The status comes from the resolver's AD bit. Zone files have none of
+//! their own: with `--zone` over live DNS, a zone live DNS serves signed
+//! counts as signed (its new version is expected to stay signed), the rest
+//! as unsigned; offline (and with `--dnssec off`) these rules are reported
+//! as not run, with the reason.
 
 use super::{
     Context, DNSSEC_BOGUS, DNSSEC_UNSIGNED, Evidence, Findings, Rule, TLSA_INSECURE,
@@ -35,10 +37,10 @@ pub async fn check(ctx: &Context<'_>, dnssec: bool, out: &mut Findings) {
         out.skipped(&ALL, "--dnssec off: no DNSSEC status, hence no DANE");
         return;
     }
-    if !ctx.zones.is_empty() {
+    if ctx.live.is_none() {
         out.skipped(
             &ALL,
-            "zone files carry no DNSSEC status (mxkit checks no signatures): the DNSSEC and DANE rules run against live DNS",
+            "offline: zone files alone carry no DNSSEC status (mxkit checks no signatures); with live DNS, a zone it serves signed counts as signed",
         );
         return;
     }

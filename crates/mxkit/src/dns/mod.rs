@@ -442,6 +442,24 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
     }
 }
 
+/// `zones`, with each zone whose SOA `live` DNS answers DNSSEC-secure taken
+/// as signed ([`zone::ZoneSet::assume_signed`]): its new version is
+/// expected to stay signed once published, so its TLSA records count in the
+/// pre-publish view of DANE (docs/rules/secure.md, "Where the status comes
+/// from"). The SOA questions go out at once.
+pub async fn signed_as_live<L: Lookup + ?Sized>(zones: &zone::ZoneSet, live: &L) -> zone::ZoneSet {
+    let origins: Vec<&Name> = zones.zones().iter().map(|z| &z.origin).collect();
+    let answers =
+        futures::future::join_all(origins.iter().map(|o| resolve(live, o, RecordType::SOA))).await;
+    let mut marked = zones.clone();
+    for (origin, answer) in origins.into_iter().zip(answers) {
+        if answer.dnssec() == Dnssec::Secure {
+            marked.assume_signed(origin);
+        }
+    }
+    marked
+}
+
 /// Zone files laid over another source: names inside a loaded zone are
 /// answered from the files, the rest by `fallback`, or, with no fallback
 /// (offline), as [`TempError::Offline`].

@@ -82,7 +82,8 @@ impl ZoneSet {
             status,
             answers: answers.into(),
             negative_ttl,
-            authentic: false,
+            // Only for zones live DNS serves signed (`assume_signed`).
+            authentic: zones_used.iter().all(|&z| self.is_signed(z)),
             // Zone data is the authority itself (RFC 1035 section 4.1.1).
             authoritative: true,
             server: format!("zone {}", files.join(", ")).into(),

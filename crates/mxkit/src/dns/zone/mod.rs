@@ -280,6 +280,10 @@ fn fqdn(name: &Name) -> Name {
 pub struct ZoneSet {
     zones: Vec<Zone>,
     by_origin: HashMap<Name, usize>,
+    /// Origins of zones whose answers count as DNSSEC-secure: zones live
+    /// DNS serves signed, whose new version is expected to be signed the
+    /// same way once published ([`ZoneSet::assume_signed`]).
+    signed: std::collections::HashSet<Name>,
 }
 
 impl fmt::Debug for ZoneSet {
@@ -320,5 +324,25 @@ impl ZoneSet {
     /// True when no zone is loaded.
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty()
+    }
+
+    /// Take the answers of the zone at `origin` as DNSSEC-secure (the AD
+    /// bit set), because live DNS serves that zone signed and its new
+    /// version is expected to be signed too when published: the
+    /// pre-publish view of DANE (docs/rules/secure.md, "Where the status
+    /// comes from"). mxkit checks no signature of a zone file. Other zones'
+    /// answers stay insecure.
+    pub fn assume_signed(&mut self, origin: &Name) {
+        self.signed.insert(fqdn(origin));
+    }
+
+    /// The origins taken as signed ([`ZoneSet::assume_signed`]).
+    pub fn assumed_signed(&self) -> impl Iterator<Item = &Name> {
+        self.signed.iter()
+    }
+
+    /// Whether zone `index` is taken as signed.
+    pub(super) fn is_signed(&self, index: usize) -> bool {
+        self.signed.contains(&fqdn(&self.zones[index].origin))
     }
 }
