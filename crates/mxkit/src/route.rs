@@ -280,9 +280,10 @@ pub struct Exchanger {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cname_chain: Vec<String>,
     /// The DNSSEC status of its address lookups (docs/rules/secure.md,
-    /// Rule S1): the weakest of the answers it was routed on. Absent for
-    /// an address literal, an IP-address MX, an exchanger not looked up,
-    /// and with `--dnssec off`.
+    /// Rule S1): the weakest of the answers it was routed on. Present when
+    /// DANE was applied ([`RouteOptions::dane`], not in the default scan):
+    /// absent for an address literal, an IP-address MX, an exchanger not
+    /// looked up, and with `--dnssec off`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnssec: Option<Dnssec>,
     /// Its TLSA lookup, judged (docs/rules/secure.md, Rules S3 to S5):
@@ -290,7 +291,8 @@ pub struct Exchanger {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tlsa: Option<Tlsa>,
     /// What a sender requires of its TLS (docs/rules/secure.md, Rule S4):
-    /// present for every exchanger with usable addresses.
+    /// present for every exchanger with usable addresses when DANE was
+    /// applied (absent in the default scan and with `--dnssec off`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsRequirement>,
     /// The rule that removed it from the plan, for a policy's removal
@@ -530,7 +532,7 @@ fn route_literal(ip: IpAddr, opts: &RouteOptions) -> Route {
         cname_chain: Vec::new(),
         dnssec: None,
         tlsa: None,
-        tls: Some(TlsRequirement::Opportunistic),
+        tls: (opts.dnssec && opts.dane).then_some(TlsRequirement::Opportunistic),
         rule: None,
         detail: None,
     });
@@ -599,8 +601,10 @@ async fn route_domain<L: Lookup + ?Sized>(
     if dane {
         apply_dane(lookup, &mut route, &mut hosts).await;
     }
-    for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
-        host.tls.get_or_insert(TlsRequirement::Opportunistic);
+    if dane {
+        for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
+            host.tls.get_or_insert(TlsRequirement::Opportunistic);
+        }
     }
     build_plan(&mut route, &mut hosts);
     if let Some(limit) = opts.address_limit {
@@ -610,7 +614,7 @@ async fn route_domain<L: Lookup + ?Sized>(
         .candidates
         .is_empty()
         .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
-    route.exchangers = hosts.into_iter().map(|h| h.report(opts.dnssec)).collect();
+    route.exchangers = hosts.into_iter().map(|h| h.report(dane)).collect();
     match failure {
         Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
         None => route,
@@ -1294,16 +1298,16 @@ impl Host {
         }
     }
 
-    /// The exchanger as the route shows it; its DNSSEC status only when
-    /// `dnssec` (the route reports the status).
-    fn report(self, dnssec: bool) -> Exchanger {
+    /// The exchanger as the route shows it; its DNSSEC status (what DANE
+    /// decided on) only when `dane` was applied.
+    fn report(self, dane: bool) -> Exchanger {
         Exchanger {
             preference: self.preference,
             name: self.text,
             addresses: self.addresses,
             state: self.state,
             cname_chain: self.cname_chain.iter().map(display_name).collect(),
-            dnssec: self.dnssec.filter(|_| dnssec),
+            dnssec: self.dnssec.filter(|_| dane),
             tlsa: self.tlsa,
             tls: self.tls,
             rule: self.rule,

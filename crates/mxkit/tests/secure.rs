@@ -321,8 +321,8 @@ async fn s2_dane_under_an_insecure_mx_answer() {
     );
 }
 
-/// `dane: false` (the default scan) asks no TLSA record; `dnssec: false`
-/// neither.
+/// `dane: false` (the default scan) asks no TLSA record and says nothing
+/// of TLS or of the exchangers' status; `dnssec: false` neither.
 #[tokio::test]
 async fn without_dane_no_tlsa_is_asked() {
     let bed = bed();
@@ -341,7 +341,8 @@ async fn without_dane_no_tlsa_is_asked() {
         assert_eq!(route.outcome.code(), "mx");
         let bad = exchanger(&route, "bad-mx.signed.test");
         assert_eq!(bad.tlsa, None);
-        assert_eq!(bad.tls, Some(TlsRequirement::Opportunistic));
+        assert_eq!(bad.tls, None, "not evaluated");
+        assert_eq!(bad.dnssec, None);
     }
 }
 
