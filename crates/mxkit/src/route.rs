@@ -288,8 +288,10 @@ pub struct Exchanger {
     pub dnssec: Option<Dnssec>,
     /// Its TLSA lookup, judged (docs/rules/secure.md, Rules S3 to S5):
     /// present when DANE applies to it (its addresses are secure).
+    /// (Boxed: most exchangers have none, and the route's exchangers are
+    /// moved around in the scan's hot path.)
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tlsa: Option<Tlsa>,
+    pub tlsa: Option<Box<Tlsa>>,
     /// What a sender requires of its TLS (docs/rules/secure.md, Rule S4):
     /// present for every exchanger with usable addresses when DANE was
     /// applied (absent in the default scan and with `--dnssec off`).
@@ -553,9 +555,9 @@ struct Host {
     /// The DNSSEC status of its address lookups.
     dnssec: Option<Dnssec>,
     /// The TLSA answer for its own name, asked together with its addresses.
-    tlsa_early: Option<Answer>,
+    tlsa_early: Option<Box<Answer>>,
     /// Its TLSA lookup, judged (DANE applies).
-    tlsa: Option<Tlsa>,
+    tlsa: Option<Box<Tlsa>>,
     /// What TLS it requires, once known.
     tls: Option<TlsRequirement>,
     rule: Option<&'static str>,
@@ -799,7 +801,7 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
     )
     .await;
     for ((i, _), answer) in tlsa_questions.into_iter().zip(tlsa_answers) {
-        hosts[i].tlsa_early = Some(answer);
+        hosts[i].tlsa_early = Some(Box::new(answer));
     }
     // The questions are grouped by host, in host order.
     let mut answers = questions.into_iter().zip(answers).peekable();
@@ -838,7 +840,7 @@ async fn apply_dane<L: Lookup + ?Sized>(lookup: &L, route: &mut Route, hosts: &m
         })
         .collect();
     while !searching.is_empty() {
-        let asked: Vec<(usize, Name, Option<Answer>)> = searching
+        let asked: Vec<(usize, Name, Option<Box<Answer>>)> = searching
             .iter_mut()
             .map(|(i, bases)| {
                 let base = bases.remove(0);
@@ -852,7 +854,7 @@ async fn apply_dane<L: Lookup + ?Sized>(lookup: &L, route: &mut Route, hosts: &m
             .collect();
         let answers = join_all(asked.iter().map(|(_, base, early)| async move {
             match (early, tlsa_name(base)) {
-                (Some(answer), _) => answer.clone(),
+                (Some(answer), _) => (**answer).clone(),
                 (None, Some(name)) => resolve(lookup, &name, RecordType::TLSA).await,
                 // Too long a name for a TLSA query: nothing can be published there.
                 (None, None) => Answer {
@@ -1246,7 +1248,7 @@ impl Host {
                 self.tls = Some(tls);
             }
         }
-        self.tlsa = Some(tlsa);
+        self.tlsa = Some(Box::new(tlsa));
     }
 
     /// docs/rules/route.md, Rule 19: this host, by one of its names or
