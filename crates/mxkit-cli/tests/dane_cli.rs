@@ -30,17 +30,6 @@ fn addr(host: u8) -> SocketAddr {
     format!("127.0.160.{host}:25").parse().unwrap()
 }
 
-/// A file holding the leaf and then the CA certificate: what a server
-/// presents for DANE-TA (RFC 7672 section 3.1.2: the trust anchor must be
-/// in the chain).
-fn chain(ca: &TestCa, leaf: &std::path::Path) -> PathBuf {
-    let path = leaf.with_extension("chain.pem");
-    let mut text = std::fs::read_to_string(leaf).unwrap();
-    text.push_str(ca.ca_pem());
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn bed() -> Lease<Bed> {
     static BED: Shared<Bed> = Shared::new();
     BED.get(|| {
@@ -53,8 +42,8 @@ fn bed() -> Lease<Bed> {
         let wrong_name = ca.leaf(&["elsewhere.test"]);
         let enc = ca.leaf(&["mx-enc.dane.test"]);
         let stranger = ca.leaf(&["stranger.test"]);
-        let ta_chain = (chain(&ca, &ta.0), ta.1.clone());
-        let wrong_chain = (chain(&ca, &wrong_name.0), wrong_name.1.clone());
+        let ta_chain = (ca.chain_file(&ta.0), ta.1.clone());
+        let wrong_chain = (ca.chain_file(&wrong_name.0), wrong_name.1.clone());
         let ca_path = ca.ca_pem_path();
         let record = |owner: &str, data: String| format!("_25._tcp.{owner} IN TLSA {data}\n");
         let mut zone = String::from(

@@ -11,7 +11,6 @@
 //! TLSA data are computed by openssl. Addresses: 127.0.163.0/24.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -51,14 +50,6 @@ struct Bed {
     _ca: TestCa,
 }
 
-fn chain(ca: &TestCa, leaf: &std::path::Path) -> PathBuf {
-    let path = leaf.with_extension("chain.pem");
-    let mut text = std::fs::read_to_string(leaf).unwrap();
-    text.push_str(ca.ca_pem());
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn start() -> Bed {
     let ca = TestCa::new();
     let ee = ca.leaf(&["mx-ee.dpf.test"]);
@@ -68,7 +59,7 @@ fn start() -> Bed {
     let fail = ca.leaf(&["mx-fail.dpf.test"]);
     let plain = ca.leaf(&["mx.mxpf.test"]);
     let stranger = ca.leaf(&["stranger.test"]);
-    let ta_chain = (chain(&ca, &ta.0), ta.1.clone());
+    let ta_chain = (ca.chain_file(&ta.0), ta.1.clone());
     let ca_path = ca.ca_pem_path();
     let mut signed = String::from(
         "$TTL 300\n\

@@ -104,6 +104,18 @@ impl TestCa {
         (cert_path, key_path)
     }
 
+    /// A file beside `leaf` (a certificate PEM file) holding the leaf and
+    /// then this CA's certificate: the chain a server presents for DANE-TA
+    /// (RFC 7672 section 3.1.2: the trust anchor must be in the chain).
+    pub fn chain_file(&self, leaf: &Path) -> PathBuf {
+        let path = leaf.with_extension("chain.pem");
+        let mut text = fs::read_to_string(leaf)
+            .unwrap_or_else(|e| panic!("testbed::certs: cannot read {}: {e}", leaf.display()));
+        text.push_str(&self.ca_pem);
+        write(&path, &text);
+        path
+    }
+
     /// Like [`TestCa::leaf`], without files: (certificate PEM, key PEM).
     pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
         assert!(
