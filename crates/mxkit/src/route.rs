@@ -425,7 +425,7 @@ impl Route {
     pub fn warn_remote_resolver(&mut self, resolvers: &[std::net::SocketAddr]) {
         let remote: Vec<String> = resolvers
             .iter()
-            .filter(|s| !s.ip().is_loopback())
+            .filter(|s| !s.ip().to_canonical().is_loopback())
             .map(|s| s.to_string())
             .collect();
         if self.dnssec.is_none() || remote.is_empty() {

@@ -354,7 +354,11 @@ async fn the_status_from_a_remote_resolver_is_flagged() {
     let bed = bed();
     let mut route = route_of(&bed, "postmaster@signed.test").await;
     let local: SocketAddr = "127.0.0.1:53".parse().unwrap();
-    route.warn_remote_resolver(&[local, "[::1]:53".parse().unwrap()]);
+    route.warn_remote_resolver(&[
+        local,
+        "[::1]:53".parse().unwrap(),
+        "[::ffff:127.0.0.2]:53".parse().unwrap(),
+    ]);
     assert!(route.warnings.is_empty(), "{:?}", route.warnings);
     route.warn_remote_resolver(&[local, "192.0.2.53:53".parse().unwrap()]);
     let w = &route.warnings[0];

@@ -71,6 +71,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             &options,
         )
         .await;
+        let mut report = report;
+        // docs/rules/secure.md: the status is only as good as the path to
+        // the resolver.
+        report.route.warn_remote_resolver(&sources.remote);
         anyhow::Ok((report, sources.resolvers))
     })?;
 

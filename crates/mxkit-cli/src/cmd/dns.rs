@@ -169,7 +169,7 @@ impl DnsSettings {
         let remote = config
             .servers
             .iter()
-            .filter(|s| !s.ip().is_loopback())
+            .filter(|s| !s.ip().to_canonical().is_loopback())
             .copied()
             .collect();
         let engine = Engine::new(config)

@@ -50,6 +50,14 @@ pub fn text(
         _ => "zone files only (offline)".to_string(),
     };
     writeln!(out, "mxkit check {}: {mode}", report.domain)?;
+    for w in report
+        .route
+        .warnings
+        .iter()
+        .filter(|w| w.code == mxkit::route::DNSSEC_FROM_REMOTE_RESOLVER)
+    {
+        writeln!(out, "note: {} ({})", sanitize(&w.message), w.code)?;
+    }
     for severity in SEVERITIES {
         let group: Vec<_> = report
             .findings
