@@ -560,7 +560,6 @@ struct Host {
     tlsa: Option<Box<Tlsa>>,
     /// What TLS it requires, once known.
     tls: Option<TlsRequirement>,
-    rule: Option<&'static str>,
     soft: bool,
 }
 
@@ -602,8 +601,6 @@ async fn route_domain<L: Lookup + ?Sized>(
     let self_level = truncate_at_self(&mut route, &mut hosts, opts);
     if dane {
         apply_dane(lookup, &mut route, &mut hosts).await;
-    }
-    if dane {
         for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
             host.tls.get_or_insert(TlsRequirement::Opportunistic);
         }
@@ -840,40 +837,38 @@ async fn apply_dane<L: Lookup + ?Sized>(lookup: &L, route: &mut Route, hosts: &m
         })
         .collect();
     while !searching.is_empty() {
-        let asked: Vec<(usize, Name, Option<Box<Answer>>)> = searching
-            .iter_mut()
-            .map(|(i, bases)| {
-                let base = bases.remove(0);
-                let early = if base == hosts[*i].name {
-                    hosts[*i].tlsa_early.take()
-                } else {
-                    None
-                };
-                (*i, base, early)
-            })
-            .collect();
-        let answers = join_all(asked.iter().map(|(_, base, early)| async move {
-            match (early, tlsa_name(base)) {
-                (Some(answer), _) => (**answer).clone(),
-                (None, Some(name)) => resolve(lookup, &name, RecordType::TLSA).await,
-                // Too long a name for a TLSA query: nothing can be published there.
-                (None, None) => Answer {
-                    outcome: Outcome::NoData { negative_ttl: None },
-                    cname_chain: Vec::new(),
-                    authentic: false,
-                    server: "".into(),
-                },
-            }
-        }))
-        .await;
+        // The next base name of every host still searching, with the
+        // answer already at hand for a host's own name.
+        let mut bases = Vec::with_capacity(searching.len());
+        let mut lookups = Vec::with_capacity(searching.len());
+        for (i, left) in &mut searching {
+            let base = left.remove(0);
+            let early = if base == hosts[*i].name {
+                hosts[*i].tlsa_early.take()
+            } else {
+                None
+            };
+            let name = tlsa_name(&base);
+            lookups.push(async move {
+                match (early, name) {
+                    (Some(answer), _) => *answer,
+                    (None, Some(name)) => resolve(lookup, &name, RecordType::TLSA).await,
+                    // Too long a name for a TLSA query: nothing can be
+                    // published there.
+                    (None, None) => Answer {
+                        outcome: Outcome::NoData { negative_ttl: None },
+                        cname_chain: Vec::new(),
+                        authentic: false,
+                        server: "".into(),
+                    },
+                }
+            });
+            bases.push(base);
+        }
+        let answers = join_all(lookups).await;
         let mut next = Vec::new();
-        for ((i, base, _), answer) in asked.into_iter().zip(answers) {
+        for (((i, left), base), answer) in searching.into_iter().zip(bases).zip(answers) {
             let tlsa = Tlsa::judge(&answer, display_name(&base));
-            let left = searching
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, b)| b.clone())
-                .unwrap_or_default();
             if tlsa.is_denial() && !left.is_empty() {
                 next.push((i, left));
             } else {
@@ -1116,7 +1111,6 @@ impl Host {
             tlsa_early: None,
             tlsa: None,
             tls: None,
-            rule: None,
             soft: false,
         }
     }
@@ -1228,7 +1222,6 @@ impl Host {
                     ),
                 );
                 self.state = ExchangerState::TlsaLookupFailed;
-                self.rule = Some("S5");
                 self.addresses.clear();
                 self.detail = Some(why);
             }
@@ -1312,7 +1305,8 @@ impl Host {
             dnssec: self.dnssec.filter(|_| dane),
             tlsa: self.tlsa,
             tls: self.tls,
-            rule: self.rule,
+            // The rule behind a policy's removal.
+            rule: (self.state == ExchangerState::TlsaLookupFailed).then_some("S5"),
             detail: self.detail,
         }
     }

@@ -62,7 +62,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         let direct = EngineDirect::for_check(sources.timeout);
         let live = sources.engine.as_ref().map(|e| e as &dyn Lookup);
         let direct_ref: Option<&dyn Direct> = live.map(|_| &direct as &dyn Direct);
-        let report = mxkit::check::check(
+        let mut report = mxkit::check::check(
             &domain,
             sources.lookup.as_ref(),
             live,
@@ -71,10 +71,9 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             &options,
         )
         .await;
-        let mut report = report;
         // docs/rules/secure.md: the status is only as good as the path to
         // the resolver.
-        report.route.warn_remote_resolver(&sources.remote);
+        report.route.warn_remote_resolver(&sources.servers);
         anyhow::Ok((report, sources.resolvers))
     })?;
 

@@ -49,9 +49,8 @@ pub struct Sources {
     pub timeout: Duration,
     /// The resolvers asked, for reports (`127.0.0.1:53`), or `offline`.
     pub resolvers: String,
-    /// The resolvers asked that are not on a loopback address: their AD
-    /// bit crosses a network (docs/rules/secure.md).
-    pub remote: Vec<SocketAddr>,
+    /// The resolvers asked (none offline), for `Route::warn_remote_resolver`.
+    pub servers: Vec<SocketAddr>,
     /// The `--zone` files, with the zones live DNS serves signed taken as
     /// signed (`ZoneSet::assume_signed`).
     pub zones: ZoneSet,
@@ -147,7 +146,7 @@ impl DnsSettings {
                 engine: None,
                 timeout: self.timeout.unwrap_or(mxkit::dns::engine::DEFAULT_TIMEOUT),
                 resolvers: "offline".into(),
-                remote: Vec::new(),
+                servers: Vec::new(),
                 zones: self.zones.clone(),
             });
         }
@@ -166,12 +165,7 @@ impl DnsSettings {
             .collect::<Vec<_>>()
             .join(", ");
         let timeout = config.timeout;
-        let remote = config
-            .servers
-            .iter()
-            .filter(|s| !s.ip().to_canonical().is_loopback())
-            .copied()
-            .collect();
+        let servers = config.servers.clone();
         let engine = Engine::new(config)
             .await
             .context("cannot open DNS sockets")?;
@@ -193,7 +187,7 @@ impl DnsSettings {
             engine: Some(engine),
             timeout,
             resolvers,
-            remote,
+            servers,
             zones,
         })
     }
@@ -209,7 +203,7 @@ impl DnsSettings {
             dnssec: self.dnssec,
             ..options.clone()
         };
-        let (lookup, remote): (Arc<dyn Lookup>, _) = match dest {
+        let (lookup, servers): (Arc<dyn Lookup>, _) = match dest {
             Destination::Literal(_) => (
                 Arc::new(Overlay {
                     zones: ZoneSet::default(),
@@ -219,11 +213,11 @@ impl DnsSettings {
             ),
             Destination::Domain(_) => {
                 let sources = self.sources().await?;
-                (sources.lookup, sources.remote)
+                (sources.lookup, sources.servers)
             }
         };
         let mut route = mxkit::route::route(lookup.as_ref(), dest, &options).await;
-        route.warn_remote_resolver(&remote);
+        route.warn_remote_resolver(&servers);
         Ok(route)
     }
 }

@@ -102,10 +102,10 @@ impl Need {
     pub(crate) fn word(&self) -> &'static str {
         match self {
             Need::Off => "off",
-            Need::Opportunistic => "opportunistic",
+            Need::Opportunistic => TlsRequirement::Opportunistic.as_str(),
             Need::Pkix => "required",
-            Need::Encrypt => "dane-encrypt",
-            Need::Dane(_) => "dane",
+            Need::Encrypt => TlsRequirement::DaneEncrypt.as_str(),
+            Need::Dane(_) => TlsRequirement::Dane.as_str(),
         }
     }
 }
