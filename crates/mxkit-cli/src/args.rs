@@ -294,6 +294,10 @@ pub struct RouteArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
+    /// MTA-STS and trust anchors.
+    #[command(flatten)]
+    pub secure: SecureArgs,
+
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -346,6 +350,52 @@ pub struct DnsArgs {
     pub dnssec: DnssecArg,
 }
 
+/// The MTA-STS flags and the trust anchors, shared by `route`, `check`,
+/// `probe` and `send` (docs/rules/secure.md, Rules S7 to S11).
+#[derive(Args, Debug)]
+pub struct SecureArgs {
+    /// MTA-STS (RFC 8461): `on` looks up the domain's `_mta-sts` record,
+    /// fetches its policy over HTTPS (through mxkit's DNS, so --server and
+    /// --zone apply; never offline), keeps it in the cache and applies it:
+    /// in enforce mode exchangers its mx patterns do not match leave the
+    /// plan and the rest need a certificate valid for their name. `off`:
+    /// none of this.
+    #[arg(long = "mta-sts", value_enum, default_value_t = OnOffArg::On, value_name = "MODE")]
+    pub mta_sts: OnOffArg,
+
+    /// Use FILE as DOMAIN's MTA-STS policy instead of fetching it: try a
+    /// policy before publishing it (with --zone and --offline, the zone
+    /// too). Repeatable.
+    #[arg(long = "mta-sts-policy", value_name = "DOMAIN=FILE")]
+    pub mta_sts_policy: Vec<String>,
+
+    /// Where fetched policies are kept, one file per domain, for their
+    /// max_age (default: $XDG_CACHE_HOME/mxkit/mta-sts, else
+    /// ~/.cache/mxkit/mta-sts); `none`: fetch every time, keep nothing.
+    #[arg(long = "mta-sts-cache", value_name = "DIR|none")]
+    pub mta_sts_cache: Option<String>,
+
+    /// The deadline of one policy fetch, from the DNS question to the last
+    /// octet (500ms, 10s, 2m; default 10s).
+    #[arg(long = "mta-sts-timeout", value_name = "DUR")]
+    pub mta_sts_timeout: Option<String>,
+
+    /// Trust the certificates in this PEM file instead of the built-in
+    /// Mozilla roots: for STARTTLS certificates and MTA-STS policy fetches
+    /// alike.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `--mta-sts`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOffArg {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// `--dnssec`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DnssecArg {
@@ -365,6 +415,10 @@ pub struct CheckArgs {
     /// Where DNS answers come from.
     #[command(flatten)]
     pub dns: DnsArgs,
+
+    /// MTA-STS and trust anchors.
+    #[command(flatten)]
+    pub secure: SecureArgs,
 
     /// Output format: text for people, json (one object), nagios (a
     /// monitoring-plugins status line with perfdata, then details).
@@ -480,11 +534,6 @@ pub struct SmtpArgs {
     #[arg(long, value_name = "DUR")]
     pub smtp_timeout: Option<String>,
 
-    /// Trust the certificates in this PEM file instead of the built-in
-    /// Mozilla roots.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-
     /// Print every line sent and received, swaks-style (`->`/`<-` in clear,
     /// `~>`/`<~` inside TLS), with timestamps.
     #[arg(long)]
@@ -562,6 +611,10 @@ pub struct ProbeArgs {
     /// SMTP settings.
     #[command(flatten)]
     pub smtp: SmtpArgs,
+
+    /// MTA-STS and trust anchors.
+    #[command(flatten)]
+    pub secure: SecureArgs,
 }
 
 /// `mxkit send`.
@@ -607,6 +660,10 @@ pub struct SendArgs {
     /// SMTP settings.
     #[command(flatten)]
     pub smtp: SmtpArgs,
+
+    /// MTA-STS and trust anchors.
+    #[command(flatten)]
+    pub secure: SecureArgs,
 }
 
 /// `mxkit scan`.

@@ -132,7 +132,8 @@ pub enum TlsaStatus {
 }
 
 /// What a sender requires of an exchanger's TLS. Serialized as
-/// `"dane"`, `"dane-encrypt"`, `"opportunistic"`.
+/// `"dane"`, `"dane-encrypt"`, `"mta-sts"`, `"mta-sts-testing"`,
+/// `"opportunistic"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum TlsRequirement {
     /// TLS, with a certificate that a usable TLSA record matches (Rule S6).
@@ -142,6 +143,15 @@ pub enum TlsRequirement {
     /// (Rule S4; Postfix's `encrypt`).
     #[serde(rename = "dane-encrypt")]
     DaneEncrypt,
+    /// TLS with a PKIX-valid certificate naming the exchanger: an MTA-STS
+    /// policy in `enforce` mode (docs/rules/secure.md, Rule S11).
+    #[serde(rename = "mta-sts")]
+    MtaSts,
+    /// An MTA-STS policy in `testing` mode: the certificate is checked as
+    /// for `mta-sts` and a failure reported, but delivery goes on as
+    /// `opportunistic` (Rule S11).
+    #[serde(rename = "mta-sts-testing")]
+    MtaStsTesting,
     /// TLS when the server offers it (RFC 3207), plaintext otherwise.
     #[serde(rename = "opportunistic")]
     Opportunistic,
@@ -153,6 +163,8 @@ impl TlsRequirement {
         match self {
             TlsRequirement::Dane => "dane",
             TlsRequirement::DaneEncrypt => "dane-encrypt",
+            TlsRequirement::MtaSts => "mta-sts",
+            TlsRequirement::MtaStsTesting => "mta-sts-testing",
             TlsRequirement::Opportunistic => "opportunistic",
         }
     }

@@ -15,17 +15,23 @@
 //! into "no MX" (postalserver/postal#2833).
 //!
 //! DANE (docs/rules/secure.md, Rules S2 to S5) removes exchangers whose
-//! TLSA lookup failed and says what TLS each one requires.
+//! TLSA lookup failed and says what TLS each one requires; an MTA-STS
+//! policy (Rules S7 to S11, [`crate::mta_sts`]) in `enforce` mode removes
+//! the exchangers its `mx` patterns do not match and requires PKIX for the
+//! rest, except where DANE already decided.
 //!
 //! Cost: a domain takes two sequential round trips: the MX query, then every
 //! A/AAAA query of every exchanger at once, with the TLSA queries of every
 //! exchanger when the MX answer was secure (a signed zone is likely to have
 //! signed hosts). A TLSA lookup costs a third round trip only where it could
 //! not be foreseen: a secure host under an insecure MX answer, or an alias
-//! whose target is asked first (Rule S3).
+//! whose target is asked first (Rule S3). MTA-STS asks its two TXT
+//! records with the MX query and fetches the policy (HTTPS, when not cached)
+//! while the addresses are looked up.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use futures::future::join_all;
 use rand::SeedableRng;
@@ -36,6 +42,7 @@ use serde::Serialize;
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
 use crate::dane::{TlsRequirement, Tlsa, tlsa_name};
 use crate::dns::{Answer, Dnssec, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
+use crate::mta_sts::{self, MtaSts, MtaStsConfig, Policy};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -98,6 +105,12 @@ pub struct RouteOptions {
     /// failed, and say what TLS each one requires. Needs `dnssec`. On by
     /// default; `scan` turns it off unless `--secure`.
     pub dane: bool,
+    /// Apply MTA-STS (docs/rules/secure.md, Rules S7 to S11) and show
+    /// TLS-RPT (Rule S12): ask the `_mta-sts` and `_smtp._tls` TXT records,
+    /// find the policy as `config` says (fetch, cache, files) and apply it.
+    /// `None` (the default for the library and the scan): neither is
+    /// asked, and the route's `mta_sts` and `tls_rpt` are absent.
+    pub mta_sts: Option<Arc<MtaStsConfig>>,
 }
 
 impl Default for RouteOptions {
@@ -112,6 +125,7 @@ impl Default for RouteOptions {
             seed: None,
             dnssec: true,
             dane: true,
+            mta_sts: None,
         }
     }
 }
@@ -164,13 +178,17 @@ pub enum RouteKind {
     /// (docs/rules/secure.md, Rule S5; Postfix "4.7.5 TLSA lookup error").
     /// Temporary.
     TlsaLookupFailed,
+    /// Every exchanger left was removed by the domain's MTA-STS policy in
+    /// `enforce` mode (docs/rules/secure.md, Rule S11). Temporary: RFC 8461
+    /// section 5 has senders retry, since the policy may be updated.
+    MtaStsMismatch,
     /// The address itself is malformed. Permanent.
     InvalidAddress,
 }
 
 impl RouteKind {
     /// Every kind, in declaration order.
-    pub const ALL: [RouteKind; 11] = [
+    pub const ALL: [RouteKind; 12] = [
         RouteKind::Mx,
         RouteKind::ImplicitMx,
         RouteKind::AddressLiteral,
@@ -181,6 +199,7 @@ impl RouteKind {
         RouteKind::NoPrimaryRelay,
         RouteKind::DnsTemporary,
         RouteKind::TlsaLookupFailed,
+        RouteKind::MtaStsMismatch,
         RouteKind::InvalidAddress,
     ];
 
@@ -195,9 +214,10 @@ impl RouteKind {
             RouteKind::Mx | RouteKind::ImplicitMx | RouteKind::AddressLiteral => {
                 RouteVerdict::Deliverable
             }
-            RouteKind::NoPrimaryRelay | RouteKind::DnsTemporary | RouteKind::TlsaLookupFailed => {
-                RouteVerdict::Temporary
-            }
+            RouteKind::NoPrimaryRelay
+            | RouteKind::DnsTemporary
+            | RouteKind::TlsaLookupFailed
+            | RouteKind::MtaStsMismatch => RouteVerdict::Temporary,
             RouteKind::NullMx
             | RouteKind::NoSuchDomain
             | RouteKind::NoUsableExchanger
@@ -219,6 +239,7 @@ impl RouteKind {
             RouteKind::NoPrimaryRelay => "no_primary_relay",
             RouteKind::DnsTemporary => "dns_temporary",
             RouteKind::TlsaLookupFailed => "tlsa_lookup_failed",
+            RouteKind::MtaStsMismatch => "mta_sts_mismatch",
             RouteKind::InvalidAddress => "invalid_address",
         }
     }
@@ -298,7 +319,8 @@ pub struct Exchanger {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsRequirement>,
     /// The rule that removed it from the plan, for a policy's removal
-    /// (`"S5"`: its TLSA lookup failed).
+    /// (`"S5"`: its TLSA lookup failed; `"S11"`: an MTA-STS policy in
+    /// `enforce` mode matches it with none of its `mx` patterns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'static str>,
     /// Details for people.
@@ -332,6 +354,10 @@ pub enum ExchangerState {
     /// Its addresses are secure and its TLSA lookup failed: not used now
     /// (docs/rules/secure.md, Rule S5).
     TlsaLookupFailed,
+    /// The domain's MTA-STS policy is in `enforce` mode and none of its
+    /// `mx` patterns matches this exchanger: not used
+    /// (docs/rules/secure.md, Rules S10 and S11).
+    MtaStsMismatch,
     /// Not looked up.
     NotLookedUp,
 }
@@ -344,7 +370,8 @@ pub struct Warning {
     /// `duplicate_exchanger`, `duplicate_address`, `null_mx_mixed`,
     /// `domain_is_cname`, `address_limit`, `self_truncated`,
     /// `dnssec_from_remote_resolver`, `tlsa_lookup_failed`,
-    /// `dane_mx_insecure`.
+    /// `dane_mx_insecure`, `mta_sts_mismatch`, `mta_sts_dane_wins`,
+    /// `mta_sts_error`, `mta_sts_cache_failed`.
     pub code: &'static str,
     /// For people.
     pub message: String,
@@ -392,6 +419,16 @@ pub struct Route {
     /// an address literal, an address that could not be parsed, and with
     /// `--dnssec off`.
     pub dnssec: Option<Dnssec>,
+    /// The MTA-STS policy a sender applies (docs/rules/secure.md, Rules S7
+    /// to S11): absent when MTA-STS was not looked at
+    /// ([`RouteOptions::mta_sts`] off, an address literal, a route that
+    /// ended at the MX answer); `null` when the domain has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mta_sts: Option<Option<MtaSts>>,
+    /// The TLS-RPT `rua` list (docs/rules/secure.md, Rule S12): absent when
+    /// not looked at, `null` when the domain publishes no valid record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_rpt: Option<Option<Vec<String>>>,
     /// Things worth knowing.
     pub warnings: Vec<Warning>,
     /// Why there is no delivery (absent when deliverable).
@@ -411,6 +448,8 @@ impl Route {
             cname_chain: Vec::new(),
             ttl: None,
             dnssec: None,
+            mta_sts: None,
+            tls_rpt: None,
             warnings: Vec::new(),
             error: None,
         }
@@ -579,7 +618,23 @@ async fn route_domain<L: Lookup + ?Sized>(
     opts: &RouteOptions,
 ) -> Route {
     let mut route = Route::new(text.to_string());
-    let mx = resolve(lookup, name, RecordType::MX).await;
+    let sts = opts.mta_sts.as_deref();
+    let (mx, sts_txt) = match sts {
+        Some(_) => {
+            let (mx, (sts_txt, rpt_txt)) = futures::future::join(
+                resolve(lookup, name, RecordType::MX),
+                policy_records(lookup, name),
+            )
+            .await;
+            route.tls_rpt = Some(rpt_txt.and_then(|a| {
+                mta_sts::tlsrpt_records(&mta_sts::txt_strings(&a.outcome))
+                    .valid
+                    .map(|r| r.rua)
+            }));
+            (mx, sts_txt)
+        }
+        None => (resolve(lookup, name, RecordType::MX).await, None),
+    };
     let mut hosts = match exchangers(&mut route, &mx, name, text, opts) {
         Ok(hosts) => hosts,
         Err(Failure { kind, dsn, message }) => return route.fail(kind, dsn, message),
@@ -589,18 +644,33 @@ async fn route_domain<L: Lookup + ?Sized>(
     let dane = opts.dnssec && opts.dane;
     // A secure MX answer: ask the TLSA records with the addresses.
     let early_tlsa = dane && route.dnssec == Some(Dnssec::Secure);
-    look_up_addresses(
+    // The policy is found (fetched, when it must be) while the addresses
+    // are looked up.
+    let policy = async {
+        match (sts, &sts_txt) {
+            (Some(config), Some(txt)) => {
+                Some(mta_sts::discover(lookup, text, txt, config, mta_sts::now()).await)
+            }
+            _ => None,
+        }
+    };
+    let addresses = look_up_addresses(
         lookup,
         &mut route,
         &mut hosts,
         implicit,
         opts.family,
         early_tlsa,
-    )
-    .await;
+    );
+    let ((), discovery) = futures::future::join(addresses, policy).await;
     let self_level = truncate_at_self(&mut route, &mut hosts, opts);
     if dane {
         apply_dane(lookup, &mut route, &mut hosts).await;
+    }
+    if let Some(discovery) = discovery {
+        take_policy(&mut route, &mut hosts, discovery);
+    }
+    if dane || route.mta_sts.is_some() {
         for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
             host.tls.get_or_insert(TlsRequirement::Opportunistic);
         }
@@ -617,6 +687,93 @@ async fn route_domain<L: Lookup + ?Sized>(
     match failure {
         Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
         None => route,
+    }
+}
+
+/// The `_mta-sts` and `_smtp._tls` TXT answers of a domain (both `None`
+/// for a name too long to prefix).
+async fn policy_records<L: Lookup + ?Sized>(
+    lookup: &L,
+    name: &Name,
+) -> (Option<Answer>, Option<Answer>) {
+    let Some((sts, rpt)) = mta_sts::record_names(name) else {
+        return (None, None);
+    };
+    let (sts, rpt) = futures::future::join(
+        resolve(lookup, &sts, RecordType::TXT),
+        resolve(lookup, &rpt, RecordType::TXT),
+    )
+    .await;
+    (Some(sts), Some(rpt))
+}
+
+/// docs/rules/secure.md, Rules S9 and S11: record what MTA-STS discovery
+/// found, then apply the policy.
+fn take_policy(route: &mut Route, hosts: &mut [Host], discovery: mta_sts::Discovery) {
+    if let Some(why) = discovery.cache_error {
+        route.warn("mta_sts_cache_failed", why);
+    }
+    if let Some(error) = discovery.mta_sts.as_ref().and_then(|m| m.error.clone()) {
+        route.warn("mta_sts_error", error);
+    }
+    if let Some(policy) = discovery.mta_sts.as_ref().and_then(|m| m.policy.as_ref()) {
+        apply_mta_sts(route, hosts, policy);
+    }
+    route.mta_sts = Some(discovery.mta_sts);
+}
+
+/// docs/rules/secure.md, Rules S10 and S11. `enforce`: exchangers that no
+/// `mx` pattern matches leave the plan, the rest require PKIX (`mta-sts`);
+/// `testing`: nothing leaves, mismatches are reported, the rest are checked
+/// and reported (`mta-sts-testing`); `none`: nothing. DANE wins: a host
+/// that requires `dane` keeps it (RFC 8461 section 2), and a host whose TLSA
+/// lookup failed stays out (Rule S5: never rescued).
+fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
+    let (requirement, enforce) = match policy.mode {
+        mta_sts::Mode::Enforce => (TlsRequirement::MtaSts, true),
+        mta_sts::Mode::Testing => (TlsRequirement::MtaStsTesting, false),
+        mta_sts::Mode::None => return,
+    };
+    let patterns = policy.mx.join(", ");
+    for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
+        let matches = policy.matches(&host.text);
+        if host.tls == Some(TlsRequirement::Dane) {
+            if !matches {
+                route.warn(
+                    "mta_sts_dane_wins",
+                    format!(
+                        "exchanger {} matches none of the MTA-STS mx patterns ({patterns}), but it has usable TLSA records: DANE applies, not MTA-STS (RFC 8461 section 2)",
+                        host.text
+                    ),
+                );
+            }
+            continue;
+        }
+        if matches {
+            host.tls = Some(requirement);
+        } else if enforce {
+            route.warn(
+                "mta_sts_mismatch",
+                format!(
+                    "exchanger {} is not used: the MTA-STS policy (enforce) allows only {patterns}",
+                    host.text
+                ),
+            );
+            host.state = ExchangerState::MtaStsMismatch;
+            host.addresses.clear();
+            host.detail = Some(format!(
+                "matches none of the MTA-STS mx patterns: {patterns}"
+            ));
+        } else {
+            route.warn(
+                "mta_sts_mismatch",
+                format!(
+                    "exchanger {} matches none of the MTA-STS mx patterns ({patterns}): used, since the policy is in testing mode; under enforce it would not be",
+                    host.text
+                ),
+            );
+            host.tls = Some(TlsRequirement::Opportunistic);
+        }
     }
 }
 
@@ -975,6 +1132,19 @@ fn no_candidate(
             ),
         };
     }
+    if hosts
+        .iter()
+        .any(|h| h.state == ExchangerState::MtaStsMismatch)
+    {
+        // docs/rules/secure.md, Rule S11: deferred, the policy may change.
+        return Failure {
+            kind: RouteKind::MtaStsMismatch,
+            dsn: "4.7.5",
+            message: format!(
+                "no exchanger of {text} can be used: its MTA-STS policy (enforce) matches none of those with an address (RFC 8461 section 4.1)"
+            ),
+        };
+    }
     if hosts.iter().any(|h| h.soft && h.addresses.is_empty()) {
         return Failure {
             kind: RouteKind::DnsTemporary,
@@ -1306,7 +1476,11 @@ impl Host {
             tlsa: self.tlsa,
             tls: self.tls,
             // The rule behind a policy's removal.
-            rule: (self.state == ExchangerState::TlsaLookupFailed).then_some("S5"),
+            rule: match self.state {
+                ExchangerState::TlsaLookupFailed => Some("S5"),
+                ExchangerState::MtaStsMismatch => Some("S11"),
+                _ => None,
+            },
             detail: self.detail,
         }
     }

@@ -637,6 +637,8 @@ fn unreadable(input: &str, why: &str) -> Route {
         cname_chain: Vec::new(),
         ttl: None,
         dnssec: None,
+        mta_sts: None,
+        tls_rpt: None,
         warnings: Vec::new(),
         error: Some(RouteError {
             code: RouteKind::InvalidAddress.code(),

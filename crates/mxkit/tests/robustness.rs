@@ -413,6 +413,7 @@ fn options() -> impl Strategy<Value = RouteOptions> {
                     seed: Some(seed),
                     dnssec,
                     dane: dnssec,
+                    mta_sts: None,
                 }
             },
         )

@@ -363,6 +363,8 @@ fn route_to(targets: &[SocketAddr]) -> (Route, SmtpOptions) {
         cname_chain: Vec::new(),
         ttl: None,
         dnssec: None,
+        mta_sts: None,
+        tls_rpt: None,
         warnings: Vec::new(),
         error: None,
     };

@@ -3,6 +3,7 @@
 pub mod blackhole;
 pub mod certs;
 pub mod fault;
+pub mod https;
 pub mod knot;
 pub mod postfix;
 pub mod postgres;
@@ -13,5 +14,6 @@ pub mod scanmix;
 pub mod shared;
 pub mod smtp_client;
 pub mod smtp_sink;
+pub mod sts;
 pub mod sys;
 pub mod unbound;

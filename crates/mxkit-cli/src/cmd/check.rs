@@ -48,12 +48,17 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     } else if dns.offline {
         SmtpCheck::Skip("offline: the exchangers were not probed over SMTP".into())
     } else {
-        SmtpCheck::probe(host_name(), domain.as_str())
+        let mut smtp = SmtpCheck::probe(host_name(), domain.as_str());
+        if let SmtpCheck::Run(opts) = &mut smtp {
+            opts.roots = super::secure::roots(&args.secure)?;
+        }
+        smtp
     };
     let options = CheckOptions {
         policy,
         smtp,
         dnssec: dns.dnssec,
+        mta_sts: super::secure::mta_sts(&args.secure, dns.offline)?,
     };
 
     let (report, resolvers) = runtime()?.block_on(async {

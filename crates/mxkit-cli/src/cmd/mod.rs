@@ -1,7 +1,7 @@
 //! One module per subcommand: typed arguments -> validated options -> library
 //! call -> report -> exit code. The flags several share are converted once:
 //! `dns` (where answers come from), `plan` (how a plan is built), `smtp`
-//! (how a walk talks SMTP); `common` holds the rest they share.
+//! (how a walk talks SMTP), `secure` (MTA-STS and trust anchors); `common` holds the rest they share.
 
 pub mod check;
 pub mod common;
@@ -10,6 +10,7 @@ pub mod plan;
 pub mod probe;
 pub mod route;
 pub mod scan;
+pub mod secure;
 pub mod send;
 pub mod smtp;
 pub mod trap;

@@ -27,8 +27,10 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         matches!(address.destination, Destination::Domain(_)),
     )?;
     let limit = if args.all { None } else { Some(5) };
-    let plan = super::plan::options(&args.plan, false, limit)?;
-    let mut opts = super::smtp::options(&args.smtp, &domain, Timeouts::probe())?;
+    let mut plan = super::plan::options(&args.plan, false, limit)?;
+    plan.mta_sts = super::secure::mta_sts(&args.secure, dns.offline)?;
+    let roots = super::secure::roots(&args.secure)?;
+    let mut opts = super::smtp::options(&args.smtp, roots, &domain, Timeouts::probe())?;
     opts.stop_after = match args.stop_after {
         StopArg::Connect => Stage::Connect,
         StopArg::Greeting => Stage::Greeting,

@@ -27,7 +27,8 @@ fn settings(args: &RouteArgs) -> Result<Settings> {
         &args.dns,
         matches!(address.destination, Destination::Domain(_)),
     )?;
-    let options = super::plan::options(&args.plan, true, None)?;
+    let mut options = super::plan::options(&args.plan, true, None)?;
+    options.mta_sts = super::secure::mta_sts(&args.secure, dns.offline)?;
     Ok(Settings {
         address,
         dns,

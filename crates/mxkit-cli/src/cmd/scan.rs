@@ -91,6 +91,11 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     let mut route = super::plan::options(&args.plan, true, None)?;
     // The default scan asks no TLSA records (docs/rules/secure.md).
     route.dane = args.secure;
+    // --secure: the DNS half of MTA-STS and TLS-RPT (their TXT records),
+    // never a policy fetch.
+    route.mta_sts = args
+        .secure
+        .then(|| std::sync::Arc::new(mxkit::mta_sts::MtaStsConfig::default()));
     let dns = DnsSettings {
         servers,
         zones,

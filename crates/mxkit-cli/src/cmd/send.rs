@@ -72,14 +72,17 @@ pub fn run(args: SendArgs) -> Result<u8> {
             .values()
             .any(|(d, _)| matches!(d, Destination::Domain(_))),
     )?;
-    let plan = super::plan::options(&args.plan, false, Some(5))?;
+    let mut plan = super::plan::options(&args.plan, false, Some(5))?;
+    plan.mta_sts = super::secure::mta_sts(&args.secure, dns.offline)?;
+    let roots = super::secure::roots(&args.secure)?;
 
     let rt = runtime()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut worst = exit::OK;
     let mut results = Vec::new();
     for (domain, (dest, rcpts)) in &groups {
-        let mut opts = super::smtp::options(&args.smtp, domain, Timeouts::deliver())?;
+        let mut opts =
+            super::smtp::options(&args.smtp, roots.clone(), domain, Timeouts::deliver())?;
         opts.mail_from = args.from.clone();
         opts.rcpt_to = rcpts.clone();
         let route = rt.block_on(dns.route(dest, &plan))?;

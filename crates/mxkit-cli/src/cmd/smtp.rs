@@ -19,6 +19,7 @@ const MAX_HELO: usize = 255;
 /// network work, as a usage error: the EHLO name, the port, the CA file.
 pub fn options(
     args: &SmtpArgs,
+    roots: Roots,
     recipient_domain: &str,
     mut timeouts: Timeouts,
 ) -> Result<SmtpOptions> {
@@ -41,27 +42,6 @@ pub fn options(
         timeouts.data_done = t;
         timeouts.quit = t.min(timeouts.quit);
     }
-    let roots = match &args.ca_file {
-        Some(path) => {
-            let roots = Roots::PemFile(path.clone());
-            // Read now: a file that is missing, unreadable or holds no
-            // certificate would otherwise fail every attempt, after DNS.
-            if let Err(e) = roots.load() {
-                let reason = match e {
-                    SmtpError::CaFile { detail, .. } => detail,
-                    other => other.to_string(),
-                };
-                return Err(Usage::about(
-                    Some("--ca-file"),
-                    &path.display().to_string(),
-                    format!("cannot use it: {reason}"),
-                )
-                .into());
-            }
-            roots
-        }
-        None => Roots::WebPki,
-    };
     let mut opts = SmtpOptions::new(helo, recipient_domain);
     opts.port = args.port;
     opts.tls = match args.tls {

@@ -36,6 +36,7 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
             }
         }
     }
+    policy_lines(out, route, &d)?;
     writeln!(out)?;
 
     if !route.exchangers.is_empty() {
@@ -65,6 +66,58 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
         )?;
     }
     verdict(out, route)
+}
+
+/// The MTA-STS policy in force and the TLS-RPT addresses, when looked at
+/// (docs/rules/secure.md, Rules S7 to S12).
+fn policy_lines(out: &mut impl Write, route: &Route, alias: &str) -> io::Result<()> {
+    match &route.mta_sts {
+        Some(Some(sts)) => match (sts.mode, sts.source) {
+            (Some(mode), Some(source)) => {
+                let id = sts
+                    .id
+                    .as_deref()
+                    .map(|i| format!("id {}, ", sanitize(i)))
+                    .unwrap_or_default();
+                let source = match source {
+                    mxkit::mta_sts::Source::Fetched => "fetched",
+                    mxkit::mta_sts::Source::Cache => "from the cache",
+                    mxkit::mta_sts::Source::File => "from the file given",
+                };
+                let mx: Vec<String> = sts.mx.iter().map(|m| sanitize(m)).collect();
+                writeln!(
+                    out,
+                    "{alias} MTA-STS policy: {} ({id}max_age {}, {source}){}{}",
+                    mode.as_str(),
+                    sts.max_age.unwrap_or(0),
+                    if mx.is_empty() { "" } else { ": mx " },
+                    mx.join(", ")
+                )?;
+            }
+            _ => writeln!(
+                out,
+                "{alias} MTA-STS policy: none applied ({})",
+                sanitize(sts.error.as_deref().unwrap_or("no policy"))
+            )?,
+        },
+        Some(None) => writeln!(out, "{alias} has no MTA-STS policy")?,
+        None => {}
+    }
+    match &route.tls_rpt {
+        Some(Some(rua)) => {
+            let rua: Vec<String> = rua.iter().map(|r| sanitize(r)).collect();
+            writeln!(
+                out,
+                "{alias} TLS reports (TLS-RPT) go to {}",
+                rua.join(", ")
+            )?
+        }
+        Some(None) if route.mta_sts.as_ref().is_some_and(Option::is_some) => {
+            writeln!(out, "{alias} has no TLS-RPT record")?
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
@@ -100,6 +153,9 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
             ExchangerState::SelfHost => "this host (self): level dropped",
             ExchangerState::BelowSelf => "not more preferred than this host: dropped",
             ExchangerState::TlsaLookupFailed => "TLSA lookup failed: not used now (Rule S5)",
+            ExchangerState::MtaStsMismatch => {
+                "not in the MTA-STS policy (enforce): not used (Rule S11)"
+            }
             ExchangerState::Ok | ExchangerState::NotLookedUp => "not used",
         };
         // The detail, unless a warning below gives it (once is enough).
@@ -161,15 +217,27 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
 /// opportunistic (docs/rules/secure.md, Rule S4).
 fn tls_note(route: &Route, exchanger: &str) -> Option<String> {
     let e = route.exchangers.iter().find(|e| e.name == exchanger)?;
-    let tlsa = e.tlsa.as_ref()?;
-    let base = sanitize(&tlsa.base);
+    let base = || {
+        e.tlsa
+            .as_ref()
+            .map(|t| sanitize(&t.base))
+            .unwrap_or_else(|| sanitize(exchanger))
+    };
     match e.tls? {
         TlsRequirement::Dane => Some(format!(
-            "DANE: TLS, certificate must match _25._tcp.{base} TLSA"
+            "DANE: TLS, certificate must match _25._tcp.{} TLSA",
+            base()
         )),
         TlsRequirement::DaneEncrypt => Some(format!(
-            "DANE: TLS required, any certificate (_25._tcp.{base} TLSA unusable)"
+            "DANE: TLS required, any certificate (_25._tcp.{} TLSA unusable)",
+            base()
         )),
+        TlsRequirement::MtaSts => {
+            Some("MTA-STS: TLS, certificate must be valid for this name".to_string())
+        }
+        TlsRequirement::MtaStsTesting => {
+            Some("MTA-STS testing: certificate checked and reported, not required".to_string())
+        }
         TlsRequirement::Opportunistic => None,
     }
 }

@@ -123,8 +123,10 @@ pub struct AddressChange {
 }
 
 /// An exchanger on both sides whose TLS requirement changes: `dane`,
-/// `dane-encrypt`, `opportunistic`, or `dropped` (its TLSA lookup failed:
-/// not used, docs/rules/secure.md, Rule S5).
+/// `dane-encrypt`, `mta-sts`, `mta-sts-testing`, `opportunistic`,
+/// `dropped` (its TLSA lookup failed: not used, docs/rules/secure.md, Rule
+/// S5) or `removed` (an MTA-STS policy in enforce mode does not list it,
+/// Rule S11).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TlsChange {
     /// The exchanger, lower case, no final dot.
@@ -229,6 +231,10 @@ impl Changes {
             lines.push(match (t.old, t.new) {
                 (_, "dropped") => format!(
                     "exchanger {} is dropped: its TLSA lookup fails, so DANE senders defer (was {})",
+                    t.exchanger, t.old
+                ),
+                (_, "removed") => format!(
+                    "exchanger {} is removed: the MTA-STS policy (enforce) does not list it (was {})",
                     t.exchanger, t.old
                 ),
                 _ => format!(
@@ -381,7 +387,14 @@ pub async fn changes(ctx: &Context<'_>, live: &dyn Lookup) -> Option<Changes> {
     let dest = Destination::Domain(ctx.domain.clone());
     // As the check's own route: with DANE when it has DNSSEC status (zone
     // files of zones live DNS serves signed count as signed).
-    let opts = sender_view(ctx.route.dnssec.is_some());
+    // Live DNS now: the policy published now, not a file being tried.
+    let live_sts = ctx.mta_sts.map(|c| {
+        std::sync::Arc::new(crate::mta_sts::MtaStsConfig {
+            files: Vec::new(),
+            ..(**c).clone()
+        })
+    });
+    let opts = sender_view(ctx.route.dnssec.is_some(), live_sts.as_ref());
     let (old_mx, old_route) = futures::join!(
         resolve(live, name, RecordType::MX),
         route(live, &dest, &opts)
@@ -437,6 +450,7 @@ fn tls_changes(changes: &mut Changes, old_route: &Route, new_route: &Route) {
     let word = |e: &crate::route::Exchanger| -> Option<&'static str> {
         match e.state {
             ExchangerState::TlsaLookupFailed => Some("dropped"),
+            ExchangerState::MtaStsMismatch => Some("removed"),
             ExchangerState::Ok => e.tls.map(|t| t.as_str()),
             _ => None,
         }

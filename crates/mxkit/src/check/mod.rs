@@ -25,6 +25,7 @@
 pub mod addresses;
 pub mod diff;
 mod error;
+pub mod mta_sts;
 pub mod nameservers;
 pub mod records;
 pub mod reverse;
@@ -35,12 +36,14 @@ pub mod zonefile;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::address::Domain;
 use crate::dns::zone::{ZoneRecord, ZoneSet};
 use crate::dns::{Answer, Lookup, Name, RData, RecordType, resolve};
+use crate::mta_sts::MtaStsConfig;
 use crate::route::{Route, RouteOptions, route};
 
 pub use error::PolicyError;
@@ -188,6 +191,22 @@ rules! {
         "the certificate an exchanger presents matches none of its usable TLSA records: DANE senders do not deliver to it";
     TLSA_NO_ROLLOVER = "tlsa-no-rollover", "MX19", Notice, "RFC 7671 section 8.1",
         "an exchanger has a single DANE-EE record: the next key change breaks delivery unless a record for the new key is published first";
+    MTA_STS_RECORD_INVALID = "mta-sts-record-invalid", "MX26", Error, "RFC 8461 section 3.1",
+        "the _mta-sts TXT record is missing (beside a policy), duplicated or malformed: senders apply no policy";
+    MTA_STS_POLICY_UNREACHABLE = "mta-sts-policy-unreachable", "MX26", Error, "RFC 8461 section 3.3",
+        "the MTA-STS policy cannot be fetched (DNS, connection, TLS, redirect, status, timeout): senders apply no policy, or a stale cached one";
+    MTA_STS_POLICY_INVALID = "mta-sts-policy-invalid", "MX26", Error, "RFC 8461 sections 3.2 and 3.3",
+        "the MTA-STS policy is not a valid policy file (syntax, content type, size, max_age): senders apply no policy";
+    MTA_STS_MX_MISMATCH = "mta-sts-mx-mismatch", "MX26", Error, "RFC 8461 section 4.1",
+        "an exchanger matches none of the MTA-STS mx patterns: enforcing senders do not deliver to it (warning in testing mode)";
+    MTA_STS_CERTIFICATE = "mta-sts-certificate", "MX26", Error, "RFC 8461 section 4.2",
+        "an exchanger's certificate is not PKIX-valid for its name: enforcing senders do not deliver to it (warning in testing mode)";
+    MTA_STS_ID_STALE = "mta-sts-id-stale", "MX26", Warning, "RFC 8461 sections 3.1 and 5.1",
+        "the policy changed but the TXT id did not: senders keep the policy they cached";
+    TLS_RPT_MISSING = "tls-rpt-missing", "MX26", Notice, "RFC 8460 section 3",
+        "DANE or MTA-STS is published without a TLS-RPT record: nobody hears of failed deliveries";
+    TLS_RPT_INVALID = "tls-rpt-invalid", "MX26", Warning, "RFC 8460 section 3",
+        "the _smtp._tls TXT record is malformed or duplicated: senders send no reports";
     ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
 }
@@ -489,6 +508,10 @@ pub struct CheckOptions {
     /// Whether the lookups have a DNSSEC status (`--dnssec ad`, the
     /// default) and the DNSSEC and DANE rules run ([`secure`]).
     pub dnssec: bool,
+    /// MTA-STS (`--mta-sts on`, [`mta_sts`]): how policies are fetched,
+    /// and the policy files to try (`--mta-sts-policy`). `None`: the
+    /// MTA-STS and TLS-RPT rules are skipped.
+    pub mta_sts: Option<Arc<MtaStsConfig>>,
 }
 
 impl Default for CheckOptions {
@@ -497,6 +520,7 @@ impl Default for CheckOptions {
             policy: Policy::default(),
             smtp: smtp::SmtpCheck::default(),
             dnssec: true,
+            mta_sts: None,
         }
     }
 }
@@ -519,6 +543,8 @@ pub struct Context<'a> {
     /// The delivery plan, through `lookup`, seen as a plain sender (no self,
     /// no limit, IP-address MX refused, loopback not treated as self).
     pub route: &'a Route,
+    /// The MTA-STS settings ([`CheckOptions::mta_sts`]).
+    pub mta_sts: Option<&'a Arc<MtaStsConfig>>,
 }
 
 impl Context<'_> {
@@ -612,13 +638,21 @@ impl Context<'_> {
 }
 
 /// The route options a check uses: a plain sender's view, with DANE as
-/// `dnssec` says.
-pub fn sender_view(dnssec: bool) -> RouteOptions {
+/// `dnssec` says and MTA-STS as `mta_sts` says. A check judges what is
+/// published now: its route fetches the policy rather than read a cached
+/// one.
+pub fn sender_view(dnssec: bool, mta_sts: Option<&Arc<MtaStsConfig>>) -> RouteOptions {
     RouteOptions {
         loopback_is_self: false,
         seed: Some(0),
         dnssec,
         dane: dnssec,
+        mta_sts: mta_sts.map(|c| {
+            Arc::new(MtaStsConfig {
+                cache: None,
+                ..(**c).clone()
+            })
+        }),
         ..RouteOptions::default()
     }
 }
@@ -640,7 +674,7 @@ pub async fn check(
     let route = route(
         lookup,
         &crate::address::Destination::Domain(domain.clone()),
-        &sender_view(options.dnssec),
+        &sender_view(options.dnssec, options.mta_sts.as_ref()),
     )
     .await;
     let ctx = Context {
@@ -651,6 +685,7 @@ pub async fn check(
         zones,
         mx: &mx,
         route: &route,
+        mta_sts: options.mta_sts.as_ref(),
     };
     let mut findings = Findings::new(options.policy.clone());
     zonefile::check(&ctx, &mut findings);
@@ -659,6 +694,7 @@ pub async fn check(
     nameservers::check(&ctx, &mut findings).await;
     reverse::check(&ctx, &mut findings).await;
     secure::check(&ctx, options.dnssec, &mut findings).await;
+    mta_sts::check(&ctx, &mut findings).await;
     smtp::check(&ctx, &options.smtp, &mut findings).await;
     let changes = match (live, zones.is_empty()) {
         (Some(live), false) => diff::changes(&ctx, live).await,

@@ -106,13 +106,19 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
     }
     let none_reachable = !attempts.iter().any(connected);
     for a in &attempts {
-        attempt_findings(out, a, opts.port, none_reachable);
+        attempt_findings(ctx, out, a, opts.port, none_reachable);
     }
 }
 
 /// The findings on one address: unreachable; else its greeting, then
 /// STARTTLS and the certificate when it greeted with 220.
-fn attempt_findings(out: &mut Findings, a: &Attempt, port: u16, none_reachable: bool) {
+fn attempt_findings(
+    ctx: &Context<'_>,
+    out: &mut Findings,
+    a: &Attempt,
+    port: u16,
+    none_reachable: bool,
+) {
     let subject = format!(
         "{} [{}]:{}",
         a.candidate.exchanger, a.candidate.address, port
@@ -128,8 +134,74 @@ fn attempt_findings(out: &mut Findings, a: &Attempt, port: u16, none_reachable: 
     if dane_mismatch(out, a, &subject) {
         return;
     }
+    // An MTA-STS policy in enforce mode failed the handshake: that is the
+    // finding, not a STARTTLS problem.
+    if sts_certificate(ctx, out, a, &subject)
+        && a.tls.as_ref().is_some_and(|t| t.policy == "mta-sts")
+    {
+        return;
+    }
     starttls(out, a, &subject, &evidence);
     certificate(out, a, &subject);
+}
+
+/// `mta-sts-certificate` (docs/rules/secure.md, Rule S11): the exchanger
+/// falls under the domain's MTA-STS policy and its certificate is not
+/// PKIX-valid for its name. True when it fired.
+fn sts_certificate(ctx: &Context<'_>, out: &mut Findings, a: &Attempt, subject: &str) -> bool {
+    let Some(t) = &a.tls else {
+        return false;
+    };
+    if !t.policy.starts_with("mta-sts") || t.verified_by.is_some() || t.certificate.is_none() {
+        return false;
+    }
+    let problems = pkix_problems(t, &a.candidate.exchanger);
+    if problems.is_empty() {
+        return false;
+    }
+    let evidence = Evidence {
+        source: subject.to_string(),
+        query: Some("STARTTLS".into()),
+        answer: describe(t),
+    };
+    super::mta_sts::certificate(
+        ctx,
+        out,
+        &a.candidate.exchanger,
+        subject,
+        &problems,
+        evidence,
+    )
+}
+
+/// Why a certificate is not PKIX-valid for `exchanger`.
+fn pkix_problems(t: &crate::smtp::TlsReport, exchanger: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !t.chain_trusted {
+        problems.push(format!(
+            "the certificate chain is not trusted ({})",
+            t.chain_error.as_deref().unwrap_or("unknown reason")
+        ));
+    }
+    if !t.mx_name_matches {
+        problems.push(format!("the certificate does not name {exchanger}"));
+    }
+    problems
+}
+
+/// The presented certificate, for evidence.
+fn describe(t: &crate::smtp::TlsReport) -> String {
+    t.certificate
+        .as_ref()
+        .map(|c| {
+            format!(
+                "subject {}, SAN {}, issuer {}",
+                c.subject,
+                c.sans.join(" "),
+                c.issuer
+            )
+        })
+        .unwrap_or_else(|| "no certificate".into())
 }
 
 /// `tlsa-mismatch` (docs/rules/secure.md, Rule S6): the exchanger requires
@@ -296,34 +368,11 @@ fn certificate(out: &mut Findings, a: &Attempt, subject: &str) {
     if t.verified_by.is_some_and(|by| by.starts_with("dane")) {
         return;
     }
-    let mut problems = Vec::new();
-    if !t.chain_trusted {
-        problems.push(format!(
-            "the certificate chain is not trusted ({})",
-            t.chain_error.as_deref().unwrap_or("unknown reason")
-        ));
-    }
-    if !t.mx_name_matches {
-        problems.push(format!(
-            "the certificate does not name {}",
-            a.candidate.exchanger
-        ));
-    }
+    let problems = pkix_problems(t, &a.candidate.exchanger);
     if problems.is_empty() {
         return;
     }
-    let cert = t
-        .certificate
-        .as_ref()
-        .map(|c| {
-            format!(
-                "subject {}, SAN {}, issuer {}",
-                c.subject,
-                c.sans.join(" "),
-                c.issuer
-            )
-        })
-        .unwrap_or_else(|| "no certificate".into());
+    let cert = describe(t);
     out.add(
         &SMTP_CERTIFICATE,
         subject,

@@ -144,7 +144,10 @@ pub enum TlsMode {
     /// certificate a usable TLSA record matches (DANE-EE: the leaf or its
     /// key; DANE-TA: a chain that verifies to the matching certificate and
     /// a leaf naming the host), SNI the TLSA base name; `dane-encrypt`:
-    /// STARTTLS with any certificate; otherwise [`TlsMode::Opportunistic`].
+    /// STARTTLS with any certificate; `mta-sts` (an MTA-STS policy in
+    /// `enforce` mode, Rule S11): STARTTLS with a PKIX-valid certificate
+    /// naming the exchanger; `mta-sts-testing`: as opportunistic, with the
+    /// PKIX verdict reported; otherwise [`TlsMode::Opportunistic`].
     /// A requirement not met fails the attempt softly at
     /// [`Stage::Starttls`]: the walk moves on, never to plaintext. The
     /// default.

@@ -147,7 +147,7 @@ pub(crate) async fn attempt(
     let mut session = Session::new(ctx, candidate, target, need);
     let outcome = match session.connect_and_run(mode, pending, true).await {
         Flow::Done(outcome) => outcome,
-        Flow::TlsFailed(e) if session.need == Need::Opportunistic => {
+        Flow::TlsFailed(e) if session.need.falls_back() => {
             session.info(format!(
                 "{e}: retrying {target} in plaintext (opportunistic TLS)"
             ));
@@ -765,9 +765,7 @@ impl<'a> Session<'a> {
             .await
         {
             Ok(_) => {}
-            Err(SmtpError::Rejected { reply, .. })
-                if need == Need::Opportunistic && reply.code != 421 =>
-            {
+            Err(SmtpError::Rejected { reply, .. }) if need.falls_back() && reply.code != 421 => {
                 self.info(format!(
                     "STARTTLS refused ({reply}): continuing in plaintext"
                 ));

@@ -58,6 +58,12 @@ pub(crate) enum Need {
     Encrypt,
     /// STARTTLS mandatory, a certificate a usable TLSA record matches.
     Dane(Arc<Dane>),
+    /// An MTA-STS policy in `enforce` mode (docs/rules/secure.md, Rule
+    /// S11): as [`Need::Pkix`], reported as `mta-sts`.
+    MtaSts,
+    /// An MTA-STS policy in `testing` mode: as [`Need::Opportunistic`],
+    /// with the PKIX verdict reported (`verified_by` or `error`).
+    MtaStsTesting,
 }
 
 /// What DANE verification needs of one host.
@@ -87,6 +93,8 @@ impl Need {
                         records: tlsa.usable().cloned().collect(),
                     })),
                     Some((Some(TlsRequirement::DaneEncrypt), _)) => Need::Encrypt,
+                    Some((Some(TlsRequirement::MtaSts), _)) => Need::MtaSts,
+                    Some((Some(TlsRequirement::MtaStsTesting), _)) => Need::MtaStsTesting,
                     _ => Need::Opportunistic,
                 }
             }
@@ -95,7 +103,17 @@ impl Need {
 
     /// TLS must be used: no plaintext, not even after a failed handshake.
     pub(crate) fn mandatory(&self) -> bool {
-        matches!(self, Need::Pkix | Need::Encrypt | Need::Dane(_))
+        matches!(
+            self,
+            Need::Pkix | Need::Encrypt | Need::Dane(_) | Need::MtaSts
+        )
+    }
+
+    /// A failed handshake or a refused STARTTLS may be followed by
+    /// plaintext (RFC 7435; RFC 8461 section 5: testing mode delivers as
+    /// without a policy).
+    pub(crate) fn falls_back(&self) -> bool {
+        matches!(self, Need::Opportunistic | Need::MtaStsTesting)
     }
 
     /// Its word in reports (`tls.policy`).
@@ -106,6 +124,8 @@ impl Need {
             Need::Pkix => "required",
             Need::Encrypt => TlsRequirement::DaneEncrypt.as_str(),
             Need::Dane(_) => TlsRequirement::Dane.as_str(),
+            Need::MtaSts => TlsRequirement::MtaSts.as_str(),
+            Need::MtaStsTesting => TlsRequirement::MtaStsTesting.as_str(),
         }
     }
 }
@@ -349,13 +369,32 @@ impl ServerCertVerifier for ReportingVerifier {
         }
         let verdict = match &self.need {
             Need::Off | Need::Opportunistic | Need::Encrypt => Ok(()),
-            Need::Pkix if !found.chain_trusted => result.map(|_| ()),
-            Need::Pkix if !found.mx_name_matches => Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName,
-            )),
-            Need::Pkix => {
-                found.verified_by = Some("pkix");
-                Ok(())
+            Need::Pkix | Need::MtaSts | Need::MtaStsTesting => {
+                let verdict = if !found.chain_trusted {
+                    result.map(|_| ())
+                } else if !found.mx_name_matches {
+                    Err(rustls::Error::InvalidCertificate(
+                        CertificateError::NotValidForName,
+                    ))
+                } else {
+                    found.verified_by = Some("pkix");
+                    Ok(())
+                };
+                if let Err(e) = &verdict
+                    && self.need != Need::Pkix
+                {
+                    // docs/rules/secure.md, Rule S11: say why the
+                    // certificate fails the policy.
+                    found.error = Some(format!(
+                        "the certificate is not PKIX-valid for {}: {e}",
+                        self.mx_name
+                    ));
+                }
+                match self.need {
+                    // Testing mode reports and goes on.
+                    Need::MtaStsTesting => Ok(()),
+                    _ => verdict,
+                }
             }
             Need::Dane(dane) => {
                 let chain = DaneChain {
