@@ -449,3 +449,71 @@ fn probe_requires_pkix_under_enforce() {
         "{f}"
     );
 }
+
+/// `scan --secure` reads the `_mta-sts` and `_smtp._tls` records (Rules S7
+/// and S12), never HTTPS; the default scan reads neither.
+#[test]
+fn scan_secure_reads_the_records_and_fetches_nothing() {
+    let bed = bed();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("domains.txt");
+    fs::write(&input, "mixed.sts.test\ngood.sts.test\n").unwrap();
+    let server = bed.knot.addr().to_string();
+    let run = |secure: bool| {
+        let mut cmd = Command::cargo_bin("mxkit").unwrap();
+        cmd.args([
+            "scan",
+            &input.display().to_string(),
+            "--server",
+            &server,
+            "--no-progress",
+        ]);
+        if secure {
+            cmd.arg("--secure");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(json)
+            .collect();
+        lines
+    };
+    let lines = run(true);
+    let mixed = lines
+        .iter()
+        .find(|l| l["input"] == "mixed.sts.test")
+        .unwrap();
+    assert_eq!(mixed["mta_sts"]["id"], "1");
+    assert_eq!(mixed["mta_sts"]["mode"], Value::Null);
+    assert!(
+        mixed["mta_sts"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not fetched")
+    );
+    assert!(
+        !mixed["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "mta_sts_error")
+    );
+    let good = lines
+        .iter()
+        .find(|l| l["input"] == "good.sts.test")
+        .unwrap();
+    assert_eq!(good["tls_rpt"][0], "mailto:tls-reports@good.sts.test");
+    assert_eq!(bed.fetches("mixed.sts.test"), 0);
+    for line in run(false) {
+        assert!(
+            line.get("mta_sts").is_none() && line.get("tls_rpt").is_none(),
+            "{line}"
+        );
+    }
+}

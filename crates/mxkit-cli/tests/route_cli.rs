@@ -272,11 +272,21 @@ fn case09_rfc5321_5_1_servfail_is_temporary_and_domain_a_unused() {
     is(&j, "temporary", "dns_temporary");
     assert_eq!(j["error"]["dsn"], "4.4.3");
     assert!(j["error"]["message"].as_str().unwrap().contains("SERVFAIL"));
+    // No A or AAAA fallback: the MX query, and the MTA-STS and TLS-RPT
+    // records asked beside it (docs/rules/secure.md, Rules S7 and S12).
     assert!(
-        server.queries().iter().all(|q| q.1 == "MX"),
+        server
+            .queries()
+            .iter()
+            .all(|q| q.1 == "MX" || (q.1 == "TXT" && is_policy_record(&q.0))),
         "{:?}",
         server.queries()
     );
+}
+
+/// The two policy records asked with the MX query.
+fn is_policy_record(name: &str) -> bool {
+    name.starts_with("_mta-sts.") || name.starts_with("_smtp._tls.")
 }
 
 #[test]
@@ -399,8 +409,13 @@ fn case42_rfc5321_5_1_no_search_list() {
     let server = FaultServer::start(|req| Reply::nxdomain(req, 300, 300));
     let j = with(server.addr(), &["user@intranet"], 2);
     is(&j, "permanent", "no_such_domain");
-    let asked: Vec<String> = server.queries().iter().map(|q| q.0.clone()).collect();
-    assert_eq!(asked, ["intranet."]);
+    // No search list, for the policy records either.
+    let mut asked: Vec<String> = server.queries().iter().map(|q| q.0.clone()).collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["_mta-sts.intranet.", "_smtp._tls.intranet.", "intranet."]
+    );
 }
 
 #[test]

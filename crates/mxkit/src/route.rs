@@ -668,7 +668,8 @@ async fn route_domain<L: Lookup + ?Sized>(
         apply_dane(lookup, &mut route, &mut hosts).await;
     }
     if let Some(discovery) = discovery {
-        take_policy(&mut route, &mut hosts, discovery);
+        let dns_only = sts.is_some_and(MtaStsConfig::dns_only);
+        take_policy(&mut route, &mut hosts, discovery, dns_only);
     }
     if dane || route.mta_sts.is_some() {
         for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
@@ -709,11 +710,21 @@ async fn policy_records<L: Lookup + ?Sized>(
 
 /// docs/rules/secure.md, Rules S9 and S11: record what MTA-STS discovery
 /// found, then apply the policy.
-fn take_policy(route: &mut Route, hosts: &mut [Host], discovery: mta_sts::Discovery) {
+/// `dns_only`: the configuration fetches nothing and has neither files nor
+/// a cache (`scan --secure`): the record is shown, and that its policy was
+/// not fetched is no news worth a warning.
+fn take_policy(
+    route: &mut Route,
+    hosts: &mut [Host],
+    discovery: mta_sts::Discovery,
+    dns_only: bool,
+) {
     if let Some(why) = discovery.cache_error {
         route.warn("mta_sts_cache_failed", why);
     }
-    if let Some(error) = discovery.mta_sts.as_ref().and_then(|m| m.error.clone()) {
+    if let Some(error) = discovery.mta_sts.as_ref().and_then(|m| m.error.clone())
+        && !dns_only
+    {
         route.warn("mta_sts_error", error);
     }
     if let Some(policy) = discovery.mta_sts.as_ref().and_then(|m| m.policy.as_ref()) {

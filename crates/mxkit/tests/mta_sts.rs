@@ -412,3 +412,71 @@ async fn a_policy_file_replaces_the_fetch() {
     assert_eq!(sts.mode, None);
     assert!(sts.error.unwrap().contains("fetching is off"));
 }
+
+/// Rule S11 with DANE, on the signed zones behind a validating unbound
+/// (`testdata/secure`): a host with usable TLSA records keeps `dane` though
+/// the policy does not list it; a host whose TLSA lookup fails stays out
+/// though the policy lists it; a host without TLSA records takes
+/// `mta-sts`; a host with only unusable records, unlisted, is removed.
+#[tokio::test]
+async fn s11_dane_wins_and_is_never_rescued() {
+    use mxkit::dns::Dnssec;
+    use testbed::https::{Behavior, PolicyServer, Site};
+    let secure = testbed::unbound::Validating::testdata();
+    let ca = testbed::certs::TestCa::new();
+    let _https = PolicyServer::start(
+        "127.0.171.2:443".parse().unwrap(),
+        &ca,
+        vec![Site::new(
+            "mta-sts.stsdane.signed.test",
+            Behavior::policy(&testbed::sts::enforce(
+                "bad-mx.signed.test\nmx: bare-mx.signed.test",
+            )),
+        )],
+    );
+    let mut cfg = EngineConfig::new(vec![secure.resolver()]);
+    cfg.timeout = Duration::from_secs(2);
+    cfg.attempts = 2;
+    cfg.dnssec_ok = true;
+    let e = Engine::new(cfg).await.unwrap();
+    let roots = Roots::PemFile(ca.ca_pem_path()).load().unwrap();
+    let opts = RouteOptions {
+        seed: Some(1),
+        loopback_is_self: false,
+        mta_sts: Some(Arc::new(MtaStsConfig {
+            fetcher: Some(Fetcher::new(roots, Duration::from_secs(3))),
+            ..MtaStsConfig::default()
+        })),
+        ..RouteOptions::default()
+    };
+    let route = route_input(&e, "stsdane.signed.test", &opts).await;
+    assert_eq!(route.dnssec, Some(Dnssec::Secure));
+    assert_eq!(
+        route.mta_sts.clone().flatten().unwrap().mode,
+        Some(Mode::Enforce),
+        "{route:#?}"
+    );
+    assert_eq!(tls(&route, "mx.signed.test"), Some(TlsRequirement::Dane));
+    assert!(route.warnings.iter().any(|w| w.code == "mta_sts_dane_wins"));
+    assert_eq!(
+        state(&route, "bad-mx.signed.test"),
+        ExchangerState::TlsaLookupFailed
+    );
+    assert_eq!(
+        tls(&route, "bare-mx.signed.test"),
+        Some(TlsRequirement::MtaSts)
+    );
+    assert_eq!(
+        state(&route, "enc-mx.signed.test"),
+        ExchangerState::MtaStsMismatch
+    );
+    let planned: Vec<&str> = route
+        .candidates
+        .iter()
+        .map(|c| c.exchanger.as_str())
+        .collect();
+    assert_eq!(
+        planned,
+        vec!["mx.signed.test", "mx.signed.test", "bare-mx.signed.test"]
+    );
+}

@@ -191,21 +191,21 @@ rules! {
         "the certificate an exchanger presents matches none of its usable TLSA records: DANE senders do not deliver to it";
     TLSA_NO_ROLLOVER = "tlsa-no-rollover", "MX19", Notice, "RFC 7671 section 8.1",
         "an exchanger has a single DANE-EE record: the next key change breaks delivery unless a record for the new key is published first";
-    MTA_STS_RECORD_INVALID = "mta-sts-record-invalid", "MX26", Error, "RFC 8461 section 3.1",
+    MTA_STS_RECORD_INVALID = "mta-sts-record-invalid", "MX27", Error, "RFC 8461 section 3.1",
         "the _mta-sts TXT record is missing (beside a policy), duplicated or malformed: senders apply no policy";
-    MTA_STS_POLICY_UNREACHABLE = "mta-sts-policy-unreachable", "MX26", Error, "RFC 8461 section 3.3",
+    MTA_STS_POLICY_UNREACHABLE = "mta-sts-policy-unreachable", "MX28", Error, "RFC 8461 section 3.3",
         "the MTA-STS policy cannot be fetched (DNS, connection, TLS, redirect, status, timeout): senders apply no policy, or a stale cached one";
-    MTA_STS_POLICY_INVALID = "mta-sts-policy-invalid", "MX26", Error, "RFC 8461 sections 3.2 and 3.3",
+    MTA_STS_POLICY_INVALID = "mta-sts-policy-invalid", "MX28", Error, "RFC 8461 sections 3.2 and 3.3",
         "the MTA-STS policy is not a valid policy file (syntax, content type, size, max_age): senders apply no policy";
-    MTA_STS_MX_MISMATCH = "mta-sts-mx-mismatch", "MX26", Error, "RFC 8461 section 4.1",
+    MTA_STS_MX_MISMATCH = "mta-sts-mx-mismatch", "MX29", Error, "RFC 8461 section 4.1",
         "an exchanger matches none of the MTA-STS mx patterns: enforcing senders do not deliver to it (warning in testing mode)";
-    MTA_STS_CERTIFICATE = "mta-sts-certificate", "MX26", Error, "RFC 8461 section 4.2",
+    MTA_STS_CERTIFICATE = "mta-sts-certificate", "MX29", Error, "RFC 8461 section 4.2",
         "an exchanger's certificate is not PKIX-valid for its name: enforcing senders do not deliver to it (warning in testing mode)";
-    MTA_STS_ID_STALE = "mta-sts-id-stale", "MX26", Warning, "RFC 8461 sections 3.1 and 5.1",
+    MTA_STS_ID_STALE = "mta-sts-id-stale", "MX28", Warning, "RFC 8461 sections 3.1 and 5.1",
         "the policy changed but the TXT id did not: senders keep the policy they cached";
-    TLS_RPT_MISSING = "tls-rpt-missing", "MX26", Notice, "RFC 8460 section 3",
+    TLS_RPT_MISSING = "tls-rpt-missing", "MX30", Notice, "RFC 8460 section 3",
         "DANE or MTA-STS is published without a TLS-RPT record: nobody hears of failed deliveries";
-    TLS_RPT_INVALID = "tls-rpt-invalid", "MX26", Warning, "RFC 8460 section 3",
+    TLS_RPT_INVALID = "tls-rpt-invalid", "MX30", Warning, "RFC 8460 section 3",
         "the _smtp._tls TXT record is malformed or duplicated: senders send no reports";
     ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";

@@ -1,4 +1,4 @@
-//! Rules: MTA-STS and TLS-RPT (docs/rules/check.md, row MX26;
+//! Rules: MTA-STS and TLS-RPT (docs/rules/check.md, rows MX27 to MX30;
 //! docs/rules/secure.md, Rules S7 to S12).
 //!
 //! The records are read through the check's view (zone files over live

@@ -5,7 +5,7 @@
 //! `--server`, `--zone`, `--offline` and the test bed apply to the fetch as
 //! to everything else; the connection is ours (tokio TCP, tokio-rustls with
 //! a PKIX verifier for `mta-sts.<domain>` over the chosen roots) and hyper
-//! speaks HTTP/1.1 over it (docs/design.md, "The HTTPS client"). No
+//! speaks HTTP/1.1 over it (docs/design.md, "Chosen dependencies": why hyper). No
 //! redirect is followed, no cache header is sent or honoured, the status
 //! must be 200 and the type `text/plain`, the body is read to at most
 //! [`MAX_POLICY_SIZE`] octets, and the whole fetch, from the first DNS

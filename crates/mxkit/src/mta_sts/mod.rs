@@ -41,6 +41,14 @@ pub struct MtaStsConfig {
     pub cache: Option<Cache>,
 }
 
+impl MtaStsConfig {
+    /// Nothing is fetched, no file given, no cache: only the records are
+    /// read (`scan --secure`).
+    pub fn dns_only(&self) -> bool {
+        self.fetcher.is_none() && self.files.is_empty() && self.cache.is_none()
+    }
+}
+
 /// Where the policy in force came from. Serialized in lower case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
