@@ -385,12 +385,16 @@ fn probe_requires_pkix_under_enforce() {
     let cache = tempfile::tempdir().unwrap();
     let bad = "127.0.174.1:25".parse().unwrap();
     let good = "127.0.174.2:25".parse().unwrap();
-    let _postfix = Postfix::start(&[
-        PostfixInstance::new(bad, "mx-bad.probe.sts.test")
-            .tls(bed.ca.leaf(&["www.probe.sts.test"])),
-        PostfixInstance::new(good, "mx-good.probe.sts.test")
-            .tls(bed.ca.leaf(&["mx-good.probe.sts.test"])),
-    ]);
+    let postfix = Postfix::start_with(
+        &[
+            PostfixInstance::new(bad, "mx-bad.probe.sts.test")
+                .tls(bed.ca.leaf(&["www.probe.sts.test"])),
+            PostfixInstance::new(good, "mx-good.probe.sts.test")
+                .tls(bed.ca.leaf(&["mx-good.probe.sts.test"])),
+        ],
+        &["probe.sts.test"],
+        &[],
+    );
     let (code, out, err) = mxkit(
         &bed,
         cache.path(),
@@ -426,6 +430,33 @@ fn probe_requires_pkix_under_enforce() {
     let second = &attempts[1]["tls"];
     assert_eq!(second["policy"], "mta-sts");
     assert_eq!(second["verified_by"], "pkix");
+
+    // send walks the same way: the first host's certificate fails the
+    // policy, the message goes to the second over verified TLS.
+    let (code, out, err) = mxkit(
+        &bed,
+        cache.path(),
+        &[
+            "send",
+            "--from",
+            "a@example.net",
+            "--to",
+            "john@probe.sts.test",
+            "--seed",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    let walk = &v["domains"][0]["walk"];
+    let attempts = walk["attempts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(attempts[0]["outcome"]["stage"], "starttls", "{v:#}");
+    assert_eq!(attempts[0]["plaintext_fallback"], false);
+    assert_eq!(attempts[1]["tls"]["verified_by"], "pkix", "{v:#}");
+    postfix.wait_for_messages(1, std::time::Duration::from_secs(20));
 
     let (_, out, _) = mxkit(
         &bed,

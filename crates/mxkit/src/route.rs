@@ -671,7 +671,12 @@ async fn route_domain<L: Lookup + ?Sized>(
         let dns_only = sts.is_some_and(MtaStsConfig::dns_only);
         take_policy(&mut route, &mut hosts, discovery, dns_only);
     }
-    if dane || route.mta_sts.is_some() {
+    // What TLS each host requires, wherever DANE or a policy decided it.
+    let policy_applied = route
+        .mta_sts
+        .as_ref()
+        .is_some_and(|m| m.as_ref().is_some_and(|m| m.policy.is_some()));
+    if dane || policy_applied {
         for host in hosts.iter_mut().filter(|h| h.state == ExchangerState::Ok) {
             host.tls.get_or_insert(TlsRequirement::Opportunistic);
         }
@@ -1130,31 +1135,28 @@ fn no_candidate(
             ),
         };
     }
-    if hosts
-        .iter()
-        .any(|h| h.state == ExchangerState::TlsaLookupFailed)
-    {
-        // docs/rules/secure.md, Rule S5: never downgraded, deferred.
-        return Failure {
-            kind: RouteKind::TlsaLookupFailed,
-            dsn: "4.7.5",
-            message: format!(
-                "no exchanger of {text} can be used now: the TLSA lookup failed for every secure exchanger left (RFC 7672 section 2.2)"
-            ),
-        };
-    }
-    if hosts
-        .iter()
-        .any(|h| h.state == ExchangerState::MtaStsMismatch)
-    {
-        // docs/rules/secure.md, Rule S11: deferred, the policy may change.
-        return Failure {
-            kind: RouteKind::MtaStsMismatch,
-            dsn: "4.7.5",
-            message: format!(
-                "no exchanger of {text} can be used: its MTA-STS policy (enforce) matches none of those with an address (RFC 8461 section 4.1)"
-            ),
-        };
+    // docs/rules/secure.md: hosts a policy removed. Deferred, never
+    // downgraded (Rule S5), and the policy may change (Rule S11).
+    let removed = [
+        (
+            ExchangerState::TlsaLookupFailed,
+            RouteKind::TlsaLookupFailed,
+            "the TLSA lookup failed for every secure exchanger left (RFC 7672 section 2.2)",
+        ),
+        (
+            ExchangerState::MtaStsMismatch,
+            RouteKind::MtaStsMismatch,
+            "its MTA-STS policy (enforce) matches none of those with an address (RFC 8461 section 4.1)",
+        ),
+    ];
+    for (state, kind, why) in removed {
+        if hosts.iter().any(|h| h.state == state) {
+            return Failure {
+                kind,
+                dsn: "4.7.5",
+                message: format!("no exchanger of {text} can be used now: {why}"),
+            };
+        }
     }
     if hosts.iter().any(|h| h.soft && h.addresses.is_empty()) {
         return Failure {

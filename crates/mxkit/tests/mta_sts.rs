@@ -480,3 +480,34 @@ async fn s11_dane_wins_and_is_never_rescued() {
         vec!["mx.signed.test", "mx.signed.test", "bare-mx.signed.test"]
     );
 }
+
+/// Rule S9: a cache that cannot be written is a warning; the fetched
+/// policy still applies.
+#[tokio::test]
+async fn s9_an_unwritable_cache_is_a_warning() {
+    let bed = bed();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let config = MtaStsConfig {
+        fetcher: Some(fetcher(&bed, Duration::from_secs(3))),
+        cache: Some(Cache::new(file.join("mta-sts"))),
+        ..MtaStsConfig::default()
+    };
+    let route = route_with(&bed, "implicit.sts.test", config).await;
+    assert_eq!(
+        route.mta_sts.clone().flatten().unwrap().source,
+        Some(Source::Fetched)
+    );
+    let w = route
+        .warnings
+        .iter()
+        .find(|w| w.code == "mta_sts_cache_failed")
+        .unwrap_or_else(|| panic!("{:?}", route.warnings));
+    assert!(
+        w.message
+            .contains("cannot store the MTA-STS policy of implicit.sts.test"),
+        "{}",
+        w.message
+    );
+}

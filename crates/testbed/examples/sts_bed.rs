@@ -17,12 +17,16 @@ use testbed::sts::StsBed;
 
 fn main() {
     let bed = StsBed::start();
-    let _postfix = Postfix::start(&[
-        PostfixInstance::new("127.0.174.1:25".parse().unwrap(), "mx-bad.probe.sts.test")
-            .tls(bed.ca.leaf(&["www.probe.sts.test"])),
-        PostfixInstance::new("127.0.174.2:25".parse().unwrap(), "mx-good.probe.sts.test")
-            .tls(bed.ca.leaf(&["mx-good.probe.sts.test"])),
-    ]);
+    let _postfix = Postfix::start_with(
+        &[
+            PostfixInstance::new("127.0.174.1:25".parse().unwrap(), "mx-bad.probe.sts.test")
+                .tls(bed.ca.leaf(&["www.probe.sts.test"])),
+            PostfixInstance::new("127.0.174.2:25".parse().unwrap(), "mx-good.probe.sts.test")
+                .tls(bed.ca.leaf(&["mx-good.probe.sts.test"])),
+        ],
+        &["probe.sts.test"],
+        &[],
+    );
     println!("--server {}", bed.knot.addr());
     println!("--ca-file {}", bed.ca.ca_pem_path().display());
     println!("(Ctrl-D stops the bed)");

@@ -543,8 +543,14 @@ fn serve(mut stream: TcpStream, shared: &Arc<Shared>) {
 /// Read and discard whatever comes until the peer closes, an error, or the
 /// server stops.
 fn hold(r: &mut impl Read, shared: &Shared) {
+    drain(r, shared, None);
+}
+
+/// Read and discard whatever comes until the peer closes, an error, the
+/// server stops, or `deadline` (if any) passes.
+fn drain(r: &mut impl Read, shared: &Shared, deadline: Option<Instant>) {
     let mut buf = [0u8; 4096];
-    loop {
+    while deadline.is_none_or(|d| Instant::now() < d) {
         match r.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => {}
@@ -829,20 +835,7 @@ fn finish(mut tls: StreamOwned<ServerConnection, TcpStream>, shared: &Shared) {
     let _ = tls.flush();
     let mut sock = tls.sock;
     let _ = sock.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match sock.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if timed_out(&e) => {
-                if shared.stopped() {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-    }
+    drain(&mut sock, shared, Some(Instant::now() + LINGER));
 }
 
 #[cfg(test)]

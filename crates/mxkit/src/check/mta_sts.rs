@@ -187,18 +187,7 @@ fn mx_mismatch(ctx: &Context<'_>, judged: &Judged, out: &mut Findings) {
         Mode::Testing => Severity::Warning,
         Mode::None => return,
     };
-    let domain = ctx.domain.as_str();
-    let mut names: Vec<String> = ctx
-        .route
-        .records
-        .iter()
-        .filter(|r| r.exchanger != ".")
-        .map(|r| r.exchanger.clone())
-        .collect();
-    if ctx.route.outcome == RouteKind::ImplicitMx {
-        names.push(domain.to_string());
-    }
-    names.dedup();
+    let names = exchanger_names(ctx);
     let missing: Vec<&String> = names.iter().filter(|n| !judged.policy.matches(n)).collect();
     if missing.is_empty() {
         return;
@@ -284,15 +273,27 @@ fn excerpt(body: &[u8]) -> String {
     text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
-/// A policy listing the exchangers the MX records name, for a fix.
-fn example(ctx: &Context<'_>) -> String {
-    let mut mx: Vec<String> = ctx
+/// The exchangers the MX records name, or the domain itself for implicit
+/// MX: the names a policy must match.
+fn exchanger_names(ctx: &Context<'_>) -> Vec<String> {
+    let mut names: Vec<String> = ctx
         .route
         .records
         .iter()
         .filter(|r| r.exchanger != ".")
         .map(|r| r.exchanger.clone())
         .collect();
+    if ctx.route.outcome == RouteKind::ImplicitMx {
+        names.push(ctx.domain.as_str().to_string());
+    }
+    names.dedup();
+    names
+}
+
+/// A policy listing the domain's exchangers (or the domain, when it has
+/// none), for a fix.
+fn example(ctx: &Context<'_>) -> String {
+    let mut mx = exchanger_names(ctx);
     if mx.is_empty() {
         mx.push(ctx.domain.as_str().to_string());
     }

@@ -22,8 +22,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::{
-    Context, Evidence, Findings, SMTP_CERTIFICATE, SMTP_GREETING, SMTP_SLOW_GREETING,
-    SMTP_STARTTLS, SMTP_UNREACHABLE, Severity, TLSA_MISMATCH,
+    Context, Evidence, Findings, MTA_STS_CERTIFICATE, SMTP_CERTIFICATE, SMTP_GREETING,
+    SMTP_SLOW_GREETING, SMTP_STARTTLS, SMTP_UNREACHABLE, Severity, TLSA_MISMATCH,
 };
 use crate::smtp::{Attempt, AttemptOutcome, SmtpOptions, Stage, Timeouts, TlsMode};
 
@@ -67,13 +67,14 @@ impl std::fmt::Debug for SmtpCheck {
     }
 }
 
-const ALL: [&super::Rule; 6] = [
+const ALL: [&super::Rule; 7] = [
     &SMTP_UNREACHABLE,
     &SMTP_GREETING,
     &SMTP_STARTTLS,
     &SMTP_CERTIFICATE,
     &SMTP_SLOW_GREETING,
     &TLSA_MISMATCH,
+    &MTA_STS_CERTIFICATE,
 ];
 
 /// Run this family's rules.
