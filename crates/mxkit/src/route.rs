@@ -768,18 +768,17 @@ fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
         if matches {
             host.tls = Some(requirement);
         } else if enforce {
+            let detail = format!("matches none of the MTA-STS mx patterns: {patterns}");
             route.warn(
                 "mta_sts_mismatch",
                 format!(
-                    "exchanger {} is not used: the MTA-STS policy (enforce) allows only {patterns}",
+                    "exchanger {} is not used: it {detail} (the policy is in enforce mode)",
                     host.text
                 ),
             );
             host.state = ExchangerState::MtaStsMismatch;
             host.addresses.clear();
-            host.detail = Some(format!(
-                "matches none of the MTA-STS mx patterns: {patterns}"
-            ));
+            host.detail = Some(detail);
         } else {
             route.warn(
                 "mta_sts_mismatch",

@@ -94,6 +94,11 @@ fn policy_lines(out: &mut impl Write, route: &Route, alias: &str) -> io::Result<
                     mx.join(", ")
                 )?;
             }
+            // The reason, unless a warning below gives it.
+            _ if route.warnings.iter().any(|w| w.code == "mta_sts_error") => writeln!(
+                out,
+                "{alias} MTA-STS policy: none applied (see the warning below)"
+            )?,
             _ => writeln!(
                 out,
                 "{alias} MTA-STS policy: none applied ({})",

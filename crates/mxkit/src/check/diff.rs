@@ -233,6 +233,10 @@ impl Changes {
                     "exchanger {} is dropped: its TLSA lookup fails, so DANE senders defer (was {})",
                     t.exchanger, t.old
                 ),
+                ("removed", _) => format!(
+                    "exchanger {} is used again: the MTA-STS policy lists it (now {})",
+                    t.exchanger, t.new
+                ),
                 (_, "removed") => format!(
                     "exchanger {} is removed: the MTA-STS policy (enforce) does not list it (was {})",
                     t.exchanger, t.old

@@ -256,13 +256,13 @@ async fn id_stale(
         .fix(format!("change the id with the policy: `_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"`", next_id(&new_id)));
 }
 
-/// A new id: the old one with a digit added, at most 32 characters.
+/// A new id: the time now, `YYYYMMDDhhmmss` (UTC), as many publishers
+/// use; never the old one.
 fn next_id(old: &str) -> String {
-    let mut id: String = old.chars().take(31).collect();
-    id.push('2');
+    let now = crate::smtp::iso8601(mta_sts::now().min(i64::MAX as u64) as i64);
+    let mut id: String = now.chars().filter(char::is_ascii_digit).collect();
     if id == old {
-        id.pop();
-        id.push('3');
+        id.push('2');
     }
     id
 }
