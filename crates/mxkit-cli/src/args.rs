@@ -507,8 +507,10 @@ pub struct PlanArgs {
 pub struct SmtpArgs {
     /// TLS: policy (the default: what the route requires of each exchanger;
     /// DANE hosts need a certificate their TLSA records match, SNI the TLSA
-    /// base name; `dane-encrypt` hosts need TLS with any certificate; the
-    /// rest are opportunistic; a requirement not met: next address, never
+    /// base name; `dane-encrypt` hosts need TLS with any certificate; hosts
+    /// under an MTA-STS policy in enforce mode need a certificate valid for
+    /// their name (testing mode: checked and reported only); the rest are
+    /// opportunistic; a requirement not met: next address, never
     /// plaintext), off (never STARTTLS), opportunistic (STARTTLS when
     /// offered; on a failed handshake, once more in plaintext on the same
     /// address, flagged), required (no STARTTLS or an untrusted or
@@ -547,7 +549,8 @@ pub struct SmtpArgs {
 /// `--tls`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsArg {
-    /// As the route requires of each exchanger (DANE, or opportunistic).
+    /// As the route requires of each exchanger (DANE, MTA-STS, or
+    /// opportunistic).
     Policy,
     /// Never STARTTLS.
     Off,

@@ -279,6 +279,14 @@ fn list_rules_shows_every_stable_id() {
         "no-reverse-dns",
         "reverse-dns-mismatch",
         "zone-apex-incomplete",
+        "mta-sts-record-invalid",
+        "mta-sts-policy-unreachable",
+        "mta-sts-policy-invalid",
+        "mta-sts-mx-mismatch",
+        "mta-sts-certificate",
+        "mta-sts-id-stale",
+        "tls-rpt-missing",
+        "tls-rpt-invalid",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(id)),

@@ -313,9 +313,10 @@ pub struct Exchanger {
     /// moved around in the scan's hot path.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tlsa: Option<Box<Tlsa>>,
-    /// What a sender requires of its TLS (docs/rules/secure.md, Rule S4):
-    /// present for every exchanger with usable addresses when DANE was
-    /// applied (absent in the default scan and with `--dnssec off`).
+    /// What a sender requires of its TLS (docs/rules/secure.md, Rules S4
+    /// and S11): present for every exchanger with usable addresses when
+    /// DANE was applied or an MTA-STS policy was (absent in the default
+    /// scan, and with `--dnssec off` when the domain has no policy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsRequirement>,
     /// The rule that removed it from the plan, for a policy's removal
