@@ -217,6 +217,10 @@ async fn s7_discovery() {
             Some(TlsRequirement::Opportunistic)
         );
         assert_eq!(bed.fetches(&domain), 0, "{d}: nothing fetched");
+        if d == "two" {
+            // Rule S12: a TLS-RPT record that does not parse is none.
+            assert_eq!(route.tls_rpt, Some(None));
+        }
     }
     let route = route_with(&bed, "gone.sts.test", live(&bed)).await;
     assert_eq!(route.mta_sts, Some(None));
