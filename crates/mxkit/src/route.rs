@@ -770,16 +770,16 @@ fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
             host.tls = Some(requirement);
         } else if enforce {
             let detail = format!("matches none of the MTA-STS mx patterns: {patterns}");
-            route.warn(
-                "mta_sts_mismatch",
-                format!(
-                    "exchanger {} is not used: it {detail} (the policy is in enforce mode)",
-                    host.text
-                ),
+            let message = format!(
+                "exchanger {} is not used: it {detail} (the policy is in enforce mode)",
+                host.text
             );
-            host.state = ExchangerState::MtaStsMismatch;
-            host.addresses.clear();
-            host.detail = Some(detail);
+            host.remove(
+                route,
+                ExchangerState::MtaStsMismatch,
+                ("mta_sts_mismatch", message),
+                detail,
+            );
         } else {
             route.warn(
                 "mta_sts_mismatch",
@@ -1397,16 +1397,16 @@ impl Host {
         match tlsa.requirement() {
             None => {
                 let why = tlsa.error.clone().unwrap_or_default();
-                route.warn(
-                    "tlsa_lookup_failed",
-                    format!(
-                        "exchanger {} is not used now: {why} (RFC 7672 section 2.2: never delivered to without its TLSA records)",
-                        self.text
-                    ),
+                let message = format!(
+                    "exchanger {} is not used now: {why} (RFC 7672 section 2.2: never delivered to without its TLSA records)",
+                    self.text
                 );
-                self.state = ExchangerState::TlsaLookupFailed;
-                self.addresses.clear();
-                self.detail = Some(why);
+                self.remove(
+                    route,
+                    ExchangerState::TlsaLookupFailed,
+                    ("tlsa_lookup_failed", message),
+                    why,
+                );
             }
             Some(tls) => {
                 route.lower_ttl(tlsa.ttl);
@@ -1425,6 +1425,22 @@ impl Host {
             }
         }
         self.tlsa = Some(Box::new(tlsa));
+    }
+
+    /// Take the host out of the plan for a policy (docs/rules/secure.md,
+    /// Rules S5 and S11): `state` says which, `detail` why; the route warns
+    /// with `code` and `message`.
+    fn remove(
+        &mut self,
+        route: &mut Route,
+        state: ExchangerState,
+        (code, message): (&'static str, String),
+        detail: String,
+    ) {
+        route.warn(code, message);
+        self.state = state;
+        self.addresses.clear();
+        self.detail = Some(detail);
     }
 
     /// docs/rules/route.md, Rule 19: this host, by one of its names or
