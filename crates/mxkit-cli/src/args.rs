@@ -56,6 +56,51 @@ pub enum Command {
     /// publishes graded blocklists for Postfix, rspamd, DNSBL and nftables.
     #[command(after_help = help(TRAP_EXAMPLES, exit::TRAP))]
     Trap(TrapArgs),
+    /// A self-hosted web page, JSON API and Prometheus exporter over the
+    /// same routing and checks: one box for a domain or an address,
+    /// `/api/v1/route` and `/api/v1/check` (the `--json` of the commands),
+    /// `/probe` for Prometheus.
+    #[command(after_help = help(SERVE_EXAMPLES, exit::SERVE))]
+    Serve(ServeArgs),
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  mxkit serve                                   (http://127.0.0.1:8025/)
+  mxkit serve --zone examples/example.org.zone --offline
+  mxkit serve --listen 127.0.0.1:8025 --listen [::1]:8025 --rate 60
+  curl 'http://127.0.0.1:8025/api/v1/route?address=postmaster@example.org'
+  curl 'http://127.0.0.1:8025/probe?target=example.org&module=check'
+
+Pages, API, metrics and the limits: docs/serve.md.";
+
+/// `mxkit serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Listen on this address and port (repeatable). Put a reverse proxy
+    /// with TLS in front for anything but loopback (docs/serve.md).
+    #[arg(
+        long = "listen",
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:8025"
+    )]
+    pub listen: Vec<String>,
+
+    /// Where DNS answers come from.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    /// Work requests (routes, checks, probes, API calls) running at once;
+    /// past it: 503 with Retry-After, never a queue.
+    #[arg(long, value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent: u32,
+
+    /// Work requests one client network (its /24, or /64 for IPv6) may
+    /// start per minute; past it: 429 with Retry-After.
+    #[arg(long, value_name = "PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate: u32,
 }
 
 const TRAP_EXAMPLES: &str = "\

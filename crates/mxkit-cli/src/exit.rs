@@ -18,13 +18,13 @@ pub const USAGE: u8 = 64;
 pub const HELP: &str = "\
 Exit codes (each subcommand's --help has its own table):
   0   success: deliverable (route), clean (check), reached or accepted (probe,
-      send), completed (scan), done (trap)
+      send), completed (scan), done (trap), stopped (serve)
   1   check found warnings
   2   permanent failure: the mail would bounce (route, probe, send); errors
       found (check)
   3   temporary failure: retry later (route, probe, send); incomplete: a lookup
       failed (check); stopped early (scan); the store or a listen address could
-      not be used (trap)
+      not be used (trap, serve)
   64  usage error or unreadable input (bad flag, malformed address, broken zone
       file); with check --format nagios: 3 (UNKNOWN), as the plugin API says";
 
@@ -90,3 +90,10 @@ Exit codes:
   3   the store or a listen address could not be used
   64  usage error (bad flag, address, format or configuration key, a store that
       does not exist)";
+
+/// `mxkit serve --help`.
+pub const SERVE: &str = "\
+Exit codes:
+  0   stopped by SIGTERM or SIGINT after the running requests finished
+  3   a listen address could not be used (in use, not this host's)
+  64  usage error (bad flag, broken zone file)";

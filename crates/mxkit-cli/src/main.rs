@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         args::Command::Send(a) => cmd::send::run(a),
         args::Command::Scan(a) => cmd::scan::run(a),
         args::Command::Trap(a) => cmd::trap::run(a),
+        args::Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -12,5 +12,6 @@ pub mod route;
 pub mod scan;
 pub mod secure;
 pub mod send;
+pub mod serve;
 pub mod smtp;
 pub mod trap;

@@ -1,0 +1,96 @@
+//! `mxkit serve`: arguments -> DNS sources and limits -> [`mxkit_serve`]
+//! on every `--listen` address until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use mxkit::dns::Lookup;
+
+use super::dns::DnsSettings;
+use crate::Usage;
+use crate::args::ServeArgs;
+use crate::exit;
+
+/// Run `mxkit serve`; returns the exit code.
+pub fn run(args: ServeArgs) -> Result<u8> {
+    let listen = args
+        .listen
+        .iter()
+        .map(|l| {
+            l.parse::<SocketAddr>().map_err(|_| {
+                Usage::about(
+                    Some("--listen"),
+                    l,
+                    "expected ADDR:PORT, e.g. 127.0.0.1:8025 or [::1]:8025",
+                )
+                .into()
+            })
+        })
+        .collect::<Result<Vec<SocketAddr>>>()?;
+    let dns = DnsSettings::from_args(&args.dns, true)?;
+    let limits = mxkit_serve::Limits {
+        max_concurrent: args.max_concurrent as usize,
+        rate_per_min: args.rate,
+        ..mxkit_serve::Limits::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for addr in &listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    eprintln!("mxkit serve: cannot listen on {addr}: {e}");
+                    return Ok(exit::TEMPORARY);
+                }
+            }
+        }
+        let sources = dns.sources().await?;
+        let live = sources
+            .engine
+            .clone()
+            .map(|e| Arc::new(e) as Arc<dyn Lookup>);
+        let app = mxkit_serve::App::new(
+            mxkit_serve::Sources {
+                lookup: sources.lookup,
+                live,
+                zones: sources.zones,
+                servers: sources.servers,
+                resolvers: sources.resolvers,
+                timeout: sources.timeout,
+                dnssec: dns.dnssec,
+            },
+            limits,
+        );
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                eprintln!("mxkit serve: listening on http://{addr}/");
+            }
+        }
+        mxkit_serve::run(listeners, mxkit_serve::router(app), stop_signal())
+            .await
+            .context("serving")?;
+        eprintln!("mxkit serve: stopped");
+        anyhow::Ok(exit::OK)
+    })
+}
+
+/// SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,364 @@
+//! `mxkit serve` as users run it: the real binary on a loopback port,
+//! asked with a real HTTP client (curl), against knotd serving a test zone
+//! (docs/serve.md). The API's JSON is the CLI's `--json`, byte for byte;
+//! the limits answer 429 and 503 with `Retry-After`; the exporter's text
+//! parses with a Prometheus parser; SIGTERM stops the server cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use assert_cmd::cargo::cargo_bin;
+use testbed::fault::{FaultServer, Reply};
+use testbed::knot::Knot;
+
+const ZONE: &str = "$ORIGIN serve.test.\n$TTL 300\n\
+@ SOA ns hostmaster 1 7200 900 1209600 300\n@ NS ns\nns A 127.0.0.1\n\
+@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 192.0.2.1\nmx2 A 192.0.2.2\n\
+single MX 10 mx1\n";
+
+fn knot() -> Knot {
+    Knot::start(&[("serve.test", ZONE)])
+}
+
+/// A running `mxkit serve`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Start it on a free loopback port with these extra flags; returns
+    /// once it says where it listens.
+    fn start(dns: SocketAddr, extra: &[&str]) -> Server {
+        let mut child = Process::new(cargo_bin("mxkit"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--server",
+                &dns.to_string(),
+            ])
+            .args(["--dns-timeout", "1"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mxkit serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines
+            .next()
+            .expect("a line on standard error")
+            .expect("readable");
+        let addr = first
+            .strip_prefix("mxkit serve: listening on http://")
+            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("not a listening line: {first}"));
+        // Keep draining standard error so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Process::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One GET with curl: status, headers (lower-case names), body.
+fn get(url: &str) -> (u16, Vec<(String, String)>, String) {
+    let out = Process::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", url])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("curl is needed for the serve tests (Debian package curl): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn cli(dns: SocketAddr, args: &[&str]) -> String {
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args(args)
+        .args(["--server", &dns.to_string(), "--dns-timeout", "1"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The API answers exactly what the CLI prints with `--json` (route) and
+/// `--format json` (check), without SMTP and MTA-STS, which this server
+/// does not do yet.
+#[test]
+fn the_api_is_the_cli_json() {
+    let knot = knot();
+    let server = Server::start(knot.addr(), &[]);
+    let (status, headers, body) = get(&server.url("/api/v1/route?address=postmaster@serve.test"));
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        body,
+        cli(
+            knot.addr(),
+            &[
+                "route",
+                "postmaster@serve.test",
+                "--json",
+                "--mta-sts",
+                "off"
+            ]
+        )
+    );
+    let (status, _, body) = get(&server.url("/api/v1/check?domain=serve.test"));
+    assert_eq!(status, 200);
+    let expected = cli(
+        knot.addr(),
+        &[
+            "check",
+            "serve.test",
+            "--format",
+            "json",
+            "--no-smtp",
+            "--mta-sts",
+            "off",
+        ],
+    );
+    assert_eq!(body, expected);
+    // Bad input: 400 with the CLI's message.
+    let (status, _, body) = get(&server.url("/api/v1/route?address=a%0Db@serve.test"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("control character U+000D"), "{body}");
+    assert_eq!(server.stop(), Some(0), "SIGTERM stops it cleanly");
+}
+
+/// The pages: the route and check views with the plan and findings, the
+/// security headers, and a hostile input shown as text.
+#[test]
+fn pages_show_the_plan_and_findings_safely() {
+    let knot = knot();
+    let server = Server::start(knot.addr(), &[]);
+    let (status, headers, body) = get(&server.url("/route/postmaster@serve.test"));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("serve.test mail is handled by 10 mx1.serve.test"),
+        "{body}"
+    );
+    assert!(body.contains("<td>192.0.2.1</td>"), "{body}");
+    let csp = header(&headers, "content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+
+    // single.serve.test: one exchanger (info single-exchanger) at a
+    // documentation address (warning exchanger-special-address), each
+    // with its id, linked to its rule, and its fix.
+    let (status, _, body) = get(&server.url("/check/single.serve.test"));
+    assert_eq!(status, 200);
+    for id in ["exchanger-special-address", "single-exchanger"] {
+        assert!(
+            body.contains(&format!("docs/rules/check.md#{id}\"")),
+            "{id}: {body}"
+        );
+    }
+    assert!(body.contains("Fix: "), "{body}");
+
+    let (status, _, body) = get(&server.url("/check/%3Cscript%3Ealert(1)%3C%2Fscript%3E"));
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{body}"
+    );
+    assert!(!body.contains("<script>"), "{body}");
+
+    // The form goes to the check, or to the route for an address.
+    let (status, headers, _) = get(&server.url("/check?q=user%40serve.test"));
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/route/user@serve.test"));
+    // The home page lists what was asked.
+    let (_, _, body) = get(&server.url("/"));
+    assert!(body.contains("/check/single.serve.test"), "{body}");
+}
+
+/// `/probe` in the blackbox_exporter convention, read by a Prometheus text
+/// parser: a deliverable domain succeeds, one that does not exist fails.
+#[test]
+fn the_exporter_parses_and_says_success() {
+    let knot = knot();
+    let server = Server::start(knot.addr(), &[]);
+    let samples = |path: &str| {
+        let (status, headers, body) = get(&server.url(path));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            header(&headers, "content-type")
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        let lines = body.lines().map(|l| Ok(l.to_string()));
+        let scrape =
+            prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}: {body}"));
+        scrape
+            .samples
+            .into_iter()
+            .map(|s| {
+                let value = match s.value {
+                    prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                    other => panic!("{}: {other:?}", s.metric),
+                };
+                (
+                    s.metric,
+                    s.labels.get("severity").map(str::to_string),
+                    value,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let value = |s: &[(String, Option<String>, f64)], name: &str| {
+        s.iter().find(|(m, _, _)| m == name).map(|(_, _, v)| *v)
+    };
+    let ok = samples("/probe?target=serve.test&module=route");
+    assert_eq!(value(&ok, "probe_success"), Some(1.0));
+    assert_eq!(value(&ok, "mxkit_candidates"), Some(2.0));
+    let gone = samples("/probe?target=nothere.serve.test&module=route");
+    assert_eq!(value(&gone, "probe_success"), Some(0.0));
+    // Its only exchanger is at a documentation address: an error finding,
+    // so the check probe fails.
+    let check = samples("/probe?target=single.serve.test&module=check");
+    let errors = check
+        .iter()
+        .find(|(m, sev, _)| m == "mxkit_check_findings" && sev.as_deref() == Some("error"))
+        .map(|(_, _, v)| *v);
+    assert!(errors.is_some_and(|n| n >= 1.0), "{check:?}");
+    assert_eq!(value(&check, "probe_success"), Some(0.0));
+    let (status, _, _) = get(&server.url("/probe?target=serve.test&module=smtp"));
+    assert_eq!(status, 400);
+    // The server's own metrics name kinds of pages, never a domain.
+    let (_, _, metrics) = get(&server.url("/metrics"));
+    assert!(
+        metrics.contains("mxkit_serve_requests_total{kind=\"probe\",code=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("serve.test"), "{metrics}");
+}
+
+/// The limits: past `--rate` a client gets 429, past `--max-concurrent`
+/// 503, both with Retry-After; cheap pages are never limited.
+#[test]
+fn limits_answer_429_and_503() {
+    let knot = knot();
+    let server = Server::start(knot.addr(), &["--rate", "2"]);
+    assert_eq!(get(&server.url("/route/serve.test")).0, 200);
+    assert_eq!(get(&server.url("/route/serve.test")).0, 200);
+    let (status, headers, body) = get(&server.url("/route/serve.test"));
+    assert_eq!(status, 429, "{body}");
+    let wait: u64 = header(&headers, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+    drop(server);
+
+    // A name server that never answers holds the one slot.
+    let silent = FaultServer::start(|_| Reply::Silence);
+    let server = Server::start(silent.addr(), &["--max-concurrent", "1"]);
+    let slow_url = server.url("/api/v1/route?address=slow.test");
+    let slow = std::thread::spawn(move || get(&slow_url).0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, m) = get(&server.url("/metrics"));
+        if m.contains("mxkit_serve_in_flight 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never started: {m}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, headers, body) = get(&server.url("/api/v1/route?address=other.test"));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(header(&headers, "retry-after"), Some("1"));
+    // The slow one ends as a temporary failure once DNS gives up.
+    assert_eq!(slow.join().unwrap(), 200);
+}
+
+/// Bad flags: exit 64; a port in use: exit 3, with the address.
+#[test]
+fn bad_listen_addresses() {
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args([
+            "serve",
+            "--listen",
+            "localhost",
+            "--offline",
+            "--zone",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let knot = knot();
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args([
+            "serve",
+            "--listen",
+            &addr,
+            "--server",
+            &knot.addr().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
+}

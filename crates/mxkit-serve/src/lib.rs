@@ -1,0 +1,224 @@
+//! `mxkit serve`: the routing library behind a web page, a JSON API and a
+//! Prometheus exporter, in one self-hosted binary (docs/serve.md).
+//!
+//! Words:
+//! - a **work** request runs routing or a check (`/route/..`, `/check/..`,
+//!   `/api/v1/..`, `/probe`); every other path (the home page, the style
+//!   sheet, `/metrics`, `/healthz`) is cheap and never limited;
+//! - the **guard** ([`limits`]) stands in front of every request: work
+//!   requests pass the per-client rate limit (429) and the global
+//!   concurrency cap (503), each with `Retry-After`, and run under one
+//!   deadline; every response gets the security headers;
+//! - **results** ([`work`]) are shared: the same question asked by many
+//!   clients at once runs once, and its answer is kept for its TTL (at most
+//!   [`work::MAX_TTL`]) in a bounded table.
+//!
+//! This server asks DNS only: SMTP probes and MTA-STS policy fetches are
+//! not made from it (docs/serve.md, "What is not there yet": they wait for
+//! the target filter that keeps a public checker from being aimed at
+//! private addresses).
+
+pub mod limits;
+mod metrics;
+mod pages;
+mod probe;
+pub mod work;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+pub use limits::Limits;
+pub use work::Sources;
+
+use metrics::Metrics;
+use work::{Answer, Work};
+
+/// Everything the handlers share.
+pub struct App {
+    work: Work,
+    limits: Limits,
+    guard: limits::Guard,
+    metrics: Metrics,
+}
+
+impl App {
+    /// A server over `sources`, within `limits`.
+    pub fn new(sources: Sources, limits: Limits) -> Arc<App> {
+        Arc::new(App {
+            work: Work::new(sources),
+            guard: limits::Guard::new(&limits),
+            limits,
+            metrics: Metrics::default(),
+        })
+    }
+}
+
+/// The routes of docs/serve.md, behind the guard.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/check", get(check_form))
+        .route("/check/{domain}", get(check_page))
+        .route("/route", get(route_form))
+        .route("/route/{address}", get(route_page))
+        .route("/api/v1/check", get(api_check))
+        .route("/api/v1/route", get(api_route))
+        .route("/probe", get(probe::probe))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/static/style.css", get(style))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limits::guard,
+        ))
+        .with_state(app)
+}
+
+/// Serve `router` on every listener until `shutdown` resolves, then stop
+/// accepting and let running requests finish (each within its deadline).
+pub async fn run(
+    listeners: Vec<tokio::net::TcpListener>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for listener in listeners {
+        let mut stop = stop_rx.clone();
+        let service = router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        servers.push(tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for server in servers {
+        server.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+/// The style sheet, compiled in (no CDN, no web font: the page works with
+/// no Internet).
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Form {
+    #[serde(default)]
+    q: String,
+}
+
+async fn home(State(app): State<Arc<App>>) -> Response {
+    pages::html(StatusCode::OK, pages::home(&app.work.recent()))
+}
+
+/// The home page's form: an address goes to its route, a domain to its
+/// check (plain HTML, no script).
+async fn check_form(Query(form): Query<Form>) -> Response {
+    let q = form.q.trim();
+    if q.is_empty() {
+        return Redirect::to("/").into_response();
+    }
+    let path = if q.contains('@') { "route" } else { "check" };
+    Redirect::to(&format!("/{path}/{}", pages::path_escape(q))).into_response()
+}
+
+async fn route_form(Query(form): Query<Form>) -> Response {
+    let q = form.q.trim();
+    if q.is_empty() {
+        return Redirect::to("/").into_response();
+    }
+    Redirect::to(&format!("/route/{}", pages::path_escape(q))).into_response()
+}
+
+async fn check_page(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
+    match app.work.check(&domain).await {
+        Ok(Answer { value, took }) => pages::html(
+            StatusCode::OK,
+            pages::check(&value, &app.work.resolvers(), took),
+        ),
+        Err(e) => pages::html(StatusCode::BAD_REQUEST, pages::bad_input(&domain, &e)),
+    }
+}
+
+async fn route_page(State(app): State<Arc<App>>, Path(address): Path<String>) -> Response {
+    match app.work.route(&address).await {
+        Ok(Answer { value, took }) => pages::html(StatusCode::OK, pages::route(&value, took)),
+        Err(e) => pages::html(StatusCode::BAD_REQUEST, pages::bad_input(&address, &e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckQuery {
+    domain: String,
+}
+
+#[derive(Deserialize)]
+struct RouteQuery {
+    address: String,
+}
+
+/// `/api/v1/check?domain=`: `mxkit check --format json`.
+async fn api_check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> Response {
+    match app.work.check(&q.domain).await {
+        Ok(answer) => json(StatusCode::OK, &*answer.value),
+        Err(e) => api_error(&q.domain, &e),
+    }
+}
+
+/// `/api/v1/route?address=`: `mxkit route --json`.
+async fn api_route(State(app): State<Arc<App>>, Query(q): Query<RouteQuery>) -> Response {
+    match app.work.route(&q.address).await {
+        Ok(answer) => json(
+            StatusCode::OK,
+            &work::RouteJson::new(&q.address, &answer.value),
+        ),
+        Err(e) => api_error(&q.address, &e),
+    }
+}
+
+/// Pretty JSON with a final line end, as the CLI prints it.
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(mut body) => {
+            body.push('\n');
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// A refused input: 400 with the CLI's message.
+fn api_error(input: &str, error: &str) -> Response {
+    json(
+        StatusCode::BAD_REQUEST,
+        &serde_json::json!({ "input": input, "error": error }),
+    )
+}
+
+/// The deadline of one work request, and what a scrape may ask less of.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
