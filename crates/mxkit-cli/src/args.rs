@@ -96,6 +96,22 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrent: u32,
 
+    /// Do not probe the exchangers over SMTP (checks skip the SMTP rules;
+    /// `/probe?module=smtp` is refused).
+    #[arg(long)]
+    pub no_smtp: bool,
+
+    /// Let SMTP probes and MTA-STS fetches connect to this network too
+    /// (repeatable; e.g. 127.0.0.0/8, 10.0.0.0/8, fd00::/8). Without it the
+    /// server connects only to global addresses: a public checker must not
+    /// be aimed at the network it runs in.
+    #[arg(long = "allow-probe", value_name = "CIDR")]
+    pub allow_probe: Vec<String>,
+
+    /// MTA-STS and trust anchors.
+    #[command(flatten)]
+    pub secure: SecureArgs,
+
     /// Work requests one client network (its /24, or /64 for IPv6) may
     /// start per minute; past it: 429 with Retry-After.
     #[arg(long, value_name = "PER_MIN", default_value_t = 30,

@@ -17,7 +17,9 @@ use testbed::knot::Knot;
 const ZONE: &str = "$ORIGIN serve.test.\n$TTL 300\n\
 @ SOA ns hostmaster 1 7200 900 1209600 300\n@ NS ns\nns A 127.0.0.1\n\
 @ MX 10 mx1\n@ MX 20 mx2\nmx1 A 192.0.2.1\nmx2 A 192.0.2.2\n\
-single MX 10 mx1\n";
+single MX 10 mx1\n\
+lo MX 10 mx-lo\nmx-lo A 127.0.0.1\n\
+pf MX 10 mx-pf\nmx-pf A 127.0.175.1\n";
 
 fn knot() -> Knot {
     Knot::start(&[("serve.test", ZONE)])
@@ -133,41 +135,24 @@ fn cli(dns: SocketAddr, args: &[&str]) -> String {
 }
 
 /// The API answers exactly what the CLI prints with `--json` (route) and
-/// `--format json` (check), without SMTP and MTA-STS, which this server
-/// does not do yet.
+/// `--format json` (check; both without SMTP probes here, since the zone's
+/// exchangers are documentation addresses, where tests send nothing).
 #[test]
 fn the_api_is_the_cli_json() {
     let knot = knot();
-    let server = Server::start(knot.addr(), &[]);
+    let server = Server::start(knot.addr(), &["--no-smtp"]);
     let (status, headers, body) = get(&server.url("/api/v1/route?address=postmaster@serve.test"));
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), Some("application/json"));
     assert_eq!(
         body,
-        cli(
-            knot.addr(),
-            &[
-                "route",
-                "postmaster@serve.test",
-                "--json",
-                "--mta-sts",
-                "off"
-            ]
-        )
+        cli(knot.addr(), &["route", "postmaster@serve.test", "--json",])
     );
     let (status, _, body) = get(&server.url("/api/v1/check?domain=serve.test"));
     assert_eq!(status, 200);
     let expected = cli(
         knot.addr(),
-        &[
-            "check",
-            "serve.test",
-            "--format",
-            "json",
-            "--no-smtp",
-            "--mta-sts",
-            "off",
-        ],
+        &["check", "serve.test", "--format", "json", "--no-smtp"],
     );
     assert_eq!(body, expected);
     // Bad input: 400 with the CLI's message.
@@ -274,7 +259,7 @@ fn the_exporter_parses_and_says_success() {
         .map(|(_, _, v)| *v);
     assert!(errors.is_some_and(|n| n >= 1.0), "{check:?}");
     assert_eq!(value(&check, "probe_success"), Some(0.0));
-    let (status, _, _) = get(&server.url("/probe?target=serve.test&module=smtp"));
+    let (status, _, _) = get(&server.url("/probe?target=serve.test&module=dns"));
     assert_eq!(status, 400);
     // The server's own metrics name kinds of pages, never a domain.
     let (_, _, metrics) = get(&server.url("/metrics"));
@@ -361,4 +346,51 @@ fn bad_listen_addresses() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
+}
+
+/// A public checker is not aimed at private networks: an exchanger on
+/// loopback is not probed (the check says why, the SMTP probe reports it
+/// down without connecting) unless --allow-probe names the network; then a
+/// real Postfix is probed, and its certificate's expiry exported.
+#[test]
+fn probes_go_to_global_addresses_unless_allowed() {
+    let knot = knot();
+    let server = Server::start(knot.addr(), &[]);
+    let (_, _, body) = get(&server.url("/api/v1/check?domain=lo.serve.test"));
+    assert!(
+        body.contains(
+            "not probed over SMTP: mx-lo.serve.test [127.0.0.1] (127.0.0.1 is not a global address"
+        ),
+        "{body}"
+    );
+    let (_, _, body) = get(&server.url("/probe?target=lo.serve.test&module=smtp&debug=true"));
+    assert!(body.contains("not connecting to 127.0.0.1:25"), "{body}");
+    assert!(
+        body.starts_with("probe smtp of lo.serve.test (success 0"),
+        "{body}"
+    );
+    drop(server);
+
+    let ca = testbed::certs::TestCa::new();
+    let _postfix = testbed::postfix::Postfix::start(&[testbed::postfix::PostfixInstance::new(
+        "127.0.175.1:25".parse().unwrap(),
+        "mx-pf.serve.test",
+    )
+    .tls(ca.leaf(&["mx-pf.serve.test"]))]);
+    let server = Server::start(knot.addr(), &["--allow-probe", "127.0.175.0/24"]);
+    let (status, _, body) = get(&server.url("/probe?target=pf.serve.test&module=smtp"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("probe_success 1"), "{body}");
+    assert!(
+        body.contains("mxkit_smtp_up{exchanger=\"mx-pf.serve.test\",address=\"127.0.175.1\"} 1"),
+        "{body}"
+    );
+    // The test CA's leaves expire at the end of 2099.
+    assert!(body.contains("mxkit_tls_cert_not_after_timestamp_seconds{exchanger=\"mx-pf.serve.test\",address=\"127.0.175.1\"} 4102358400"), "{body}");
+    let (_, _, body) = get(&server.url("/api/v1/check?domain=pf.serve.test"));
+    assert!(!body.contains("not probed over SMTP"), "{body}");
+    assert!(
+        body.contains("\"smtp-certificate\""),
+        "the probe ran: {body}"
+    );
 }

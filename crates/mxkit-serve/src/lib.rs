@@ -13,10 +13,10 @@
 //!   clients at once runs once, and its answer is kept for its TTL (at most
 //!   [`work::MAX_TTL`]) in a bounded table.
 //!
-//! This server asks DNS only: SMTP probes and MTA-STS policy fetches are
-//! not made from it (docs/serve.md, "What is not there yet": they wait for
-//! the target filter that keeps a public checker from being aimed at
-//! private addresses).
+//! Besides DNS, the server connects out for SMTP probes and MTA-STS policy
+//! fetches ([`Reach`]), and only to global addresses unless the operator
+//! names other networks (`--allow-probe`, [`mxkit::targets`]): a public
+//! checker must not be aimed at the network it runs in.
 
 pub mod limits;
 mod metrics;
@@ -37,7 +37,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 pub use limits::Limits;
-pub use work::Sources;
+pub use work::{Reach, Sources};
 
 use metrics::Metrics;
 use work::{Answer, Work};
@@ -51,10 +51,11 @@ pub struct App {
 }
 
 impl App {
-    /// A server over `sources`, within `limits`.
-    pub fn new(sources: Sources, limits: Limits) -> Arc<App> {
+    /// A server over `sources`, reaching out as `reach` says, within
+    /// `limits`.
+    pub fn new(sources: Sources, reach: Reach, limits: Limits) -> Arc<App> {
         Arc::new(App {
-            work: Work::new(sources),
+            work: Work::new(sources, reach),
             guard: limits::Guard::new(&limits),
             limits,
             metrics: Metrics::default(),

@@ -1,4 +1,4 @@
-//! `/probe?target=&module=route|check`: a multi-target exporter in the
+//! `/probe?target=&module=route|check|smtp`: a multi-target exporter in the
 //! blackbox_exporter convention. Each scrape builds a fresh registry for
 //! its target: `probe_success`, `probe_duration_seconds` and `mxkit_*`
 //! gauges in base units. The scrape's own deadline
@@ -69,9 +69,11 @@ pub async fn probe(
                     & check_gauges(&mut registry, &a.value);
                 (ok, a.took, serde_json::to_string_pretty(&*a.value))
             }),
-            other => Err(format!(
-                "unknown module {other:?}: route or check (smtp needs SMTP probes, which this server does not make yet)"
-            )),
+            "smtp" => app.work.smtp(&q.target).await.map(|a| {
+                let ok = smtp_gauges(&mut registry, &a.value);
+                (ok, a.took, serde_json::to_string_pretty(&*a.value))
+            }),
+            other => Err(format!("unknown module {other:?}: route, check or smtp")),
         }
     };
     let (ok, took, log) = match tokio::time::timeout(deadline, run).await {
@@ -166,6 +168,62 @@ fn route_gauges(registry: &mut Registry, route: &Route) -> bool {
     route.status == RouteVerdict::Deliverable
 }
 
+/// The SMTP probe's gauges, per candidate address; true when one of them
+/// got through (to STARTTLS, or EHLO when TLS is not offered).
+fn smtp_gauges(registry: &mut Registry, attempts: &[mxkit::smtp::Attempt]) -> bool {
+    let up = Family::<Vec<(&'static str, String)>, Gauge>::default();
+    let not_after = Family::<Vec<(&'static str, String)>, Float>::default();
+    let mut any = false;
+    for a in attempts {
+        let labels = vec![
+            ("exchanger", a.candidate.exchanger.clone()),
+            ("address", a.candidate.address.to_string()),
+        ];
+        let reached = matches!(a.outcome, mxkit::smtp::AttemptOutcome::Reached { .. });
+        any |= reached;
+        up.get_or_create(&labels).set(i64::from(reached));
+        if let Some(secs) = a
+            .tls
+            .as_ref()
+            .and_then(|t| t.certificate.as_ref())
+            .and_then(|c| epoch(&c.not_after))
+        {
+            not_after.get_or_create(&labels).set(secs as f64);
+        }
+    }
+    registry.register(
+        "mxkit_smtp_up",
+        "Whether the address got through SMTP to STARTTLS",
+        up,
+    );
+    registry.register(
+        "mxkit_tls_cert_not_after_timestamp_seconds",
+        "When the certificate the address presented expires (Unix time)",
+        not_after,
+    );
+    any
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` as seconds since the Unix epoch.
+fn epoch(iso: &str) -> Option<i64> {
+    let b = iso.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| iso.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 /// The check's gauges; true when no finding is an error.
 fn check_gauges(registry: &mut Registry, report: &Report) -> bool {
     let findings = Family::<Vec<(&'static str, String)>, Gauge>::default();
@@ -197,4 +255,15 @@ fn check_gauges(registry: &mut Registry, report: &Report) -> bool {
         incomplete,
     );
     report.summary.errors == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates_to_unix_time() {
+        assert_eq!(super::epoch("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(super::epoch("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(super::epoch("2099-12-31T00:00:00Z"), Some(4_102_358_400));
+        assert_eq!(super::epoch("2099-12-31"), None);
+    }
 }

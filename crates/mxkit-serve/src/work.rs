@@ -19,7 +19,10 @@ use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Report};
 use mxkit::dns::Lookup;
 use mxkit::dns::zone::ZoneSet;
+use mxkit::mta_sts::MtaStsConfig;
 use mxkit::route::{Route, RouteOptions};
+use mxkit::smtp::{Attempt, Roots, SmtpOptions, TlsMode};
+use mxkit::targets::Targets;
 use serde::Serialize;
 
 /// The longest an answer is kept.
@@ -48,6 +51,33 @@ pub struct Sources {
     pub timeout: Duration,
     /// `--dnssec ad`.
     pub dnssec: bool,
+}
+
+/// What the server does beyond DNS, and where it may connect.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    /// Probe the exchangers over SMTP in checks (not with `--no-smtp`).
+    pub smtp: bool,
+    /// Where SMTP probes and MTA-STS fetches may connect: global addresses,
+    /// and the `--allow-probe` networks ([`mxkit::targets`]).
+    pub targets: Targets,
+    /// MTA-STS (`--mta-sts on`): its fetcher must carry `targets` too.
+    pub mta_sts: Option<Arc<MtaStsConfig>>,
+    /// Trust anchors for STARTTLS (`--ca-file`).
+    pub roots: Roots,
+    /// Our name in EHLO.
+    pub helo: String,
+}
+
+impl Reach {
+    /// The SMTP options of a probe for `domain`, within the targets.
+    fn smtp_options(&self, domain: &str) -> SmtpOptions {
+        let mut o = SmtpOptions::new(self.helo.clone(), domain);
+        o.tls = TlsMode::Policy;
+        o.roots = self.roots.clone();
+        o.targets = self.targets.clone();
+        o
+    }
 }
 
 /// `mxkit route --json`: the route with the input as typed.
@@ -129,16 +159,20 @@ impl<T: Send + Sync + 'static> Table<T> {
 /// Routing and checks, shared by every request.
 pub struct Work {
     sources: Arc<Sources>,
+    reach: Arc<Reach>,
+    probes: Mutex<Table<Vec<Attempt>>>,
     routes: Mutex<Table<Route>>,
     checks: Mutex<Table<Report>>,
     recent: Mutex<Vec<String>>,
 }
 
 impl Work {
-    /// Work over `sources`.
-    pub fn new(sources: Sources) -> Work {
+    /// Work over `sources`, reaching out as `reach` says.
+    pub fn new(sources: Sources, reach: Reach) -> Work {
         Work {
             sources: Arc::new(sources),
+            reach: Arc::new(reach),
+            probes: Mutex::default(),
             routes: Mutex::default(),
             checks: Mutex::default(),
             recent: Mutex::default(),
@@ -169,11 +203,13 @@ impl Work {
         let address = Address::parse(input).map_err(|e| e.to_string())?;
         let key = address.destination.to_string();
         let sources = self.sources.clone();
+        let reach = self.reach.clone();
         let running = lock(&self.routes).get_or_start(&key, || {
             async move {
                 let started = Instant::now();
                 let options = RouteOptions {
                     dnssec: sources.dnssec,
+                    mta_sts: reach.mta_sts.clone(),
                     ..RouteOptions::default()
                 };
                 let mut route =
@@ -190,22 +226,26 @@ impl Work {
         Ok(Answer { value: route, took })
     }
 
-    /// The check of `input` (a domain), as `mxkit check --no-smtp
-    /// --mta-sts off` makes it. Err: the input is refused, with the CLI's
-    /// message.
+    /// The check of `input` (a domain), as `mxkit check` makes it, its SMTP
+    /// probes and MTA-STS fetch within the targets. Err: the input is
+    /// refused, with the CLI's message.
     pub async fn check(&self, input: &str) -> Result<Answer<Report>, String> {
         let domain = Domain::parse(input).map_err(|e| e.to_string())?;
         let key = domain.as_str().to_string();
         let sources = self.sources.clone();
+        let reach = self.reach.clone();
         let running = lock(&self.checks).get_or_start(&key, || {
             async move {
                 let started = Instant::now();
+                let smtp = if reach.smtp {
+                    SmtpCheck::Run(Box::new(reach.smtp_options(domain.as_str())))
+                } else {
+                    SmtpCheck::Skip("--no-smtp: the exchangers were not probed over SMTP".into())
+                };
                 let options = CheckOptions {
-                    smtp: SmtpCheck::Skip(
-                        "--no-smtp: the exchangers were not probed over SMTP".into(),
-                    ),
+                    smtp,
                     dnssec: sources.dnssec,
-                    mta_sts: None,
+                    mta_sts: reach.mta_sts.clone(),
                     ..CheckOptions::default()
                 };
                 let direct = EngineDirect::for_check(sources.timeout);
@@ -233,6 +273,48 @@ impl Work {
         self.remember(format!("/check/{key}"));
         Ok(Answer {
             value: report,
+            took,
+        })
+    }
+}
+
+impl Work {
+    /// Every candidate of `input`'s route probed over SMTP to STARTTLS
+    /// (what `mxkit probe --all` does), within the targets. Err: the input
+    /// is refused, or SMTP probes are off.
+    pub async fn smtp(&self, input: &str) -> Result<Answer<Vec<Attempt>>, String> {
+        if !self.reach.smtp {
+            return Err("SMTP probes are off on this server (--no-smtp)".into());
+        }
+        let address = Address::parse(input).map_err(|e| e.to_string())?;
+        let key = address.destination.to_string();
+        let sources = self.sources.clone();
+        let reach = self.reach.clone();
+        let running = lock(&self.probes).get_or_start(&key, || {
+            async move {
+                let started = Instant::now();
+                // As `mxkit probe` routes: a sender elsewhere, for whom this
+                // host's loopback is not itself.
+                let options = RouteOptions {
+                    dnssec: sources.dnssec,
+                    mta_sts: reach.mta_sts.clone(),
+                    loopback_is_self: false,
+                    ..RouteOptions::default()
+                };
+                let route =
+                    mxkit::route::route(sources.lookup.as_ref(), &address.destination, &options)
+                        .await;
+                let opts = reach.smtp_options(&route.domain);
+                let attempts = mxkit::smtp::probe_all(&route, &opts).await;
+                (Arc::new(attempts), started.elapsed())
+            }
+            .boxed()
+        });
+        let (attempts, took) = running.await;
+        // A probe's result is news for a minute at most.
+        lock(&self.probes).settle(&key, Duration::from_secs(60));
+        Ok(Answer {
+            value: attempts,
             took,
         })
     }

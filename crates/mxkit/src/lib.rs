@@ -38,3 +38,4 @@ pub mod mta_sts;
 pub mod route;
 pub mod scan;
 pub mod smtp;
+pub mod targets;

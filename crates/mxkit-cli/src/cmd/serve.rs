@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mxkit::dns::Lookup;
+use mxkit::targets::{Prefix, Targets};
 
+use super::common::host_name;
 use super::dns::DnsSettings;
 use crate::Usage;
 use crate::args::ServeArgs;
@@ -29,6 +31,30 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         })
         .collect::<Result<Vec<SocketAddr>>>()?;
     let dns = DnsSettings::from_args(&args.dns, true)?;
+    let allowed = args
+        .allow_probe
+        .iter()
+        .map(|p| {
+            p.parse::<Prefix>()
+                .map_err(|e| Usage::about(Some("--allow-probe"), p, e).into())
+        })
+        .collect::<Result<Vec<Prefix>>>()?;
+    let targets = Targets::Global(allowed);
+    // MTA-STS fetches stay within the targets too.
+    let mta_sts = super::secure::mta_sts(&args.secure, dns.offline)?.map(|c| {
+        let mut c = (*c).clone();
+        if let Some(f) = &mut c.fetcher {
+            f.targets = targets.clone();
+        }
+        Arc::new(c)
+    });
+    let reach = mxkit_serve::Reach {
+        smtp: !args.no_smtp && !dns.offline,
+        targets,
+        mta_sts,
+        roots: super::secure::roots(&args.secure)?,
+        helo: host_name(),
+    };
     let limits = mxkit_serve::Limits {
         max_concurrent: args.max_concurrent as usize,
         rate_per_min: args.rate,
@@ -64,6 +90,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
                 timeout: sources.timeout,
                 dnssec: dns.dnssec,
             },
+            reach,
             limits,
         );
         for l in &listeners {

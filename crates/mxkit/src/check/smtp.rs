@@ -91,7 +91,34 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
     }
     let mut opts = (**opts).clone();
     opts.stop_after = Stage::Starttls;
-    let attempts = crate::smtp::probe_all(ctx.route, &opts).await;
+    // Addresses this checker may not connect to (`mxkit serve` without
+    // --allow-probe for them) are left out, and said so.
+    let (allowed, refused): (Vec<_>, Vec<_>) = ctx
+        .route
+        .candidates
+        .iter()
+        .cloned()
+        .partition(|c| opts.targets.check(opts.target(c).ip()).is_ok());
+    if let Some(first) = refused.first() {
+        let why = opts
+            .targets
+            .check(opts.target(first).ip())
+            .err()
+            .unwrap_or_default();
+        let labels: Vec<String> = refused.iter().map(|c| c.label()).collect();
+        out.skipped(
+            &ALL,
+            format!("not probed over SMTP: {} ({why})", labels.join(", ")),
+        );
+    }
+    if allowed.is_empty() {
+        return;
+    }
+    let route = crate::route::Route {
+        candidates: allowed,
+        ..ctx.route.clone()
+    };
+    let attempts = crate::smtp::probe_all(&route, &opts).await;
     let connect_timeouts = attempts.iter().filter(|a| timed_out_connecting(a)).count();
     if connect_timeouts == attempts.len() {
         out.skipped(

@@ -123,6 +123,9 @@ pub struct Fetcher {
     pub timeout: Duration,
     /// The HTTPS port: 443, always, outside tests of the library.
     pub port: u16,
+    /// Which addresses may be dialled ([`crate::targets`]): any, or global
+    /// ones only (`mxkit serve`).
+    pub targets: crate::targets::Targets,
 }
 
 impl Fetcher {
@@ -138,6 +141,7 @@ impl Fetcher {
             tls: Arc::new(tls),
             timeout,
             port: 443,
+            targets: crate::targets::Targets::Any,
         }
     }
 
@@ -167,6 +171,10 @@ impl Fetcher {
         let mut failures = Vec::new();
         let mut tcp = None;
         for ip in addresses {
+            if let Err(why) = self.targets.check(ip) {
+                failures.push(why);
+                continue;
+            }
             match TcpStream::connect(SocketAddr::new(ip, self.port)).await {
                 Ok(stream) => {
                     tcp = Some(stream);

@@ -44,6 +44,15 @@ pub enum SmtpError {
         #[source]
         source: std::io::Error,
     },
+    /// The address may not be dialled ([`crate::targets::Targets`]): nothing
+    /// was sent (soft: the walk moves on).
+    #[error("not connecting to {target}: {reason}")]
+    TargetRefused {
+        /// The address that would have been dialled.
+        target: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// A stage or the overall deadline ran out (soft).
     #[error("{}", timeout_text(*stage, *after, *overall))]
     Timeout {
@@ -140,7 +149,7 @@ impl SmtpError {
             SmtpError::InvalidHelo(_) => Stage::Ehlo,
             SmtpError::NoRecipients => Stage::Rcpt,
             SmtpError::BadStopStage(s) => *s,
-            SmtpError::Connect { .. } => Stage::Connect,
+            SmtpError::Connect { .. } | SmtpError::TargetRefused { .. } => Stage::Connect,
             SmtpError::StarttlsNotOffered | SmtpError::Tls { .. } | SmtpError::CaFile { .. } => {
                 Stage::Starttls
             }
@@ -152,6 +161,7 @@ impl SmtpError {
     pub fn is_soft(&self) -> bool {
         match self {
             SmtpError::Connect { .. }
+            | SmtpError::TargetRefused { .. }
             | SmtpError::Timeout { .. }
             | SmtpError::Closed { .. }
             | SmtpError::Io { .. }

@@ -277,6 +277,10 @@ pub struct SmtpOptions {
     /// curl's `--connect-to`). Names still come from the candidate. Meant for
     /// tests (fake servers on ephemeral loopback ports) and debugging.
     pub connect_to: HashMap<IpAddr, SocketAddr>,
+    /// Which addresses may be dialled ([`crate::targets`]): any (the
+    /// default), or global ones only (`mxkit serve`). A refused address
+    /// is a soft failure at connect that sends nothing.
+    pub targets: crate::targets::Targets,
 }
 
 impl SmtpOptions {
@@ -294,6 +298,7 @@ impl SmtpOptions {
             rcpt_to: Vec::new(),
             recipient_domain: recipient_domain.into(),
             connect_to: HashMap::new(),
+            targets: crate::targets::Targets::Any,
         }
     }
 

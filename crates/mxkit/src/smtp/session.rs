@@ -317,13 +317,19 @@ impl<'a> Session<'a> {
         ));
         let start = Instant::now();
         let limit = self.until(Stage::Connect, self.ctx.opts.timeouts.connect);
-        let connected = limit
-            .run(async {
-                TcpStream::connect(target)
+        let allowed = self.ctx.opts.targets.check(target.ip());
+        let connected = match allowed {
+            Err(reason) => Err(SmtpError::TargetRefused { target, reason }),
+            Ok(()) => {
+                limit
+                    .run(async {
+                        TcpStream::connect(target)
+                            .await
+                            .map_err(|source| SmtpError::Connect { target, source })
+                    })
                     .await
-                    .map_err(|source| SmtpError::Connect { target, source })
-            })
-            .await;
+            }
+        };
         let elapsed_ms = self.ms(start);
         match connected {
             Ok(stream) => {
