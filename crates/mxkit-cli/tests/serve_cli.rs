@@ -19,7 +19,9 @@ const ZONE: &str = "$ORIGIN serve.test.\n$TTL 300\n\
 @ MX 10 mx1\n@ MX 20 mx2\nmx1 A 192.0.2.1\nmx2 A 192.0.2.2\n\
 single MX 10 mx1\n\
 lo MX 10 mx-lo\nmx-lo A 127.0.0.1\n\
-pf MX 10 mx-pf\nmx-pf A 127.0.175.1\n";
+pf MX 10 mx-pf\nmx-pf A 127.0.175.1\n\
+mixed MX 10 mx-ok\nmixed MX 20 192.0.2.50.\nmixed MX 30 nox\nmx-ok A 127.0.175.2\n\
+_mta-sts.mixed TXT \"v=STSv1; id=<script>alert(1)</script>\"\n";
 
 fn knot() -> Knot {
     Knot::start(&[("serve.test", ZONE)])
@@ -392,5 +394,81 @@ fn probes_go_to_global_addresses_unless_allowed() {
     assert!(
         body.contains("\"smtp-certificate\""),
         "the probe ran: {body}"
+    );
+}
+
+/// A real browser (Debian's chromium, headless) renders the check page of
+/// a domain with an error (an MX naming an IP address), a warning (an
+/// exchanger without address) and a clean exchanger (a real Postfix): the
+/// DOM holds all three, each finding with its fix; a `<script>` that came
+/// from DNS (the `_mta-sts` record) is text, not an element, and runs
+/// nothing. A screenshot is taken too (docs/serve.md shows one).
+#[test]
+fn a_browser_shows_the_report_and_runs_nothing() {
+    let knot = knot();
+    let ca = testbed::certs::TestCa::new();
+    let _postfix = testbed::postfix::Postfix::start(&[testbed::postfix::PostfixInstance::new(
+        "127.0.175.2:25".parse().unwrap(),
+        "mx-ok.serve.test",
+    )
+    .tls(ca.leaf(&["mx-ok.serve.test"]))]);
+    let server = Server::start(
+        knot.addr(),
+        &["--allow-probe", "127.0.175.0/24", "--mta-sts-cache", "none"],
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = |extra: &[&str]| {
+        let out = Process::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(server.url("/check/mixed.serve.test"))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("chromium is needed for the browser test (Debian package chromium): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    // The error, the warning, and the clean exchanger in the plan.
+    assert!(dom.contains(">mx-is-address</a>"), "{dom}");
+    assert!(dom.contains(">exchanger-without-address</a>"), "{dom}");
+    assert!(
+        dom.contains("<td>mx-ok.serve.test</td><td>127.0.175.2</td>"),
+        "{dom}"
+    );
+    assert!(
+        dom.matches("<pre class=\"fix\">").count() >= 3,
+        "every finding has its fix: {dom}"
+    );
+    // The hostile record is text in the DOM: escaped, no script element.
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
+    assert!(!dom.contains("<script"), "{dom}");
+    let shot = profile.path().join("check.png");
+    chromium(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1000,1400",
+    ]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} octets",
+        png.len()
     );
 }

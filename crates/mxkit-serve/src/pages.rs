@@ -125,6 +125,7 @@ fn verdict(route: &Route) -> Markup {
     };
     html! {
         p class={ "verdict " (class) } {
+            "Mail to " (route.domain) ": "
             strong { (word) }
             " (" (route.outcome.code()) ")"
             @if let Some(e) = &route.error { ": " (e.dsn) " " (e.message) }
