@@ -112,6 +112,13 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secure: SecureArgs,
 
+    /// Show the trap's listings, recent decoy sessions and charts at
+    /// `/trap`, and its metrics on `/metrics`, read from this store
+    /// (`sqlite:PATH` or `postgres://...`, as `mxkit trap`'s; it must
+    /// exist, and is only read).
+    #[arg(long = "trap-store", value_name = "URL")]
+    pub trap_store: Option<String>,
+
     /// Work requests one client network (its /24, or /64 for IPv6) may
     /// start per minute; past it: 429 with Retry-After.
     #[arg(long, value_name = "PER_MIN", default_value_t = 30,

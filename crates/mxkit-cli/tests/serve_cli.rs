@@ -472,3 +472,100 @@ fn a_browser_shows_the_report_and_runs_nothing() {
         png.len()
     );
 }
+
+/// `--trap-store`: `/trap` shows the listings, the recent decoy sessions
+/// and the charts (inline SVG), a reason that holds markup shown as text;
+/// `/metrics` carries the trap's gauges. Without the flag, 404.
+#[test]
+fn the_trap_page_and_metrics() {
+    use mxkit_trap::model::{Decision, Flags, Listing, Observation, Role, Stage, now};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("trap.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = mxkit_trap::Store::open(&url).await.unwrap();
+        let at = now() - 60_000_000;
+        let client: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        let id = store
+            .record(&Observation {
+                at,
+                role: Role::Decoy,
+                stream: "decoy".into(),
+                client,
+                local: None,
+                client_name: None,
+                stage: Stage::Rcpt,
+                helo: Some("spam.example".into()),
+                mail_domain: None,
+                flags: Flags::default(),
+            })
+            .await
+            .unwrap();
+        let reason = "decoy-first <b>bold</b>".to_string();
+        let listing = Listing {
+            ip: client,
+            grade: mxkit_trap::Grade::Trapped,
+            reason: reason.clone(),
+            first_seen: at,
+            last_seen: at,
+            expires: at + 86_400_000_000,
+            events: 2,
+            shadow: false,
+        };
+        let decision = Decision {
+            observation: id,
+            client,
+            at,
+            decided: at + 1_000_000,
+            grade: mxkit_trap::Grade::Trapped,
+            reason,
+        };
+        store.decide(&decision, Some(&listing)).await.unwrap();
+    });
+    let knot = knot();
+    let server = Server::start(knot.addr(), &["--trap-store", &url]);
+    let (status, _, body) = get(&server.url("/trap"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<td>198.51.100.7</td>"), "{body}");
+    assert!(body.contains("<td>trapped</td>"), "{body}");
+    assert!(
+        body.contains("decoy-first &lt;b&gt;bold&lt;/b&gt;"),
+        "{body}"
+    );
+    assert!(!body.contains("<b>bold"), "{body}");
+    assert_eq!(body.matches("<svg").count(), 2, "two charts: {body}");
+    assert!(
+        body.contains("1 decoy sessions in the last 7 days"),
+        "{body}"
+    );
+    let (_, _, metrics) = get(&server.url("/metrics"));
+    assert!(
+        metrics.contains("mxkit_trap_listings{grade=\"trapped\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mxkit_trap_decoy_sessions_day 1"),
+        "{metrics}"
+    );
+    assert_eq!(metrics.matches("# EOF").count(), 1, "{metrics}");
+    drop(server);
+    let server = Server::start(knot.addr(), &[]);
+    assert_eq!(get(&server.url("/trap")).0, 404);
+    // A store that does not exist: exit 3, nothing created.
+    let missing = format!("sqlite:{}", dir.path().join("nothere.db").display());
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .args(["serve", "--listen", "127.0.0.1:0", "--trap-store", &missing])
+        .args(["--server", &knot.addr().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("nothere.db").exists());
+}

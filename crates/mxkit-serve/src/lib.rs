@@ -22,6 +22,7 @@ pub mod limits;
 mod metrics;
 mod pages;
 mod probe;
+mod trap;
 pub mod work;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ use work::{Answer, Work};
 /// Everything the handlers share.
 pub struct App {
     work: Work,
+    trap: Option<mxkit_trap::Store>,
     limits: Limits,
     guard: limits::Guard,
     metrics: Metrics,
@@ -52,10 +54,16 @@ pub struct App {
 
 impl App {
     /// A server over `sources`, reaching out as `reach` says, within
-    /// `limits`.
-    pub fn new(sources: Sources, reach: Reach, limits: Limits) -> Arc<App> {
+    /// `limits`; with the trap's page and metrics when `trap` is given.
+    pub fn new(
+        sources: Sources,
+        reach: Reach,
+        limits: Limits,
+        trap: Option<mxkit_trap::Store>,
+    ) -> Arc<App> {
         Arc::new(App {
             work: Work::new(sources, reach),
+            trap,
             guard: limits::Guard::new(&limits),
             limits,
             metrics: Metrics::default(),
@@ -74,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/check", get(api_check))
         .route("/api/v1/route", get(api_route))
         .route("/probe", get(probe::probe))
+        .route("/trap", get(trap::trap))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/style.css", get(style))

@@ -115,6 +115,7 @@ pub fn kind(path: &str) -> &'static str {
         "/metrics" => "metrics",
         "/healthz" => "healthz",
         "/probe" => "probe",
+        "/trap" => "trap",
         p if p.starts_with("/check") => "check",
         p if p.starts_with("/route") => "route",
         p if p.starts_with("/api/v1/check") => "api_check",
@@ -133,8 +134,36 @@ pub fn encoded(registry: &Registry) -> Response {
     }
 }
 
+/// The server's metrics, and the trap's with `--trap-store` (read now; a
+/// store that cannot be read is said in a comment, the server's metrics
+/// still answered).
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    encoded(&app.metrics.registry)
+    let Some(store) = &app.trap else {
+        return encoded(&app.metrics.registry);
+    };
+    let mut body = String::new();
+    if let Err(e) = encode(&mut body, &app.metrics.registry) {
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    // One exposition: the first registry's end marker goes.
+    if let Some(cut) = body.rfind("# EOF") {
+        body.truncate(cut);
+    }
+    match crate::trap::registry(store).await {
+        Ok(trap) => {
+            if let Err(e) = encode(&mut body, &trap) {
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                    .into_response();
+            }
+        }
+        Err(e) => {
+            let why = e.replace(['\r', '\n'], " ");
+            body.push_str(&format!(
+                "# the trap's store cannot be read: {why}\n# EOF\n"
+            ));
+        }
+    }
+    ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
 }
 
 /// A gauge of seconds (or any fraction).

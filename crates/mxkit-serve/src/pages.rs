@@ -41,7 +41,7 @@ pub fn path_escape(s: &str) -> String {
     out
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {

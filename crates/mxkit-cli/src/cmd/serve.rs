@@ -75,6 +75,16 @@ pub fn run(args: ServeArgs) -> Result<u8> {
                 }
             }
         }
+        let trap = match &args.trap_store {
+            None => None,
+            Some(url) => match mxkit_trap::Store::open_existing(url).await {
+                Ok(store) => Some(store),
+                Err(e) => {
+                    eprintln!("mxkit serve: --trap-store {url}: {e}");
+                    return Ok(exit::TEMPORARY);
+                }
+            },
+        };
         let sources = dns.sources().await?;
         let live = sources
             .engine
@@ -92,6 +102,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             },
             reach,
             limits,
+            trap,
         );
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {

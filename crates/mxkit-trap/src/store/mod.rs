@@ -308,6 +308,19 @@ impl Store {
         dispatch!(self.primary_clients(from, to, ip_text(except)))
     }
 
+    /// Decoy sessions per hour in `[from, to)`: (hour number since the
+    /// epoch, sessions), hours without sessions left out. For the trap's
+    /// page and metrics (`mxkit serve --trap-store`).
+    pub async fn decoy_hours(&self, from: Micros, to: Micros) -> Result<Vec<(i64, u64)>> {
+        dispatch!(self.decoy_hours(from, to))
+    }
+
+    /// The newest `limit` decisions, newest first.
+    pub async fn recent_decisions(&self, limit: u32) -> Result<Vec<Decision>> {
+        let limit = i64::from(limit);
+        dispatch!(self.recent_decisions(limit))
+    }
+
     /// Decoy decisions made (their `decided` time) in `[from, to]`, in the
     /// order they were made, for the auto-pause ratio.
     pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {

@@ -336,6 +336,25 @@ impl PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    pub async fn decoy_hours(&self, from: Micros, to: Micros) -> Result<Vec<(i64, u64)>> {
+        self.query(sql::DECOY_HOURS, &[&from, &to])
+            .await?
+            .iter()
+            .map(|r| {
+                let n: i64 = r.try_get(1)?;
+                Ok((r.try_get(0)?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    pub async fn recent_decisions(&self, limit: i64) -> Result<Vec<Decision>> {
+        self.query(sql::RECENT_DECISIONS, &[&limit])
+            .await?
+            .iter()
+            .map(decision)
+            .collect()
+    }
+
     pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {
         self.query(sql::DECISIONS_BETWEEN, &[&from, &to])
             .await?

@@ -213,6 +213,18 @@ pub const DECISIONS_BETWEEN: &str = concat!(
     " FROM decisions WHERE decided >= $1 AND decided <= $2 ORDER BY decided, id"
 );
 
+/// Decoy sessions per hour: $1 from, $2 to (micros); rows (hour number
+/// since the epoch, sessions).
+pub const DECOY_HOURS: &str = "SELECT at / 3600000000 AS hour, COUNT(*) FROM observations
+    WHERE role = 'decoy' AND at >= $1 AND at < $2 GROUP BY hour ORDER BY hour";
+
+/// The newest decisions first: $1 how many.
+pub const RECENT_DECISIONS: &str = concat!(
+    "SELECT ",
+    decision_columns!(),
+    " FROM decisions ORDER BY decided DESC, id DESC LIMIT $1"
+);
+
 pub const MARK_DECIDED: &str =
     "UPDATE observations SET decided = $2 WHERE id = $1 AND decided IS NULL";
 

@@ -366,6 +366,21 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn decoy_hours(&self, from: Micros, to: Micros) -> Result<Vec<(i64, u64)>> {
+        self.call(move |conn| {
+            rows(conn, sql::DECOY_HOURS, params![from, to], |r| {
+                let n: i64 = r.get(1)?;
+                Ok((r.get(0)?, u64::try_from(n).unwrap_or(0)))
+            })
+        })
+        .await
+    }
+
+    pub async fn recent_decisions(&self, limit: i64) -> Result<Vec<Decision>> {
+        self.call(move |conn| rows(conn, sql::RECENT_DECISIONS, params![limit], |r| decision(r)))
+            .await
+    }
+
     pub async fn decisions_between(&self, from: Micros, to: Micros) -> Result<Vec<Decision>> {
         self.call(move |conn| {
             rows(conn, sql::DECISIONS_BETWEEN, params![from, to], |r| {
