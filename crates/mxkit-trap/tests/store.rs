@@ -43,6 +43,7 @@ both!(
     pauses_begin_once_and_end,
     read_only_opens_create_nothing,
     version_1_stores_are_migrated,
+    decoy_hours_and_recent_decisions,
 );
 
 const T0: Micros = 1_700_000_000_000_000;
@@ -1331,4 +1332,42 @@ async fn version_1_stores_are_migrated(fx: Fixture) {
     // And it opens again as it is (migrated once).
     drop(store);
     fx.open().await;
+}
+
+/// What `mxkit serve --trap-store` reads: decoy sessions per hour (primary
+/// sessions and other hours left out; the window's end excluded) and the
+/// newest decisions first, at most the limit.
+async fn decoy_hours_and_recent_decisions(fx: Fixture) {
+    let store = fx.open().await;
+    let hour = 3600 * SEC;
+    let base = T0 - T0.rem_euclid(hour);
+    let mut ids = Vec::new();
+    for (client, at) in [
+        ("192.0.2.1", base + 10 * SEC),
+        ("192.0.2.2", base + 20 * SEC),
+        ("192.0.2.3", base + hour + 5 * SEC),
+        ("192.0.2.4", base + 3 * hour),
+    ] {
+        ids.push(store.record(&obs(Role::Decoy, client, at)).await.unwrap());
+    }
+    store
+        .record(&obs(Role::Primary, "192.0.2.9", base + 30 * SEC))
+        .await
+        .unwrap();
+    let hours = store.decoy_hours(base, base + 3 * hour).await.unwrap();
+    let first = base / hour;
+    assert_eq!(hours, vec![(first, 2), (first + 1, 1)]);
+    for (i, id) in ids.iter().enumerate() {
+        let client = format!("192.0.2.{}", i + 1);
+        store
+            .decide(
+                &decision(*id, &client, base + i as Micros * SEC, Grade::Suspect),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let recent = store.recent_decisions(2).await.unwrap();
+    let clients: Vec<String> = recent.iter().map(|d| d.client.to_string()).collect();
+    assert_eq!(clients, vec!["192.0.2.4", "192.0.2.3"]);
 }
