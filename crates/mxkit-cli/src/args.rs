@@ -119,6 +119,19 @@ pub struct ServeArgs {
     #[arg(long = "trap-store", value_name = "URL")]
     pub trap_store: Option<String>,
 
+    /// Keep every page shown, with a permalink (`/r/ID`), in this store
+    /// (`sqlite:PATH` or `postgres://...`; created when missing; the same
+    /// PostgreSQL database serves several servers behind one balancer);
+    /// `none`: keep nothing. Default: `sqlite:` a file `serve.db` in
+    /// $XDG_DATA_HOME/mxkit, else ~/.local/share/mxkit.
+    #[arg(long, value_name = "URL|none")]
+    pub store: Option<String>,
+
+    /// Drop kept pages after this many days.
+    #[arg(long, value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub keep_days: u32,
+
     /// Work requests one client network (its /24, or /64 for IPv6) may
     /// start per minute; past it: 429 with Retry-After.
     #[arg(long, value_name = "PER_MIN", default_value_t = 30,

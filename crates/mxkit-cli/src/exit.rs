@@ -96,5 +96,5 @@ pub const SERVE: &str = "\
 Exit codes:
   0   stopped by SIGTERM or SIGINT after the running requests finished
   3   a listen address could not be used (in use, not this host's), or the
-      --trap-store cannot be opened
+      --trap-store or --store cannot be opened
   64  usage error (bad flag, broken zone file)";

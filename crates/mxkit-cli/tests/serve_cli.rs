@@ -46,6 +46,11 @@ impl Server {
                 &dns.to_string(),
             ])
             .args(["--dns-timeout", "1"])
+            .args(if extra.contains(&"--store") {
+                &[][..]
+            } else {
+                &["--store", "none"][..]
+            })
             .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -568,4 +573,38 @@ fn the_trap_page_and_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!dir.path().join("nothere.db").exists());
+}
+
+/// `--store`: every page shown is kept under a permalink (`/r/ID`) that
+/// shows it again as it was, after a restart too; the home page lists
+/// them; an unknown or malformed id is a 404.
+#[test]
+fn pages_are_kept_under_permalinks() {
+    let knot = knot();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let server = Server::start(knot.addr(), &["--store", &store]);
+    let (status, _, page) = get(&server.url("/route/postmaster@serve.test"));
+    assert_eq!(status, 200);
+    let link = page
+        .split("href=\"/r/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|id| format!("/r/{id}"))
+        .unwrap_or_else(|| panic!("no permalink: {page}"));
+    let (status, _, kept) = get(&server.url(&link));
+    assert_eq!(status, 200);
+    assert_eq!(kept, page);
+    let (_, _, home) = get(&server.url("/"));
+    assert!(
+        home.contains(&link) && home.contains("route postmaster@serve.test"),
+        "{home}"
+    );
+    assert_eq!(server.stop(), Some(0));
+    let server = Server::start(knot.addr(), &["--store", &store]);
+    assert_eq!(get(&server.url(&link)).2, page, "kept across a restart");
+    assert_eq!(get(&server.url("/r/0123456789abcdef")).0, 404);
+    let (status, _, body) = get(&server.url("/r/%3Cscript%3E"));
+    assert_eq!(status, 404);
+    assert!(!body.contains("<script>"), "{body}");
 }

@@ -18,6 +18,7 @@
 //! names other networks (`--allow-probe`, [`mxkit::targets`]): a public
 //! checker must not be aimed at the network it runs in.
 
+mod kept;
 pub mod limits;
 mod metrics;
 mod pages;
@@ -37,6 +38,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+pub use kept::Kept;
 pub use limits::Limits;
 pub use work::{Reach, Sources};
 
@@ -47,6 +49,7 @@ use work::{Answer, Work};
 pub struct App {
     work: Work,
     trap: Option<mxkit_trap::Store>,
+    kept: Kept,
     limits: Limits,
     guard: limits::Guard,
     metrics: Metrics,
@@ -54,16 +57,20 @@ pub struct App {
 
 impl App {
     /// A server over `sources`, reaching out as `reach` says, within
-    /// `limits`; with the trap's page and metrics when `trap` is given.
+    /// `limits`; with the trap's page and metrics when `trap` is given,
+    /// and permalinks to the pages `kept`.
     pub fn new(
         sources: Sources,
         reach: Reach,
         limits: Limits,
         trap: Option<mxkit_trap::Store>,
+        kept: Kept,
     ) -> Arc<App> {
+        kept.start_expiry();
         Arc::new(App {
             work: Work::new(sources, reach),
             trap,
+            kept,
             guard: limits::Guard::new(&limits),
             limits,
             metrics: Metrics::default(),
@@ -83,6 +90,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/route", get(api_route))
         .route("/probe", get(probe::probe))
         .route("/trap", get(trap::trap))
+        .route("/r/{id}", get(permalink))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/style.css", get(style))
@@ -143,7 +151,25 @@ struct Form {
 }
 
 async fn home(State(app): State<Arc<App>>) -> Response {
-    pages::html(StatusCode::OK, pages::home(&app.work.recent()))
+    let recent = match app.kept.recent(10).await {
+        Some(kept) => kept,
+        None => app
+            .work
+            .recent()
+            .into_iter()
+            .map(|path| (path.clone(), path))
+            .collect(),
+    };
+    pages::html(StatusCode::OK, pages::home(&recent))
+}
+
+/// `/r/ID`: a kept page, as it was shown.
+async fn permalink(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.kept.get(&id).await {
+        Ok(Some(body)) => pages::html(StatusCode::OK, maud::PreEscaped(body)),
+        Ok(None) => pages::html(StatusCode::NOT_FOUND, pages::not_kept(&id)),
+        Err(e) => pages::html(StatusCode::SERVICE_UNAVAILABLE, pages::store_error(&e)),
+    }
 }
 
 /// The home page's form: an address goes to its route, a domain to its
@@ -167,17 +193,29 @@ async fn route_form(Query(form): Query<Form>) -> Response {
 
 async fn check_page(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {
     match app.work.check(&domain).await {
-        Ok(Answer { value, took }) => pages::html(
-            StatusCode::OK,
-            pages::check(&value, &app.work.resolvers(), took),
-        ),
+        Ok(Answer { value, took }) => {
+            let resolvers = app.work.resolvers();
+            let page = app
+                .kept
+                .page("check", &value.domain, |when| {
+                    pages::check(&value, &resolvers, took, when)
+                })
+                .await;
+            pages::html(StatusCode::OK, page)
+        }
         Err(e) => pages::html(StatusCode::BAD_REQUEST, pages::bad_input(&domain, &e)),
     }
 }
 
 async fn route_page(State(app): State<Arc<App>>, Path(address): Path<String>) -> Response {
     match app.work.route(&address).await {
-        Ok(Answer { value, took }) => pages::html(StatusCode::OK, pages::route(&value, took)),
+        Ok(Answer { value, took }) => {
+            let page = app
+                .kept
+                .page("route", &address, |when| pages::route(&value, took, when))
+                .await;
+            pages::html(StatusCode::OK, page)
+        }
         Err(e) => pages::html(StatusCode::BAD_REQUEST, pages::bad_input(&address, &e)),
     }
 }

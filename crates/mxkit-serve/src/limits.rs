@@ -99,7 +99,7 @@ fn client_key(ip: IpAddr) -> u64 {
 
 /// Whether a path runs routing or a check.
 pub fn is_work(path: &str) -> bool {
-    ["/check/", "/route/", "/api/", "/probe", "/trap"]
+    ["/check/", "/route/", "/api/", "/probe", "/trap", "/r/"]
         .iter()
         .any(|p| path.starts_with(p))
 }

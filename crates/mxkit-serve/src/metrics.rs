@@ -116,6 +116,7 @@ pub fn kind(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/probe" => "probe",
         "/trap" => "trap",
+        p if p.starts_with("/r/") => "permalink",
         p if p.starts_with("/check") => "check",
         p if p.starts_with("/route") => "route",
         p if p.starts_with("/api/v1/check") => "api_check",

@@ -69,7 +69,26 @@ pub fn layout(title: &str, body: Markup) -> Markup {
 }
 
 /// `/`: one box, and this server's recent questions.
-pub fn home(recent: &[String]) -> Markup {
+/// When and where a page was made: its time, and its permalink when it
+/// was kept.
+pub struct Stamp<'a> {
+    /// Unix time in seconds.
+    pub at: i64,
+    /// `/r/ID`, when the page was kept.
+    pub permalink: Option<&'a str>,
+}
+
+fn stamp(s: &Stamp<'_>) -> Markup {
+    html! {
+        " As of " (mxkit::smtp::iso8601(s.at)) "."
+        @if let Some(link) = s.permalink {
+            " " a.permalink href=(link) { "Permalink" }
+        }
+    }
+}
+
+/// The home page's list: (link, what) pairs, newest first.
+pub fn home(recent: &[(String, String)]) -> Markup {
     layout(
         "Mail routing",
         html! {
@@ -82,11 +101,33 @@ pub fn home(recent: &[String]) -> Markup {
             @if !recent.is_empty() {
                 h2 { "Recent" }
                 ul {
-                    @for path in recent {
-                        li { a href=(path) { (path) } }
+                    @for (link, what) in recent {
+                        li { a href=(link) { (what) } }
                     }
                 }
             }
+        },
+    )
+}
+
+/// The store of kept pages cannot be read.
+pub fn store_error(why: &str) -> Markup {
+    layout(
+        "Store unavailable",
+        html! {
+            h1 { "Kept pages are unavailable" }
+            p { "The store cannot be read: " (why) }
+        },
+    )
+}
+
+/// A permalink that leads nowhere (expired, mistyped).
+pub fn not_kept(why: &str) -> Markup {
+    layout(
+        "Not kept",
+        html! {
+            h1 { "No such page" }
+            p { "Nothing is kept under " code { (why) } ": pages are kept for the days this server was told (--keep-days), and only with --store." }
         },
     )
 }
@@ -175,7 +216,7 @@ fn plan(route: &Route) -> Markup {
 }
 
 /// `/route/ADDRESS`.
-pub fn route(route: &Route, took: Duration) -> Markup {
+pub fn route(route: &Route, took: Duration, when: &Stamp<'_>) -> Markup {
     layout(
         &format!("Route for {}", route.domain),
         html! {
@@ -183,7 +224,7 @@ pub fn route(route: &Route, took: Duration) -> Markup {
             (verdict(route))
             (mx_records(route))
             (plan(route))
-            p.timing { "Routed in " (took.as_millis()) " ms." }
+            p.timing { "Routed in " (took.as_millis()) " ms." (stamp(when)) }
         },
     )
 }
@@ -216,7 +257,7 @@ fn finding(f: &Finding) -> Markup {
 }
 
 /// `/check/DOMAIN`.
-pub fn check(report: &Report, resolvers: &str, took: Duration) -> Markup {
+pub fn check(report: &Report, resolvers: &str, took: Duration, when: &Stamp<'_>) -> Markup {
     let groups = [
         (Severity::Error, "Errors"),
         (Severity::Warning, "Warnings"),
@@ -254,7 +295,7 @@ pub fn check(report: &Report, resolvers: &str, took: Duration) -> Markup {
                 h2 { "Not checked" }
                 ul { @for i in &report.skipped { li { (i.rules.join(", ")) ": " (i.reason) } } }
             }
-            p.timing { "Checked through " (resolvers) " in " (took.as_millis()) " ms (" (report.mode) ")." }
+            p.timing { "Checked through " (resolvers) " in " (took.as_millis()) " ms (" (report.mode) ")." (stamp(when)) }
         },
     )
 }

@@ -44,6 +44,7 @@ both!(
     read_only_opens_create_nothing,
     version_1_stores_are_migrated,
     decoy_hours_and_recent_decisions,
+    kept_results_round_trip_and_expire,
 );
 
 const T0: Micros = 1_700_000_000_000_000;
@@ -1370,4 +1371,33 @@ async fn decoy_hours_and_recent_decisions(fx: Fixture) {
     let recent = store.recent_decisions(2).await.unwrap();
     let clients: Vec<String> = recent.iter().map(|d| d.client.to_string()).collect();
     assert_eq!(clients, vec!["192.0.2.4", "192.0.2.3"]);
+}
+
+/// The pages `mxkit serve` keeps: stored whole under their id, listed
+/// newest first without bodies, dropped when old; an id is unique.
+async fn kept_results_round_trip_and_expire(fx: Fixture) {
+    use mxkit_trap::store::SavedResult;
+    let store = fx.open().await;
+    let page = |id: &str, at: Micros| SavedResult {
+        id: id.into(),
+        kind: "check".into(),
+        subject: "example.org".into(),
+        at,
+        body: format!("<html>{id}</html>"),
+    };
+    store.put_result(&page("a1", T0)).await.unwrap();
+    store.put_result(&page("b2", T0 + SEC)).await.unwrap();
+    assert!(
+        store.put_result(&page("a1", T0 + 2 * SEC)).await.is_err(),
+        "ids are unique"
+    );
+    assert_eq!(store.result("a1").await.unwrap(), Some(page("a1", T0)));
+    assert_eq!(store.result("zz").await.unwrap(), None);
+    let recent = store.recent_results(10).await.unwrap();
+    let ids: Vec<&str> = recent.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["b2", "a1"]);
+    assert!(recent.iter().all(|r| r.body.is_empty()));
+    store.expire_results(T0 + SEC).await.unwrap();
+    assert_eq!(store.result("a1").await.unwrap(), None);
+    assert!(store.result("b2").await.unwrap().is_some());
 }

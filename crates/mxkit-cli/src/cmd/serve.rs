@@ -85,6 +85,20 @@ pub fn run(args: ServeArgs) -> Result<u8> {
                 }
             },
         };
+        let kept = match store_url(args.store.as_deref()) {
+            None => None,
+            Some(url) => match mxkit_trap::Store::open(&url).await {
+                Ok(store) => Some(store),
+                Err(e) => {
+                    eprintln!("mxkit serve: --store {url}: {e}");
+                    return Ok(exit::TEMPORARY);
+                }
+            },
+        };
+        let kept = mxkit_serve::Kept::new(
+            kept,
+            std::time::Duration::from_secs(u64::from(args.keep_days) * 86_400),
+        );
         let sources = dns.sources().await?;
         let live = sources
             .engine
@@ -103,6 +117,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
             reach,
             limits,
             trap,
+            kept,
         );
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
@@ -115,6 +130,27 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         eprintln!("mxkit serve: stopped");
         anyhow::Ok(exit::OK)
     })
+}
+
+/// The store of kept pages: `--store`, `none` for none, else a SQLite file
+/// in the user's data directory (none when there is no home).
+fn store_url(given: Option<&str>) -> Option<String> {
+    match given {
+        Some("none") => None,
+        Some(url) => Some(url.to_string()),
+        None => {
+            let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+                Some(dir) => std::path::PathBuf::from(dir),
+                None => {
+                    std::path::PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
+                        .join(".local/share")
+                }
+            };
+            let dir = base.join("mxkit");
+            std::fs::create_dir_all(&dir).ok()?;
+            Some(format!("sqlite:{}", dir.join("serve.db").display()))
+        }
+    }
 }
 
 /// SIGTERM or SIGINT.

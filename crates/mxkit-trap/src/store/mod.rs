@@ -142,6 +142,21 @@ pub struct Expired {
     pub decisions: u64,
 }
 
+/// A page `mxkit serve` keeps for its permalink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedResult {
+    /// The permalink's id.
+    pub id: String,
+    /// `check` or `route`.
+    pub kind: String,
+    /// The domain or address.
+    pub subject: String,
+    /// When it was made.
+    pub at: Micros,
+    /// The page (HTML); empty in lists.
+    pub body: String,
+}
+
 /// The store. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct Store {
@@ -306,6 +321,30 @@ impl Store {
     /// Primary sessions from clients other than `except` in `[from, to]`.
     pub async fn primary_clients(&self, from: Micros, to: Micros, except: IpAddr) -> Result<u64> {
         dispatch!(self.primary_clients(from, to, ip_text(except)))
+    }
+
+    /// Keep a page `mxkit serve` made, under its permalink id (unique).
+    pub async fn put_result(&self, result: &SavedResult) -> Result<()> {
+        let r = result.clone();
+        dispatch!(self.put_result(r))
+    }
+
+    /// The page kept under `id`, if any.
+    pub async fn result(&self, id: &str) -> Result<Option<SavedResult>> {
+        let id = id.to_string();
+        dispatch!(self.result(id))
+    }
+
+    /// The newest `limit` pages kept, newest first, without their bodies.
+    pub async fn recent_results(&self, limit: u32) -> Result<Vec<SavedResult>> {
+        let limit = i64::from(limit);
+        dispatch!(self.recent_results(limit))
+    }
+
+    /// Drop the pages kept from before `before`; how many went (PostgreSQL
+    /// does not say: 0 there).
+    pub async fn expire_results(&self, before: Micros) -> Result<u64> {
+        dispatch!(self.expire_results(before))
     }
 
     /// Decoy sessions per hour in `[from, to)`: (hour number since the

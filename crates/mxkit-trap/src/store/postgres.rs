@@ -336,6 +336,50 @@ impl PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    pub async fn put_result(&self, r: super::SavedResult) -> Result<()> {
+        self.query(
+            sql::PUT_RESULT,
+            &[&r.id, &r.kind, &r.subject, &r.at, &r.body],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn result(&self, id: String) -> Result<Option<super::SavedResult>> {
+        let rows = self.query(sql::GET_RESULT, &[&id]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(super::SavedResult {
+            id,
+            kind: r.try_get(0)?,
+            subject: r.try_get(1)?,
+            at: r.try_get(2)?,
+            body: r.try_get(3)?,
+        }))
+    }
+
+    pub async fn recent_results(&self, limit: i64) -> Result<Vec<super::SavedResult>> {
+        self.query(sql::RECENT_RESULTS, &[&limit])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(super::SavedResult {
+                    id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    subject: r.try_get(2)?,
+                    at: r.try_get(3)?,
+                    body: String::new(),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn expire_results(&self, before: Micros) -> Result<u64> {
+        let rows = self.query(sql::EXPIRE_RESULTS, &[&before]).await?;
+        Ok(rows.len() as u64)
+    }
+
     pub async fn decoy_hours(&self, from: Micros, to: Micros) -> Result<Vec<(i64, u64)>> {
         self.query(sql::DECOY_HOURS, &[&from, &to])
             .await?

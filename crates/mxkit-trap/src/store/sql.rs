@@ -23,7 +23,8 @@ use std::borrow::Cow;
 /// 2: `observations.ends` (when a decoy session ended, or the latest it can
 /// end while it is open), `streams.problem` (why a log cannot be read),
 /// the `pauses` of the anomaly alarm and the `changes` counters.
-pub const SCHEMA_VERSION: i64 = 2;
+/// 3: `results`, the pages `mxkit serve` keeps for its permalinks.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Stands for the back end's auto-increment primary key in [`SCHEMA`].
 pub const ID: &str = "{ID}";
@@ -111,18 +112,40 @@ pub const SCHEMA: &[&str] = &[
         name TEXT PRIMARY KEY,
         counter BIGINT NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS results (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        body TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS results_at ON results (at)",
 ];
 
 /// What brings a store of version `.0` up to `.0 + 1`, after [`SCHEMA`] has
 /// created whatever was missing (new tables come from there; new columns of
 /// old tables from here).
-pub const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "ALTER TABLE observations ADD COLUMN ends BIGINT",
-        "ALTER TABLE streams ADD COLUMN problem TEXT",
-    ],
-)];
+pub const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "ALTER TABLE observations ADD COLUMN ends BIGINT",
+            "ALTER TABLE streams ADD COLUMN problem TEXT",
+        ],
+    ),
+    // 2 -> 3: the `results` table comes from SCHEMA.
+    (2, &[]),
+];
+
+/// $1 id, $2 kind, $3 subject, $4 at, $5 body.
+pub const PUT_RESULT: &str =
+    "INSERT INTO results (id, kind, subject, at, body) VALUES ($1, $2, $3, $4, $5)";
+pub const GET_RESULT: &str = "SELECT kind, subject, at, body FROM results WHERE id = $1";
+/// $1 how many.
+pub const RECENT_RESULTS: &str =
+    "SELECT id, kind, subject, at FROM results ORDER BY at DESC, id LIMIT $1";
+/// $1 before.
+pub const EXPIRE_RESULTS: &str = "DELETE FROM results WHERE at < $1";
 
 /// Whether a database holds a trap store at all (read-only commands refuse
 /// one that does not, rather than create it).

@@ -366,6 +366,55 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn put_result(&self, r: super::SavedResult) -> Result<()> {
+        self.call(move |conn| {
+            prepare(conn, sql::PUT_RESULT)?
+                .execute(params![r.id, r.kind, r.subject, r.at, r.body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn result(&self, id: String) -> Result<Option<super::SavedResult>> {
+        self.call(move |conn| {
+            Ok(prepare(conn, sql::GET_RESULT)?
+                .query_row([&id], |r| {
+                    Ok(super::SavedResult {
+                        id: id.clone(),
+                        kind: r.get(0)?,
+                        subject: r.get(1)?,
+                        at: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn recent_results(&self, limit: i64) -> Result<Vec<super::SavedResult>> {
+        self.call(move |conn| {
+            rows(conn, sql::RECENT_RESULTS, params![limit], |r| {
+                Ok(super::SavedResult {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    subject: r.get(2)?,
+                    at: r.get(3)?,
+                    body: String::new(),
+                })
+            })
+        })
+        .await
+    }
+
+    pub async fn expire_results(&self, before: Micros) -> Result<u64> {
+        self.call(move |conn| {
+            let n = prepare(conn, sql::EXPIRE_RESULTS)?.execute(params![before])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     pub async fn decoy_hours(&self, from: Micros, to: Micros) -> Result<Vec<(i64, u64)>> {
         self.call(move |conn| {
             rows(conn, sql::DECOY_HOURS, params![from, to], |r| {
