@@ -127,6 +127,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL|none")]
     pub store: Option<String>,
 
+    /// The server's public address (`https://mxkit.example.org`), for
+    /// permalinks that work when copied elsewhere; without it, permalinks
+    /// are paths (`/r/ID`).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
     /// Drop kept pages after this many days.
     #[arg(long, value_name = "N", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]

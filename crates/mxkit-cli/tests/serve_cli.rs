@@ -604,6 +604,22 @@ fn pages_are_kept_under_permalinks() {
     let server = Server::start(knot.addr(), &["--store", &store]);
     assert_eq!(get(&server.url(&link)).2, page, "kept across a restart");
     assert_eq!(get(&server.url("/r/0123456789abcdef")).0, 404);
+    drop(server);
+    // With --base-url, permalinks are absolute under it.
+    let server = Server::start(
+        knot.addr(),
+        &[
+            "--store",
+            &store,
+            "--base-url",
+            "https://mxkit.example.test/",
+        ],
+    );
+    let (_, _, page) = get(&server.url("/route/serve.test"));
+    assert!(
+        page.contains("href=\"https://mxkit.example.test/r/"),
+        "{page}"
+    );
     let (status, _, body) = get(&server.url("/r/%3Cscript%3E"));
     assert_eq!(status, 404);
     assert!(!body.contains("<script>"), "{body}");

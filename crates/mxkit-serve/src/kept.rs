@@ -19,15 +19,22 @@ use crate::pages::Stamp;
 pub struct Kept {
     store: Option<Store>,
     keep: Duration,
+    base: String,
 }
 
 /// How often old pages are dropped.
 const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Kept {
-    /// Pages kept in `store` for `keep`; none with `store` none.
-    pub fn new(store: Option<Store>, keep: Duration) -> Kept {
-        Kept { store, keep }
+    /// Pages kept in `store` for `keep`; none with `store` none. `base`
+    /// (`--base-url`, e.g. `https://mxkit.example.org`): permalinks are
+    /// absolute URLs under it; empty: paths (`/r/ID`).
+    pub fn new(store: Option<Store>, keep: Duration, base: &str) -> Kept {
+        Kept {
+            store,
+            keep,
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
     /// Drop pages older than `keep` now and then every hour, for as long as
@@ -65,7 +72,7 @@ impl Kept {
             });
         };
         let id = new_id(kind, subject, at);
-        let link = format!("/r/{id}");
+        let link = format!("{}/r/{id}", self.base);
         let page = render(&Stamp {
             at: secs,
             permalink: Some(&link),

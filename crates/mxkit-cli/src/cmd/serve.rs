@@ -31,6 +31,24 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         })
         .collect::<Result<Vec<SocketAddr>>>()?;
     let dns = DnsSettings::from_args(&args.dns, true)?;
+    let base_url = match &args.base_url {
+        None => String::new(),
+        Some(url) => {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>'
+                });
+            if !ok {
+                return Err(Usage::about(
+                    Some("--base-url"),
+                    url,
+                    "expected an http:// or https:// URL",
+                )
+                .into());
+            }
+            url.clone()
+        }
+    };
     let allowed = args
         .allow_probe
         .iter()
@@ -98,6 +116,7 @@ pub fn run(args: ServeArgs) -> Result<u8> {
         let kept = mxkit_serve::Kept::new(
             kept,
             std::time::Duration::from_secs(u64::from(args.keep_days) * 86_400),
+            &base_url,
         );
         let sources = dns.sources().await?;
         let live = sources
