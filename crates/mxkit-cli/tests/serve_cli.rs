@@ -252,6 +252,33 @@ fn the_exporter_parses_and_says_success() {
     let value = |s: &[(String, Option<String>, f64)], name: &str| {
         s.iter().find(|(m, _, _)| m == name).map(|(_, _, v)| *v)
     };
+    // Prometheus's own checker (promtool, Debian package prometheus) accepts
+    // what /probe says, for each module.
+    for module in ["route", "check"] {
+        let (_, _, body) =
+            get(&server.url(&format!("/probe?target=single.serve.test&module={module}")));
+        let mut promtool = Process::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("promtool is needed (Debian package prometheus): {e}"));
+        use std::io::Write as _;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics ({module}): {}{}\n{body}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let ok = samples("/probe?target=serve.test&module=route");
     assert_eq!(value(&ok, "probe_success"), Some(1.0));
     assert_eq!(value(&ok, "mxkit_candidates"), Some(2.0));
