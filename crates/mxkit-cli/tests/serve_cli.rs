@@ -486,6 +486,14 @@ fn a_browser_shows_the_report_and_runs_nothing() {
         dom.matches("<pre class=\"fix\">").count() >= 3,
         "every finding has its fix: {dom}"
     );
+    // Per exchanger: the greeting and the certificate the probe saw.
+    assert!(dom.contains("220 mx-ok.serve.test ESMTP test"), "{dom}");
+    assert!(
+        dom.contains(
+            "mx-ok.serve.test (issuer CN=mxkit test CA, until 2099-12-31T00:00:00Z; not trusted)"
+        ),
+        "{dom}"
+    );
     // The hostile record is text in the DOM: escaped, no script element.
     assert!(
         dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),

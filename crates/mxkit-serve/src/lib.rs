@@ -197,7 +197,7 @@ async fn check_page(State(app): State<Arc<App>>, Path(domain): Path<String>) -> 
             let resolvers = app.work.resolvers();
             let page = app
                 .kept
-                .page("check", &value.domain, |when| {
+                .page("check", &value.report.domain, |when| {
                     pages::check(&value, &resolvers, took, when)
                 })
                 .await;
@@ -233,7 +233,7 @@ struct RouteQuery {
 /// `/api/v1/check?domain=`: `mxkit check --format json`.
 async fn api_check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> Response {
     match app.work.check(&q.domain).await {
-        Ok(answer) => json(StatusCode::OK, &*answer.value),
+        Ok(answer) => json(StatusCode::OK, &answer.value.report),
         Err(e) => api_error(&q.domain, &e),
     }
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
-use mxkit::check::{Finding, Report, Severity};
+use mxkit::check::{Finding, Severity};
+use mxkit::smtp::{Attempt, Stage};
+
+use crate::work::Checked;
 use mxkit::route::{Route, RouteVerdict};
 
 /// Where each check rule is explained.
@@ -257,7 +260,108 @@ fn finding(f: &Finding) -> Markup {
 }
 
 /// `/check/DOMAIN`.
-pub fn check(report: &Report, resolvers: &str, took: Duration, when: &Stamp<'_>) -> Markup {
+/// Per exchanger and address: reverse DNS, the greeting, STARTTLS, the
+/// certificate, and what TLS senders require.
+fn exchangers(checked: &Checked) -> Markup {
+    let report = &checked.report;
+    let attempt = |name: &str, ip: &std::net::IpAddr| -> Option<&Attempt> {
+        report
+            .attempts
+            .iter()
+            .find(|a| a.candidate.exchanger == name && a.candidate.address == *ip)
+    };
+    let ptr = |ip: &std::net::IpAddr| -> String {
+        match checked.ptrs.iter().find(|(a, _)| a == ip).map(|(_, p)| p) {
+            Some(Ok(names)) if !names.is_empty() => names.join(", "),
+            Some(Ok(_)) => "none".into(),
+            Some(Err(why)) => format!("lookup failed: {why}"),
+            None => "-".into(),
+        }
+    };
+    html! {
+        table.exchangers {
+            thead { tr { th { "Exchanger" } th { "Address" } th { "Reverse DNS" } th { "Greeting" } th { "STARTTLS" } th { "Certificate" } th { "TLS required" } } }
+            tbody {
+                @for e in report.route.exchangers.iter().filter(|e| !e.addresses.is_empty()) {
+                    @for ip in &e.addresses {
+                        @let a = attempt(&e.name, ip);
+                        tr {
+                            td { (e.name) }
+                            td { (ip) }
+                            td { (ptr(ip)) }
+                            td { (greeting(a)) }
+                            td { (starttls(a)) }
+                            td { (certificate(a)) }
+                            td {
+                                @if let Some(t) = e.tls { (t.as_str()) }
+                                @if let Some(tlsa) = &e.tlsa { " (TLSA " (tlsa.base) ")" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn greeting(a: Option<&Attempt>) -> String {
+    let Some(a) = a else {
+        return "not probed".into();
+    };
+    match a.stages.iter().find(|s| s.stage == Stage::Greeting) {
+        Some(s) => match (&s.reply, &s.error) {
+            (Some(r), _) => format!(
+                "{} {}",
+                r.code,
+                r.lines.first().map(String::as_str).unwrap_or("")
+            ),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "-".into(),
+        },
+        None => a
+            .stages
+            .iter()
+            .find_map(|s| s.error.clone())
+            .unwrap_or_else(|| "no greeting".into()),
+    }
+}
+
+fn starttls(a: Option<&Attempt>) -> String {
+    let Some(a) = a else {
+        return "-".into();
+    };
+    match &a.tls {
+        Some(t) if t.completed => format!("{} {}", t.version, t.cipher),
+        Some(t) => t.error.clone().unwrap_or_else(|| "handshake failed".into()),
+        None if a.capabilities.iter().any(|c| c == "STARTTLS") => "offered, not tried".into(),
+        None if a.stages.iter().any(|s| s.stage == Stage::Ehlo) => "not offered".into(),
+        None => "-".into(),
+    }
+}
+
+fn certificate(a: Option<&Attempt>) -> String {
+    let Some(t) = a.and_then(|a| a.tls.as_ref()) else {
+        return "-".into();
+    };
+    let Some(c) = &t.certificate else {
+        return "-".into();
+    };
+    let trust = match t.verified_by {
+        Some(by) => format!("verified by {by}"),
+        None if t.chain_trusted && t.mx_name_matches => "trusted, names the host".into(),
+        None if t.chain_trusted => "trusted, does not name the host".into(),
+        None => "not trusted".into(),
+    };
+    format!(
+        "{} (issuer {}, until {}; {trust})",
+        c.sans.join(" "),
+        c.issuer,
+        c.not_after
+    )
+}
+
+pub fn check(checked: &Checked, resolvers: &str, took: Duration, when: &Stamp<'_>) -> Markup {
+    let report = &checked.report;
     let groups = [
         (Severity::Error, "Errors"),
         (Severity::Warning, "Warnings"),
@@ -278,6 +382,10 @@ pub fn check(report: &Report, resolvers: &str, took: Duration, when: &Stamp<'_>)
             (mx_records(&report.route))
             h2 { "Delivery plan" }
             (plan(&report.route))
+            @if report.route.exchangers.iter().any(|e| !e.addresses.is_empty()) {
+                h2 { "Exchangers" }
+                (exchangers(checked))
+            }
             @for (severity, title) in groups {
                 @let list: Vec<&Finding> = report.findings.iter().filter(|f| f.severity == severity).collect();
                 @if !list.is_empty() {

@@ -65,9 +65,10 @@ pub async fn probe(
                 (ok, a.took, serde_json::to_string_pretty(&*a.value))
             }),
             "check" => app.work.check(&q.target).await.map(|a| {
-                let ok = route_gauges(&mut registry, &a.value.route)
-                    & check_gauges(&mut registry, &a.value);
-                (ok, a.took, serde_json::to_string_pretty(&*a.value))
+                let report = &a.value.report;
+                let ok = route_gauges(&mut registry, &report.route)
+                    & check_gauges(&mut registry, report);
+                (ok, a.took, serde_json::to_string_pretty(report))
             }),
             "smtp" => app.work.smtp(&q.target).await.map(|a| {
                 let ok = smtp_gauges(&mut registry, &a.value);

@@ -95,6 +95,15 @@ impl<'a> RouteJson<'a> {
     }
 }
 
+/// A check, and what its page shows beside it: the reverse DNS names of
+/// the exchangers' addresses.
+pub struct Checked {
+    /// The report (`mxkit check --format json`).
+    pub report: Report,
+    /// Each address's PTR names (empty: none), or why the lookup failed.
+    pub ptrs: Vec<(std::net::IpAddr, Result<Vec<String>, String>)>,
+}
+
 /// An answer and how long it took to make.
 pub struct Answer<T> {
     /// The route or report.
@@ -162,7 +171,7 @@ pub struct Work {
     reach: Arc<Reach>,
     probes: Mutex<Table<Vec<Attempt>>>,
     routes: Mutex<Table<Route>>,
-    checks: Mutex<Table<Report>>,
+    checks: Mutex<Table<Checked>>,
     recent: Mutex<Vec<String>>,
 }
 
@@ -229,7 +238,7 @@ impl Work {
     /// The check of `input` (a domain), as `mxkit check` makes it, its SMTP
     /// probes and MTA-STS fetch within the targets. Err: the input is
     /// refused, with the CLI's message.
-    pub async fn check(&self, input: &str) -> Result<Answer<Report>, String> {
+    pub async fn check(&self, input: &str) -> Result<Answer<Checked>, String> {
         let domain = Domain::parse(input).map_err(|e| e.to_string())?;
         let key = domain.as_str().to_string();
         let sources = self.sources.clone();
@@ -261,14 +270,15 @@ impl Work {
                 )
                 .await;
                 report.route.warn_remote_resolver(&sources.servers);
-                (Arc::new(report), started.elapsed())
+                let ptrs = reverse_names(sources.lookup.as_ref(), &report.route).await;
+                (Arc::new(Checked { report, ptrs }), started.elapsed())
             }
             .boxed()
         });
         let (report, took) = running.await;
         // A check is kept as long as its route, and never past a minute:
         // its findings also rest on answers with shorter lives.
-        let ttl = Duration::from_secs(report.route.ttl.unwrap_or(0).min(60).into());
+        let ttl = Duration::from_secs(report.report.route.ttl.unwrap_or(0).min(60).into());
         lock(&self.checks).settle(&key, ttl);
         self.remember(format!("/check/{key}"));
         Ok(Answer {
@@ -318,6 +328,41 @@ impl Work {
             took,
         })
     }
+}
+
+/// The PTR names of every address of the route's exchangers, at once.
+async fn reverse_names(
+    lookup: &dyn Lookup,
+    route: &Route,
+) -> Vec<(std::net::IpAddr, Result<Vec<String>, String>)> {
+    let mut ips: Vec<std::net::IpAddr> = Vec::new();
+    for ip in route.exchangers.iter().flat_map(|e| e.addresses.iter()) {
+        if !ips.contains(ip) {
+            ips.push(*ip);
+        }
+    }
+    let answers = futures::future::join_all(ips.iter().map(|ip| {
+        let name = mxkit::check::reverse::reverse_name(*ip);
+        async move { mxkit::dns::resolve(lookup, &name, mxkit::dns::RecordType::PTR).await }
+    }))
+    .await;
+    ips.into_iter()
+        .zip(answers)
+        .map(|(ip, a)| {
+            let names = match &a.outcome {
+                mxkit::dns::Outcome::Records(records) => Ok(records
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        mxkit::dns::RData::PTR(p) => Some(mxkit::address::display_name(&p.0)),
+                        _ => None,
+                    })
+                    .collect()),
+                o if o.is_temporary() => Err(o.to_string()),
+                _ => Ok(Vec::new()),
+            };
+            (ip, names)
+        })
+        .collect()
 }
 
 /// A lock that a panicked holder left is still usable: the tables hold no

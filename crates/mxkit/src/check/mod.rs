@@ -477,6 +477,12 @@ pub struct Report {
     /// published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<diff::Changes>,
+    /// The SMTP attempts the SMTP rules were decided on, one per candidate
+    /// address probed (none when they were skipped): what `mxkit serve`
+    /// shows per exchanger. Not in the JSON, whose findings say what
+    /// matters of them.
+    #[serde(skip)]
+    pub attempts: Vec<crate::smtp::Attempt>,
 }
 
 impl Report {
@@ -695,7 +701,7 @@ pub async fn check(
     reverse::check(&ctx, &mut findings).await;
     secure::check(&ctx, options.dnssec, &mut findings).await;
     mta_sts::check(&ctx, &mut findings).await;
-    smtp::check(&ctx, &options.smtp, &mut findings).await;
+    let attempts = smtp::check(&ctx, &options.smtp, &mut findings).await;
     let changes = match (live, zones.is_empty()) {
         (Some(live), false) => diff::changes(&ctx, live).await,
         _ => None,
@@ -733,6 +739,7 @@ pub async fn check(
         summary,
         route,
         changes,
+        attempts,
     }
 }
 

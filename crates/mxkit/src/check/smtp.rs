@@ -77,17 +77,18 @@ const ALL: [&super::Rule; 7] = [
     &MTA_STS_CERTIFICATE,
 ];
 
-/// Run this family's rules.
-pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
+/// Run this family's rules; the attempts they were decided on (none when
+/// nothing was probed), for [`super::Report::attempts`].
+pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) -> Vec<Attempt> {
     let opts = match smtp {
         SmtpCheck::Skip(why) => {
             out.skipped(&ALL, why.clone());
-            return;
+            return Vec::new();
         }
         SmtpCheck::Run(opts) => opts,
     };
     if ctx.route.candidates.is_empty() {
-        return;
+        return Vec::new();
     }
     let mut opts = (**opts).clone();
     opts.stop_after = Stage::Starttls;
@@ -112,7 +113,7 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
         );
     }
     if allowed.is_empty() {
-        return;
+        return Vec::new();
     }
     let route = crate::route::Route {
         candidates: allowed,
@@ -130,12 +131,13 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) {
                 opts.port
             ),
         );
-        return;
+        return attempts;
     }
     let none_reachable = !attempts.iter().any(connected);
     for a in &attempts {
         attempt_findings(ctx, out, a, opts.port, none_reachable);
     }
+    attempts
 }
 
 /// The findings on one address: unreachable; else its greeting, then
