@@ -270,12 +270,13 @@ fn exchangers(checked: &Checked) -> Markup {
             .iter()
             .find(|a| a.candidate.exchanger == name && a.candidate.address == *ip)
     };
-    let ptr = |ip: &std::net::IpAddr| -> String {
+    // A failed lookup's reason is long (a name, a server): a tooltip.
+    let ptr = |ip: &std::net::IpAddr| -> Markup {
         match checked.ptrs.iter().find(|(a, _)| a == ip).map(|(_, p)| p) {
-            Some(Ok(names)) if !names.is_empty() => names.join(", "),
-            Some(Ok(_)) => "none".into(),
-            Some(Err(why)) => format!("lookup failed: {why}"),
-            None => "-".into(),
+            Some(Ok(names)) if !names.is_empty() => html! { (names.join(", ")) },
+            Some(Ok(_)) => html! { "none" },
+            Some(Err(why)) => html! { span title=(why) { "lookup failed" } },
+            None => html! { "-" },
         }
     };
     html! {
