@@ -20,6 +20,7 @@ const ZONE: &str = "$ORIGIN serve.test.\n$TTL 300\n\
 single MX 10 mx1\n\
 lo MX 10 mx-lo\nmx-lo A 127.0.0.1\n\
 pf MX 10 mx-pf\nmx-pf A 127.0.175.1\n\
+down MX 10 mx-down\nmx-down A 127.0.175.9\n\
 mixed MX 10 mx-ok\nmixed MX 20 192.0.2.50.\nmixed MX 30 nox\nmx-ok A 127.0.175.2\n\
 _mta-sts.mixed TXT \"v=STSv1; id=<script>alert(1)</script>\"\n";
 
@@ -421,6 +422,13 @@ fn probes_go_to_global_addresses_unless_allowed() {
     );
     // The test CA's leaves expire at the end of 2099.
     assert!(body.contains("mxkit_tls_cert_not_after_timestamp_seconds{exchanger=\"mx-pf.serve.test\",address=\"127.0.175.1\"} 4102358400"), "{body}");
+    // An allowed address where nothing listens: down.
+    let (_, _, body) = get(&server.url("/probe?target=down.serve.test&module=smtp"));
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(
+        body.contains("mxkit_smtp_up{exchanger=\"mx-down.serve.test\",address=\"127.0.175.9\"} 0"),
+        "{body}"
+    );
     let (_, _, body) = get(&server.url("/api/v1/check?domain=pf.serve.test"));
     assert!(!body.contains("not probed over SMTP"), "{body}");
     assert!(
@@ -658,4 +666,39 @@ fn pages_are_kept_under_permalinks() {
     let (status, _, body) = get(&server.url("/r/%3Cscript%3E"));
     assert_eq!(status, 404);
     assert!(!body.contains("<script>"), "{body}");
+}
+
+/// The same question asked by several clients at once is asked of DNS once
+/// (they join the running one), and its answer is kept for its TTL (here
+/// the negative TTL of NXDOMAIN): a later request asks nothing.
+#[test]
+fn identical_requests_are_joined_and_kept() {
+    let dns = FaultServer::start(|req| {
+        Reply::Delayed(
+            Duration::from_millis(400),
+            Box::new(Reply::nxdomain(req, 300, 300)),
+        )
+    });
+    let server = Server::start(dns.addr(), &["--no-smtp"]);
+    let url = server.url("/api/v1/route?address=joined.test");
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url))
+        })
+        .collect();
+    for c in clients {
+        let (status, _, body) = c.join().unwrap();
+        assert_eq!(status, 200);
+        assert!(body.contains("\"outcome\": \"no_such_domain\""), "{body}");
+    }
+    let mx_queries = || {
+        dns.queries()
+            .iter()
+            .filter(|q| q.0 == "joined.test." && q.1 == "MX")
+            .count()
+    };
+    assert_eq!(mx_queries(), 1, "{:?}", dns.queries());
+    assert_eq!(get(&url).0, 200);
+    assert_eq!(mx_queries(), 1, "kept: {:?}", dns.queries());
 }

@@ -216,11 +216,7 @@ impl Work {
         let running = lock(&self.routes).get_or_start(&key, || {
             async move {
                 let started = Instant::now();
-                let options = RouteOptions {
-                    dnssec: sources.dnssec,
-                    mta_sts: reach.mta_sts.clone(),
-                    ..RouteOptions::default()
-                };
+                let options = route_options(&sources, &reach, true);
                 let mut route =
                     mxkit::route::route(sources.lookup.as_ref(), &address.destination, &options)
                         .await;
@@ -305,12 +301,7 @@ impl Work {
                 let started = Instant::now();
                 // As `mxkit probe` routes: a sender elsewhere, for whom this
                 // host's loopback is not itself.
-                let options = RouteOptions {
-                    dnssec: sources.dnssec,
-                    mta_sts: reach.mta_sts.clone(),
-                    loopback_is_self: false,
-                    ..RouteOptions::default()
-                };
+                let options = route_options(&sources, &reach, false);
                 let route =
                     mxkit::route::route(sources.lookup.as_ref(), &address.destination, &options)
                         .await;
@@ -327,6 +318,18 @@ impl Work {
             value: attempts,
             took,
         })
+    }
+}
+
+/// How this server routes: DNSSEC as `--dnssec` says, MTA-STS as the
+/// server's reach says; `loopback_is_self` as `route` (an MTA's view, true)
+/// or `probe` (a sender elsewhere, false) count it.
+fn route_options(sources: &Sources, reach: &Reach, loopback_is_self: bool) -> RouteOptions {
+    RouteOptions {
+        dnssec: sources.dnssec,
+        mta_sts: reach.mta_sts.clone(),
+        loopback_is_self,
+        ..RouteOptions::default()
     }
 }
 

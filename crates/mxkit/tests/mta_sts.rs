@@ -515,3 +515,29 @@ async fn s9_an_unwritable_cache_is_a_warning() {
         w.message
     );
 }
+
+/// A fetcher limited to global addresses (`mxkit serve`) does not connect
+/// to the policy host on loopback: no policy, and the reason.
+#[tokio::test]
+async fn a_fetcher_limited_to_global_addresses_does_not_connect() {
+    let bed = bed();
+    let mut f = fetcher(&bed, Duration::from_secs(3));
+    f.targets = mxkit::targets::Targets::Global(Vec::new());
+    let config = MtaStsConfig {
+        fetcher: Some(f),
+        ..MtaStsConfig::default()
+    };
+    let route = route_with(&bed, "split.sts.test", config).await;
+    let sts = route.mta_sts.clone().flatten().unwrap();
+    assert_eq!(sts.mode, None);
+    let error = sts.error.unwrap_or_default();
+    assert!(
+        error.contains("127.0.171.1 is not a global address"),
+        "{error}"
+    );
+    assert_eq!(
+        bed.fetches("split.sts.test"),
+        0,
+        "no request reached the server"
+    );
+}
