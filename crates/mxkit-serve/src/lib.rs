@@ -2,9 +2,10 @@
 //! Prometheus exporter, in one self-hosted binary (docs/serve.md).
 //!
 //! Words:
-//! - a **work** request runs routing or a check (`/route/..`, `/check/..`,
-//!   `/api/v1/..`, `/probe`); every other path (the home page, the style
-//!   sheet, `/metrics`, `/healthz`) is cheap and never limited;
+//! - a **work** request runs routing or a check, or reads a store
+//!   (`/route/..`, `/check/..`, `/api/v1/..`, `/probe`, `/trap`, `/r/..`);
+//!   every other path (the home page, the style sheet, `/metrics`,
+//!   `/healthz`) is cheap and never limited;
 //! - the **guard** ([`limits`]) stands in front of every request: work
 //!   requests pass the per-client rate limit (429) and the global
 //!   concurrency cap (503), each with `Retry-After`, and run under one
@@ -12,6 +13,10 @@
 //! - **results** ([`work`]) are shared: the same question asked by many
 //!   clients at once runs once, and its answer is kept for its TTL (at most
 //!   [`work::MAX_TTL`]) in a bounded table.
+//! - **kept** pages ([`Kept`]): every check and route page shown, kept in
+//!   a store under a permalink (`/r/ID`) for `--keep-days`;
+//! - the **trap** page reads the trap's store (`--trap-store`), never
+//!   writes it.
 //!
 //! Besides DNS, the server connects out for SMTP probes and MTA-STS policy
 //! fetches ([`Reach`]), and only to global addresses unless the operator
