@@ -19,7 +19,7 @@
 //! MX lookup or an exchanger's address lookup failed temporarily, the
 //! undecidable part is reported as incomplete, never as passed.
 //!
-//! This module also holds [`lookup_host`], which the [`super::records`] rules
+//! This module also holds `lookup_host`, which the [`super::records`] rules
 //! share: one host's A and AAAA answers, with their evidence (`file:line`
 //! for zone-file records, else who answered what).
 

@@ -12,7 +12,7 @@
 //!   last line (a run killed mid-write) is cut before anything is appended;
 //! - a kept line **belongs** to an input when its `line` is a line of the
 //!   input that is an item (not blank, not a comment), no other kept line
-//!   has that number, and its `input` is that line as read ([`Item::input`]).
+//!   has that number, and its `input` is that line as read (`Item::input`).
 //!
 //! [`resume`] appends to an output only when every kept line belongs to the
 //! input; otherwise it refuses ([`ResumeError`]) and changes nothing. The

@@ -1,4 +1,4 @@
-//! SMTP client: walk a [`Route`] the way an MTA does, with failover,
+//! SMTP client: walk a [`Route`](crate::route::Route) the way an MTA does, with failover,
 //! per-stage timeouts, STARTTLS and a full transcript.
 //!
 //! This is RFC 5321 (section 3.8, 4.2, 4.5.3, 4.5.4, 5.1) and RFC 3207
