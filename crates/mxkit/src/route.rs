@@ -744,7 +744,9 @@ fn take_policy(
 /// `testing`: nothing leaves, mismatches are reported, the rest are checked
 /// and reported (`mta-sts-testing`); `none`: nothing. DANE wins: a host
 /// that requires `dane` keeps it (RFC 8461 section 2), and a host whose TLSA
-/// lookup failed stays out (Rule S5: never rescued).
+/// lookup failed stays out (Rule S5: never rescued). Testing never weakens
+/// what DANE asked: a `dane-encrypt` host (TLS mandatory) keeps it, where
+/// enforce's `mta-sts` (TLS mandatory and PKIX) is stricter and replaces it.
 fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
     let (requirement, enforce) = match policy.mode {
         mta_sts::Mode::Enforce => (TlsRequirement::MtaSts, true),
@@ -767,7 +769,9 @@ fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
             continue;
         }
         if matches {
-            host.tls = Some(requirement);
+            if enforce || matches!(host.tls, None | Some(TlsRequirement::Opportunistic)) {
+                host.tls = Some(requirement);
+            }
         } else if enforce {
             let detail = format!("matches none of the MTA-STS mx patterns: {patterns}");
             let message = format!(
@@ -788,7 +792,6 @@ fn apply_mta_sts(route: &mut Route, hosts: &mut [Host], policy: &Policy) {
                     host.text
                 ),
             );
-            host.tls = Some(TlsRequirement::Opportunistic);
         }
     }
 }

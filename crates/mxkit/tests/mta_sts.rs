@@ -483,6 +483,32 @@ async fn s11_dane_wins_and_is_never_rescued() {
         planned,
         vec!["mx.signed.test", "mx.signed.test", "bare-mx.signed.test"]
     );
+
+    // A testing policy (here from a file) never weakens DANE: the host with
+    // only unusable TLSA records keeps TLS mandatory; the host without TLSA
+    // records takes mta-sts-testing.
+    let testing = "version: STSv1\nmode: testing\nmx: bare-mx.signed.test\nmx: enc-mx.signed.test\nmax_age: 60\n";
+    let opts = RouteOptions {
+        mta_sts: Some(Arc::new(MtaStsConfig {
+            files: vec![("stsdane.signed.test".into(), testing.as_bytes().to_vec())],
+            ..MtaStsConfig::default()
+        })),
+        ..opts
+    };
+    let route = route_input(&e, "stsdane.signed.test", &opts).await;
+    assert_eq!(
+        route.mta_sts.clone().flatten().unwrap().mode,
+        Some(Mode::Testing)
+    );
+    assert_eq!(
+        tls(&route, "enc-mx.signed.test"),
+        Some(TlsRequirement::DaneEncrypt)
+    );
+    assert_eq!(
+        tls(&route, "bare-mx.signed.test"),
+        Some(TlsRequirement::MtaStsTesting)
+    );
+    assert_eq!(tls(&route, "mx.signed.test"), Some(TlsRequirement::Dane));
 }
 
 /// Rule S9: a cache that cannot be written is a warning; the fetched
