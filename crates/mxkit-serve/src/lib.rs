@@ -180,20 +180,26 @@ async fn permalink(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respo
 /// The home page's form: an address goes to its route, a domain to its
 /// check (plain HTML, no script).
 async fn check_form(Query(form): Query<Form>) -> Response {
-    let q = form.q.trim();
-    if q.is_empty() {
-        return Redirect::to("/").into_response();
-    }
-    let path = if q.contains('@') { "route" } else { "check" };
-    Redirect::to(&format!("/{path}/{}", pages::path_escape(q))).into_response()
+    let page = if form.q.contains('@') {
+        "route"
+    } else {
+        "check"
+    };
+    to_page(page, &form.q)
 }
 
+/// `/route?q=`: always the route.
 async fn route_form(Query(form): Query<Form>) -> Response {
-    let q = form.q.trim();
+    to_page("route", &form.q)
+}
+
+/// Redirect to `/PAGE/Q` (home when `q` is blank).
+fn to_page(page: &str, q: &str) -> Response {
+    let q = q.trim();
     if q.is_empty() {
         return Redirect::to("/").into_response();
     }
-    Redirect::to(&format!("/route/{}", pages::path_escape(q))).into_response()
+    Redirect::to(&format!("/{page}/{}", pages::path_escape(q))).into_response()
 }
 
 async fn check_page(State(app): State<Arc<App>>, Path(domain): Path<String>) -> Response {

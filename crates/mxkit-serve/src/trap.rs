@@ -36,12 +36,20 @@ struct View {
     now: i64,
 }
 
-async fn view(store: &mxkit_trap::Store) -> Result<View, String> {
+/// Read the store: listings, sessions per hour, and the newest `recent`
+/// decisions (none asked for with 0: the metrics do not show them).
+async fn view(store: &mxkit_trap::Store, recent: u32) -> Result<View, String> {
     let now = mxkit_trap::model::now();
     let first_hour = now.div_euclid(HOUR_MICROS) - DAYS * 24 + 1;
+    let decisions = async {
+        match recent {
+            0 => Ok(Vec::new()),
+            n => store.recent_decisions(n).await,
+        }
+    };
     let (listings, recent, counted) = futures::try_join!(
         store.listings(now),
-        store.recent_decisions(RECENT),
+        decisions,
         store.decoy_hours(first_hour * HOUR_MICROS, now + 1),
     )
     .map_err(|e| e.to_string())?;
@@ -72,7 +80,7 @@ pub async fn trap(State(app): State<Arc<App>>) -> Response {
             ),
         );
     };
-    match view(store).await {
+    match view(store, RECENT).await {
         Ok(v) => page(StatusCode::OK, render(&v)),
         Err(e) => page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -184,7 +192,7 @@ fn grades_chart(listings: &[Listing]) -> Markup {
 /// The trap's metrics, read at scrape time: listings per grade, decoy
 /// sessions in the last hour and day.
 pub async fn registry(store: &mxkit_trap::Store) -> Result<Registry, String> {
-    let v = view(store).await?;
+    let v = view(store, 0).await?;
     let mut registry = Registry::default();
     let listings = Family::<Vec<(&'static str, String)>, Gauge>::default();
     for grade in [Grade::Suspect, Grade::Trapped, Grade::Repeat] {

@@ -21,7 +21,7 @@ use mxkit::dns::Lookup;
 use mxkit::dns::zone::ZoneSet;
 use mxkit::mta_sts::MtaStsConfig;
 use mxkit::route::{Route, RouteOptions};
-use mxkit::smtp::{Attempt, Roots, SmtpOptions, TlsMode};
+use mxkit::smtp::{Attempt, Roots, SmtpOptions};
 use mxkit::targets::Targets;
 use serde::Serialize;
 
@@ -72,8 +72,8 @@ pub struct Reach {
 impl Reach {
     /// The SMTP options of a probe for `domain`, within the targets.
     fn smtp_options(&self, domain: &str) -> SmtpOptions {
+        // SmtpOptions::new: TLS as the route says, probe timeouts.
         let mut o = SmtpOptions::new(self.helo.clone(), domain);
-        o.tls = TlsMode::Policy;
         o.roots = self.roots.clone();
         o.targets = self.targets.clone();
         o

@@ -15,7 +15,6 @@ pub mod fetch;
 pub mod policy;
 pub mod record;
 
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -261,9 +260,4 @@ pub fn read_policy_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Policy::parse(&body).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(body)
-}
-
-/// The default cache directory, for help texts.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    Cache::default_dir()
 }
