@@ -51,6 +51,10 @@ pub enum Command {
     /// resumable.
     #[command(after_help = help(SCAN_EXAMPLES, exit::SCAN))]
     Scan(ScanArgs),
+    /// Join the outputs of `scan --shard K/N` runs into input order, and
+    /// prove that every input line was routed exactly once.
+    #[command(name = "scan-merge", after_help = help(SCAN_MERGE_EXAMPLES, exit::SCAN_MERGE))]
+    ScanMerge(ScanMergeArgs),
     /// A decoy lowest-priority MX: records who connects to it without trying
     /// a real MX first, correlates with the real MX hosts' Postfix logs, and
     /// publishes graded blocklists for Postfix, rspamd, DNSBL and nftables.
@@ -337,6 +341,20 @@ Output: one JSON object per line, per input line that is not blank or a
 given). Lines that cannot be routed (over 1024 bytes, not UTF-8, not a
 domain) are 'permanent'/'invalid_address'; names whose lookups failed are
 'temporary'/'dns_temporary' with the reason.";
+
+const SCAN_MERGE_EXAMPLES: &str = "\
+Examples:
+  mxkit scan-merge --input domains.txt --output routes.jsonl shard-*.jsonl
+  mxkit scan-merge --input domains.txt --shards 16 shard-*.jsonl > routes.jsonl
+  mxkit scan-merge --input domains.txt --output sorted.jsonl routes.jsonl   (one run's output in input order)
+
+Every result must be for a line of the input (its 'line' and 'input'), and
+no line may have two: otherwise nothing is kept (exit 64). Lines without a
+result are counted (with --shards, per shard: rerun that shard with
+--resume) and the rest is written (exit 3). The shards' runs are sorted in
+chunks of --chunk-mb through temporary files in --temp-dir (some 1.2 times
+the shard outputs' size), so memory stays bounded. The distributed recipe
+(Kubernetes, Slurm, GNU parallel): docs/scan.md.";
 
 const PROBE_EXAMPLES: &str = "\
 Examples:
@@ -784,9 +802,23 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N|auto", default_value = "auto")]
     pub window: String,
 
-    /// At most this many DNS queries per second (default: no limit).
+    /// At most this many DNS queries per second (default: no limit), in
+    /// all: every thread's queries count.
     #[arg(long, value_name = "QPS")]
     pub rate: Option<u32>,
+
+    /// Threads that route, each with its own DNS sockets (one cache for
+    /// all): 1 to 1024; default: the cores this process may use. The
+    /// --window is the total over the threads.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// Route only the input lines whose number modulo N is K (0 <= K < N),
+    /// keeping their numbers: N runs of the same input, on any number of
+    /// machines, route every line once; `mxkit scan-merge` joins their
+    /// outputs. --resume continues a shard's output (with the same --shard).
+    #[arg(long, value_name = "K/N", value_parser = |s: &str| s.parse::<mxkit::scan::Shard>())]
+    pub shard: Option<mxkit::scan::Shard>,
 
     /// Wait this long for the first try's reply before trying again
     /// (500ms, 2s); each later round of tries waits twice as long as the
@@ -864,4 +896,42 @@ mod tests {
         cli.build();
         check(&mut cli, "mxkit");
     }
+}
+
+/// `mxkit scan-merge`.
+#[derive(Args, Debug)]
+pub struct ScanMergeArgs {
+    /// The outputs of the shards (`scan --shard K/N --output FILE`), in any
+    /// order; one run's output alone is put in input order.
+    #[arg(value_name = "SHARD_OUTPUT", required = true)]
+    pub outputs: Vec<PathBuf>,
+
+    /// The input the shards routed (every shard read this same file).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Write the merged JSON lines to FILE (replaced only once the merge
+    /// succeeds) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The N of the shards' --shard K/N: missing lines are then counted per
+    /// shard.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+
+    /// Where the sorted runs go (default: the --output file's directory,
+    /// else the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+
+    /// Result lines sorted in memory at once, in MiB (memory is about twice
+    /// this).
+    #[arg(long, value_name = "MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub chunk_mb: u64,
+
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }

@@ -18,13 +18,14 @@ pub const USAGE: u8 = 64;
 pub const HELP: &str = "\
 Exit codes (each subcommand's --help has its own table):
   0   success: deliverable (route), clean (check), reached or accepted (probe,
-      send), completed (scan), done (trap), stopped (serve)
+      send), completed (scan), every line once (scan-merge), done (trap),
+      stopped (serve)
   1   check found warnings
   2   permanent failure: the mail would bounce (route, probe, send); errors
       found (check)
   3   temporary failure: retry later (route, probe, send); incomplete: a lookup
-      failed (check); stopped early (scan); the store or a listen address could
-      not be used (trap, serve)
+      failed (check); stopped early (scan); lines without a result (scan-merge);
+      the store or a listen address could not be used (trap, serve)
   64  usage error or unreadable input (bad flag, malformed address, broken zone
       file); with check --format nagios: 3 (UNKNOWN), as the plugin API says";
 
@@ -50,6 +51,16 @@ Exit codes:
       API says)
   64  usage error or unreadable input (bad flag, unknown rule id, broken zone
       file)";
+
+/// `mxkit scan-merge --help` (docs/scan.md, "Joining the shards").
+pub const SCAN_MERGE: &str = "\
+Exit codes:
+  0   every input line has exactly one result, written in input order
+  3   some input lines have no result (a shard is not finished): the others
+      are written; rerun the shards named with --resume, then merge again
+  64  usage error or unreadable input, a result for a line that is not in the
+      input (or whose input differs), or a line with two results: nothing is
+      written";
 
 /// `mxkit probe --help` (docs/smtp.md, "Exit codes").
 pub const PROBE: &str = "\

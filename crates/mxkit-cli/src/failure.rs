@@ -64,7 +64,9 @@ impl Format {
                 FormatArg::Json => Format::Json,
                 FormatArg::Nagios => Format::Nagios,
             },
-            Command::Scan(_) | Command::Trap(_) | Command::Serve(_) => Format::Text,
+            Command::Scan(_) | Command::ScanMerge(_) | Command::Trap(_) | Command::Serve(_) => {
+                Format::Text
+            }
         }
     }
 

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         args::Command::Probe(a) => cmd::probe::run(a),
         args::Command::Send(a) => cmd::send::run(a),
         args::Command::Scan(a) => cmd::scan::run(a),
+        args::Command::ScanMerge(a) => cmd::scan_merge::run(a),
         args::Command::Trap(a) => cmd::trap::run(a),
         args::Command::Serve(a) => cmd::serve::run(a),
     };

@@ -43,6 +43,7 @@
 //! Results are written as JSON lines, and a later run continues an output
 //! that a killed or stopped run left behind: [`resume`].
 
+pub mod merge;
 pub mod resume;
 
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::dns::cache::{Cache, CacheStats};
+use crate::dns::cache::{Cache, CacheStats, Through};
 use crate::dns::engine::{Engine, MeterReading};
 use crate::dns::{Lookup, RecordType};
 use crate::route::{Route, RouteError, RouteKind, RouteOptions, RouteVerdict, route_input};
@@ -118,6 +119,86 @@ pub struct Done {
     pub route: Route,
 }
 
+/// The part of the input one run routes: the lines whose 1-based number
+/// modulo `count` is `index` (`--shard K/N`). Several machines (or the
+/// tasks of a scheduler: a Kubernetes Indexed Job, a Slurm array) read the
+/// same input, each with its own index, and route every line exactly once
+/// between them, with the original line numbers; [`merge`] joins their
+/// outputs and checks that. The whole input is shard `0/1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    /// K, from 0 to `count - 1`.
+    index: u64,
+    /// N, at least 1.
+    count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::ALL
+    }
+}
+
+/// A `--shard` that is not `K/N` with 0 <= K < N.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected K/N with 0 <= K < N (for example 3/16: the lines whose number modulo 16 is 3)")]
+pub struct ShardError;
+
+impl Shard {
+    /// The whole input.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; `None` unless `index < count`.
+    pub fn new(index: u64, count: u64) -> Option<Shard> {
+        (index < count).then_some(Shard { index, count })
+    }
+
+    /// K.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// N.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether line `line` (1-based) is this shard's.
+    pub fn holds(&self, line: u64) -> bool {
+        line % self.count == self.index
+    }
+
+    /// Where a line of this shard comes among the shard's lines (the lines
+    /// of one shard are consecutive numbers here, so that the line sets of
+    /// a resumed shard stay runs: [`resume::LineSet`]).
+    pub fn position(&self, line: u64) -> u64 {
+        line / self.count
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let (k, n) = s.trim().split_once('/').ok_or(ShardError)?;
+        let parse = |t: &str| {
+            let t = t.trim();
+            // Digits only: no sign, no "+3", no "0x10".
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ShardError);
+            }
+            t.parse::<u64>().map_err(|_| ShardError)
+        };
+        Shard::new(parse(k)?, parse(n)?).ok_or(ShardError)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// An input line ran past [`MAX_LINE_READ`] bytes: the input is not a list
 /// of domains. Carried inside the [`io::Error`] (kind `InvalidData`) that
 /// [`LineReader::next_item`] returns; find it with [`LineTooLong::find`].
@@ -153,6 +234,8 @@ pub struct LineReader<R> {
     reader: R,
     line: u64,
     skipped: u64,
+    shard: Shard,
+    elsewhere: u64,
     done: LineSet,
     resumed: u64,
     buf: Vec<u8>,
@@ -172,15 +255,31 @@ impl<R: BufRead> LineReader<R> {
             reader,
             line: 0,
             skipped: 0,
+            shard: Shard::ALL,
+            elsewhere: 0,
             done,
             resumed: 0,
             buf: Vec::with_capacity(MAX_LINE + 1),
         }
     }
 
-    /// Lines read so far (including skipped ones).
+    /// Read only the lines of `shard`; the others are passed over (and
+    /// counted by [`LineReader::elsewhere`]). The lines in `done`
+    /// ([`LineReader::resuming`]) are then positions within the shard
+    /// ([`Shard::position`]).
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Lines read so far (including skipped ones and those of other shards).
     pub fn lines(&self) -> u64 {
         self.line
+    }
+
+    /// Lines passed over because they belong to another shard.
+    pub fn elsewhere(&self) -> u64 {
+        self.elsewhere
     }
 
     /// Blank and comment lines skipped so far.
@@ -200,12 +299,16 @@ impl<R: BufRead> LineReader<R> {
                 return Ok(None);
             };
             self.line += 1;
+            if !self.shard.holds(self.line) {
+                self.elsewhere += 1;
+                continue;
+            }
             let raw = trim_ascii(&self.buf);
             if raw.is_empty() || raw[0] == b'#' {
                 self.skipped += 1;
                 continue;
             }
-            if self.done.contains(self.line) {
+            if self.done.contains(self.shard.position(self.line)) {
                 self.resumed += 1;
                 continue;
             }
@@ -300,6 +403,10 @@ pub struct ScanOptions {
     pub route: RouteOptions,
     /// Items in flight.
     pub window: WindowSize,
+    /// The largest an adaptive window grows (at most [`MAX_WINDOW`], at
+    /// least [`MIN_WINDOW`]): [`MAX_WINDOW`], or its share of it on one of
+    /// several threads ([`ScanOptions::per_thread`]).
+    pub window_max: usize,
     /// Entries of the shared cache.
     pub cache_entries: usize,
     /// Stop early after this long without a usable reply from any server
@@ -317,9 +424,34 @@ impl Default for ScanOptions {
         ScanOptions {
             route: RouteOptions::default(),
             window: WindowSize::Auto,
+            window_max: MAX_WINDOW,
             cache_entries: DEFAULT_CACHE_ENTRIES,
             gone_after: DEFAULT_GONE_AFTER,
             timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl ScanOptions {
+    /// The options of thread `index` of `threads` that route one input
+    /// together: a fixed window is split between them (the first ones take
+    /// the remainder; a thread's share is at least 1, so use at most as many
+    /// threads as the window holds items), an adaptive one may grow to its
+    /// share of [`MAX_WINDOW`] (at least [`MIN_WINDOW`]): the window is what
+    /// the resolver sees in flight, whatever the number of threads.
+    pub fn per_thread(&self, index: usize, threads: usize) -> ScanOptions {
+        let threads = threads.max(1);
+        let window = match self.window {
+            WindowSize::Fixed(n) => {
+                let share = n / threads + usize::from(index < n % threads);
+                WindowSize::Fixed(share.max(1))
+            }
+            WindowSize::Auto => WindowSize::Auto,
+        };
+        ScanOptions {
+            window,
+            window_max: (self.window_max / threads).max(MIN_WINDOW),
+            ..self.clone()
         }
     }
 }
@@ -378,6 +510,49 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of several threads' runs over one input, with the
+    /// shared cache's counts (`cache`: what it did while they ran; each
+    /// part's own cache counts are of the shared cache too, so they are not
+    /// added) and the whole run's wall-clock time.
+    pub fn combine(parts: &[Summary], cache: CacheStats, elapsed: Duration) -> Summary {
+        let mut all = Summary::default();
+        for part in parts {
+            all.domains += part.domains;
+            for (k, v) in &part.status {
+                *all.status.entry(k).or_default() += v;
+            }
+            for (k, v) in &part.outcome {
+                *all.outcome.entry(k).or_default() += v;
+            }
+            all.questions += part.questions;
+            all.queries += part.queries;
+            all.resends += part.resends;
+            all.timeouts += part.timeouts;
+            all.error_rcodes += part.error_rcodes;
+            all.tcp_fallbacks += part.tcp_fallbacks;
+            all.window_max += part.window_max;
+            all.window_final += part.window_final;
+            if all.stopped.is_none() {
+                all.stopped.clone_from(&part.stopped);
+            }
+        }
+        all.cache_hits = cache.hits;
+        all.cache_joined = cache.joined;
+        all.rates(elapsed);
+        all
+    }
+
+    /// Set the elapsed time and the rates derived from it.
+    fn rates(&mut self, elapsed: Duration) {
+        self.elapsed = elapsed.as_secs_f64();
+        if self.elapsed > 0.0 {
+            self.domains_per_second = self.domains as f64 / self.elapsed;
+        }
+        if self.domains > 0 {
+            self.queries_per_domain = self.queries as f64 / self.domains as f64;
+        }
+    }
+
     fn count(&mut self, route: &Route) {
         self.domains += 1;
         *self.status.entry(status_code(route.status)).or_default() += 1;
@@ -395,8 +570,14 @@ pub fn status_code(status: RouteVerdict) -> &'static str {
 }
 
 /// The bulk router: a lookup source behind the shared cache, and the options.
+///
+/// One scanner runs on one thread (its engine's sockets and tasks belong
+/// to that thread's runtime). Several threads route one input with one
+/// scanner each, made by [`Scanner::sibling`]: each has its own engine and
+/// window, all share the cache (an exchanger asked by thousands of domains
+/// is still asked once) and take their items from one channel.
 pub struct Scanner {
-    cache: Cache<Arc<dyn Lookup>>,
+    cache: Through<Arc<dyn Lookup>, Arc<dyn Lookup>>,
     engine: Option<Engine>,
     opts: ScanOptions,
 }
@@ -407,9 +588,33 @@ impl Scanner {
     /// for the adaptive window, the query counts and the "resolver gone"
     /// check; without it (zone files only) the window is fixed at its start.
     pub fn new(lookup: Arc<dyn Lookup>, engine: Option<Engine>, opts: ScanOptions) -> Self {
+        let cache = Cache::with_capacity(Arc::clone(&lookup), opts.cache_entries)
+            .keep_only(&[RecordType::A, RecordType::AAAA]);
         Scanner {
-            cache: Cache::with_capacity(lookup, opts.cache_entries)
-                .keep_only(&[RecordType::A, RecordType::AAAA]),
+            cache: Through {
+                cache: Arc::new(cache),
+                source: lookup,
+            },
+            engine,
+            opts,
+        }
+    }
+
+    /// A scanner for another thread: the same cache as this one, with its
+    /// own `lookup` (the same view of DNS, through the other thread's
+    /// engine, which gives its window's signals) and options (see
+    /// [`ScanOptions::per_thread`]).
+    pub fn sibling(
+        &self,
+        lookup: Arc<dyn Lookup>,
+        engine: Option<Engine>,
+        opts: ScanOptions,
+    ) -> Scanner {
+        Scanner {
+            cache: Through {
+                cache: Arc::clone(&self.cache.cache),
+                source: lookup,
+            },
             engine,
             opts,
         }
@@ -417,7 +622,7 @@ impl Scanner {
 
     /// What the shared cache did so far.
     pub fn cache_stats(&self) -> CacheStats {
-        self.cache.stats()
+        self.cache.cache.stats()
     }
 
     /// Route one item.
@@ -438,22 +643,47 @@ impl Scanner {
     /// a partial batch waits at most [`HOLD`]), until `input` is closed
     /// and drained (or the run stops early). Returns the summary.
     ///
+    /// Several scanners (one per thread, [`Scanner::sibling`]) may take
+    /// their items from clones of one `input`; a scanner that stops early
+    /// closes it, so that the others stop taking items too.
+    ///
     /// Fails only when `output` is closed (the receiver went away); the
     /// items in flight are then dropped.
+    ///
+    /// The results go as they are; [`Scanner::run_packed`] turns each
+    /// batch into something else first.
+    pub async fn run(
+        &self,
+        input: &async_channel::Receiver<Vec<Item>>,
+        output: &mpsc::Sender<Vec<Done>>,
+    ) -> Result<Summary, Closed> {
+        self.run_packed(input, output, |batch| batch).await
+    }
+
+    /// [`Scanner::run`], with each batch of results turned by `pack` into
+    /// what `output` carries: `mxkit scan` encodes them as result lines
+    /// ([`resume::write_result_line`]) on the scanning thread, so that the
+    /// encoding grows with the threads instead of holding up one writer.
     ///
     /// One loop, about 110 lines, on purpose: it is the scan's hot path,
     /// and its state (the window, the futures in flight, the batch being
     /// held) is shared by every branch of one `select!`.
-    pub async fn run(
+    pub async fn run_packed<B>(
         &self,
-        input: &mut mpsc::Receiver<Vec<Item>>,
-        output: &mpsc::Sender<Vec<Done>>,
+        input: &async_channel::Receiver<Vec<Item>>,
+        output: &mpsc::Sender<B>,
+        mut pack: impl FnMut(Vec<Done>) -> B,
     ) -> Result<Summary, Closed> {
         let started = Instant::now();
         let start_meter = self.meter();
-        let cache_start = self.cache.stats();
+        let cache_start = self.cache.cache.stats();
         let mut summary = Summary::default();
-        let mut window = Window::new(self.opts.window, self.opts.timeout, self.engine.is_some());
+        let mut window = Window::new(
+            self.opts.window,
+            self.opts.window_max,
+            self.opts.timeout,
+            self.engine.is_some(),
+        );
         let mut running = FuturesUnordered::new();
         let mut pending: std::vec::IntoIter<Item> = Vec::new().into_iter();
         let mut input_open = true;
@@ -466,6 +696,10 @@ impl Scanner {
         tokio::pin!(hold);
         let mut holding = false;
         loop {
+            if stopped.is_some() && !input.is_closed() {
+                // The other threads stop taking items too.
+                input.close();
+            }
             // Fill the window from what was read.
             while stopped.is_none() && running.len() < window.size() {
                 match pending.next() {
@@ -482,8 +716,8 @@ impl Scanner {
                         }
                         match input.try_recv() {
                             Ok(items) => pending = items.into_iter(),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
-                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                            Err(async_channel::TryRecvError::Empty) => break,
+                            Err(async_channel::TryRecvError::Closed) => {
                                 input_open = false;
                                 break;
                             }
@@ -502,7 +736,7 @@ impl Scanner {
                 if batch.len() >= BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     holding = false;
-                    output.send(full).await.map_err(|_| Closed)?;
+                    output.send(pack(full)).await.map_err(|_| Closed)?;
                 }
                 if let Some(engine) = &self.engine {
                     window.observe(|| engine.meter());
@@ -516,7 +750,7 @@ impl Scanner {
             if !batch.is_empty() && (running.is_empty() || hold_expired(&hold, holding)) {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 holding = false;
-                output.send(full).await.map_err(|_| Closed)?;
+                output.send(pack(full)).await.map_err(|_| Closed)?;
             } else if !batch.is_empty() && !holding {
                 hold.as_mut().reset(tokio::time::Instant::now() + HOLD);
                 holding = true;
@@ -532,7 +766,7 @@ impl Scanner {
                 () = &mut hold, if holding => {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     holding = false;
-                    output.send(full).await.map_err(|_| Closed)?;
+                    output.send(pack(full)).await.map_err(|_| Closed)?;
                 }
                 done = running.next(), if !running.is_empty() => {
                     if let Some(done) = done {
@@ -546,14 +780,14 @@ impl Scanner {
                 }
                 items = input.recv(), if can_take && pending.len() == 0 => {
                     match items {
-                        Some(items) => pending = items.into_iter(),
-                        None => input_open = false,
+                        Ok(items) => pending = items.into_iter(),
+                        Err(_) => input_open = false,
                     }
                 }
             }
         }
         if !batch.is_empty() {
-            output.send(batch).await.map_err(|_| Closed)?;
+            output.send(pack(batch)).await.map_err(|_| Closed)?;
         }
         summary.window_max = window.max_used;
         summary.window_final = window.size();
@@ -572,7 +806,7 @@ impl Scanner {
         started: Instant,
     ) {
         let end = self.meter();
-        let cache = self.cache.stats();
+        let cache = self.cache.cache.stats();
         summary.questions = end.questions - start.questions;
         summary.queries = end.queries - start.queries;
         summary.resends = end.resends - start.resends;
@@ -581,13 +815,7 @@ impl Scanner {
         summary.tcp_fallbacks = end.tcp - start.tcp;
         summary.cache_hits = cache.hits - cache_start.hits;
         summary.cache_joined = cache.joined - cache_start.joined;
-        summary.elapsed = started.elapsed().as_secs_f64();
-        if summary.elapsed > 0.0 {
-            summary.domains_per_second = summary.domains as f64 / summary.elapsed;
-        }
-        if summary.domains > 0 {
-            summary.queries_per_domain = summary.queries as f64 / summary.domains as f64;
-        }
+        summary.rates(started.elapsed());
     }
 
     /// Stop taking items when no server gave a usable reply for
@@ -673,6 +901,8 @@ fn unreadable(input: &str, why: &str) -> Route {
 ///   (or this process) can serve only adds latency and memory.
 struct Window {
     adaptive: bool,
+    /// The largest adaptive window ([`ScanOptions::window_max`]).
+    max: f64,
     size: f64,
     max_used: usize,
     starting: bool,
@@ -699,13 +929,15 @@ const LOSS_MEMORY: usize = 16;
 const PROBE_EVERY: u32 = 4;
 
 impl Window {
-    fn new(size: WindowSize, timeout: Duration, signals: bool) -> Self {
+    fn new(size: WindowSize, max: usize, timeout: Duration, signals: bool) -> Self {
+        let max = max.clamp(MIN_WINDOW, MAX_WINDOW);
         let (adaptive, start) = match size {
             WindowSize::Fixed(n) => (false, n.clamp(1, MAX_WINDOW)),
             WindowSize::Auto => (signals, MIN_WINDOW),
         };
         Window {
             adaptive,
+            max: max as f64,
             size: start as f64,
             max_used: start,
             starting: true,
@@ -806,7 +1038,7 @@ impl Window {
             self.grow(rate);
             return;
         }
-        self.size = self.size.clamp(MIN_WINDOW as f64, MAX_WINDOW as f64);
+        self.size = self.size.clamp(MIN_WINDOW as f64, self.max);
     }
 
     /// No loss to act on: start (double while the rate grows) or probe.
@@ -837,7 +1069,7 @@ impl Window {
                 self.probe = Some((step, rate));
             }
         }
-        self.size = self.size.clamp(MIN_WINDOW as f64, MAX_WINDOW as f64);
+        self.size = self.size.clamp(MIN_WINDOW as f64, self.max);
         self.max_used = self.max_used.max(self.size());
     }
 }
@@ -880,6 +1112,85 @@ mod tests {
     }
 
     #[test]
+    fn shards_take_the_lines_whose_number_modulo_n_is_k() {
+        let text = b"a\nb\n#\nc\n\nd\ne\nf\ng\n";
+        let mut seen = Vec::new();
+        for k in 0..3 {
+            let shard = Shard::new(k, 3).unwrap();
+            let mut r = LineReader::new(&text[..]).shard(shard);
+            while let Some(i) = r.next_item().unwrap() {
+                assert!(shard.holds(i.line));
+                seen.push(i.line);
+            }
+            assert_eq!(r.lines(), 9);
+            assert_eq!(r.elsewhere(), 6, "shard {shard}");
+        }
+        seen.sort_unstable();
+        // Every item once, blank and comment lines (3, 5) in none.
+        assert_eq!(seen, [1, 2, 4, 6, 7, 8, 9]);
+        // Resuming a shard: its done lines are positions within it.
+        let shard = Shard::new(1, 3).unwrap();
+        let mut done = LineSet::default();
+        done.insert(shard.position(1));
+        let mut r = LineReader::resuming(&text[..], done).shard(shard);
+        let mut lines = Vec::new();
+        while let Some(i) = r.next_item().unwrap() {
+            lines.push(i.line);
+        }
+        assert_eq!(lines, [4, 7]);
+        assert_eq!(r.resumed(), 1);
+    }
+
+    #[test]
+    fn shards_parse_as_k_of_n() {
+        assert_eq!("3/16".parse::<Shard>(), Ok(Shard::new(3, 16).unwrap()));
+        assert_eq!(" 0/1 ".parse::<Shard>(), Ok(Shard::ALL));
+        assert_eq!(Shard::new(15, 16).unwrap().to_string(), "15/16");
+        for bad in [
+            "16/16",
+            "1/0",
+            "-1/4",
+            "+1/4",
+            "1",
+            "1/",
+            "/4",
+            "a/b",
+            "1/4/5",
+            "0x1/4",
+            "",
+            "1/99999999999999999999",
+        ] {
+            assert_eq!(bad.parse::<Shard>(), Err(ShardError), "{bad:?}");
+        }
+        assert!(
+            Shard::new(u64::MAX - 1, u64::MAX)
+                .unwrap()
+                .holds(u64::MAX - 1)
+        );
+    }
+
+    #[test]
+    fn a_thread_takes_its_share_of_the_window() {
+        let fixed = ScanOptions {
+            window: WindowSize::Fixed(1001),
+            ..ScanOptions::default()
+        };
+        let shares: Vec<_> = (0..4).map(|i| fixed.per_thread(i, 4).window).collect();
+        assert_eq!(
+            shares,
+            [251, 250, 250, 250].map(WindowSize::Fixed),
+            "the total stays 1001"
+        );
+        let auto = ScanOptions::default().per_thread(1, 4);
+        assert_eq!(auto.window, WindowSize::Auto);
+        assert_eq!(auto.window_max, MAX_WINDOW / 4);
+        assert_eq!(
+            ScanOptions::default().per_thread(0, 10_000).window_max,
+            MIN_WINDOW
+        );
+    }
+
+    #[test]
     fn over_long_and_binary_lines_are_items_marked_unreadable() {
         let mut text = vec![b'x'; 5000];
         text.extend_from_slice(b"\n\xff\xfe\x00junk\nok.test\n");
@@ -917,7 +1228,12 @@ mod tests {
 
     #[test]
     fn window_doubles_while_the_rate_grows_and_halves_on_loss() {
-        let mut w = Window::new(WindowSize::Auto, Duration::from_millis(500), true);
+        let mut w = Window::new(
+            WindowSize::Auto,
+            MAX_WINDOW,
+            Duration::from_millis(500),
+            true,
+        );
         let second = Duration::from_secs(1);
         let mut m = MeterReading::default();
         // Each period the results per second double: the window doubles.
@@ -948,7 +1264,12 @@ mod tests {
 
     #[test]
     fn steady_background_loss_does_not_shrink_the_window() {
-        let mut w = Window::new(WindowSize::Auto, Duration::from_millis(500), true);
+        let mut w = Window::new(
+            WindowSize::Auto,
+            MAX_WINDOW,
+            Duration::from_millis(500),
+            true,
+        );
         let second = Duration::from_secs(1);
         let mut m = MeterReading::default();
         let mut sizes = Vec::new();
@@ -966,7 +1287,12 @@ mod tests {
 
     #[test]
     fn loss_that_comes_with_a_larger_window_cuts_it() {
-        let mut w = Window::new(WindowSize::Auto, Duration::from_millis(500), true);
+        let mut w = Window::new(
+            WindowSize::Auto,
+            MAX_WINDOW,
+            Duration::from_millis(500),
+            true,
+        );
         let second = Duration::from_secs(1);
         let mut m = MeterReading::default();
         for results in [1000u64, 2000] {
@@ -987,7 +1313,12 @@ mod tests {
     /// period has none, the next ones all have them; that is no congestion.
     #[test]
     fn background_loss_that_shows_late_does_not_stop_the_start() {
-        let mut w = Window::new(WindowSize::Auto, Duration::from_millis(500), true);
+        let mut w = Window::new(
+            WindowSize::Auto,
+            MAX_WINDOW,
+            Duration::from_millis(500),
+            true,
+        );
         let second = Duration::from_secs(1);
         let mut m = MeterReading::default();
         w.period_results = 1000;
@@ -1004,7 +1335,12 @@ mod tests {
 
     #[test]
     fn fixed_window_never_moves() {
-        let mut w = Window::new(WindowSize::Fixed(10), Duration::from_millis(500), true);
+        let mut w = Window::new(
+            WindowSize::Fixed(10),
+            MAX_WINDOW,
+            Duration::from_millis(500),
+            true,
+        );
         let m = MeterReading {
             timeouts: 1000,
             ..MeterReading::default()

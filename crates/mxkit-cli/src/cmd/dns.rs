@@ -33,6 +33,9 @@ pub struct DnsSettings {
     pub attempts: Option<u32>,
     /// At most this many queries per second; `None`: no limit.
     pub rate: Option<u32>,
+    /// A bound shared by several engines (one per scanning thread); when
+    /// set, used instead of `rate`.
+    pub shared_rate: Option<mxkit::dns::engine::RateLimit>,
     /// `--dnssec ad`: queries carry the DO bit and routes report the
     /// DNSSEC status (docs/rules/secure.md).
     pub dnssec: bool,
@@ -109,6 +112,7 @@ impl DnsSettings {
             timeout,
             attempts: None,
             rate: None,
+            shared_rate: None,
             dnssec: args.dnssec == DnssecArg::Ad,
         })
     }
@@ -124,6 +128,7 @@ impl DnsSettings {
         if self.rate.is_some() {
             config.rate = self.rate;
         }
+        config.shared_rate.clone_from(&self.shared_rate);
         config.dnssec_ok = self.dnssec;
         config
     }

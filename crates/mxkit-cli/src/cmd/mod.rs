@@ -10,6 +10,7 @@ pub mod plan;
 pub mod probe;
 pub mod route;
 pub mod scan;
+pub mod scan_merge;
 pub mod secure;
 pub mod send;
 pub mod serve;

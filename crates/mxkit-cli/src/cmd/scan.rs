@@ -1,10 +1,12 @@
-//! `mxkit scan`: a file of domains -> [`mxkit::scan::Scanner`] -> JSON lines.
+//! `mxkit scan`: a file of domains -> [`mxkit::scan::Scanner`]s -> JSON lines.
 //!
-//! Three threads and two bounded channels, so that memory follows the
-//! window and never the input: a reader thread turns lines into items
-//! (passing over the lines a resumed output already holds), the main thread
-//! runs the scanner on a current-thread runtime, and a writer thread encodes
-//! the results and writes them. Each write holds whole lines; the writer
+//! Threads and two bounded channels, so that memory follows the window and
+//! never the input: a reader thread turns lines into items (passing over
+//! the lines of other shards and those a resumed output already holds),
+//! `--threads` scanning threads (the main one among them) each run a
+//! scanner on a current-thread runtime with its own DNS engine (sockets,
+//! query IDs, receive tasks), sharing one cache, one `--rate` bound and the
+//! item channel, and a writer thread encodes the results and writes them. Each write holds whole lines; the writer
 //! writes as soon as nothing more is waiting (or 64 KiB are ready), so a run
 //! killed at any moment loses at most the unwritten results and leaves at
 //! most one partial last line, which `--resume` cuts before it appends
@@ -17,13 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mxkit::dns::engine::RateLimit;
 use mxkit::scan::resume::{self, LineSet, ResumeError, count_lines, write_result_line};
 use mxkit::scan::{
-    Done, Item, LineReader, LineTooLong, MAX_WINDOW, ScanOptions, Scanner, WindowSize, gone_after,
+    Closed, Done, Item, LineReader, LineTooLong, MAX_WINDOW, ScanOptions, Scanner, Shard, Summary,
+    WindowSize, gone_after,
 };
 use tokio::sync::mpsc;
 
@@ -52,6 +56,8 @@ struct Settings {
     options: ScanOptions,
     progress: bool,
     stats: Option<PathBuf>,
+    threads: usize,
+    shard: Option<Shard>,
 }
 
 fn settings(args: &ScanArgs) -> Result<Settings> {
@@ -96,6 +102,15 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
     route.mta_sts = args
         .secure
         .then(|| std::sync::Arc::new(mxkit::mta_sts::MtaStsConfig::default()));
+    let threads = match args.threads {
+        Some(n) => usize::from(n),
+        None => thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // A thread's share of a fixed window is at least one item.
+    let threads = match window {
+        WindowSize::Fixed(n) => threads.min(n),
+        WindowSize::Auto => threads,
+    };
     let dns = DnsSettings {
         servers,
         zones,
@@ -103,6 +118,8 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         timeout: Some(timeout),
         attempts: Some(tries),
         rate: args.rate,
+        // One bound for every thread's engine: --rate is the total.
+        shared_rate: args.rate.map(RateLimit::new),
         // No DO bit unless --secure: the default scan keeps its replies
         // small (its `dnssec` still comes from the AD bit, which every
         // query asks for).
@@ -122,6 +139,8 @@ fn settings(args: &ScanArgs) -> Result<Settings> {
         dns,
         progress: !args.no_progress && io::stderr().is_terminal(),
         stats: args.stats.clone(),
+        threads,
+        shard: args.shard,
     })
 }
 
@@ -175,6 +194,7 @@ struct ReadCounts {
     lines: AtomicU64,
     skipped: AtomicU64,
     resumed: AtomicU64,
+    elsewhere: AtomicU64,
 }
 
 /// Run `mxkit scan`; returns the exit code.
@@ -187,7 +207,8 @@ pub fn run(args: ScanArgs) -> Result<u8> {
             File::open(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?,
         )),
     };
-    let (out, already) = open_output(s.output.as_deref(), s.resume, s.input.as_deref())?;
+    let shard = s.shard.unwrap_or_default();
+    let (out, already) = open_output(s.output.as_deref(), s.resume, s.input.as_deref(), shard)?;
     // Created now, so that an unwritable path fails before the run, not after.
     let stats_file = match &s.stats {
         Some(path) => Some(
@@ -199,25 +220,22 @@ pub fn run(args: ScanArgs) -> Result<u8> {
 
     let progress = progress_bar(&s);
 
-    let (item_tx, mut item_rx) = mpsc::channel::<Vec<Item>>(QUEUED_BATCHES);
-    let (done_tx, done_rx) = mpsc::channel::<Vec<Done>>(QUEUED_BATCHES);
+    let queued = QUEUED_BATCHES * s.threads;
+    let (item_tx, item_rx) = async_channel::bounded::<Vec<Item>>(queued);
+    let (done_tx, done_rx) = mpsc::channel::<Encoded>(queued);
     let counts = Arc::new(ReadCounts::default());
     let reader = {
         let counts = Arc::clone(&counts);
         let bar = progress.clone();
-        thread::spawn(move || read(input, already, &item_tx, &counts, &bar))
+        thread::spawn(move || read(input, already, shard, &item_tx, &counts, &bar))
     };
     let writer = {
         let bar = progress.clone();
         thread::spawn(move || write(out, done_rx, &bar))
     };
 
-    let outcome = runtime()?.block_on(async {
-        let sources = s.dns.sources().await?;
-        let scanner = Scanner::new(sources.lookup, sources.engine, s.options.clone());
-        anyhow::Ok(scanner.run(&mut item_rx, &done_tx).await)
-    });
-    drop(done_tx);
+    let outcome = scan(&s, &item_rx, done_tx);
+    item_rx.close();
     drop(item_rx);
     let written = writer
         .join()
@@ -252,6 +270,9 @@ pub fn run(args: ScanArgs) -> Result<u8> {
         input_lines: counts.lines.load(Ordering::Relaxed),
         skipped: counts.skipped.load(Ordering::Relaxed),
         resumed: counts.resumed.load(Ordering::Relaxed),
+        threads: s.threads,
+        shard: s.shard.map(|k| k.to_string()),
+        other_shards: s.shard.map(|_| counts.elsewhere.load(Ordering::Relaxed)),
         input_error,
         summary: &summary,
     };
@@ -268,12 +289,102 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     })
 }
 
+/// Run the scanning threads over `items`, each sending its results to
+/// `done`; the main thread is the first of them. Returns when every thread
+/// has ended: their summaries combined, or why one could not start (the
+/// others are then stopped: the item channel is closed) or the writer went
+/// away ([`Closed`]).
+fn scan(
+    s: &Settings,
+    items: &async_channel::Receiver<Vec<Item>>,
+    done: mpsc::Sender<Encoded>,
+) -> Result<std::result::Result<Summary, Closed>> {
+    let started = Instant::now();
+    let main_rt = runtime()?;
+    let n = s.threads;
+    // The first thread's sources: a configuration that cannot be used
+    // (no resolv.conf, no socket) shows once, before any other thread.
+    let first = match main_rt.block_on(s.dns.sources()) {
+        Ok(first) => first,
+        Err(e) => {
+            items.close();
+            return Err(e);
+        }
+    };
+    let live = first.engine.is_some();
+    let lookup = Arc::clone(&first.lookup);
+    let base = Scanner::new(first.lookup, first.engine, s.options.per_thread(0, n));
+    let cache_start = base.cache_stats();
+    let results: Vec<Result<std::result::Result<Summary, Closed>>> = thread::scope(|scope| {
+        let others: Vec<_> = (1..n)
+            .map(|i| {
+                let (base, done, lookup) = (&base, done.clone(), Arc::clone(&lookup));
+                thread::Builder::new()
+                    .name(format!("scan-{i}"))
+                    .spawn_scoped(scope, move || {
+                        let result = runtime().and_then(|rt| {
+                            rt.block_on(async {
+                                // Offline, the zone files are one shared view;
+                                // live, each thread opens its own engine.
+                                let (lookup, engine) = if live {
+                                    let own = s.dns.sources().await?;
+                                    (own.lookup, own.engine)
+                                } else {
+                                    (lookup, None)
+                                };
+                                let scanner =
+                                    base.sibling(lookup, engine, s.options.per_thread(i, n));
+                                anyhow::Ok(scanner.run_packed(items, &done, encode).await)
+                            })
+                        });
+                        if result.is_err() {
+                            items.close();
+                        }
+                        result
+                    })
+            })
+            .collect();
+        let mine = main_rt.block_on(base.run_packed(items, &done, encode));
+        drop(done);
+        let mut all = vec![Ok(mine)];
+        for spawned in others {
+            all.push(match spawned {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a scanning thread panicked"))),
+                Err(e) => {
+                    items.close();
+                    Err(anyhow::anyhow!(e).context("cannot start a scanning thread"))
+                }
+            });
+        }
+        all
+    });
+    let mut parts = Vec::with_capacity(n);
+    for result in results {
+        match result? {
+            Ok(summary) => parts.push(summary),
+            Err(closed) => return Ok(Err(closed)),
+        }
+    }
+    let cache = base.cache_stats();
+    let cache = mxkit::dns::cache::CacheStats {
+        hits: cache.hits - cache_start.hits,
+        joined: cache.joined - cache_start.joined,
+        misses: cache.misses - cache_start.misses,
+        evicted: cache.evicted - cache_start.evicted,
+    };
+    Ok(Ok(Summary::combine(&parts, cache, started.elapsed())))
+}
+
 /// Open the output: standard output, a new file, or (`--resume`) the
-/// existing file continued ([`resume::resume`]), with the lines it holds.
+/// existing file continued ([`resume::resume`]), with the lines it holds
+/// (as positions within `shard`).
 fn open_output(
     path: Option<&Path>,
     resume: bool,
     input: Option<&Path>,
+    shard: Shard,
 ) -> Result<(Box<dyn Write + Send>, LineSet)> {
     let Some(path) = path else {
         return Ok((Box::new(io::stdout()), LineSet::default()));
@@ -283,7 +394,7 @@ fn open_output(
             .map_err(|e| Usage(format!("cannot write --output {}: {e}", path.display())))?;
         return Ok((Box::new(file), LineSet::default()));
     }
-    let resumed = resume::resume(path, input).map_err(resume_usage)?;
+    let resumed = resume::resume(path, input, shard).map_err(resume_usage)?;
     Ok((Box::new(resumed.file), resumed.done))
 }
 
@@ -313,17 +424,21 @@ fn resume_usage(e: ResumeError) -> Usage {
 fn read(
     input: Box<dyn BufRead + Send>,
     already: LineSet,
-    tx: &mpsc::Sender<Vec<Item>>,
+    shard: Shard,
+    tx: &async_channel::Sender<Vec<Item>>,
     counts: &ReadCounts,
     bar: &ProgressBar,
 ) -> io::Result<()> {
-    let mut reader = LineReader::resuming(input, already);
+    let mut reader = LineReader::resuming(input, already).shard(shard);
     let mut batch = Vec::with_capacity(READ_BATCH);
     let mut shown = 0u64;
     let store = |reader: &LineReader<_>| {
         counts.lines.store(reader.lines(), Ordering::Relaxed);
         counts.skipped.store(reader.skipped(), Ordering::Relaxed);
         counts.resumed.store(reader.resumed(), Ordering::Relaxed);
+        counts
+            .elsewhere
+            .store(reader.elsewhere(), Ordering::Relaxed);
     };
     let result = loop {
         match reader.next_item() {
@@ -335,7 +450,7 @@ fn read(
                     bar.inc(passed - shown);
                     shown = passed;
                     store(&reader);
-                    if tx.blocking_send(full).is_err() {
+                    if tx.send_blocking(full).is_err() {
                         // The scanner stopped early: nothing more is wanted.
                         break Ok(());
                     }
@@ -346,26 +461,43 @@ fn read(
         }
     };
     if !batch.is_empty() {
-        let _ = tx.blocking_send(batch);
+        let _ = tx.send_blocking(batch);
     }
     bar.inc((reader.skipped() + reader.resumed()).saturating_sub(shown));
     store(&reader);
     result
 }
 
-/// The writer thread: results -> JSON lines, whole lines per write.
+/// A batch of results as result lines, encoded on the scanning thread
+/// that routed them (or why one could not be encoded).
+type Encoded = io::Result<(Vec<u8>, u64)>;
+
+/// Encode a batch of results as result lines.
+fn encode(batch: Vec<Done>) -> Encoded {
+    let mut buf = Vec::with_capacity(batch.len() * 512);
+    for done in &batch {
+        write_result_line(&mut buf, done)?;
+    }
+    Ok((buf, batch.len() as u64))
+}
+
+/// The writer thread: encoded batches -> the output, whole lines per write.
 fn write(
     mut out: Box<dyn Write + Send>,
-    mut rx: mpsc::Receiver<Vec<Done>>,
+    mut rx: mpsc::Receiver<Encoded>,
     bar: &ProgressBar,
 ) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT * 2);
     while let Some(batch) = rx.blocking_recv() {
-        for done in &batch {
-            write_result_line(&mut buf, done)?;
+        let (bytes, results) = batch?;
+        if buf.is_empty() && bytes.len() >= FLUSH_AT {
+            out.write_all(&bytes)?;
+            out.flush()?;
+        } else {
+            buf.extend_from_slice(&bytes);
         }
-        bar.inc(batch.len() as u64);
-        if buf.len() >= FLUSH_AT || rx.is_empty() {
+        bar.inc(results);
+        if buf.len() >= FLUSH_AT || (!buf.is_empty() && rx.is_empty()) {
             out.write_all(&buf)?;
             out.flush()?;
             buf.clear();

@@ -26,6 +26,14 @@ pub struct Stats<'a> {
     /// Lines that were already in the output (`--resume`) and were not
     /// routed again.
     pub resumed: u64,
+    /// Threads that routed.
+    pub threads: usize,
+    /// `--shard K/N`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Input lines of the other shards (passed over), with `--shard`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_shards: Option<u64>,
     /// Why the input could not be read to its end, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_error: Option<String>,
@@ -58,6 +66,12 @@ pub fn summary(out: &mut impl Write, stats: &Stats<'_>) -> io::Result<()> {
         s.cache_hits,
         s.cache_joined,
     )?;
+    if let (Some(shard), Some(n)) = (&stats.shard, stats.other_shards) {
+        writeln!(
+            out,
+            "  shard {shard}: {n} line(s) of the other shards passed over"
+        )?;
+    }
     if stats.resumed > 0 {
         writeln!(
             out,

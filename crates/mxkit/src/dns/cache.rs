@@ -404,6 +404,22 @@ impl<L: Lookup> Lookup for Cache<L> {
     }
 }
 
+/// A shared cache seen through one of its sources: questions it leads are
+/// asked of `source` ([`Cache::ask_through`]); answers and flights are
+/// shared with every other `Through` of the same cache.
+pub struct Through<L, S> {
+    /// The shared cache.
+    pub cache: Arc<Cache<L>>,
+    /// This user's source.
+    pub source: S,
+}
+
+impl<L: Lookup, S: Lookup> Lookup for Through<L, S> {
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        Box::pin(self.cache.ask_through(&self.source, name, rtype))
+    }
+}
+
 /// What a question finds in the table.
 enum Found {
     /// A live answer: a hit.
@@ -419,6 +435,23 @@ impl<L: Lookup> Cache<L> {
     /// A stored answer, the answer of the flight joined, or the inner
     /// source's answer as the flight's leader.
     async fn ask(&self, name: &Name, rtype: RecordType) -> Response {
+        self.ask_through(&self.inner, name, rtype).await
+    }
+
+    /// A stored answer, the answer of the flight joined, or (as the
+    /// flight's leader) the answer of `source` instead of the inner source.
+    ///
+    /// For a cache shared by several sources of the same view ([`Through`]):
+    /// a scan on several threads gives each thread its own engine (its own
+    /// sockets and runtime) and one cache for all, so an exchanger shared by
+    /// thousands of domains is still asked once, by whichever thread asks
+    /// first, and every other thread joins that flight or finds the answer.
+    pub async fn ask_through<S: Lookup + ?Sized>(
+        &self,
+        source: &S,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Response {
         let key = KeyBuf::new(name, rtype);
         loop {
             match self.find(&key) {
@@ -433,7 +466,7 @@ impl<L: Lookup> Cache<L> {
                     }
                     // The leader was dropped: ask (or join) again.
                 }
-                Found::Lead => return self.lead(&key, name, rtype).await,
+                Found::Lead => return self.lead(source, &key, name, rtype).await,
             }
         }
     }
@@ -461,15 +494,21 @@ impl<L: Lookup> Cache<L> {
         }
     }
 
-    /// Ask the inner source as the flight's leader and land its answer; a
-    /// leader dropped meanwhile ends the flight ([`Leader`]).
-    async fn lead(&self, key: &KeyBuf, name: &Name, rtype: RecordType) -> Response {
+    /// Ask `source` as the flight's leader and land its answer; a leader
+    /// dropped meanwhile ends the flight ([`Leader`]).
+    async fn lead<S: Lookup + ?Sized>(
+        &self,
+        source: &S,
+        key: &KeyBuf,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Response {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let mut leader = Leader {
             cache: self,
             key: Some(key.key()),
         };
-        let resp = self.inner.query(name, rtype).await;
+        let resp = source.query(name, rtype).await;
         let key = leader.key.take().unwrap_or_else(|| key.key());
         self.land(&key, rtype, &resp);
         resp

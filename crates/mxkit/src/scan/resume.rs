@@ -35,7 +35,7 @@ use std::hash::Hasher;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{Done, LineReader};
+use super::{Done, LineReader, Shard};
 use crate::bounded;
 
 /// How every result line starts.
@@ -153,6 +153,20 @@ pub enum ResumeError {
         /// How many lines the input has.
         lines: u64,
     },
+    /// A result for a line of another shard.
+    #[error(
+        "{} holds a result for line {line}, which is not a line of shard {shard} (resume a \
+         shard's output with the same --shard)",
+        path.display()
+    )]
+    OtherShard {
+        /// The output.
+        path: PathBuf,
+        /// The input line.
+        line: u64,
+        /// The shard being resumed.
+        shard: Shard,
+    },
     /// Two results for one input line.
     #[error(
         "{} holds the result for line {line} twice (again at its line {number})",
@@ -227,9 +241,11 @@ pub struct Resumed {
 /// Open `output` to continue it with the results for `input` (`None`:
 /// standard input): a missing output is created empty; an existing one
 /// must be a regular file whose whole lines all belong to `input` (see the
-/// module documentation), and is then cut after its last whole line.
-/// Nothing is changed in it until every kept line is known to belong.
-pub fn resume(output: &Path, input: Option<&Path>) -> Result<Resumed, ResumeError> {
+/// module documentation) and to `shard`, and is then cut after its last
+/// whole line. Nothing is changed in it until every kept line is known to
+/// belong. The lines of [`Resumed::done`] are positions within the shard
+/// ([`Shard::position`]), as [`LineReader::shard`] reads them.
+pub fn resume(output: &Path, input: Option<&Path>, shard: Shard) -> Result<Resumed, ResumeError> {
     let not_a_file = || ResumeError::NotAFile {
         path: output.to_path_buf(),
     };
@@ -242,7 +258,7 @@ pub fn resume(output: &Path, input: Option<&Path>) -> Result<Resumed, ResumeErro
     if fs::metadata(output).is_ok_and(|m| !m.is_file()) {
         return Err(not_a_file());
     }
-    let kept = kept_lines(output, input)?;
+    let kept = kept_lines(output, input, shard)?;
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -271,8 +287,8 @@ struct Kept {
 }
 
 /// Read the whole lines of the output to resume and check that each
-/// belongs to `input`.
-fn kept_lines(path: &Path, input: Option<&Path>) -> Result<Kept, ResumeError> {
+/// belongs to `input` and `shard`.
+fn kept_lines(path: &Path, input: Option<&Path>, shard: Shard) -> Result<Kept, ResumeError> {
     let output = || path.to_path_buf();
     let unreadable = |source| ResumeError::ReadOutput {
         path: output(),
@@ -332,7 +348,14 @@ fn kept_lines(path: &Path, input: Option<&Path>) -> Result<Kept, ResumeError> {
                 lines,
             });
         }
-        if !kept.lines.insert(line) {
+        if !shard.holds(line) {
+            return Err(ResumeError::OtherShard {
+                path: output(),
+                line,
+                shard,
+            });
+        }
+        if !kept.lines.insert(shard.position(line)) {
             return Err(ResumeError::Twice {
                 path: output(),
                 line,
@@ -356,20 +379,21 @@ fn kept_lines(path: &Path, input: Option<&Path>) -> Result<Kept, ResumeError> {
         input: input_path.to_path_buf(),
     };
     let file = File::open(input_path).map_err(cannot)?;
-    let mut items = LineReader::new(BufReader::with_capacity(1 << 16, file));
+    let mut items = LineReader::new(BufReader::with_capacity(1 << 16, file)).shard(shard);
+    let kept_at = |l: u64| shard.holds(l) && kept.lines.contains(shard.position(l));
     let mut previous = 0u64;
     let mut found = 0u64;
     while let Some(item) = items.next_item().map_err(cannot)? {
-        if let Some(line) = (previous + 1..item.line).find(|&l| kept.lines.contains(l)) {
+        if let Some(line) = (previous + 1..item.line).find(|&l| kept_at(l)) {
             return Err(not_an_item(line));
         }
         previous = item.line;
-        if kept.lines.contains(item.line) {
+        if kept_at(item.line) {
             found += 1;
             digest = digest.wrapping_sub(identity(item.line, &item.input));
         }
     }
-    if let Some(line) = (previous + 1..=items.lines()).find(|&l| kept.lines.contains(l)) {
+    if let Some(line) = (previous + 1..=items.lines()).find(|&l| kept_at(l)) {
         return Err(not_an_item(line));
     }
     if found != kept.lines.len() || digest != 0 {

@@ -65,6 +65,10 @@ pub struct EngineConfig {
     /// Upper bound on the queries sent per second (UDP tries and TCP
     /// re-asks); `None` (the default): no bound.
     pub rate: Option<u32>,
+    /// A bound shared with other engines ([`RateLimit`](super::RateLimit));
+    /// when set, it is used instead of `rate`. `None` (the default): the
+    /// engine's own bound, from `rate`.
+    pub shared_rate: Option<super::RateLimit>,
 }
 
 impl EngineConfig {
@@ -80,6 +84,7 @@ impl EngineConfig {
             udp_sockets: DEFAULT_UDP_SOCKETS,
             seed: None,
             rate: None,
+            shared_rate: None,
         }
     }
 

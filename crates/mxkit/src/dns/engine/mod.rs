@@ -114,7 +114,6 @@ use tokio::task::AbortHandle;
 
 use self::channel::{Channel, bind_udp, receive, send};
 use self::meter::{Meter, Tallies};
-use self::pacer::Pacer;
 use super::{BoxFuture, Lookup, Response};
 
 pub use self::config::{
@@ -122,6 +121,7 @@ pub use self::config::{
     EngineConfig, MAX_BACKOFF, MAX_RESOLV_CONF, RESOLV_CONF,
 };
 pub use self::meter::MeterReading;
+pub use self::pacer::RateLimit;
 pub use self::reply::{MAX_ANSWERS, ReplyError, WalkerDisagrees, check_reply_walker, read_reply};
 pub use self::tcp::{TCP_CONNECTIONS, TCP_IDLE};
 pub use super::decode::DecodeError;
@@ -189,7 +189,10 @@ impl Engine {
                 list.push(channel);
             }
         }
-        let pacer = cfg.rate.map(Pacer::new);
+        let pacer = cfg
+            .shared_rate
+            .clone()
+            .or_else(|| cfg.rate.map(RateLimit::new));
         let server_texts = cfg
             .servers
             .iter()
@@ -254,7 +257,7 @@ struct Inner {
     tallies: Arc<Tallies>,
     tasks: Vec<AbortHandle>,
     meter: Meter,
-    pacer: Option<Pacer>,
+    pacer: Option<RateLimit>,
     /// Limits the TCP connections open at once.
     tcp_slots: Semaphore,
     /// TCP connections kept open for reuse, with their server.
