@@ -28,6 +28,24 @@ def derive(r, meta):
         run = dp.get("run_time") or wall
         d["qps_server"] = r["server_queries"] / run if run else None
         d["dps"] = None
+    elif r.get("massdns") is not None:
+        # massdns: MX for each name, like dnsperf. Lost: lookups that spent
+        # their tries without an answer. A name read while the same name is
+        # in flight joins that lookup (the mix's duplicates): finished counts
+        # lookups, not names. Stopped early (no last status line, or the
+        # time limit): every name without an answer.
+        ms = r["massdns"]
+        d["domains"] = int(ms.get("names") or r.get("lines") or 0)
+        d["lines"] = d["domains"]
+        if ms and r.get("exit") == 0 and not r.get("signal"):
+            d["lost"] = int(ms.get("finished", 0)) - int(ms.get("answered", 0))
+        elif ms:
+            d["lost"] = d["domains"] - int(ms.get("answered", 0))
+        else:
+            d["lost"] = None
+        d["correct"] = None
+        d["qps_server"] = r["server_queries"] / wall if wall else None
+        d["dps"] = None
     else:
         d["domains"] = c.get("expected", 0)
         d["dps"] = d["domains"] / wall if wall else None
@@ -51,10 +69,19 @@ def derive(r, meta):
     return d
 
 
+def rate_of(d):
+    """The figure a run is ranked by: dnsperf's own queries/s, massdns's
+    queries/s at the server, the others' domains/s."""
+    if d.get("qps_client") is not None:
+        return "qps_client", "queries/s"
+    if d.get("massdns") is not None:
+        return "qps_server", "queries/s (server)"
+    return "dps", "domains/s"
+
+
 def medians(rows):
     """One row per (mode, tool, config): with `bench/run --repeat N`, the
-    median run by its speed (dnsperf: its own queries/s; the others:
-    domains/s), with every run's figure in `reps`."""
+    median run by its speed (rate_of), with every run's figure in `reps`."""
     groups = {}
     for d in rows:
         groups.setdefault((d["mode"], d["name"], d["config"]), []).append(d)
@@ -63,18 +90,88 @@ def medians(rows):
         if len(g) == 1:
             out.append(g[0])
             continue
-        metric = "qps_client" if g[0].get("qps_client") is not None else "dps"
+        metric, unit = rate_of(g[0])
         vals = [x.get(metric) or 0 for x in g]
         order = sorted(range(len(g)), key=lambda i: vals[i])
         m = dict(g[order[(len(g) - 1) // 2]])
         m["reps"] = vals
-        m["rep_unit"] = "queries/s" if metric == "qps_client" else "domains/s"
+        m["rep_unit"] = unit
         # Completeness and correctness: the worst of the runs, not the median's.
         lost = [x["lost"] for x in g if x.get("lost") is not None]
         correct = [x["correct"] for x in g if x.get("correct") is not None]
         m["lost"] = max(lost) if lost else None
         m["correct"] = min(correct) if correct else None
         out.append(m)
+    return out
+
+
+def per_query(rows, meta):
+    """The per-query cost table: dnsperf, massdns and mxkit (and a
+    baseline's mxkit@REV) straight to Knot in this run, each at its
+    fastest configuration."""
+    names = ["dnsperf", "massdns", "mxkit"]
+    names += sorted({d["name"] for d in rows if d["name"].startswith("mxkit@")})
+    picked = []
+    for name in names:
+        cands = [d for d in rows if d["mode"] == "direct" and d["name"] == name]
+        if cands:
+            key = rate_of(cands[0])[0]
+            picked.append(max(cands, key=lambda d: d.get(key) or 0))
+    if not picked:
+        return []
+    out = ["Per-query cost (direct to Knot, each tool at its fastest configuration of this run):\n"]
+    hdr = ["Tool", "Config", "Queries/s", "Counted by", "Queries", "Domains", "Queries/domain",
+           "Client CPU s (u+s)", "CPU µs per query", "CPU µs per domain", "Lost"]
+    out.append("| " + " | ".join(hdr) + " |")
+    out.append("|" + "---|" * len(hdr))
+    for d in picked:
+        n = d["domains"] or 0
+        # dnsperf's rate over its own run time (its wall time ends with a
+        # wait for late answers); the others' over their wall time.
+        span = (d.get("dnsperf") or {}).get("run_time") or d.get("wall")
+        q, by = d["server_queries"], "Knot"
+        if not q:
+            dp, ms = d.get("dnsperf") or {}, d.get("massdns") or {}
+            if dp:
+                q, by = int(dp.get("sent", 0)), "dnsperf (sent)"
+            elif ms:
+                q, by = int(ms.get("replies", 0)), "massdns (replies)"
+            elif d.get("stats_qpd") and n:
+                q, by = round(d["stats_qpd"] * n), "mxkit --stats (sent)"
+            else:
+                q, by = None, "–"
+        cpu = d["cpu"]
+        per_q = f(cpu / q * 1e6, 2) if q else "–"
+        # dnsperf keeps the core busy through its -t wait for lost answers:
+        # its run time bounds what sending and receiving cost.
+        run, sent = (d.get("dnsperf") or {}).get("run_time"), (d.get("dnsperf") or {}).get("sent")
+        if run and sent and cpu > run:
+            per_q += f" (≤ {f(run / sent * 1e6, 2)} over its run time)"
+        row = [d["name"], d["config"], f(q / span) if q and span else "–", by, f(q), f(n),
+               f(q / n, 3) if q and n else "–",
+               f"{f(cpu, 1)} ({f(d.get('user'), 1)}+{f(d.get('sys'), 1)})",
+               per_q, f(cpu / n * 1e6, 2) if n else "–", f(d["lost"])]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    out.append("- Queries: counted by Knot (mod-stats) where it counted any, else by the client "
+               "(\"Counted by\" says which); queries/s over dnsperf's own run time, the others' "
+               "wall time. Domain: a name asked for its MX (dnsperf, massdns) or an input line "
+               "routed (mxkit: MX, then the exchangers' addresses). Client CPU: user + system "
+               "time of the whole client process on core 1 (`/usr/bin/time -v`).")
+    for d in picked:
+        run = (d.get("dnsperf") or {}).get("run_time")
+        if run and d["cpu"] > run:
+            out.append(f"- dnsperf's CPU includes its `-t 5` wait for the answers it lost, during "
+                       f"which it keeps the core busy ({f(d['cpu'], 1)} s of CPU against "
+                       f"{f(run, 2)} s of run time); on one core, its sending and receiving cost "
+                       "at most its run time divided by the queries it sent (in brackets).")
+    if meta.get("mxkit_direct"):
+        base = meta.get("baseline_direct")
+        out.append(f"- mxkit's direct runs: `{meta['mxkit_direct']}`"
+                   + (" (the baseline's without it: its build has no such flag)" if base == "none"
+                      else "")
+                   + ".")
+    out.append("")
     return out
 
 
@@ -110,7 +207,8 @@ def main():
     repeated = [d for d in rows if d.get("reps")]
     if repeated:
         out.append(f"- Each configuration ran {len(repeated[0]['reps'])} times; every row is its "
-                   "median run (by dnsperf's queries/s, the others' domains/s), except Lost "
+                   "median run (by dnsperf's queries/s, massdns's queries/s at the server, "
+                   "the others' domains/s), except Lost "
                    "and Correct, the worst of the runs; the runs' figures are listed under "
                    "the table.")
     others = [d for d in runs if d.get("other_cpu") is not None]
@@ -160,6 +258,7 @@ def main():
             out.append(f"- {d['mode']} {d['name']} {d['config']}: "
                        + " / ".join(f(v) for v in d["reps"]) + f" {d['rep_unit']}")
         out.append("")
+    out.extend(per_query(rows, meta))
     # Goals.
     def best(mode, name_prefix, key):
         cands = [d for d in rows if d["mode"] == mode and d["name"] == name_prefix

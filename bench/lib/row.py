@@ -3,8 +3,8 @@
 
 Inputs (all optional except --name): /usr/bin/time -v output, the checker's
 JSON report, server query counters before/after, server CPU ticks
-before/after, UDP RcvbufErrors before/after, dnsperf's output, mxkit's
---stats file.
+before/after, UDP RcvbufErrors before/after, dnsperf's output, massdns's
+status lines (`--status-format json` on stderr), mxkit's --stats file.
 """
 import argparse
 import json
@@ -54,6 +54,34 @@ def dnsperf(path):
     return out
 
 
+def massdns(path):
+    """The last of massdns's status lines (one JSON object a second, the
+    last one written when it is done): names read, replies received,
+    lookups finished and those finished with an answer (NOERROR or
+    NXDOMAIN)."""
+    out = {}
+    if not path or not os.path.exists(path):
+        return out
+    last = None
+    for line in open(path, encoding="utf-8", errors="replace"):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            last = json.loads(line)
+        except ValueError:
+            continue
+    if not last:
+        return out
+    for key, src in [("names", "processed_queries"), ("replies", "received_packets"),
+                     ("finished", "finished_total"), ("answered", "success_total"),
+                     ("mismatched", "mismatched_domains")]:
+        if isinstance(last.get(src), (int, float)):
+            out[key] = last[src]
+    out["tries"] = last.get("failures", "")
+    return out
+
+
 def flat_numbers(v, prefix=""):
     if isinstance(v, dict):
         for k, x in v.items():
@@ -81,6 +109,7 @@ def main():
     p.add_argument("--knot-extra", type=int, default=0, help="knotd ticks when not the server")
     p.add_argument("--knot-queries", type=int, default=None, help="queries the main knotd got")
     p.add_argument("--dnsperf")
+    p.add_argument("--massdns")
     p.add_argument("--stats")
     p.add_argument("--note", default="")
     p.add_argument("--out", required=True)
@@ -105,6 +134,8 @@ def main():
         row["other_cpu"] = max(0.0, a.busy / hz - own)
     if a.dnsperf:
         row["dnsperf"] = dnsperf(a.dnsperf)
+    if a.massdns:
+        row["massdns"] = massdns(a.massdns)
     if a.stats and os.path.exists(a.stats):
         try:
             st = json.load(open(a.stats))
