@@ -96,6 +96,11 @@ def medians(rows):
         m = dict(g[order[(len(g) - 1) // 2]])
         m["reps"] = vals
         m["rep_unit"] = unit
+        # mxkit's own rate of routing (its --stats), without start-up such
+        # as loading zone files.
+        scan = [(x.get("stats") or {}).get("domains_per_second") for x in g]
+        if all(v is not None for v in scan):
+            m["scan_reps"] = scan
         # Completeness and correctness: the worst of the runs, not the median's.
         lost = [x["lost"] for x in g if x.get("lost") is not None]
         correct = [x["correct"] for x in g if x.get("correct") is not None]
@@ -295,6 +300,23 @@ def main():
             f"- {d['mode']} {d['config']}: this build {f(cur['dps'])} domains/s, "
             f"{d['name']} {f(d['dps'])}: **{cur['dps'] / d['dps']:.3f}x**{spread}; "
             f"CPU per 1M domains {f(cur['cpu_per_m'], 1)} s against {f(d['cpu_per_m'], 1)} s.")
+    # Threads: the offline runs (no server in the way) on 1 thread and on
+    # every core, by mxkit's own routing rate (--stats: the scan, without
+    # loading the zone file, which is one thread's work before it) and by
+    # wall time.
+    zone = sorted((d for d in rows if d["name"] == "mxkit-zone" and "--threads" in d["config"]),
+                  key=lambda d: int(d["config"].split("--threads")[1].split()[0]))
+    if len(zone) >= 2 and zone[0].get("scan_reps") and zone[-1].get("scan_reps"):
+        one, many = zone[0], zone[-1]
+        med = lambda v: sorted(v)[(len(v) - 1) // 2]
+        r1, rn = med(one["scan_reps"]), med(many["scan_reps"])
+        lines.append(
+            f"- threads, offline: {one['config'].split('--offline ')[1]} {f(r1)} domains/s "
+            f"(runs {' / '.join(f(v) for v in one['scan_reps'])}), "
+            f"{many['config'].split('--offline ')[1]} {f(rn)} domains/s "
+            f"(runs {' / '.join(f(v) for v in many['scan_reps'])}), by --stats (routing only): "
+            f"**{rn / r1:.2f}x**; by wall time with the zone file's loading: "
+            f"{many['dps'] / one['dps']:.2f}x.")
     for d in rows:
         if d["name"] == "mxkit" or d["name"] == "mxkit-10x":
             lines.append(f"- {d['mode']} {d['name']} {d['config']}: lost {f(d['lost'])}, "

@@ -91,6 +91,10 @@ pub const DEFAULT_GONE_AFTER: Duration = Duration::from_secs(30);
 pub fn gone_after(budget: Duration) -> Duration {
     DEFAULT_GONE_AFTER.max(budget * 2)
 }
+/// Stripes of the shared cache ([`Cache::striped`]): enough that the
+/// threads of a scan rarely want one lock at once, few enough that each
+/// keeps a share of [`DEFAULT_CACHE_ENTRIES`] in the thousands.
+pub const CACHE_STRIPES: usize = 16;
 /// Entries of the shared cache by default (answers and flights).
 pub const DEFAULT_CACHE_ENTRIES: usize = 50_000;
 
@@ -589,7 +593,8 @@ impl Scanner {
     /// check; without it (zone files only) the window is fixed at its start.
     pub fn new(lookup: Arc<dyn Lookup>, engine: Option<Engine>, opts: ScanOptions) -> Self {
         let cache = Cache::with_capacity(Arc::clone(&lookup), opts.cache_entries)
-            .keep_only(&[RecordType::A, RecordType::AAAA]);
+            .keep_only(&[RecordType::A, RecordType::AAAA])
+            .striped(CACHE_STRIPES);
         Scanner {
             cache: Through {
                 cache: Arc::new(cache),

@@ -105,3 +105,44 @@ async fn rfc5321_5_1_temporary_failures_are_never_cached() {
     assert_eq!(fake.count("big.test", RecordType::MX), 2);
     assert!(cache.is_empty());
 }
+
+/// A striped cache (`scan --threads`) answers as one table: each question
+/// is asked once, kept for its TTL, and the counts are the sum of the
+/// stripes'; the capacity is shared out between them.
+#[tokio::test(start_paused = true)]
+async fn a_striped_cache_answers_as_one_table() {
+    let mut zone = String::from("$ORIGIN s.test.\n$TTL 300\n@ SOA ns h 1 1 1 1 60\n@ NS ns\n");
+    for i in 0..200 {
+        zone.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250));
+    }
+    let fake = Fake::new().zone(&zone).unwrap();
+    let cache = Cache::with_capacity(&fake, 1000).striped(16);
+    for round in 0..3 {
+        for i in 0..200 {
+            let resp = cache
+                .query(&name(&format!("h{i}.s.test.")), RecordType::A)
+                .await;
+            assert_eq!(resp.answers.len(), 1, "round {round}, h{i}");
+        }
+    }
+    for i in 0..200 {
+        assert_eq!(
+            fake.count(&format!("h{i}.s.test"), RecordType::A),
+            1,
+            "h{i}"
+        );
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.misses, stats.hits, stats.evicted), (200, 400, 0));
+    assert_eq!(cache.len(), 200);
+    // 16 stripes of 62 entries: 200 names spread over them stay; a stripe
+    // that fills sweeps only itself.
+    let small = Cache::with_capacity(&fake, 64).striped(4);
+    for i in 0..200 {
+        small
+            .query(&name(&format!("h{i}.s.test.")), RecordType::A)
+            .await;
+    }
+    assert!(small.len() <= 64, "{}", small.len());
+    assert!(small.stats().evicted > 0);
+}

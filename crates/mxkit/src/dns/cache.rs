@@ -45,10 +45,24 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// Caches the responses of an inner source.
 pub struct Cache<L> {
     inner: L,
+    /// The capacity of each stripe.
     capacity: usize,
     /// When set, only answers of these types are stored (the others are
     /// still shared while in flight).
     keep: Option<Vec<RecordType>>,
+    /// The table, in stripes chosen by a question's hash ([`Cache::striped`]).
+    stripes: Box<[Stripe]>,
+    /// Picks a question's stripe.
+    picker: foldhash::fast::RandomState,
+}
+
+/// One stripe of the table with its lock and counters, on cache lines of
+/// its own: threads that ask questions of different stripes (a scan on
+/// several threads) share no lock and no counter, so neither moves between
+/// their cores.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
     state: Mutex<State>,
     hits: AtomicU64,
     joined: AtomicU64,
@@ -218,12 +232,34 @@ impl<L: Lookup> Cache<L> {
             inner,
             capacity: capacity.max(16),
             keep: None,
-            state: Mutex::new(State::default()),
-            hits: AtomicU64::new(0),
-            joined: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
+            stripes: Box::new([Stripe::default()]),
+            picker: foldhash::fast::RandomState::default(),
         }
+    }
+
+    /// Split the table into `stripes` (rounded up to a power of two, at
+    /// most 256), each with its own lock, counters and a share of the
+    /// capacity (at least 16 entries): for a cache shared by threads
+    /// (`scan --threads`), whose lookups would otherwise all wait on one
+    /// lock and bounce its cache line between cores. Call it before use.
+    pub fn striped(mut self, stripes: usize) -> Self {
+        let n = stripes.clamp(1, 256).next_power_of_two();
+        let total = self.capacity * self.stripes.len();
+        self.capacity = (total / n).max(16);
+        self.stripes = (0..n).map(|_| Stripe::default()).collect();
+        self
+    }
+
+    /// The stripe of a question (by its key's octets).
+    #[inline]
+    fn stripe(&self, key: &[u8]) -> &Stripe {
+        let n = self.stripes.len();
+        if n == 1 {
+            return &self.stripes[0];
+        }
+        use std::hash::BuildHasher;
+        let i = (self.picker.hash_one(key) as usize) & (n - 1);
+        &self.stripes[i]
     }
 
     /// Store only the answers to questions of these types; questions of
@@ -254,11 +290,17 @@ impl<L: Lookup> Cache<L> {
     /// Number of live answers (flights not counted).
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.lock()
-            .map
-            .values()
-            .filter(|s| matches!(s, Slot::Ready(stored) if stored.until > now))
-            .count()
+        self.stripes
+            .iter()
+            .map(|stripe| {
+                stripe
+                    .lock()
+                    .map
+                    .values()
+                    .filter(|s| matches!(s, Slot::Ready(stored) if stored.until > now))
+                    .count()
+            })
+            .sum()
     }
 
     /// True when nothing live is cached.
@@ -268,25 +310,29 @@ impl<L: Lookup> Cache<L> {
 
     /// Questions being asked of the inner source right now.
     pub fn in_flight(&self) -> usize {
-        self.lock()
-            .map
-            .values()
-            .filter(|s| matches!(s, Slot::Flight(_)))
-            .count()
+        self.stripes
+            .iter()
+            .map(|stripe| {
+                stripe
+                    .lock()
+                    .map
+                    .values()
+                    .filter(|s| matches!(s, Slot::Flight(_)))
+                    .count()
+            })
+            .sum()
     }
 
     /// What the cache did so far.
     pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            joined: self.joined.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            evicted: self.evicted.load(Ordering::Relaxed),
+        let mut stats = CacheStats::default();
+        for s in self.stripes.iter() {
+            stats.hits += s.hits.load(Ordering::Relaxed);
+            stats.joined += s.joined.load(Ordering::Relaxed);
+            stats.misses += s.misses.load(Ordering::Relaxed);
+            stats.evicted += s.evicted.load(Ordering::Relaxed);
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        stats
     }
 
     /// The flight of `key` is over: store the answer in its slot when it
@@ -297,7 +343,7 @@ impl<L: Lookup> Cache<L> {
         let kept = self.keep.as_ref().is_none_or(|k| k.contains(&rtype));
         let lifetime = Self::lifetime(resp).filter(|_| kept);
         let waiters = {
-            let mut state = self.lock();
+            let mut state = self.stripe(key.as_bytes()).lock();
             match state.map.get_mut(key) {
                 Some(slot @ Slot::Flight(_)) => {
                     let waiters = match lifetime {
@@ -332,7 +378,7 @@ impl<L: Lookup> Cache<L> {
     /// Make room: expired answers first, then the least used ones, until
     /// at most three quarters of the capacity is taken; then halve the use
     /// counts.
-    fn sweep(&self, state: &mut State) {
+    fn sweep(&self, stripe: &Stripe, state: &mut State) {
         let now = Instant::now();
         let target = self.capacity - self.capacity / 4;
         let before = state.map.len();
@@ -370,7 +416,7 @@ impl<L: Lookup> Cache<L> {
                 stored.uses /= 2;
             }
         }
-        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        stripe.evicted.fetch_add(evicted, Ordering::Relaxed);
         tracing::trace!(before, after = state.map.len(), evicted, "cache sweep");
     }
 }
@@ -390,7 +436,7 @@ struct Leader<'a, L: Lookup> {
 impl<L: Lookup> Drop for Leader<'_, L> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut state = self.cache.lock();
+            let mut state = self.cache.stripe(key.as_bytes()).lock();
             if matches!(state.map.get(&key), Some(Slot::Flight(_))) {
                 state.map.remove(&key);
             }
@@ -453,15 +499,16 @@ impl<L: Lookup> Cache<L> {
         rtype: RecordType,
     ) -> Response {
         let key = KeyBuf::new(name, rtype);
+        let stripe = self.stripe(key.as_bytes());
         loop {
-            match self.find(&key) {
+            match self.find(stripe, &key) {
                 Found::Hit(resp) => {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    stripe.hits.fetch_add(1, Ordering::Relaxed);
                     return resp;
                 }
                 Found::Join(rx) => {
                     if let Ok(resp) = rx.await {
-                        self.joined.fetch_add(1, Ordering::Relaxed);
+                        stripe.joined.fetch_add(1, Ordering::Relaxed);
                         return resp;
                     }
                     // The leader was dropped: ask (or join) again.
@@ -474,9 +521,9 @@ impl<L: Lookup> Cache<L> {
     /// Look the question up, under the lock: hand out a live answer, join
     /// the flight, or begin one (sweeping first when the table is full; an
     /// expired answer's slot becomes the flight).
-    fn find(&self, key: &KeyBuf) -> Found {
+    fn find(&self, stripe: &Stripe, key: &KeyBuf) -> Found {
         let now = Instant::now();
-        let mut state = self.lock();
+        let mut state = stripe.lock();
         match state.map.get_mut(key.as_bytes()) {
             Some(Slot::Ready(stored)) if stored.until > now => Found::Hit(stored.hand_out(now)),
             Some(Slot::Flight(waiters)) => {
@@ -486,7 +533,7 @@ impl<L: Lookup> Cache<L> {
             }
             _ => {
                 if state.map.len() >= self.capacity {
-                    self.sweep(&mut state);
+                    self.sweep(stripe, &mut state);
                 }
                 state.map.insert(key.key(), Slot::Flight(Vec::new()));
                 Found::Lead
@@ -503,7 +550,9 @@ impl<L: Lookup> Cache<L> {
         name: &Name,
         rtype: RecordType,
     ) -> Response {
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.stripe(key.as_bytes())
+            .misses
+            .fetch_add(1, Ordering::Relaxed);
         let mut leader = Leader {
             cache: self,
             key: Some(key.key()),
@@ -570,5 +619,11 @@ mod tests {
             assert_eq!(map.get(&other[..]), None);
         }
         assert_eq!(size_of::<(Key, Slot)>(), 64);
+    }
+}
+
+impl Stripe {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
