@@ -595,6 +595,12 @@ impl Stored {
     }
 }
 
+impl Stripe {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,11 +625,5 @@ mod tests {
             assert_eq!(map.get(&other[..]), None);
         }
         assert_eq!(size_of::<(Key, Slot)>(), 64);
-    }
-}
-
-impl Stripe {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
