@@ -227,11 +227,19 @@ pub fn run(args: ScanArgs) -> Result<u8> {
     let reader = {
         let counts = Arc::clone(&counts);
         let bar = progress.clone();
-        thread::spawn(move || read(input, already, shard, &item_tx, &counts, &bar))
+        // Named, as the scanning threads are (`scan-1`, ...), so that
+        // `top -H` shows which part of a run holds a core.
+        thread::Builder::new()
+            .name("scan-read".into())
+            .spawn(move || read(input, already, shard, &item_tx, &counts, &bar))
+            .context("cannot start the reader thread")?
     };
     let writer = {
         let bar = progress.clone();
-        thread::spawn(move || write(out, done_rx, &bar))
+        thread::Builder::new()
+            .name("scan-write".into())
+            .spawn(move || write(out, done_rx, &bar))
+            .context("cannot start the writer thread")?
     };
 
     let outcome = scan(&s, &item_rx, done_tx);
