@@ -11,43 +11,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 
-use assert_cmd::Command;
 use serde_json::Value;
 use testbed::fault::{FaultServer, Reply};
-use testbed::knot::Knot;
 use testbed::scanmix::Mix;
 
-fn mxkit() -> Command {
-    Command::cargo_bin("mxkit").unwrap()
-}
-
-fn knot(mix: &Mix) -> Knot {
-    let zones: Vec<(&str, &str)> = mix
-        .zones
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    Knot::start(&zones)
-}
-
-fn write_input(dir: &Path, lines: &[String]) -> PathBuf {
-    let path = dir.join("input.txt");
-    let mut text = lines.join("\n");
-    text.push('\n');
-    fs::write(&path, text).unwrap();
-    path
-}
-
-/// Every line of a JSON Lines file, parsed (panics on a line that is not JSON).
-fn read_lines(path: &Path) -> Vec<Value> {
-    let text = fs::read_to_string(path).unwrap();
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}: {l}", i + 1))
-        })
-        .collect()
-}
+mod scan_support;
+use scan_support::{knot, mxkit, read_lines, write_input};
 
 /// Output lines per input line number: each must appear exactly once.
 fn by_line(values: &[Value]) -> BTreeMap<u64, &Value> {

@@ -12,39 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
 
-use assert_cmd::Command;
 use serde_json::Value;
-use testbed::knot::Knot;
 use testbed::scanmix::Mix;
 
-fn mxkit() -> Command {
-    Command::cargo_bin("mxkit").unwrap()
-}
-
-fn knot(mix: &Mix) -> Knot {
-    let zones: Vec<(&str, &str)> = mix
-        .zones
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    Knot::start(&zones)
-}
-
-fn write_input(dir: &Path, lines: &[String]) -> PathBuf {
-    let path = dir.join("input.txt");
-    let mut text = lines.join("\n");
-    text.push('\n');
-    fs::write(&path, text).unwrap();
-    path
-}
-
-fn read_lines(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
+mod scan_support;
+use scan_support::{knot, mxkit, read_lines, write_input};
 
 /// The line numbers of a result file; panics on a number seen twice.
 fn line_numbers(values: &[Value]) -> BTreeSet<u64> {

@@ -290,16 +290,14 @@ impl<L: Lookup> Cache<L> {
     /// Number of live answers (flights not counted).
     pub fn len(&self) -> usize {
         let now = Instant::now();
+        self.count(|s| matches!(s, Slot::Ready(stored) if stored.until > now))
+    }
+
+    /// Entries of every stripe for which `pred` holds.
+    fn count(&self, pred: impl Fn(&Slot) -> bool) -> usize {
         self.stripes
             .iter()
-            .map(|stripe| {
-                stripe
-                    .lock()
-                    .map
-                    .values()
-                    .filter(|s| matches!(s, Slot::Ready(stored) if stored.until > now))
-                    .count()
-            })
+            .map(|stripe| stripe.lock().map.values().filter(|s| pred(s)).count())
             .sum()
     }
 
@@ -310,17 +308,7 @@ impl<L: Lookup> Cache<L> {
 
     /// Questions being asked of the inner source right now.
     pub fn in_flight(&self) -> usize {
-        self.stripes
-            .iter()
-            .map(|stripe| {
-                stripe
-                    .lock()
-                    .map
-                    .values()
-                    .filter(|s| matches!(s, Slot::Flight(_)))
-                    .count()
-            })
-            .sum()
+        self.count(|s| matches!(s, Slot::Flight(_)))
     }
 
     /// What the cache did so far.
