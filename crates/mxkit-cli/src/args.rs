@@ -66,6 +66,58 @@ pub enum Command {
     /// `/probe` for Prometheus.
     #[command(after_help = help(SERVE_EXAMPLES, exit::SERVE))]
     Serve(ServeArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish,
+    /// powershell), generated from the same definitions as `--help`.
+    #[command(after_help = help(COMPLETIONS_EXAMPLES, exit::COMPLETIONS))]
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff), or write them all: mxkit(1) and one per
+    /// subcommand, generated from the same definitions as `--help`.
+    #[command(after_help = help(MAN_EXAMPLES, exit::MAN))]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  mxkit completions bash > /etc/bash_completion.d/mxkit
+  mxkit completions bash > ~/.local/share/bash-completion/completions/mxkit
+  mxkit completions zsh > ~/.zfunc/_mxkit
+      (with fpath+=~/.zfunc before compinit in ~/.zshrc)
+  mxkit completions fish > ~/.config/fish/completions/mxkit.fish
+
+The script completes subcommands, flags and the values mxkit knows (--format,
+--tls, ...). Installing it again after an upgrade keeps it in step.";
+
+/// `mxkit completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  mxkit man | man -l -                     (read mxkit(1) now)
+  mxkit man trap run | man -l -            (mxkit-trap-run(1))
+  mxkit man --dir /usr/local/share/man/man1
+  mxkit man --dir ~/.cargo/share/man/man1  (beside cargo install's ~/.cargo/bin)
+
+With --dir, the pages are mxkit.1, mxkit-route.1, mxkit-check.1, ...,
+mxkit-trap.1, mxkit-trap-run.1, ...: one for each subcommand, each with its
+options, exit codes and examples; their paths are printed, one per line.";
+
+/// `mxkit man`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (`route`, `trap run`); nothing:
+    /// mxkit(1).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub page: Vec<String>,
+
+    /// Write every page into DIR (created when missing) instead, replacing
+    /// pages of the same names.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const SERVE_EXAMPLES: &str = "\

@@ -19,13 +19,14 @@ pub const HELP: &str = "\
 Exit codes (each subcommand's --help has its own table):
   0   success: deliverable (route), clean (check), reached or accepted (probe,
       send), completed (scan), every line once (scan-merge), done (trap),
-      stopped (serve)
+      stopped (serve), written (completions, man)
   1   check found warnings
   2   permanent failure: the mail would bounce (route, probe, send); errors
       found (check)
   3   temporary failure: retry later (route, probe, send); incomplete: a lookup
       failed (check); stopped early (scan); lines without a result (scan-merge);
-      the store or a listen address could not be used (trap, serve)
+      the store or a listen address could not be used (trap, serve); a page
+      could not be written (man)
   64  usage error or unreadable input (bad flag, malformed address, broken zone
       file); with check --format nagios: 3 (UNKNOWN), as the plugin API says";
 
@@ -109,3 +110,17 @@ Exit codes:
   3   a listen address could not be used (in use, not this host's), or the
       --trap-store or --store cannot be opened
   64  usage error (bad flag, broken zone file)";
+
+/// `mxkit completions --help`.
+pub const COMPLETIONS: &str = "\
+Exit codes:
+  0   the script was written
+  64  usage error (a shell mxkit has no script for, a bad flag)";
+
+/// `mxkit man --help`.
+pub const MAN: &str = "\
+Exit codes:
+  0   the page was printed, or every page written
+  3   a page could not be written (--dir could not be created, or a file in
+      it written)
+  64  usage error (a subcommand mxkit does not have, a bad flag)";

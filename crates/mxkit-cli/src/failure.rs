@@ -52,7 +52,7 @@ pub enum Format {
 impl Format {
     /// The format a parsed command asked for. `scan` keeps its JSON Lines
     /// for results only (one line per input line, nothing else), and the
-    /// trap's commands report failures as text.
+    /// trap's commands, `completions` and `man` report failures as text.
     pub fn of(command: &Command) -> Format {
         let json = |yes: bool| if yes { Format::Json } else { Format::Text };
         match command {
@@ -64,9 +64,12 @@ impl Format {
                 FormatArg::Json => Format::Json,
                 FormatArg::Nagios => Format::Nagios,
             },
-            Command::Scan(_) | Command::ScanMerge(_) | Command::Trap(_) | Command::Serve(_) => {
-                Format::Text
-            }
+            Command::Scan(_)
+            | Command::ScanMerge(_)
+            | Command::Trap(_)
+            | Command::Serve(_)
+            | Command::Completions(_)
+            | Command::Man(_) => Format::Text,
         }
     }
 

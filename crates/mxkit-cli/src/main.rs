@@ -50,6 +50,8 @@ fn main() -> ExitCode {
         args::Command::ScanMerge(a) => cmd::scan_merge::run(a),
         args::Command::Trap(a) => cmd::trap::run(a),
         args::Command::Serve(a) => cmd::serve::run(a),
+        args::Command::Completions(a) => cmd::completions::run(a),
+        args::Command::Man(a) => cmd::man::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,7 +5,9 @@
 
 pub mod check;
 pub mod common;
+pub mod completions;
 pub mod dns;
+pub mod man;
 pub mod plan;
 pub mod probe;
 pub mod route;
