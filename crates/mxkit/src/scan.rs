@@ -714,7 +714,12 @@ impl Scanner {
                     // the window again for nothing (with a window of 10000,
                     // that was most of the run's time). The loop still
                     // yields whenever nothing is ready.
-                    Some(item) => running.push(tokio::task::unconstrained(self.route_item(item))),
+                    // Boxed where it is made: the route future is 4.6 KB,
+                    // and unboxed it was copied again into the
+                    // wrapper and into `FuturesUnordered`'s task.
+                    Some(item) => {
+                        running.push(tokio::task::unconstrained(Box::pin(self.route_item(item))))
+                    }
                     None => {
                         if !input_open {
                             break;
