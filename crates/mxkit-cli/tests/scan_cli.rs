@@ -16,7 +16,7 @@ use testbed::fault::{FaultServer, Reply};
 use testbed::scanmix::Mix;
 
 mod scan_support;
-use scan_support::{knot, mxkit, read_lines, write_input};
+use scan_support::{kill_when_started, knot, mxkit, read_lines, write_input};
 
 /// Output lines per input line number: each must appear exactly once.
 fn by_line(values: &[Value]) -> BTreeMap<u64, &Value> {
@@ -145,21 +145,7 @@ fn a_run_killed_with_sigkill_and_resumed_has_exactly_one_line_per_input_line() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Poll (no sleep) until some results are on disk, then SIGKILL.
-    loop {
-        let size = fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
-        if size > 20_000 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the scan ended before it could be killed"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "killed, not finished: {status}");
+    kill_when_started(&mut child, &output);
     let before = fs::read(&output).unwrap();
     let whole = before.iter().filter(|&&b| b == b'\n').count();
     assert!(

@@ -16,7 +16,7 @@ use serde_json::Value;
 use testbed::scanmix::Mix;
 
 mod scan_support;
-use scan_support::{knot, mxkit, read_lines, write_input};
+use scan_support::{kill_when_started, knot, mxkit, read_lines, write_input};
 
 /// The line numbers of a result file; panics on a number seen twice.
 fn line_numbers(values: &[Value]) -> BTreeSet<u64> {
@@ -132,22 +132,6 @@ fn start_shard(input: &Path, server: &str, k: u64, n: u64, output: &Path, resume
         cmd.arg("--resume");
     }
     cmd.spawn().unwrap()
-}
-
-/// Poll (no sleep) until `output` holds some results, then SIGKILL.
-fn kill_when_started(child: &mut Child, output: &Path) {
-    loop {
-        if fs::metadata(output).map(|m| m.len()).unwrap_or(0) > 20_000 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the shard ended before it could be killed"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success());
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Child;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -45,4 +46,22 @@ pub fn read_lines(path: &Path) -> Vec<Value> {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}: {l}", i + 1))
         })
         .collect()
+}
+
+/// Poll (no sleep) until `output` holds some results, then SIGKILL the
+/// scan `child` (it must still be running then).
+pub fn kill_when_started(child: &mut Child, output: &Path) {
+    loop {
+        if fs::metadata(output).map(|m| m.len()).unwrap_or(0) > 20_000 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the scan ended before it could be killed"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished: {status}");
 }
