@@ -12,7 +12,8 @@
 //!   [`MergeOptions::chunk_bytes`], sorted, and (when more follow) written
 //!   to a temporary file; the runs are then merged with a heap, so memory
 //!   follows the chunk size, never the input (360 million domains are some
-//!   100 GB of results);
+//!   200 GB of results). More than [`MAX_OPEN_RUNS`] runs are first merged
+//!   in groups into longer ones, so that the open files stay bounded too;
 //! - the merge walks the input beside the sorted results, and each result
 //!   must **belong** to it as [`resume`](super::resume) requires of a kept
 //!   line: its `line` is an item's (not blank, not a comment, not past the
@@ -39,6 +40,11 @@ use crate::bounded;
 /// Default for [`MergeOptions::chunk_bytes`]: 256 MiB of result lines
 /// sorted at once (some 700,000 results; memory is about twice this).
 pub const DEFAULT_CHUNK_BYTES: usize = 256 << 20;
+
+/// Runs merged at once (each an open file): past this many, runs are
+/// first merged in groups into longer ones, so that a merge of any size
+/// stays well within the open-file limit (1024 by default).
+pub const MAX_OPEN_RUNS: usize = 256;
 
 /// Missing lines named in a report (the rest are counted).
 pub const MISSING_NAMED: usize = 10;
@@ -242,6 +248,9 @@ pub fn merge(
     }
     chunk.sort();
     report.runs = runs.len();
+    if let Some(dir) = &temp {
+        runs = compact(runs, dir.path())?;
+    }
     let mut sources: Vec<Source> = runs
         .iter()
         .map(|path| Source::run(path))
@@ -321,18 +330,61 @@ fn spill(chunk: &mut Chunk, path: &Path) -> Result<(), MergeError> {
     chunk.sort();
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(temp_error)?);
     for e in &chunk.entries {
-        let len =
-            u32::try_from(e.len).map_err(|_| temp_error(bounded::too_large(u32::MAX.into())))?;
-        w.write_all(&e.line.to_le_bytes()).map_err(temp_error)?;
-        w.write_all(&e.file.to_le_bytes()).map_err(temp_error)?;
-        w.write_all(&len.to_le_bytes()).map_err(temp_error)?;
-        w.write_all(&chunk.bytes[e.start..e.start + e.len])
-            .map_err(temp_error)?;
+        write_record(
+            &mut w,
+            e.line,
+            e.file,
+            &chunk.bytes[e.start..e.start + e.len],
+        )
+        .map_err(temp_error)?;
     }
     w.flush().map_err(temp_error)?;
     chunk.bytes.clear();
     chunk.entries.clear();
     Ok(())
+}
+
+/// One result of a run: its line number, its file index and its length
+/// (little-endian u64, u32, u32), then the line.
+fn write_record(w: &mut impl Write, line: u64, file: u32, text: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(text.len()).map_err(|_| bounded::too_large(u32::MAX.into()))?;
+    w.write_all(&line.to_le_bytes())?;
+    w.write_all(&file.to_le_bytes())?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(text)
+}
+
+/// Merge `runs` in groups of [`MAX_OPEN_RUNS`] into longer runs in `dir`
+/// (removing the merged ones) until at most that many are left.
+fn compact(mut runs: Vec<PathBuf>, dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
+    let mut round = 0usize;
+    while runs.len() > MAX_OPEN_RUNS {
+        round += 1;
+        let mut longer = Vec::new();
+        for (i, group) in runs.chunks(MAX_OPEN_RUNS).enumerate() {
+            let path = dir.join(format!("merged-{round}-{i}"));
+            let temp_error = |source| MergeError::Temp {
+                path: dir.to_path_buf(),
+                source,
+            };
+            let sources = group
+                .iter()
+                .map(|p| Source::run(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut sorted = Sorted::new(sources)?;
+            let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(temp_error)?);
+            while let Some((line, file, text)) = sorted.next()? {
+                write_record(&mut w, line, file, &text).map_err(temp_error)?;
+            }
+            w.flush().map_err(temp_error)?;
+            for p in group {
+                std::fs::remove_file(p).map_err(temp_error)?;
+            }
+            longer.push(path);
+        }
+        runs = longer;
+    }
+    Ok(runs)
 }
 
 /// One sorted source of results: a run on disk or the last chunk.
@@ -593,6 +645,23 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn more_runs_than_may_be_open_are_merged_in_rounds() {
+        // 600 results, one run each (a chunk of 1 byte): three rounds' worth
+        // of groups of MAX_OPEN_RUNS, still in input order, each once.
+        let input: String = (1..=600).map(|i| format!("d{i}\n")).collect();
+        let shard: String = (1..=600)
+            .rev()
+            .map(|i| result(i, &format!("d{i}")))
+            .collect();
+        let (report, out) = merged(&input, &[shard], 1);
+        let report = report.unwrap();
+        assert!(report.complete());
+        assert_eq!(report.runs, 600, "each result a run of its own");
+        let want: String = (1..=600).map(|i| result(i, &format!("d{i}"))).collect();
+        assert_eq!(out, want);
     }
 
     #[test]
