@@ -243,11 +243,14 @@ fn shards_killed_and_resumed_merge_into_the_whole_input_exactly_once() {
     let good = fs::read(&merged).unwrap();
     let mut twice = outs.clone();
     twice.push(outs[1]);
+    let refused_stats = dir.path().join("refused.json");
+    twice.extend(["--stats", refused_stats.to_str().unwrap()]);
     let (code, _, stderr) = merge(&twice);
     assert_eq!(code, 64, "{stderr}");
     assert!(stderr.contains("has two results"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(fs::read(&merged).unwrap(), good);
+    assert!(!refused_stats.exists(), "no --stats for a refused merge");
     // Shards of another input are refused.
     let other = dir.path().join("other.txt");
     let mut shuffled = mix.input.clone();

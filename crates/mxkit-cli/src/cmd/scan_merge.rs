@@ -38,31 +38,15 @@ pub fn run(args: ScanMergeArgs) -> Result<u8> {
         ),
         None => None,
     };
-    let report = match &args.output {
-        None => {
-            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-            merge(&args.input, &args.outputs, &mut out, &opts).map_err(refused)?
-        }
-        Some(path) => {
-            let dir = parent(path);
-            let mut temp = tempfile::Builder::new()
-                .prefix(".mxkit-merged-")
-                .tempfile_in(&dir)
-                .map_err(|e| Usage(format!("cannot write --output {}: {e}", path.display())))?;
-            let report = {
-                let mut out = BufWriter::with_capacity(1 << 16, temp.as_file_mut());
-                let report = merge(&args.input, &args.outputs, &mut out, &opts).map_err(refused)?;
-                out.flush().context("cannot write the merged output")?;
-                report
-            };
-            temp.persist(path).map_err(|e| {
-                Usage(format!(
-                    "cannot write --output {}: {}",
-                    path.display(),
-                    e.error
-                ))
-            })?;
-            report
+    let report = match merged(&args, &opts) {
+        Ok(report) => report,
+        Err(e) => {
+            // Refused: no --stats either (it was created empty up front, so
+            // that an unwritable path fails before the work).
+            if let Some(path) = &args.stats {
+                let _ = fs::remove_file(path);
+            }
+            return Err(e);
         }
     };
     let stderr = &mut io::stderr().lock();
@@ -75,6 +59,38 @@ pub fn run(args: ScanMergeArgs) -> Result<u8> {
         exit::OK
     } else {
         exit::TEMPORARY
+    })
+}
+
+/// The merge into standard output, or into a file beside `--output` that
+/// replaces it once the merge is done.
+fn merged(args: &ScanMergeArgs, opts: &MergeOptions) -> Result<MergeReport> {
+    Ok(match &args.output {
+        None => {
+            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            merge(&args.input, &args.outputs, &mut out, opts).map_err(refused)?
+        }
+        Some(path) => {
+            let dir = parent(path);
+            let mut temp = tempfile::Builder::new()
+                .prefix(".mxkit-merged-")
+                .tempfile_in(&dir)
+                .map_err(|e| Usage(format!("cannot write --output {}: {e}", path.display())))?;
+            let report = {
+                let mut out = BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+                let report = merge(&args.input, &args.outputs, &mut out, opts).map_err(refused)?;
+                out.flush().context("cannot write the merged output")?;
+                report
+            };
+            temp.persist(path).map_err(|e| {
+                Usage(format!(
+                    "cannot write --output {}: {}",
+                    path.display(),
+                    e.error
+                ))
+            })?;
+            report
+        }
     })
 }
 
