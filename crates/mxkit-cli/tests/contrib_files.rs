@@ -279,3 +279,30 @@ fn the_slurm_script_runs_one_shard_per_array_task() {
     assert!(output.ends_with("/shard-3.jsonl"), "--output {output}");
     assert!(args.iter().any(|a| a == "--resume"), "{args:?}");
 }
+
+/// The systemd units' `Documentation=` pages are files of this repository
+/// (a link to a heading that was renamed, or to a page that moved, is
+/// found here rather than by a reader of `systemctl help`).
+#[test]
+fn the_units_documentation_links_name_files_that_exist() {
+    const PREFIX: &str = "https://github.com/mxkit/mxkit/blob/main/";
+    for unit in ["mxkit-trap.service", "mxkit-serve.service"] {
+        let text = read(unit);
+        let links: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Documentation="))
+            .flat_map(str::split_whitespace)
+            .collect();
+        assert!(!links.is_empty(), "{unit}: no Documentation=");
+        for link in links {
+            let path = link
+                .strip_prefix(PREFIX)
+                .unwrap_or_else(|| panic!("{unit}: {link} is not a file of the repository"));
+            let path = path.split('#').next().unwrap();
+            assert!(
+                contrib("..").join(path).is_file(),
+                "{unit}: {link}: no file {path}"
+            );
+        }
+    }
+}
