@@ -2,7 +2,7 @@
 //! "Routing at internet scale"): the Kubernetes Job has the fields the Job
 //! API requires and gives each completion index its own shard and output
 //! file; the Slurm script is valid bash and gives each array task its own
-//! shard and output file.
+//! shard and output file; the systemd units link to pages that exist.
 
 use std::fs;
 use std::path::PathBuf;
