@@ -6,10 +6,11 @@
 //! `--threads` scanning threads (the main one among them) each run a
 //! scanner on a current-thread runtime with its own DNS engine (sockets,
 //! query IDs, receive tasks), sharing one cache, one `--rate` bound and the
-//! item channel, and a writer thread encodes the results and writes them. Each write holds whole lines; the writer
-//! writes as soon as nothing more is waiting (or 64 KiB are ready), so a run
-//! killed at any moment loses at most the unwritten results and leaves at
-//! most one partial last line, which `--resume` cuts before it appends
+//! item channel, and encode their results as JSON lines; a writer thread
+//! writes them. Each write holds whole lines; the writer writes as soon as
+//! nothing more is waiting (or 64 KiB are ready), so a run killed at any
+//! moment loses at most the unwritten results and leaves at most one
+//! partial last line, which `--resume` cuts before it appends
 //! ([`mxkit::scan::resume`] checks and opens a resumed output).
 
 use std::fs::{self, File};
