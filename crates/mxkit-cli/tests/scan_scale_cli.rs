@@ -16,7 +16,7 @@ use serde_json::Value;
 use testbed::scanmix::Mix;
 
 mod scan_support;
-use scan_support::{kill_when_started, knot, mxkit, read_lines, write_input};
+use scan_support::{kill_when_started, knot, most_queries, mxkit, read_lines, write_input};
 
 /// The line numbers of a result file; panics on a number seen twice.
 fn line_numbers(values: &[Value]) -> BTreeSet<u64> {
@@ -72,13 +72,7 @@ fn threads_route_every_line_once_and_the_rate_is_their_total() {
         // One cache for all threads: shared exchangers are still asked
         // about once (a duplicate line asks its MX again).
         let queries = stats["queries"].as_u64().unwrap();
-        let duplicates = mix
-            .summary
-            .variants
-            .iter()
-            .find(|(v, _)| *v == "duplicate")
-            .map_or(0, |(_, n)| *n as u64);
-        let most = mix.summary.min_queries as u64 + duplicates + stats["resends"].as_u64().unwrap();
+        let most = most_queries(&mix, &stats);
         assert!(queries <= most, "--threads {threads}: {queries} > {most}");
     }
 

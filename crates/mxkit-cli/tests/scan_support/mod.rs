@@ -65,3 +65,17 @@ pub fn kill_when_started(child: &mut Child, output: &Path) {
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed, not finished: {status}");
 }
+
+/// The most queries a run over `mix` may send when shared exchangers are
+/// asked once: the fewest the mix needs, plus one MX query again for each
+/// duplicate line (MX answers are not kept), plus the run's resends (from
+/// its `--stats`).
+pub fn most_queries(mix: &Mix, stats: &Value) -> u64 {
+    let duplicates = mix
+        .summary
+        .variants
+        .iter()
+        .find(|(v, _)| *v == "duplicate")
+        .map_or(0, |(_, n)| *n as u64);
+    mix.summary.min_queries as u64 + duplicates + stats["resends"].as_u64().unwrap()
+}
