@@ -823,8 +823,9 @@ impl Scanner {
         summary.timeouts = end.timeouts - start.timeouts;
         summary.error_rcodes = end.error_rcodes - start.error_rcodes;
         summary.tcp_fallbacks = end.tcp - start.tcp;
-        summary.cache_hits = cache.hits - cache_start.hits;
-        summary.cache_joined = cache.joined - cache_start.joined;
+        let cache = cache.since(cache_start);
+        summary.cache_hits = cache.hits;
+        summary.cache_joined = cache.joined;
         summary.rates(started.elapsed());
     }
 

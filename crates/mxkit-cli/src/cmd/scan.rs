@@ -376,13 +376,7 @@ fn scan(
             Err(closed) => return Ok(Err(closed)),
         }
     }
-    let cache = base.cache_stats();
-    let cache = mxkit::dns::cache::CacheStats {
-        hits: cache.hits - cache_start.hits,
-        joined: cache.joined - cache_start.joined,
-        misses: cache.misses - cache_start.misses,
-        evicted: cache.evicted - cache_start.evicted,
-    };
+    let cache = base.cache_stats().since(&cache_start);
     Ok(Ok(Summary::combine(&parts, cache, started.elapsed())))
 }
 

@@ -218,6 +218,18 @@ pub struct CacheStats {
     pub evicted: u64,
 }
 
+impl CacheStats {
+    /// What was done since `start` (an earlier reading of the same cache).
+    pub fn since(&self, start: &CacheStats) -> CacheStats {
+        CacheStats {
+            hits: self.hits - start.hits,
+            joined: self.joined - start.joined,
+            misses: self.misses - start.misses,
+            evicted: self.evicted - start.evicted,
+        }
+    }
+}
+
 impl<L: Lookup> Cache<L> {
     /// An empty cache in front of `inner`, holding at most
     /// [`DEFAULT_CAPACITY`] entries.
@@ -327,11 +339,11 @@ impl<L: Lookup> Cache<L> {
     /// may be kept (one hash lookup; the slot was counted against the
     /// capacity when the flight began), else free the slot; hand the answer
     /// to everyone who joined.
-    fn land(&self, key: &Key, rtype: RecordType, resp: &Response) {
+    fn land(&self, stripe: &Stripe, key: &Key, rtype: RecordType, resp: &Response) {
         let kept = self.keep.as_ref().is_none_or(|k| k.contains(&rtype));
         let lifetime = Self::lifetime(resp).filter(|_| kept);
         let waiters = {
-            let mut state = self.stripe(key.as_bytes()).lock();
+            let mut state = stripe.lock();
             match state.map.get_mut(key) {
                 Some(slot @ Slot::Flight(_)) => {
                     let waiters = match lifetime {
@@ -416,15 +428,16 @@ fn top_ttl(resp: &Response) -> u32 {
 
 /// Ends a flight whose leader was dropped before the answer came: the
 /// joiners see their sender dropped and one of them asks again.
-struct Leader<'a, L: Lookup> {
-    cache: &'a Cache<L>,
+struct Leader<'a> {
+    /// The stripe of the flight.
+    stripe: &'a Stripe,
     key: Option<Key>,
 }
 
-impl<L: Lookup> Drop for Leader<'_, L> {
+impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut state = self.cache.stripe(key.as_bytes()).lock();
+            let mut state = self.stripe.lock();
             if matches!(state.map.get(&key), Some(Slot::Flight(_))) {
                 state.map.remove(&key);
             }
@@ -501,7 +514,7 @@ impl<L: Lookup> Cache<L> {
                     }
                     // The leader was dropped: ask (or join) again.
                 }
-                Found::Lead => return self.lead(source, &key, name, rtype).await,
+                Found::Lead => return self.lead(source, stripe, &key, name, rtype).await,
             }
         }
     }
@@ -534,20 +547,19 @@ impl<L: Lookup> Cache<L> {
     async fn lead<S: Lookup + ?Sized>(
         &self,
         source: &S,
+        stripe: &Stripe,
         key: &KeyBuf,
         name: &Name,
         rtype: RecordType,
     ) -> Response {
-        self.stripe(key.as_bytes())
-            .misses
-            .fetch_add(1, Ordering::Relaxed);
+        stripe.misses.fetch_add(1, Ordering::Relaxed);
         let mut leader = Leader {
-            cache: self,
+            stripe,
             key: Some(key.key()),
         };
         let resp = source.query(name, rtype).await;
         let key = leader.key.take().unwrap_or_else(|| key.key());
-        self.land(&key, rtype, &resp);
+        self.land(stripe, &key, rtype, &resp);
         resp
     }
 }
