@@ -34,6 +34,7 @@ pub mod bounded;
 pub mod check;
 pub mod dane;
 pub mod dns;
+mod ip_text;
 pub mod mta_sts;
 pub mod route;
 pub mod scan;

@@ -255,6 +255,7 @@ pub struct Candidate {
     /// an alias (docs/rules/route.md, Rule 15; Exim keeps `certname`).
     pub exchanger: String,
     /// The address to connect to.
+    #[serde(serialize_with = "crate::ip_text::one")]
     pub address: IpAddr,
     /// The canonical name the address was found under, when the exchanger is
     /// an alias (CNAME).
@@ -294,6 +295,7 @@ pub struct Exchanger {
     /// Its name, lower case, no final dot.
     pub name: String,
     /// Its usable addresses, in the order tried.
+    #[serde(serialize_with = "crate::ip_text::many")]
     pub addresses: Vec<IpAddr>,
     /// What became of it.
     pub state: ExchangerState,
@@ -1083,7 +1085,8 @@ fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) 
 /// Build the plan, dropping addresses already listed (docs/rules/route.md,
 /// Rule 13; Exim `host_remove_duplicates`).
 fn build_plan(route: &mut Route, hosts: &mut [Host]) {
-    let mut seen: HashSet<IpAddr> = HashSet::new();
+    // foldhash: SipHash showed in scan profiles; seeded per process.
+    let mut seen: HashSet<IpAddr, foldhash::fast::RandomState> = HashSet::default();
     for host in hosts {
         let mut kept = Vec::new();
         for ip in host.addresses.drain(..) {

@@ -146,25 +146,22 @@ impl KeyBuf {
             len: 0,
         };
         for label in name.iter() {
-            k.push(u8::try_from(label.len()).unwrap_or(u8::MAX));
-            for b in label {
-                k.push(b.to_ascii_lowercase());
-            }
+            k.push(&[u8::try_from(label.len()).unwrap_or(u8::MAX)]);
+            let at = k.len;
+            k.push(label);
+            k.bytes[at..k.len].make_ascii_lowercase();
         }
-        k.push(0);
-        for b in u16::from(rtype).to_be_bytes() {
-            k.push(b);
-        }
+        k.push(&[0]);
+        k.push(&u16::from(rtype).to_be_bytes());
         k
     }
 
-    fn push(&mut self, b: u8) {
+    fn push(&mut self, bytes: &[u8]) {
         // A valid name never fills the room; an invalid one is cut (and
         // then only shares an entry with names cut the same way).
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
-        }
+        let n = bytes.len().min(KEY_ROOM - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
     }
 
     fn as_bytes(&self) -> &[u8] {

@@ -137,7 +137,7 @@ pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
     let mut at = d.index();
     let mut answers = Vec::with_capacity(usize::from(counts.answers));
     for _ in 0..counts.answers {
-        let (record, next) = answer(packet, at)?;
+        let (record, next) = answer(packet, at, question.name())?;
         answers.push(record);
         at = next;
     }
@@ -187,9 +187,19 @@ fn fixed(packet: &[u8], at: usize) -> Option<(u16, u16, u32, usize, usize)> {
     Some((rtype, class, ttl, start, end))
 }
 
-/// One answer record of a walked type, and the offset after it.
-fn answer(packet: &[u8], at: usize) -> Option<(Record, usize)> {
-    let (owner, at) = name(packet, at)?;
+/// The compression pointer to offset 12, where the question's name starts
+/// (RFC 1035 section 4.1.4): how nearly every answer record names its owner.
+const TO_QUESTION: [u8; 2] = [0xc0, 12];
+
+/// One answer record of a walked type, and the offset after it. An owner
+/// that points at the question's name is that name (`question`, already
+/// read there), not read again.
+fn answer(packet: &[u8], at: usize, question: &Name) -> Option<(Record, usize)> {
+    let (owner, at) = if packet.get(at..at + 2) == Some(&TO_QUESTION[..]) {
+        (question.clone(), at + 2)
+    } else {
+        name(packet, at)?
+    };
     let (rtype, class, ttl, start, end) = fixed(packet, at)?;
     let rdata = packet.get(start..end)?;
     let data = match RecordType::from(rtype) {

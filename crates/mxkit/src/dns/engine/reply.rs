@@ -9,7 +9,7 @@ use hickory_proto::op::{MessageType, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::super::decode::{self, DecodeError, Reply};
-use super::super::{Response, Status, TempError};
+use super::super::{Response, Status, TempError, same_name};
 
 /// Most answer records kept from one reply; the rest are dropped (with a
 /// warning) so that a hostile or broken server cannot make us hold a huge set.
@@ -46,7 +46,10 @@ pub(super) fn accept(msg: Reply, name: &Name, rtype: RecordType) -> Result<Reply
     }
     match &msg.question {
         // Name equality is case-insensitive (RFC 4343).
-        Some(q) if q.query_type == rtype && q.query_class == DNSClass::IN && q.name == *name => {}
+        Some(q)
+            if q.query_type == rtype
+                && q.query_class == DNSClass::IN
+                && same_name(&q.name, name) => {}
         Some(q) => return Err(ReplyError::WrongQuestion(Box::new(q.clone()))),
         None => return Err(ReplyError::Questions(msg.questions)),
     }
