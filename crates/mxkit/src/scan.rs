@@ -43,6 +43,7 @@
 //! Results are written as JSON lines, and a later run continues an output
 //! that a killed or stopped run left behind: [`resume`].
 
+pub mod json;
 pub mod merge;
 pub mod resume;
 

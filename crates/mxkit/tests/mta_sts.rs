@@ -17,6 +17,9 @@ use mxkit::smtp::Roots;
 use testbed::shared::{Lease, Shared};
 use testbed::sts::{GOOD_POLICY, StsBed};
 
+#[path = "support/scan_json.rs"]
+mod scan_json;
+
 fn bed() -> Lease<StsBed> {
     static BED: Shared<StsBed> = Shared::new();
     BED.get(StsBed::start)
@@ -49,7 +52,9 @@ async fn route_with(bed: &StsBed, domain: &str, config: MtaStsConfig) -> Route {
         mta_sts: Some(Arc::new(config)),
         ..RouteOptions::default()
     };
-    route_input(&e, domain, &opts).await
+    let route = route_input(&e, domain, &opts).await;
+    scan_json::assert_same(&route);
+    route
 }
 
 fn state(route: &Route, name: &str) -> ExchangerState {

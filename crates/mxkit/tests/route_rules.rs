@@ -14,6 +14,9 @@ use mxkit::dns::fake::Fake;
 use mxkit::dns::{Name, RecordType};
 use mxkit::route::{Family, Route, RouteKind, RouteOptions, RouteVerdict, route, route_input};
 
+#[path = "support/scan_json.rs"]
+mod scan_json;
+
 const CATALOGUE: &str = include_str!("../../../testdata/catalogue.test.zone");
 const OTHER: &str = include_str!("../../../testdata/other.test.zone");
 
@@ -33,7 +36,9 @@ fn run(fake: &Fake, input: &str, opts: &RouteOptions) -> Route {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(route_input(fake, input, opts))
+    let route = rt.block_on(route_input(fake, input, opts));
+    scan_json::assert_same(&route);
+    route
 }
 
 fn plan(r: &Route) -> Vec<(u16, String, String)> {

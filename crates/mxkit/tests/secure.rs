@@ -15,6 +15,9 @@ use mxkit::route::{Exchanger, ExchangerState, Route, RouteOptions, route_input};
 use testbed::shared::{Lease, Shared};
 use testbed::unbound::Validating;
 
+#[path = "support/scan_json.rs"]
+mod scan_json;
+
 /// One bed for every test of this file (unbound caches, which is what a
 /// sender's resolver does too): the zones of `testdata/secure/`.
 fn bed() -> Lease<Validating> {
@@ -157,7 +160,9 @@ async fn route_of(bed: &Validating, address: &str) -> Route {
         seed: Some(1),
         ..RouteOptions::default()
     };
-    route_input(&e, address, &opts).await
+    let route = route_input(&e, address, &opts).await;
+    scan_json::assert_same(&route);
+    route
 }
 
 fn exchanger<'a>(route: &'a Route, name: &str) -> &'a Exchanger {

@@ -35,7 +35,7 @@ use std::hash::Hasher;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{Done, LineReader, Shard};
+use super::{Done, LineReader, Shard, json};
 use crate::bounded;
 
 /// How every result line starts.
@@ -49,11 +49,11 @@ pub const MAX_RESULT_LINE: usize = 64 << 20;
 /// Append one result as one JSON line (with its `\n`) to `buf`.
 pub fn write_result_line(buf: &mut Vec<u8>, done: &Done) -> io::Result<()> {
     buf.extend_from_slice(RESULT_PREFIX);
-    serde_json::to_writer(&mut *buf, &done.line)?;
+    json::write(buf, &done.line)?;
     buf.extend_from_slice(b",\"input\":");
-    serde_json::to_writer(&mut *buf, &done.input)?;
+    json::write(buf, &done.input)?;
     let at = buf.len();
-    serde_json::to_writer(&mut *buf, &done.route)?;
+    json::write(buf, &done.route)?;
     // The route's own opening brace becomes the comma: its keys continue
     // this object.
     debug_assert_eq!(buf.get(at), Some(&b'{'));
