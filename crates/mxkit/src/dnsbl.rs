@@ -243,11 +243,22 @@ pub struct ListAnswer {
 /// Ask `list` about `ip` through `lookup`: the A question, then, for a
 /// listing or a refusal, the TXT question at the same name for the reason.
 pub async fn ask(lookup: &dyn Lookup, list: &List, ip: IpAddr) -> ListAnswer {
+    ask_with(lookup, list, ip, true).await
+}
+
+/// [`ask`], with the TXT question only when `with_reason` (the test
+/// entries need none).
+pub async fn ask_with(
+    lookup: &dyn Lookup,
+    list: &List,
+    ip: IpAddr,
+    with_reason: bool,
+) -> ListAnswer {
     let name = list.query_name(ip);
     let answer = resolve(lookup, &name, RecordType::A).await;
     let listing = classify(&answer.outcome);
     let reason = match listing {
-        Listing::Listed { .. } | Listing::Refused { .. } => {
+        Listing::Listed { .. } | Listing::Refused { .. } if with_reason => {
             reason(&resolve(lookup, &name, RecordType::TXT).await.outcome)
         }
         _ => None,
@@ -385,8 +396,11 @@ pub fn judge(listed: &Listing, unlisted: &Listing) -> Health {
 /// Ask `list` its test entries for the family of `family` and judge it.
 pub async fn test_entries(lookup: &dyn Lookup, list: &List, family: IpAddr) -> TestEntries {
     let (yes, no) = test_addresses(family);
-    let (listed, unlisted) =
-        futures::future::join(ask(lookup, list, yes), ask(lookup, list, no)).await;
+    let (listed, unlisted) = futures::future::join(
+        ask_with(lookup, list, yes, false),
+        ask_with(lookup, list, no, false),
+    )
+    .await;
     let health = judge(&listed.listing, &unlisted.listing);
     TestEntries {
         listed,
