@@ -61,6 +61,9 @@ pub const TEST_UNLISTED_V6: Ipv6Addr = Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DnsblError {
+    /// Nothing was given.
+    #[error("empty blocklist zone name")]
+    Empty,
     /// Not a valid host name.
     #[error("not a blocklist zone name: {0}")]
     BadName(AddressError),
@@ -95,6 +98,7 @@ impl List {
     pub fn parse(input: &str) -> Result<List, DnsblError> {
         let domain = Domain::parse(input).map_err(|e| match e {
             AddressError::LooksLikeIp(ip) => DnsblError::Address(ip),
+            AddressError::Empty => DnsblError::Empty,
             other => DnsblError::BadName(other),
         })?;
         let zone = domain.name().clone();
@@ -482,7 +486,8 @@ mod tests {
     #[test]
     fn zone_names_are_validated_with_a_reason() {
         for (input, want) in [
-            ("", "not a blocklist zone name: empty address"),
+            ("", "empty blocklist zone name"),
+            (".", "empty blocklist zone name"),
             ("org", "org is a single label"),
             ("192.0.2.1", "192.0.2.1 is an IP address"),
             ("bl..example", "not a blocklist zone name: empty label"),

@@ -168,15 +168,17 @@ pub async fn check(ctx: &Context<'_>, lists: &[List], out: &mut Findings) -> Vec
         })
         .collect();
     let lookup = ctx.lookup;
-    let mut answers = futures::stream::iter(
-        questions
-            .iter()
-            .map(|(li, ip, reason)| dnsbl::ask_with(lookup, &lists[*li], *ip, *reason)),
-    )
-    .buffered(MAX_IN_FLIGHT)
-    .collect::<Vec<ListAnswer>>()
-    .await
-    .into_iter();
+    // The futures are made before the stream (a stream holding the closure
+    // that makes them would not be Send for every lifetime).
+    let asks: Vec<_> = questions
+        .iter()
+        .map(|(li, ip, reason)| dnsbl::ask_with(lookup, &lists[*li], *ip, *reason))
+        .collect();
+    let mut answers = futures::stream::iter(asks)
+        .buffered(MAX_IN_FLIGHT)
+        .collect::<Vec<ListAnswer>>()
+        .await
+        .into_iter();
 
     let mut reports: Vec<ListReport> = lists
         .iter()
