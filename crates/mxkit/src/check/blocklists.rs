@@ -750,4 +750,71 @@ mod tests {
         assert_eq!(f.count("25.2.0.192.bl.test", RecordType::TXT), 1);
         assert_eq!(f.count("2.0.0.127.bl.test", RecordType::TXT), 0);
     }
+
+    /// A source that counts the questions to the list in flight at once.
+    struct Counting {
+        inner: Fake,
+        now: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::dns::Lookup for Counting {
+        fn query<'a>(
+            &'a self,
+            name: &'a crate::dns::Name,
+            rtype: RecordType,
+        ) -> crate::dns::BoxFuture<'a, crate::dns::Response> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                // Only the lists' questions (the other families have
+                // bounds of their own).
+                if !name.to_ascii().ends_with(".bl.test.") {
+                    return self.inner.query(name, rtype).await;
+                }
+                let now = self.now.fetch_add(1, SeqCst) + 1;
+                self.most.fetch_max(now, SeqCst);
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+                let resp = self.inner.query(name, rtype).await;
+                self.now.fetch_sub(1, SeqCst);
+                resp
+            })
+        }
+    }
+
+    #[test]
+    fn questions_run_at_once_up_to_the_bound() {
+        let mut zone = String::from(
+            "$ORIGIN many.test.\n$TTL 300\n@ SOA ns1 h 1 1 1 1 1\n@ NS ns1\n@ MX 10 mx\n",
+        );
+        for i in 1..=30 {
+            zone.push_str(&format!("mx A 192.0.2.{i}\n"));
+        }
+        let counting = Counting {
+            inner: Fake::new().zone(&zone).unwrap().zone(BL).unwrap(),
+            now: 0.into(),
+            most: 0.into(),
+        };
+        let domain = Domain::parse("many.test").unwrap();
+        let options = CheckOptions {
+            dnssec: false,
+            dnsbl: vec![List::parse("bl.test").unwrap()],
+            ..CheckOptions::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let r = rt.block_on(super::super::check(
+            &domain,
+            &counting,
+            Some(&counting),
+            None,
+            &ZoneSet::default(),
+            &options,
+        ));
+        assert_eq!(r.dnsbl[0].addresses.len(), 30);
+        let most = counting.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((2..=MAX_IN_FLIGHT).contains(&most), "{most} at once");
+    }
 }
