@@ -367,9 +367,9 @@ pub struct TestEntries {
     pub health: Health,
 }
 
-/// The test entries of `family` (`127.0.0.2`/`127.0.0.1` for an IPv4
-/// address, `::FFFF:7F00:2`/`::FFFF:7F00:1` for IPv6) of `list`: the two
-/// addresses to ask, the one that must be listed first.
+/// The test entries of the family of `family` (`127.0.0.2`/`127.0.0.1`
+/// for any IPv4 address, `::FFFF:7F00:2`/`::FFFF:7F00:1` for IPv6): the
+/// two addresses to ask, the one that must be listed first.
 pub fn test_addresses(family: IpAddr) -> (IpAddr, IpAddr) {
     match family {
         IpAddr::V4(_) => (TEST_LISTED_V4.into(), TEST_UNLISTED_V4.into()),

@@ -31,7 +31,7 @@
 //!
 //! Offline, no list can be asked: the rules are "not checked".
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -63,6 +63,18 @@ pub struct ListReport {
     pub ipv6: Option<Health>,
     /// Its answer for every exchanger address.
     pub addresses: Vec<AddressAnswer>,
+}
+
+impl ListReport {
+    /// Nothing asked of `list` yet.
+    fn empty(list: &List) -> ListReport {
+        ListReport {
+            list: list.as_str().to_string(),
+            ipv4: None,
+            ipv6: None,
+            addresses: Vec::new(),
+        }
+    }
 }
 
 /// A list's answer about one exchanger address.
@@ -133,15 +145,7 @@ pub async fn check(ctx: &Context<'_>, lists: &[List], out: &mut Findings) -> Vec
         }
     }
     if targets.is_empty() {
-        return lists
-            .iter()
-            .map(|l| ListReport {
-                list: l.as_str().to_string(),
-                ipv4: None,
-                ipv6: None,
-                addresses: Vec::new(),
-            })
-            .collect();
+        return lists.iter().map(ListReport::empty).collect();
     }
     let has_v6 = targets.iter().any(|t| t.ip.is_ipv6());
 
@@ -154,8 +158,9 @@ pub async fn check(ctx: &Context<'_>, lists: &[List], out: &mut Findings) -> Vec
         }
         jobs.extend((0..targets.len()).map(|ti| (li, Job::Address(ti))));
     }
-    let v4_family = IpAddr::from([0, 0, 0, 0]);
-    let v6_family = IpAddr::from([0u16; 8]);
+    // Any address of the family picks its test entries.
+    let v4_family = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let v6_family = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     // (list, address, whether to ask the reason): test entries need none.
     let questions: Vec<(usize, IpAddr, bool)> = jobs
         .iter()
@@ -180,15 +185,7 @@ pub async fn check(ctx: &Context<'_>, lists: &[List], out: &mut Findings) -> Vec
         .await
         .into_iter();
 
-    let mut reports: Vec<ListReport> = lists
-        .iter()
-        .map(|l| ListReport {
-            list: l.as_str().to_string(),
-            ipv4: None,
-            ipv6: None,
-            addresses: Vec::new(),
-        })
-        .collect();
+    let mut reports: Vec<ListReport> = lists.iter().map(ListReport::empty).collect();
     let mut tests: Vec<[Option<TestEntries>; 2]> = lists.iter().map(|_| [None, None]).collect();
     for (li, job) in &jobs {
         match job {
