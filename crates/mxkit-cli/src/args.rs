@@ -424,7 +424,8 @@ Examples:
   mxkit check example.org
   mxkit check example.org --zone example.org.zone            (before publishing: also shows what changes)
   mxkit check example.org --zone example.org.zone --offline  (the file alone)
-  mxkit check example.org --format nagios --set single-exchanger=ignore";
+  mxkit check example.org --format nagios --set single-exchanger=ignore
+  mxkit check example.org --dnsbl bl.example.net --server 127.0.0.1   (blocklists, through a resolver of your own)";
 
 const ROUTE_EXAMPLES: &str = "\
 Examples:
@@ -598,6 +599,15 @@ pub struct CheckArgs {
     /// (outbound port 25 blocked).
     #[arg(long)]
     pub no_smtp: bool,
+
+    /// Look every exchanger address up on this DNS blocklist (its zone,
+    /// such as bl.example.net; RFC 5782), through the resolver in use.
+    /// Repeatable. None by default: public lists such as Spamhaus forbid
+    /// queries through public resolvers (8.8.8.8, 1.1.1.1...) and answer
+    /// them with error codes, which are reported as dnsbl-refused, never as
+    /// a listing; ask through a resolver of your own. Not offline.
+    #[arg(long = "dnsbl", value_name = "ZONE")]
+    pub dnsbl: Vec<String>,
 
     /// Print every rule (id, default severity, catalogue row, source) and exit.
     #[arg(long)]

@@ -14,6 +14,8 @@
 //! - [`route`]: domain -> [`route::Route`], the plan or a typed failure;
 //! - [`dane`]: TLSA records judged, what DANE requires of an exchanger;
 //! - [`check`]: a domain's mail DNS (and exchangers) audited -> findings;
+//! - [`dnsbl`]: DNS blocklists (RFC 5782): is an address listed, and does
+//!   the list answer at all;
 //! - [`smtp`]: the plan walked over SMTP (probe, deliver), TLS, transcripts;
 //! - [`scan`]: routing for millions of domains (shared cache, adaptive window);
 //! - [`bounded`]: reading untrusted files and streams with a limit.
@@ -34,6 +36,7 @@ pub mod bounded;
 pub mod check;
 pub mod dane;
 pub mod dns;
+pub mod dnsbl;
 mod ip_text;
 pub mod mta_sts;
 pub mod route;

@@ -8,6 +8,7 @@ use mxkit::check::nameservers::EngineDirect;
 use mxkit::check::smtp::SmtpCheck;
 use mxkit::check::{CheckOptions, Direct, Policy, RULES, Report, Severity};
 use mxkit::dns::Lookup;
+use mxkit::dnsbl::List;
 
 use super::common::{host_name, runtime};
 use super::dns::DnsSettings;
@@ -42,6 +43,13 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             Usage::about(Some("--set"), spec, format!("{e}{hint}"))
         })?;
     }
+    let mut dnsbl: Vec<List> = Vec::new();
+    for zone in &args.dnsbl {
+        let list = List::parse(zone).map_err(|e| Usage::about(Some("--dnsbl"), zone, e))?;
+        if !dnsbl.contains(&list) {
+            dnsbl.push(list);
+        }
+    }
     let dns = DnsSettings::from_args(&args.dns, true)?;
     let smtp = if args.no_smtp {
         SmtpCheck::Skip("--no-smtp: the exchangers were not probed over SMTP".into())
@@ -59,6 +67,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         smtp,
         dnssec: dns.dnssec,
         mta_sts: super::secure::mta_sts(&args.secure, dns.offline)?,
+        dnsbl,
     };
 
     let (report, resolvers) = runtime()?.block_on(async {

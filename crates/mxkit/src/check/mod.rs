@@ -18,11 +18,13 @@
 //! [`nameservers`] (every authoritative server asked directly), [`reverse`]
 //! (PTR records), [`secure`] (DNSSEC status and DANE's TLSA records),
 //! [`smtp`] (the exchangers over SMTP, up to STARTTLS, with DANE matching),
-//! [`zonefile`] (the loaded zone files themselves); [`diff`] compares a zone
+//! [`zonefile`] (the loaded zone files themselves), [`blocklists`] (the
+//! exchangers' addresses on the DNS blocklists given); [`diff`] compares a zone
 //! file with live DNS before it is published. Each family has one entry point, `async fn check(&Context, &mut
 //! Findings)`.
 
 pub mod addresses;
+pub mod blocklists;
 pub mod diff;
 mod error;
 pub mod mta_sts;
@@ -207,6 +209,12 @@ rules! {
         "DANE or MTA-STS is published without a TLS-RPT record: nobody hears of failed deliveries";
     TLS_RPT_INVALID = "tls-rpt-invalid", "MX30", Warning, "RFC 8460 section 3",
         "the _smtp._tls TXT record is malformed or duplicated: senders send no reports";
+    EXCHANGER_LISTED = "exchanger-listed", "MX33", Error, "RFC 5782 sections 2.1 and 2.2",
+        "an exchanger address is listed on a DNS blocklist given with --dnsbl";
+    DNSBL_REFUSED = "dnsbl-refused", "MX33", Warning, "RFC 5782 section 2.1",
+        "a DNS blocklist refused to answer this resolver (error codes 127.255.255.x): the addresses were not checked on it";
+    DNSBL_UNUSABLE = "dnsbl-unusable", "MX33", Warning, "RFC 5782 sections 2.1 and 5",
+        "a DNS blocklist's answers mean nothing here: its test entries fail (dead, or lists everything) or it answers outside 127.0.0.0/8";
     ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
 }
@@ -471,6 +479,10 @@ pub struct Report {
     pub skipped: Vec<Incomplete>,
     /// Counts.
     pub summary: Summary,
+    /// With `--dnsbl`: what each list said about each exchanger address,
+    /// and its test entries (absent when no list was asked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dnsbl: Vec<blocklists::ListReport>,
     /// The delivery plan senders see (from the zone files when given).
     pub route: Route,
     /// With `--zone` and live DNS: what changes for senders when the zone is
@@ -518,6 +530,9 @@ pub struct CheckOptions {
     /// and the policy files to try (`--mta-sts-policy`). `None`: the
     /// MTA-STS and TLS-RPT rules are skipped.
     pub mta_sts: Option<Arc<MtaStsConfig>>,
+    /// The DNS blocklists to look the exchangers' addresses up on
+    /// (`--dnsbl`, [`blocklists`]); none by default.
+    pub dnsbl: Vec<crate::dnsbl::List>,
 }
 
 impl Default for CheckOptions {
@@ -527,6 +542,7 @@ impl Default for CheckOptions {
             smtp: smtp::SmtpCheck::default(),
             dnssec: true,
             mta_sts: None,
+            dnsbl: Vec::new(),
         }
     }
 }
@@ -699,6 +715,7 @@ pub async fn check(
     addresses::check(&ctx, &mut findings).await;
     nameservers::check(&ctx, &mut findings).await;
     reverse::check(&ctx, &mut findings).await;
+    let dnsbl = blocklists::check(&ctx, &options.dnsbl, &mut findings).await;
     secure::check(&ctx, options.dnssec, &mut findings).await;
     mta_sts::check(&ctx, &mut findings).await;
     let attempts = smtp::check(&ctx, &options.smtp, &mut findings).await;
@@ -737,6 +754,7 @@ pub async fn check(
         incomplete,
         skipped,
         summary,
+        dnsbl,
         route,
         changes,
         attempts,
