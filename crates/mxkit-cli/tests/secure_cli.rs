@@ -193,6 +193,53 @@ fn scan_secure_adds_dane_to_each_line() {
     assert_eq!(plain[1]["outcome"], "mx");
 }
 
+/// `scan --secure --zone` on several threads: the zone live DNS serves
+/// signed counts as signed whichever thread routes a line (the first
+/// thread's sources ask which zones are signed; the others take its
+/// answer), so every line gets the TLS the new records require.
+#[test]
+fn scan_secure_zone_is_signed_on_every_thread() {
+    let bed = bed();
+    let original = std::fs::read_to_string(testbed::unbound::testdata("signed.test.zone")).unwrap();
+    let changed = original.replace(
+        "_25._tcp.mx.signed.test. IN TLSA 3 1 1 ",
+        "_25._tcp.mx.signed.test. IN TLSA 1 1 1 ",
+    );
+    assert_ne!(changed, original);
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("signed.test.zone");
+    std::fs::write(&zone, changed).unwrap();
+    let input = dir.path().join("domains.txt");
+    std::fs::write(&input, "signed.test\n".repeat(64)).unwrap();
+    let server = bed.resolver().to_string();
+    let out = Command::cargo_bin("mxkit")
+        .unwrap()
+        .arg("scan")
+        .arg(&input)
+        .args([
+            "--server",
+            &server,
+            "--secure",
+            "--threads",
+            "2",
+            "--no-progress",
+        ])
+        .arg("--zone")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 64, "{stdout}");
+    for line in &lines {
+        assert_eq!(line["dnssec"], "secure", "{line:#}");
+        assert_eq!(line["exchangers"][0]["tls"], "dane-encrypt", "{line:#}");
+    }
+}
+
 /// `check --zone` before publishing: the zone live DNS serves signed counts
 /// as signed, and "Changes for senders" says what TLS they will require.
 #[test]

@@ -142,6 +142,18 @@ impl DnsSettings {
 
     /// Open the sources (binds the engine's sockets unless offline).
     pub async fn sources(&self) -> Result<Sources> {
+        self.open(None).await
+    }
+
+    /// Open sources beside ones already open (another scanning thread's):
+    /// an engine of their own, and the `--zone` files as the first sources
+    /// marked them (`zones`), so that live DNS is asked which of them it
+    /// serves signed once per run, not once per thread.
+    pub async fn sources_beside(&self, zones: &ZoneSet) -> Result<Sources> {
+        self.open(Some(zones)).await
+    }
+
+    async fn open(&self, marked: Option<&ZoneSet>) -> Result<Sources> {
         if self.offline {
             return Ok(Sources {
                 lookup: Arc::new(Overlay {
@@ -174,10 +186,10 @@ impl DnsSettings {
         let engine = Engine::new(config)
             .await
             .context("cannot open DNS sockets")?;
-        let zones = if self.dnssec {
-            mxkit::dns::signed_as_live(&self.zones, &engine).await
-        } else {
-            self.zones.clone()
+        let zones = match marked {
+            Some(zones) => zones.clone(),
+            None if self.dnssec => mxkit::dns::signed_as_live(&self.zones, &engine).await,
+            None => self.zones.clone(),
         };
         let lookup: Arc<dyn Lookup> = if zones.is_empty() {
             Arc::new(engine.clone())

@@ -322,21 +322,24 @@ fn scan(
     };
     let live = first.engine.is_some();
     let lookup = Arc::clone(&first.lookup);
+    let zones = first.zones.clone();
     let base = Scanner::new(first.lookup, first.engine, s.options.per_thread(0, n));
     let cache_start = base.cache_stats();
     let results: Vec<Result<std::result::Result<Summary, Closed>>> = thread::scope(|scope| {
         let others: Vec<_> = (1..n)
             .map(|i| {
-                let (base, done, lookup) = (&base, done.clone(), Arc::clone(&lookup));
+                let (base, done, lookup, zones) =
+                    (&base, done.clone(), Arc::clone(&lookup), &zones);
                 thread::Builder::new()
                     .name(format!("scan-{i}"))
                     .spawn_scoped(scope, move || {
                         let result = runtime().and_then(|rt| {
                             rt.block_on(async {
                                 // Offline, the zone files are one shared view;
-                                // live, each thread opens its own engine.
+                                // live, each thread opens its own engine (the
+                                // zones as the first thread's sources marked them).
                                 let (lookup, engine) = if live {
-                                    let own = s.dns.sources().await?;
+                                    let own = s.dns.sources_beside(zones).await?;
                                     (own.lookup, own.engine)
                                 } else {
                                     (lookup, None)
