@@ -30,11 +30,13 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::LineReader;
-use super::resume::{MAX_RESULT_LINE, read_result_line};
+use super::resume::{
+    BadLine, MAX_RESULT_LINE, ReadError, ResultRead, ResultReader, read_result_line,
+};
 use crate::bounded;
 
 /// Default for [`MergeOptions::chunk_bytes`]: 256 MiB of result lines
@@ -113,26 +115,13 @@ pub enum MergeError {
         /// What it said.
         source: io::Error,
     },
-    /// A line longer than any result line.
-    #[error(
-        "{} line {number} exceeds the limit of {limit} bytes for a scan result",
-        path.display()
-    )]
-    LineTooLong {
+    /// A line of a shard output is not a result line, or too long to be one.
+    #[error("{} {source}", path.display())]
+    BadLine {
         /// The shard output.
         path: PathBuf,
-        /// Its 1-based line.
-        number: u64,
-        /// [`MAX_RESULT_LINE`].
-        limit: usize,
-    },
-    /// A whole line that is not a result line.
-    #[error("{} line {number} is not a scan result", path.display())]
-    NotAResult {
-        /// The shard output.
-        path: PathBuf,
-        /// Its 1-based line.
-        number: u64,
+        /// Which line, and what is wrong with it.
+        source: BadLine,
     },
     /// Two results for one input line.
     #[error(
@@ -276,38 +265,28 @@ fn read_output(
         path: path.to_path_buf(),
         source,
     };
-    let mut reader =
-        BufReader::with_capacity(1 << 16, bounded::open_regular(path).map_err(unreadable)?);
-    let mut number = 0u64;
+    let mut reader = ResultReader::new(BufReader::with_capacity(
+        1 << 16,
+        bounded::open_regular(path).map_err(unreadable)?,
+    ));
     loop {
         let start = chunk.bytes.len();
-        let n = (&mut reader)
-            .take(MAX_RESULT_LINE as u64 + 1)
-            .read_until(b'\n', &mut chunk.bytes)
-            .map_err(unreadable)?;
-        if n > MAX_RESULT_LINE {
-            return Err(MergeError::LineTooLong {
-                path: path.to_path_buf(),
-                number: number + 1,
-                limit: MAX_RESULT_LINE,
-            });
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        number += 1;
-        if chunk.bytes.last() != Some(&b'\n') {
-            // A partial last line: a killed run's, not yet resumed.
-            chunk.bytes.truncate(start);
-            report.torn.push(path.to_path_buf());
-            return Ok(());
-        }
-        let text = &chunk.bytes[start..start + n - 1];
-        let Some((line, _)) = read_result_line(text) else {
-            return Err(MergeError::NotAResult {
-                path: path.to_path_buf(),
-                number,
-            });
+        let (line, n) = match reader.next(&mut chunk.bytes) {
+            Ok(ResultRead::Line { line, len, .. }) => (line, len),
+            Ok(ResultRead::End) => return Ok(()),
+            Ok(ResultRead::Torn) => {
+                // A partial last line: a killed run's, not yet resumed.
+                chunk.bytes.truncate(start);
+                report.torn.push(path.to_path_buf());
+                return Ok(());
+            }
+            Err(ReadError::Io(e)) => return Err(unreadable(e)),
+            Err(ReadError::Bad(source)) => {
+                return Err(MergeError::BadLine {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         chunk.entries.push(Entry {
             line,
@@ -709,7 +688,13 @@ mod tests {
             );
             let garbage = merged(input, &["hello\n".to_owned()], chunk).0;
             assert!(
-                matches!(garbage, Err(MergeError::NotAResult { number: 1, .. })),
+                matches!(
+                    garbage,
+                    Err(MergeError::BadLine {
+                        source: BadLine::NotAResult { number: 1 },
+                        ..
+                    })
+                ),
                 "{garbage:?}"
             );
         }

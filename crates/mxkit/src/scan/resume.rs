@@ -88,6 +88,102 @@ pub fn read_result_line(text: &[u8]) -> Option<(u64, String)> {
     ))
 }
 
+/// Why a line of a scan output is not a result: the one error of every
+/// reader of result files ([`ResultReader`]: [`resume`] and
+/// [`merge`](super::merge)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadLine {
+    /// Longer than any result line.
+    #[error("line {number} exceeds the limit of {limit} bytes for a scan result")]
+    TooLong {
+        /// The 1-based number of the line in the file.
+        number: u64,
+        /// [`MAX_RESULT_LINE`].
+        limit: usize,
+    },
+    /// A whole line that is not a result line.
+    #[error("line {number} is not a scan result")]
+    NotAResult {
+        /// The 1-based number of the line in the file.
+        number: u64,
+    },
+}
+
+/// What [`ResultReader::next`] read.
+pub(crate) enum ResultRead {
+    /// The end of the file.
+    End,
+    /// A partial last line (a run killed mid-write), left in the buffer
+    /// after the bytes before it.
+    Torn,
+    /// A result line, with its `\n`, appended to the buffer.
+    Line {
+        /// Its input line number and input text ([`read_result_line`]).
+        line: u64,
+        input: String,
+        /// Its length in the buffer, `\n` included.
+        len: usize,
+    },
+}
+
+/// Why [`ResultReader::next`] stopped.
+pub(crate) enum ReadError {
+    /// The file could not be read.
+    Io(io::Error),
+    /// A line is not a result.
+    Bad(BadLine),
+}
+
+/// The result lines of a scan output, one at a time, each read within
+/// [`MAX_RESULT_LINE`] (a longer one is [`BadLine::TooLong`], never read
+/// on), numbered from 1.
+pub(crate) struct ResultReader<R> {
+    reader: R,
+    number: u64,
+}
+
+impl<R: BufRead> ResultReader<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        ResultReader { reader, number: 0 }
+    }
+
+    /// The next line, appended to `buf`.
+    pub(crate) fn next(&mut self, buf: &mut Vec<u8>) -> Result<ResultRead, ReadError> {
+        let start = buf.len();
+        let n = (&mut self.reader)
+            .take(MAX_RESULT_LINE as u64 + 1)
+            .read_until(b'\n', buf)
+            .map_err(ReadError::Io)?;
+        if n > MAX_RESULT_LINE {
+            return Err(ReadError::Bad(BadLine::TooLong {
+                number: self.number + 1,
+                limit: MAX_RESULT_LINE,
+            }));
+        }
+        if n == 0 {
+            return Ok(ResultRead::End);
+        }
+        if buf.last() != Some(&b'\n') {
+            return Ok(ResultRead::Torn);
+        }
+        self.number += 1;
+        let number = self.number;
+        let (line, input) = read_result_line(&buf[start..start + n - 1])
+            .ok_or(ReadError::Bad(BadLine::NotAResult { number }))?;
+        Ok(ResultRead::Line {
+            line,
+            input,
+            len: n,
+        })
+    }
+
+    /// The number of the last line read.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+}
+
 /// Why an output cannot be resumed. Nothing was changed in it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -114,26 +210,13 @@ pub enum ResumeError {
         /// The output.
         path: PathBuf,
     },
-    /// A line of the output is longer than any result line.
-    #[error(
-        "{} line {number} exceeds the limit of {limit} bytes for a scan result",
-        path.display()
-    )]
-    LineTooLong {
+    /// A line of the output is not a result line, or too long to be one.
+    #[error("{} {source}", path.display())]
+    BadLine {
         /// The output.
         path: PathBuf,
-        /// The 1-based number of the line in the output.
-        number: u64,
-        /// [`MAX_RESULT_LINE`].
-        limit: usize,
-    },
-    /// A whole line of the output is not a result line.
-    #[error("{} line {number} is not a scan result", path.display())]
-    NotAResult {
-        /// The output.
-        path: PathBuf,
-        /// The 1-based number of the line in the output.
-        number: u64,
+        /// Which line, and what is wrong with it.
+        source: BadLine,
     },
     /// A result for a line number the input does not have.
     #[error(
@@ -299,35 +382,26 @@ fn kept_lines(path: &Path, input: Option<&Path>, shard: Shard) -> Result<Kept, R
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Kept::default()),
         Err(e) => return Err(unreadable(e)),
     };
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut reader = ResultReader::new(BufReader::with_capacity(1 << 16, file));
     let mut kept = Kept::default();
     let mut digest = 0u64;
     let mut input_lines: Option<(&Path, u64)> = None;
     let mut buf = Vec::new();
-    let mut number = 0u64;
     loop {
         buf.clear();
-        let n = (&mut reader)
-            .take(MAX_RESULT_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(unreadable)?;
-        if n > MAX_RESULT_LINE {
-            return Err(ResumeError::LineTooLong {
-                path: output(),
-                number: number + 1,
-                limit: MAX_RESULT_LINE,
-            });
-        }
-        if n == 0 || buf.last() != Some(&b'\n') {
+        let (line, text, n) = match reader.next(&mut buf) {
+            Ok(ResultRead::Line { line, input, len }) => (line, input, len),
             // The end, or a partial last line (a run killed mid-write).
-            break;
-        }
-        number += 1;
-        let (line, text) =
-            read_result_line(&buf[..n - 1]).ok_or_else(|| ResumeError::NotAResult {
-                path: output(),
-                number,
-            })?;
+            Ok(ResultRead::End | ResultRead::Torn) => break,
+            Err(ReadError::Io(e)) => return Err(unreadable(e)),
+            Err(ReadError::Bad(source)) => {
+                return Err(ResumeError::BadLine {
+                    path: output(),
+                    source,
+                });
+            }
+        };
+        let number = reader.number();
         let (input_path, lines) = match input_lines {
             Some(known) => known,
             None => {
