@@ -354,6 +354,7 @@ fn compact(mut runs: Vec<PathBuf>, dir: &Path) -> Result<Vec<PathBuf>, MergeErro
             let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(temp_error)?);
             while let Some((line, file, text)) = sorted.next()? {
                 write_record(&mut w, line, file, &text).map_err(temp_error)?;
+                sorted.recycle(text);
             }
             w.flush().map_err(temp_error)?;
             for p in group {
@@ -393,18 +394,18 @@ impl Source {
         })
     }
 
-    fn next(&mut self) -> Result<Option<Head>, MergeError> {
+    /// The next head, its text in `text` (a buffer handed back by
+    /// [`Sorted::recycle`], so that merging allocates nothing per line).
+    fn next(&mut self, mut text: Vec<u8>) -> Result<Option<Head>, MergeError> {
+        text.clear();
         match self {
             Source::Memory { chunk, next } => {
                 let Some(e) = chunk.entries.get(*next) else {
                     return Ok(None);
                 };
                 *next += 1;
-                Ok(Some((
-                    e.line,
-                    e.file,
-                    chunk.bytes[e.start..e.start + e.len].to_vec(),
-                )))
+                text.extend_from_slice(&chunk.bytes[e.start..e.start + e.len]);
+                Ok(Some((e.line, e.file, text)))
             }
             Source::Run { path, reader } => {
                 let temp_error = |source| MergeError::Temp {
@@ -425,7 +426,7 @@ impl Source {
                 if len > MAX_RESULT_LINE + 1 {
                     return Err(temp_error(bounded::too_large(MAX_RESULT_LINE as u64)));
                 }
-                let mut text = vec![0u8; len];
+                text.resize(len, 0);
                 reader.read_exact(&mut text).map_err(temp_error)?;
                 Ok(Some((line, file, text)))
             }
@@ -438,14 +439,19 @@ struct Sorted {
     sources: Vec<Source>,
     heads: Vec<Option<Head>>,
     heap: BinaryHeap<Reverse<(u64, u32, usize)>>,
+    /// Text buffers of results already written, for the next heads.
+    spare: Vec<Vec<u8>>,
 }
+
+/// How many text buffers [`Sorted::recycle`] keeps.
+const SPARE_BUFFERS: usize = 4;
 
 impl Sorted {
     fn new(mut sources: Vec<Source>) -> Result<Sorted, MergeError> {
         let mut heads = Vec::with_capacity(sources.len());
         let mut heap = BinaryHeap::with_capacity(sources.len());
         for (i, source) in sources.iter_mut().enumerate() {
-            let head = source.next()?;
+            let head = source.next(Vec::new())?;
             if let Some((line, file, _)) = &head {
                 heap.push(Reverse((*line, *file, i)));
             }
@@ -455,14 +461,24 @@ impl Sorted {
             sources,
             heads,
             heap,
+            spare: Vec::new(),
         })
+    }
+
+    /// Hand back the text of a result [`next`](Self::next) gave, once it is
+    /// written: the next head is read into it.
+    fn recycle(&mut self, text: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(text);
+        }
     }
 
     fn next(&mut self) -> Result<Option<Head>, MergeError> {
         let Some(Reverse((_, _, i))) = self.heap.pop() else {
             return Ok(None);
         };
-        let head = self.sources[i].next()?;
+        let text = self.spare.pop().unwrap_or_default();
+        let head = self.sources[i].next(text)?;
         if let Some((line, file, _)) = &head {
             self.heap.push(Reverse((*line, *file, i)));
         }
@@ -543,7 +559,9 @@ fn walk(
                 report.items += 1;
                 let line = *line;
                 last = Some((line, *file));
-                result = sorted.next()?;
+                if let Some((_, _, written)) = std::mem::replace(&mut result, sorted.next()?) {
+                    sorted.recycle(written);
+                }
                 // A second result for this line shows before the next item.
                 if result.as_ref().is_none_or(|(next, _, _)| *next != line) {
                     item = items.next_item().map_err(unreadable)?;
