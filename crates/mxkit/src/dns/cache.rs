@@ -147,20 +147,35 @@ impl KeyBuf {
         };
         for label in name.iter() {
             k.push(&[u8::try_from(label.len()).unwrap_or(u8::MAX)]);
-            let at = k.len;
-            k.push(label);
-            k.bytes[at..k.len].make_ascii_lowercase();
+            k.push_lowercase(label);
         }
         k.push(&[0]);
         k.push(&u16::from(rtype).to_be_bytes());
         k
     }
 
+    /// `bytes`, as far as they fit: a valid name never fills the room; an
+    /// invalid one is cut (and then only shares an entry with names cut
+    /// the same way).
+    fn room(&mut self, bytes: &[u8]) -> (usize, usize) {
+        (self.len, bytes.len().min(KEY_ROOM - self.len))
+    }
+
     fn push(&mut self, bytes: &[u8]) {
-        // A valid name never fills the room; an invalid one is cut (and
-        // then only shares an entry with names cut the same way).
-        let n = bytes.len().min(KEY_ROOM - self.len);
-        self.bytes[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        let (at, n) = self.room(bytes);
+        for (d, s) in self.bytes[at..at + n].iter_mut().zip(bytes) {
+            *d = *s;
+        }
+        self.len += n;
+    }
+
+    /// [`push`](Self::push) in lower case, in the same pass (labels are
+    /// short: a loop, not a call to `memcpy` and a second pass).
+    fn push_lowercase(&mut self, bytes: &[u8]) {
+        let (at, n) = self.room(bytes);
+        for (d, s) in self.bytes[at..at + n].iter_mut().zip(bytes) {
+            *d = s.to_ascii_lowercase();
+        }
         self.len += n;
     }
 
