@@ -10,6 +10,7 @@ pub mod scan;
 pub mod smtp;
 pub mod text;
 pub mod trap;
+pub mod wrap;
 
 /// Escape control characters (C0, DEL, C1) and Unicode bidi overrides as
 /// `\u{..}`, and backslashes that precede them stay as they are.
