@@ -886,8 +886,9 @@ fn mx_hosts(
             route.warn(
                 "null_mx_mixed",
                 format!(
-                    "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
-                    records.len() - 1
+                    "{text} publishes a null MX together with {} other MX record{}; RFC 7505 section 3 forbids this, and the null MX wins",
+                    records.len() - 1,
+                    if records.len() == 2 { "" } else { "s" }
                 ),
             );
         }
@@ -904,7 +905,10 @@ fn mx_hosts(
         return Err(Failure {
             kind: RouteKind::NoUsableExchanger,
             dsn: "5.4.4",
-            message: format!("{text} has {n} MX record(s) but none names a usable host"),
+            message: format!(
+                "{text} has {n} MX record{} but none names a usable host",
+                if n == 1 { "" } else { "s" }
+            ),
         });
     }
     Ok(hosts)

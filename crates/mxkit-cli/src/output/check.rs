@@ -192,11 +192,13 @@ fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> Stri
         (RouteVerdict::Deliverable, _) => {
             let mut hosts: Vec<&str> = r.candidates.iter().map(|c| c.exchanger.as_str()).collect();
             hosts.dedup();
+            let addresses = r.candidates.len();
             format!(
-                "deliverable ({}) to {} address(es) on {} exchanger(s), best first: {}",
+                "deliverable ({}) to {addresses} address{} on {} exchanger{}, best first: {}",
                 r.outcome.code(),
-                r.candidates.len(),
+                if addresses == 1 { "" } else { "es" },
                 hosts.len(),
+                plural(hosts.len()),
                 hosts.first().copied().unwrap_or("-")
             )
         }

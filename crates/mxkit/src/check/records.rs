@@ -344,7 +344,8 @@ fn null_mx(ctx: &Context<'_>, out: &mut Findings, owner: &Name, records: &[Mx], 
             &NULL_MX_MIXED,
             record_subject(owner, first.preference, &first.exchange),
             format!(
-                "{o} publishes a null MX (it takes no mail) together with {others} other MX record(s) ({}): RFC 7505 section 3 forbids this; senders disagree on what it means (most bounce, some deliver to the others, some read a lone empty exchanger as null MX)",
+                "{o} publishes a null MX (it takes no mail) together with {} ({}): RFC 7505 section 3 forbids this; senders disagree on what it means (most bounce, some deliver to the others, some read a lone empty exchanger as null MX)",
+                super::count(others, "other MX record", "other MX records"),
                 shorten(&exchangers, 5)
             ),
         )
@@ -505,10 +506,15 @@ fn duplicates(ctx: &Context<'_>, out: &mut Findings, owner: &Name, records: &[Mx
             &DUPLICATE_EXCHANGER,
             shown.clone(),
             format!(
-                "exchanger {shown} is listed {} times (preferences {}): senders try it once, at its lowest preference {}, so the other record(s) add nothing, and a backup that was meant to be another host is missing",
+                "exchanger {shown} is listed {} times (preferences {}): senders try it once, at its lowest preference {}, so {} nothing, and a backup that was meant to be another host is missing",
                 prefs.len(),
                 list.join(", "),
-                prefs[0]
+                prefs[0],
+                if prefs.len() == 2 {
+                    "the other record adds"
+                } else {
+                    "the other records add"
+                }
             ),
         )
         .evidence_all(ctx.mx_evidence(|_, n| n.to_lowercase() == name))
@@ -725,8 +731,12 @@ fn single_exchanger(ctx: &Context<'_>, out: &mut Findings, owner: &Name, looked:
         }
     } else if usable.len() > 1 && addresses.len() == 1 {
         format!(
-            "all {} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
-            usable.len(),
+            "{} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
+            if usable.len() == 2 {
+                "both".to_string()
+            } else {
+                format!("all {}", usable.len())
+            },
             shorten(
                 &usable.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 5
