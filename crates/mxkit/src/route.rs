@@ -692,7 +692,13 @@ async fn route_domain<L: Lookup + ?Sized>(
         .candidates
         .is_empty()
         .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
+    // The exchangers set aside as no host names (docs/rules/route.md,
+    // Rule 11) stay in the report beside those looked up, by preference,
+    // as they do when no exchanger is left.
+    let ignored = std::mem::take(&mut route.exchangers);
     route.exchangers = hosts.into_iter().map(|h| h.report(dane)).collect();
+    route.exchangers.extend(ignored);
+    route.exchangers.sort_by_key(|e| e.preference);
     match failure {
         Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
         None => route,
