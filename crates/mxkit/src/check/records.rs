@@ -385,8 +385,7 @@ fn exchange_name(ctx: &Context<'_>, out: &mut Findings, owner: &Name, m: &Mx) {
                 &EXCHANGER_BAD_NAME,
                 subject,
                 format!(
-                    "exchanger {shown} is not a valid host name ({}): RFC 5321 section 2.3.5 allows only letters, digits and hyphens; senders ignore this MX record",
-                    escape_text(&why)
+                    "exchanger {shown} is not a valid host name ({why}): RFC 5321 section 2.3.5 allows only letters, digits and hyphens; senders ignore this MX record"
                 ),
             )
             .evidence_all(evidence())
@@ -468,19 +467,6 @@ fn exchange_name(ctx: &Context<'_>, out: &mut Findings, owner: &Name, m: &Mx) {
 fn doubled_suffix(labels: &[String]) -> Option<usize> {
     let n = labels.len();
     (2..=n / 2).find(|&k| labels[n - k..] == labels[n - 2 * k..n - k])
-}
-
-/// Text that may carry bytes from DNS, with control characters escaped.
-fn escape_text(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                format!("\\{:03}", c as u32).chars().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// MX06: the same exchanger in several records.
@@ -841,7 +827,14 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_text("a\u{7}b"), "a\\007b");
+    fn bad_names_are_shown_as_dns_presentation_text() {
+        let name = Name::from_labels([&b"mx\x07bell"[..], b"test"]).unwrap();
+        let ExchangeName::Invalid(why) = crate::address::classify_exchange(&name) else {
+            panic!("mx\\007bell.test is no host name")
+        };
+        assert_eq!(
+            why,
+            "label \"mx\\007bell\" is not a host name label: only letters, digits and hyphens are allowed"
+        );
     }
 }
