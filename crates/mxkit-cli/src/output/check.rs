@@ -104,16 +104,9 @@ pub fn text(
             let subject = sanitize(&f.subject);
             let message = sanitize(&f.message);
             if width.is_some() {
-                // The id is painted after wrapping: escape codes take no
-                // room on the screen.
-                let head = wrap(&format!("{} {subject}", f.id), width, "  ", 4);
-                for (i, line) in head.iter().enumerate() {
-                    if i == 0 {
-                        writeln!(out, "{}", line.replacen(f.id, &id, 1))?;
-                    } else {
-                        writeln!(out, "{line}")?;
-                    }
-                }
+                // The subject is one name or record: never cut, it heads
+                // the finding even when longer than the line.
+                writeln!(out, "  {id} {subject}")?;
                 item(out, "    ", &message, 4)?;
             } else {
                 writeln!(out, "  {id} {subject}: {message}")?;
