@@ -612,6 +612,12 @@ pub struct CheckArgs {
     /// Print every rule (id, default severity, catalogue row, source) and exit.
     #[arg(long)]
     pub list_rules: bool,
+
+    /// Wrap the text report at N columns (0: do not wrap). Default: the
+    /// terminal's width (COLUMNS when set, 80 when unknown) when standard
+    /// output is a terminal; no wrapping otherwise, one line per item.
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
 }
 
 /// `--format`.

@@ -384,7 +384,32 @@ fn classify_exchange_text(name: &Name) -> ExchangeName {
     }
     match validate_host_text(&joined.to_ascii_lowercase()) {
         Ok(()) => ExchangeName::Host,
-        Err(e) => ExchangeName::Invalid(e.to_string()),
+        Err(e) => ExchangeName::Invalid(exchange_problem(&labels, e)),
+    }
+}
+
+/// Why an exchange name is not a host name, with the label at fault
+/// written as names are everywhere in reports ([`display_label`]: `\DDD`),
+/// not as the text a user typed is.
+fn exchange_problem(labels: &[&[u8]], e: AddressError) -> String {
+    let shown = |text: &str| {
+        labels
+            .iter()
+            .find(|l| String::from_utf8_lossy(l).to_ascii_lowercase() == text)
+            .map_or_else(|| display_label(text.as_bytes()), |l| display_label(l))
+    };
+    match e {
+        AddressError::BadLabel(label, why) => {
+            format!(
+                "label \"{}\" is not a host name label: {why}",
+                shown(&label)
+            )
+        }
+        AddressError::LabelTooLong(label, n) => format!(
+            "label \"{}\" is {n} octets long (at most {MAX_LABEL_LEN})",
+            shown(&label)
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -428,26 +453,65 @@ pub fn display_name(name: &Name) -> String {
         if i > 0 {
             out.push('.');
         }
-        // A label of letters, digits and hyphens (nearly all) as it is.
-        if label
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        {
-            out.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
-            continue;
-        }
-        for &b in label {
-            match b {
-                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b' ' => {
-                    out.push('\\');
-                    out.push(b as char);
-                }
-                0x21..=0x7e => out.push(b.to_ascii_lowercase() as char),
-                _ => out.push_str(&format!("\\{b:03}")),
+        push_label(&mut out, label);
+    }
+    out
+}
+
+/// Text from DNS or a server as a TXT string in a zone file shows it
+/// (RFC 1035 section 5.1): printable ASCII as it is, `"` and `\` behind a
+/// backslash, every other byte as `\DDD`. The result is printable ASCII
+/// only, so remote text reaches a terminal as nothing but text; reports
+/// quote it with [`quoted`].
+pub fn display_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
             }
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03}")),
         }
     }
     out
+}
+
+/// [`display_text`] between double quotes: `"v=STSv1\009id=1"`, the one
+/// way reports quote text a remote party controls.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", display_text(text.as_bytes()))
+}
+
+/// One label as [`display_name`] writes it: lower case, `\DDD` for bytes
+/// outside printable ASCII, `\` before the characters a zone file gives a
+/// meaning to.
+pub fn display_label(label: &[u8]) -> String {
+    let mut out = String::with_capacity(label.len());
+    push_label(&mut out, label);
+    out
+}
+
+fn push_label(out: &mut String, label: &[u8]) {
+    // A label of letters, digits and hyphens (nearly all) as it is.
+    if label
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        out.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+        return;
+    }
+    for &b in label {
+        match b {
+            b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b' ' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x21..=0x7e => out.push(b.to_ascii_lowercase() as char),
+            _ => out.push_str(&format!("\\{b:03}")),
+        }
+    }
 }
 
 #[cfg(test)]

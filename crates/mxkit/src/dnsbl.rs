@@ -31,7 +31,6 @@
 //! the caller uses: that is the resolver the list sees, and many lists
 //! refuse public ones.
 
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
@@ -317,20 +316,7 @@ pub fn reason(outcome: &Outcome) -> Option<String> {
 /// other byte as `\DDD`. The result is printable ASCII only, so text a
 /// list controls cannot reach a terminal as anything but text.
 pub fn escape_txt(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\{b:03}");
-            }
-        }
-    }
-    out
+    crate::address::display_text(bytes)
 }
 
 /// What the test entries of a list say, for one address family (RFC 5782

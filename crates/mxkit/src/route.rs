@@ -692,7 +692,13 @@ async fn route_domain<L: Lookup + ?Sized>(
         .candidates
         .is_empty()
         .then(|| no_candidate(text, &hosts, self_level, implicit, opts.family));
+    // The exchangers set aside as no host names (docs/rules/route.md,
+    // Rule 11) stay in the report beside those looked up, by preference,
+    // as they do when no exchanger is left.
+    let ignored = std::mem::take(&mut route.exchangers);
     route.exchangers = hosts.into_iter().map(|h| h.report(dane)).collect();
+    route.exchangers.extend(ignored);
+    route.exchangers.sort_by_key(|e| e.preference);
     match failure {
         Some(Failure { kind, dsn, message }) => route.fail(kind, dsn, message),
         None => route,
@@ -886,8 +892,9 @@ fn mx_hosts(
             route.warn(
                 "null_mx_mixed",
                 format!(
-                    "{text} publishes a null MX together with {} other MX record(s); RFC 7505 section 3 forbids this, and the null MX wins",
-                    records.len() - 1
+                    "{text} publishes a null MX together with {} other MX record{}; RFC 7505 section 3 forbids this, and the null MX wins",
+                    records.len() - 1,
+                    if records.len() == 2 { "" } else { "s" }
                 ),
             );
         }
@@ -904,7 +911,10 @@ fn mx_hosts(
         return Err(Failure {
             kind: RouteKind::NoUsableExchanger,
             dsn: "5.4.4",
-            message: format!("{text} has {n} MX record(s) but none names a usable host"),
+            message: format!(
+                "{text} has {n} MX record{} but none names a usable host",
+                if n == 1 { "" } else { "s" }
+            ),
         });
     }
     Ok(hosts)

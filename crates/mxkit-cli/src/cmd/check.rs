@@ -99,7 +99,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         FormatArg::Text => {
             let colour = io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            output::check::text(&mut out, &report, &resolvers, colour)?
+            let width = output::wrap::width(args.width);
+            output::check::text(&mut out, &report, &resolvers, colour, width)?
         }
     }
     out.flush()?;

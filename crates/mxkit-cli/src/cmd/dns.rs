@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use mxkit::address::Destination;
 use mxkit::dns::engine::{Engine, EngineConfig};
 use mxkit::dns::zone::ZoneSet;
-use mxkit::dns::{Lookup, Overlay};
+use mxkit::dns::{Lookup, Overlay, Refusals};
 use mxkit::route::{Route, RouteOptions};
 
 use crate::Usage;
@@ -57,6 +57,9 @@ pub struct Sources {
     /// The `--zone` files, with the zones live DNS serves signed taken as
     /// signed (`ZoneSet::assume_signed`).
     pub zones: ZoneSet,
+    /// Offline, the questions about names outside the zones, which were
+    /// not asked (the same source as `lookup`); `None` with live DNS.
+    pub refusals: Option<Arc<Refusals<Overlay>>>,
 }
 
 /// Check `--server` and `--offline` against each other and against the
@@ -155,11 +158,13 @@ impl DnsSettings {
 
     async fn open(&self, marked: Option<&ZoneSet>) -> Result<Sources> {
         if self.offline {
+            let refusals = Arc::new(Refusals::new(Overlay {
+                zones: self.zones.clone(),
+                fallback: None,
+            }));
             return Ok(Sources {
-                lookup: Arc::new(Overlay {
-                    zones: self.zones.clone(),
-                    fallback: None,
-                }),
+                lookup: refusals.clone(),
+                refusals: Some(refusals),
                 engine: None,
                 timeout: self.timeout.unwrap_or(mxkit::dns::engine::DEFAULT_TIMEOUT),
                 resolvers: "offline".into(),
@@ -206,6 +211,7 @@ impl DnsSettings {
             resolvers,
             servers,
             zones,
+            refusals: None,
         })
     }
 }
@@ -216,26 +222,37 @@ impl DnsSettings {
     /// this host). An address literal asks no DNS: no sockets are opened
     /// and resolv.conf is not needed.
     pub async fn route(&self, dest: &Destination, options: &RouteOptions) -> Result<Route> {
+        Ok(self.route_counted(dest, options).await?.0)
+    }
+
+    /// [`route`](Self::route), and how many questions about names outside
+    /// the loaded zones were not asked because offline (0 with live DNS).
+    pub async fn route_counted(
+        &self,
+        dest: &Destination,
+        options: &RouteOptions,
+    ) -> Result<(Route, usize)> {
         let options = RouteOptions {
             dnssec: self.dnssec,
             ..options.clone()
         };
-        let (lookup, servers): (Arc<dyn Lookup>, _) = match dest {
+        let (lookup, servers, refusals): (Arc<dyn Lookup>, _, _) = match dest {
             Destination::Literal(_) => (
                 Arc::new(Overlay {
                     zones: ZoneSet::default(),
                     fallback: None,
                 }),
                 Vec::new(),
+                None,
             ),
             Destination::Domain(_) => {
                 let sources = self.sources().await?;
-                (sources.lookup, sources.servers)
+                (sources.lookup, sources.servers, sources.refusals)
             }
         };
         let mut route = mxkit::route::route(lookup.as_ref(), dest, &options).await;
         route.warn_remote_resolver(&servers);
-        Ok(route)
+        Ok((route, refusals.map_or(0, |r| r.refused())))
     }
 }
 

@@ -39,14 +39,15 @@ fn settings(args: &RouteArgs) -> Result<Settings> {
 /// Run `mxkit route`; returns the exit code.
 pub fn run(args: RouteArgs) -> Result<u8> {
     let s = settings(&args)?;
-    let route = runtime()?.block_on(s.dns.route(&s.address.destination, &s.options))?;
+    let (route, refused) =
+        runtime()?.block_on(s.dns.route_counted(&s.address.destination, &s.options))?;
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
         output::json::route(&mut out, &args.address, args.plan.seed, &route)?;
     } else {
-        output::text::route(&mut out, &route, s.dns.offline)?;
+        output::text::route(&mut out, &route, refused)?;
     }
     out.flush()?;
     Ok(match route.status {

@@ -6,6 +6,7 @@ use mxkit::check::{Incomplete, Report, Rule, Severity};
 use mxkit::route::RouteVerdict;
 
 use super::sanitize;
+use super::wrap::wrap;
 
 const SEVERITIES: [Severity; 4] = [
     Severity::Error,
@@ -38,25 +39,49 @@ fn paint(s: Severity, text: &str, colour: bool) -> String {
 
 /// The text report: findings grouped by severity (worst first), what could
 /// not be checked, changes for senders, the plan in one line, a summary.
+///
+/// Without a width, each item is one line (`  ID SUBJECT: MESSAGE`, then
+/// its evidence, fix and source), for scripts and `grep`. With one, the
+/// id and subject head each finding, the message is wrapped beneath it,
+/// and the evidence, fix and source beneath that, their continuation
+/// lines indented further ([`wrap`]).
 pub fn text(
     out: &mut impl Write,
     report: &Report,
     resolvers: &str,
     colour: bool,
+    width: Option<usize>,
 ) -> io::Result<()> {
+    // One item, wrapped to the width (continuation lines at `indent`).
+    let item = |out: &mut dyn Write, first: &str, text: &str, indent: usize| -> io::Result<()> {
+        for line in wrap(text, width, first, indent) {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    };
     let mode = match report.mode {
         "live" => format!("live DNS (resolver {resolvers})"),
         "zone" => format!("zone files over live DNS (resolver {resolvers})"),
         _ => "zone files only (offline)".to_string(),
     };
-    writeln!(out, "mxkit check {}: {mode}", report.domain)?;
+    item(
+        out,
+        "",
+        &format!("mxkit check {}: {mode}", report.domain),
+        4,
+    )?;
     for w in report
         .route
         .warnings
         .iter()
         .filter(|w| w.code == mxkit::route::DNSSEC_FROM_REMOTE_RESOLVER)
     {
-        writeln!(out, "note: {} ({})", sanitize(&w.message), w.code)?;
+        item(
+            out,
+            "note: ",
+            &format!("{} ({})", sanitize(&w.message), w.code),
+            4,
+        )?;
     }
     for severity in SEVERITIES {
         let group: Vec<_> = report
@@ -75,30 +100,30 @@ pub fn text(
             group.len()
         )?;
         for f in group {
-            writeln!(
-                out,
-                "  {} {}: {}",
-                paint(severity, f.id, colour),
-                sanitize(&f.subject),
-                sanitize(&f.message)
-            )?;
+            let id = paint(severity, f.id, colour);
+            let subject = sanitize(&f.subject);
+            let message = sanitize(&f.message);
+            if width.is_some() {
+                // The subject is one name or record: never cut, it heads
+                // the finding even when longer than the line.
+                writeln!(out, "  {id} {subject}")?;
+                item(out, "    ", &message, 4)?;
+            } else {
+                writeln!(out, "  {id} {subject}: {message}")?;
+            }
             for e in &f.evidence {
                 let q = e
                     .query
                     .as_deref()
                     .map(|q| format!(" {}", sanitize(q)))
                     .unwrap_or_default();
-                writeln!(
-                    out,
-                    "      evidence: {}{q} -> {}",
-                    sanitize(&e.source),
-                    sanitize(&e.answer)
-                )?;
+                let text = format!("{}{q} -> {}", sanitize(&e.source), sanitize(&e.answer));
+                item(out, "      evidence: ", &text, 10)?;
             }
             if let Some(fix) = &f.fix {
-                writeln!(out, "      fix: {}", sanitize(fix))?;
+                item(out, "      fix: ", &sanitize(fix), 10)?;
             }
-            writeln!(out, "      see: {}", f.rfc)?;
+            item(out, "      see: ", f.rfc, 10)?;
         }
     }
     let incomplete = by_reason(&report.incomplete);
@@ -106,14 +131,16 @@ pub fn text(
         writeln!(out)?;
         writeln!(out, "Could not be checked ({})", incomplete.len())?;
         for (rules, reason) in &incomplete {
-            writeln!(out, "  {}: {}", rules.join(", "), sanitize(reason))?;
+            let text = format!("{}: {}", rules.join(", "), sanitize(reason));
+            item(out, "  ", &text, 4)?;
         }
     }
     if !report.skipped.is_empty() {
         writeln!(out)?;
         writeln!(out, "Not checked ({})", report.skipped.len())?;
         for i in &report.skipped {
-            writeln!(out, "  {}: {}", i.rules.join(", "), sanitize(&i.reason))?;
+            let text = format!("{}: {}", i.rules.join(", "), sanitize(&i.reason));
+            item(out, "  ", &text, 4)?;
         }
     }
     if let Some(changes) = &report.changes {
@@ -123,13 +150,18 @@ pub fn text(
         } else {
             writeln!(out, "Changes for senders when the zone is published:")?;
             for line in changes.lines() {
-                writeln!(out, "  {}", sanitize(&line))?;
+                item(out, "  ", &sanitize(&line), 4)?;
             }
         }
     }
     writeln!(out)?;
-    writeln!(out, "Route: {}", sanitize(&route_line(report, &incomplete)))?;
-    writeln!(out, "Summary: {}", summary_line(report))
+    item(
+        out,
+        "Route: ",
+        &sanitize(&route_line(report, &incomplete)),
+        4,
+    )?;
+    item(out, "Summary: ", &summary_line(report), 4)
 }
 
 /// The undecided rules, one entry per reason: one failed lookup leaves
@@ -153,11 +185,13 @@ fn route_line(report: &Report, incomplete: &[(Vec<&'static str>, &str)]) -> Stri
         (RouteVerdict::Deliverable, _) => {
             let mut hosts: Vec<&str> = r.candidates.iter().map(|c| c.exchanger.as_str()).collect();
             hosts.dedup();
+            let addresses = r.candidates.len();
             format!(
-                "deliverable ({}) to {} address(es) on {} exchanger(s), best first: {}",
+                "deliverable ({}) to {addresses} address{} on {} exchanger{}, best first: {}",
                 r.outcome.code(),
-                r.candidates.len(),
+                if addresses == 1 { "" } else { "es" },
                 hosts.len(),
+                plural(hosts.len()),
                 hosts.first().copied().unwrap_or("-")
             )
         }

@@ -10,6 +10,7 @@ pub mod scan;
 pub mod smtp;
 pub mod text;
 pub mod trap;
+pub mod wrap;
 
 /// Escape control characters (C0, DEL, C1) and Unicode bidi overrides as
 /// `\u{..}`, and backslashes that precede them stay as they are.
@@ -24,6 +25,17 @@ pub fn sanitize(s: &str) -> String {
         }
     }
     out
+}
+
+/// What became of an exchanger whose name is no host name, in the words
+/// every plan uses (`route`'s table, `probe` and `send`'s plan line), or
+/// `None` for any other exchanger (docs/rules/route.md, Rule 11).
+pub fn ignored_exchanger(state: mxkit::route::ExchangerState) -> Option<&'static str> {
+    match state {
+        mxkit::route::ExchangerState::InvalidName => Some("not a host name: ignored"),
+        mxkit::route::ExchangerState::IpAddress => Some("an IP address, not a host name: ignored"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

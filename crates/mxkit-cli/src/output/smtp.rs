@@ -21,6 +21,18 @@ fn plan_line(out: &mut impl Write, route: &Route, with_cause: bool) -> io::Resul
         .iter()
         .map(|c| format!("{} {}", c.preference, sanitize(&c.label())))
         .collect();
+    // Exchangers that name no host, as the route's table shows them.
+    for e in &route.exchangers {
+        if let Some(why) = super::ignored_exchanger(e.state) {
+            writeln!(
+                out,
+                "{}: MX {} {}: {why}",
+                route.domain,
+                e.preference,
+                sanitize(&e.name)
+            )?;
+        }
+    }
     if !plan.is_empty() {
         return writeln!(out, "{}: plan {}", route.domain, plan.join(", "));
     }

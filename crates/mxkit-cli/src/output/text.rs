@@ -6,10 +6,12 @@ use std::io::{self, Write};
 use mxkit::dane::TlsRequirement;
 use mxkit::route::{ExchangerState, Route, RouteKind, RouteVerdict};
 
-use super::sanitize;
+use super::{ignored_exchanger, sanitize};
 
-/// Write the route the way a mail administrator reads it.
-pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<()> {
+/// Write the route the way a mail administrator reads it; `refused`: the
+/// questions about names outside the loaded zones that were not asked
+/// (offline), which the note under the plan mentions.
+pub fn route(out: &mut impl Write, route: &Route, refused: usize) -> io::Result<()> {
     let d = sanitize(&route.domain);
     // The MX records, as `host -t MX` prints them.
     let mut alias = d.clone();
@@ -53,13 +55,14 @@ pub fn route(out: &mut impl Write, route: &Route, offline: bool) -> io::Result<(
         writeln!(out, "{kind}: {} ({})", sanitize(&w.message), w.code)?;
     }
     // Offline, a temporary failure can only be a name outside the zones,
-    // and its own line says so: the note would say it a second time.
+    // and its own line says so: the note would say it a second time. It is
+    // said only when some name was in fact not looked up.
     let failed_offline = route.status == RouteVerdict::Temporary
         || route
             .exchangers
             .iter()
             .any(|e| e.state == ExchangerState::Temporary);
-    if offline && !failed_offline {
+    if refused > 0 && !failed_offline {
         writeln!(
             out,
             "note: offline: names outside the loaded zones were not looked up and count as unresolvable"
@@ -153,8 +156,9 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
         let why = match e.state {
             ExchangerState::NoAddress => "no address",
             ExchangerState::Temporary => "lookup failed (temporary)",
-            ExchangerState::InvalidName => "not a host name: ignored",
-            ExchangerState::IpAddress => "IP address as MX target: ignored",
+            ExchangerState::InvalidName | ExchangerState::IpAddress => {
+                ignored_exchanger(e.state).unwrap_or("ignored")
+            }
             ExchangerState::SelfHost => "this host (self): level dropped",
             ExchangerState::BelowSelf => "not more preferred than this host: dropped",
             ExchangerState::TlsaLookupFailed => "TLSA lookup failed: not used now (Rule S5)",
@@ -163,10 +167,12 @@ fn plan(out: &mut impl Write, route: &Route) -> io::Result<()> {
             }
             ExchangerState::Ok | ExchangerState::NotLookedUp => "not used",
         };
-        // The detail, unless a warning below gives it (once is enough).
+        // The detail, unless a warning below gives it (once is enough), or
+        // the words before it do.
         let detail = e
             .detail
             .as_deref()
+            .filter(|_| e.state != ExchangerState::IpAddress)
             .filter(|d| !route.warnings.iter().any(|w| w.message.contains(*d)))
             .map(|d| format!(": {}", sanitize(d)))
             .unwrap_or_default();

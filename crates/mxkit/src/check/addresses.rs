@@ -628,7 +628,10 @@ fn special_addresses(ctx: &Context<'_>, out: &mut Findings, seen: &Seen<'_>, dec
         let kind = if ctx.route.outcome == RouteKind::ImplicitMx {
             format!("{domain} has no MX records, so mail goes to its own address")
         } else {
-            format!("exchanger {} resolves to it", who.join(" and exchanger "))
+            match who.as_slice() {
+                [one] => format!("exchanger {one} resolves to it"),
+                _ => format!("exchangers {} resolve to it", super::and_list(&who)),
+            }
         };
         let consequence = if all {
             format!(

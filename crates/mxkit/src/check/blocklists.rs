@@ -309,7 +309,9 @@ fn judge_list(
         .count();
     let aside = if set_aside > 0 {
         format!(
-            "; {set_aside} listing(s) of exchanger addresses on it are set aside, not reported as exchanger-listed"
+            "; {} of exchanger addresses on it {} set aside, not reported as exchanger-listed",
+            super::count(set_aside, "listing", "listings"),
+            if set_aside == 1 { "is" } else { "are" }
         )
     } else {
         String::new()

@@ -219,6 +219,21 @@ rules! {
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
 }
 
+/// `n` and the noun, singular or plural as `n` asks: `1 address`,
+/// `2 addresses`.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Names as an English list: `a`, `a and b`, `a, b and c`.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Look a rule up by id.
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|r| r.id == id)
@@ -764,6 +779,18 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_lists_read_as_english() {
+        assert_eq!(count(1, "address", "addresses"), "1 address");
+        assert_eq!(count(0, "address", "addresses"), "0 addresses");
+        assert_eq!(count(2, "record", "records"), "2 records");
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(and_list(&names(&[])), "");
+        assert_eq!(and_list(&names(&["a"])), "a");
+        assert_eq!(and_list(&names(&["a", "b"])), "a and b");
+        assert_eq!(and_list(&names(&["a", "b", "c"])), "a, b and c");
+    }
 
     #[test]
     fn policy_set_refuses_with_a_typed_error() {

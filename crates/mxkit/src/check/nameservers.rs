@@ -258,8 +258,12 @@ async fn ask_every_server(
         out.incomplete(
             &ALL,
             format!(
-                "could not ask {} name server address(es) of {zone_text} from this machine: {}",
-                unreachable.len(),
+                "could not ask {} of {zone_text} from this machine: {}",
+                super::count(
+                    unreachable.len(),
+                    "name server address",
+                    "name server addresses"
+                ),
                 unreachable.join("; ")
             ),
         );

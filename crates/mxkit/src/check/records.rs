@@ -344,7 +344,8 @@ fn null_mx(ctx: &Context<'_>, out: &mut Findings, owner: &Name, records: &[Mx], 
             &NULL_MX_MIXED,
             record_subject(owner, first.preference, &first.exchange),
             format!(
-                "{o} publishes a null MX (it takes no mail) together with {others} other MX record(s) ({}): RFC 7505 section 3 forbids this; senders disagree on what it means (most bounce, some deliver to the others, some read a lone empty exchanger as null MX)",
+                "{o} publishes a null MX (it takes no mail) together with {} ({}): RFC 7505 section 3 forbids this; senders disagree on what it means (most bounce, some deliver to the others, some read a lone empty exchanger as null MX)",
+                super::count(others, "other MX record", "other MX records"),
                 shorten(&exchangers, 5)
             ),
         )
@@ -384,8 +385,7 @@ fn exchange_name(ctx: &Context<'_>, out: &mut Findings, owner: &Name, m: &Mx) {
                 &EXCHANGER_BAD_NAME,
                 subject,
                 format!(
-                    "exchanger {shown} is not a valid host name ({}): RFC 5321 section 2.3.5 allows only letters, digits and hyphens; senders ignore this MX record",
-                    escape_text(&why)
+                    "exchanger {shown} is not a valid host name ({why}): RFC 5321 section 2.3.5 allows only letters, digits and hyphens; senders ignore this MX record"
                 ),
             )
             .evidence_all(evidence())
@@ -469,19 +469,6 @@ fn doubled_suffix(labels: &[String]) -> Option<usize> {
     (2..=n / 2).find(|&k| labels[n - k..] == labels[n - 2 * k..n - k])
 }
 
-/// Text that may carry bytes from DNS, with control characters escaped.
-fn escape_text(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                format!("\\{:03}", c as u32).chars().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 /// MX06: the same exchanger in several records.
 fn duplicates(ctx: &Context<'_>, out: &mut Findings, owner: &Name, records: &[Mx]) {
     let mut by_name: BTreeMap<Name, Vec<u16>> = BTreeMap::new();
@@ -505,10 +492,15 @@ fn duplicates(ctx: &Context<'_>, out: &mut Findings, owner: &Name, records: &[Mx
             &DUPLICATE_EXCHANGER,
             shown.clone(),
             format!(
-                "exchanger {shown} is listed {} times (preferences {}): senders try it once, at its lowest preference {}, so the other record(s) add nothing, and a backup that was meant to be another host is missing",
+                "exchanger {shown} is listed {} times (preferences {}): senders try it once, at its lowest preference {}, so {} nothing, and a backup that was meant to be another host is missing",
                 prefs.len(),
                 list.join(", "),
-                prefs[0]
+                prefs[0],
+                if prefs.len() == 2 {
+                    "the other record adds"
+                } else {
+                    "the other records add"
+                }
             ),
         )
         .evidence_all(ctx.mx_evidence(|_, n| n.to_lowercase() == name))
@@ -725,8 +717,12 @@ fn single_exchanger(ctx: &Context<'_>, out: &mut Findings, owner: &Name, looked:
         }
     } else if usable.len() > 1 && addresses.len() == 1 {
         format!(
-            "all {} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
-            usable.len(),
+            "{} exchangers of {text} ({}) share the one address {}: they are one host, so there is no backup",
+            if usable.len() == 2 {
+                "both".to_string()
+            } else {
+                format!("all {}", usable.len())
+            },
             shorten(
                 &usable.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 5
@@ -831,7 +827,14 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_text("a\u{7}b"), "a\\007b");
+    fn bad_names_are_shown_as_dns_presentation_text() {
+        let name = Name::from_labels([&b"mx\x07bell"[..], b"test"]).unwrap();
+        let ExchangeName::Invalid(why) = crate::address::classify_exchange(&name) else {
+            panic!("mx\\007bell.test is no host name")
+        };
+        assert_eq!(
+            why,
+            "label \"mx\\007bell\" is not a host name label: only letters, digits and hyphens are allowed"
+        );
     }
 }

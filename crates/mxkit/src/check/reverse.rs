@@ -144,8 +144,8 @@ pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
         out.skipped(
             rules,
             format!(
-                "reverse DNS not checked offline for {} exchanger address(es) ({}): their reverse zones (or PTR target names) are not in the loaded zone files; load them with --zone, or run without --offline",
-                list.len(),
+                "reverse DNS not checked offline for {} ({}): their reverse zones (or PTR target names) are not in the loaded zone files; load them with --zone, or run without --offline",
+                super::count(list.len(), "exchanger address", "exchanger addresses"),
                 list.join(", ")
             ),
         );
@@ -336,8 +336,13 @@ fn report_mismatch(
         })
         .collect();
     let message = format!(
-        "{ip} (exchanger {}) is not forward-confirmed: its PTR name(s) do not resolve back to it ({})",
+        "{ip} (exchanger {}) is not forward-confirmed: {} back to it ({})",
         target.exchanger,
+        if forward.len() == 1 {
+            "its PTR name does not resolve"
+        } else {
+            "its PTR names do not resolve"
+        },
         tried.join("; ")
     );
     let mut evidence = ptr_evidence(ctx, rev, ptr);

@@ -125,9 +125,9 @@ pub async fn check(ctx: &Context<'_>, smtp: &SmtpCheck, out: &mut Findings) -> V
         out.skipped(
             &ALL,
             format!(
-                "every connection to port {} timed out ({} address(es)): outbound port {} looks blocked from here, so the SMTP rules were not run; try from another network",
+                "every connection to port {} timed out ({}): outbound port {} looks blocked from here, so the SMTP rules were not run; try from another network",
                 opts.port,
-                attempts.len(),
+                super::count(attempts.len(), "address", "addresses"),
                 opts.port
             ),
         );

@@ -508,10 +508,68 @@ impl Lookup for Overlay {
     }
 }
 
+/// Another source, counting the questions it answered as
+/// [`TempError::Offline`]: whether a name outside the loaded zones was
+/// asked (and so counted as unresolvable), which a report says only when
+/// it happened.
+pub struct Refusals<L> {
+    inner: L,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl<L: Lookup> Refusals<L> {
+    /// Count the refusals of `inner`.
+    pub fn new(inner: L) -> Self {
+        Refusals {
+            inner,
+            refused: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The questions refused so far: names outside every loaded zone,
+    /// offline.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<L: Lookup> Lookup for Refusals<L> {
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        Box::pin(async move {
+            let resp = self.inner.query(name, rtype).await;
+            if matches!(resp.status, Status::Temporary(TempError::Offline(_))) {
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            resp
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Only questions outside the zones count as refused.
+    #[tokio::test]
+    async fn refusals_count_only_names_outside_the_zones() {
+        let text = "$ORIGIN in.test.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n@ 3600 IN NS ns\n@ 3600 IN MX 10 mail\n";
+        let mut zones = zone::ZoneSet::new();
+        zones
+            .push(zone::ZoneSet::from_str(text, "in.test", None).unwrap_or_else(|e| panic!("{e}")));
+        let offline = Refusals::new(Overlay {
+            zones,
+            fallback: None,
+        });
+        let inside = Name::from_ascii("in.test.").unwrap();
+        let outside = Name::from_ascii("out.test.").unwrap();
+        offline.query(&inside, RecordType::MX).await;
+        offline.query(&inside, RecordType::A).await;
+        assert_eq!(offline.refused(), 0);
+        offline.query(&outside, RecordType::A).await;
+        assert_eq!(offline.refused(), 1);
+    }
 
     /// Labels from a small alphabet in both cases, so that equal names,
     /// names equal but for case, and names one label or byte apart are all

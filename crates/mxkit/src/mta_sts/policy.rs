@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::record::valid_ext_name;
+use crate::address::quoted;
 
 /// Largest policy body read (docs/rules/secure.md, Rule S8; RFC 8461
 /// section 3.3 lets senders pick a limit: 64 KiB, as Gmail and Stalwart).
@@ -83,7 +84,10 @@ impl Policy {
                 return Err(format!("line {line_no}: a CR inside the line"));
             }
             let Some((key, value)) = line.split_once(':') else {
-                return Err(format!("line {line_no}: {line:?} is not \"key: value\""));
+                return Err(format!(
+                    "line {line_no}: {line} is not \"key: value\"",
+                    line = quoted(line)
+                ));
             };
             let value = value
                 .trim_start_matches([' ', '\t'])
@@ -92,7 +96,10 @@ impl Policy {
                 "version" => {
                     once(version.is_some(), key, line_no)?;
                     if value != "STSv1" {
-                        return Err(format!("line {line_no}: version {value:?}, not STSv1"));
+                        return Err(format!(
+                            "line {line_no}: version {value}, not STSv1",
+                            value = quoted(value)
+                        ));
                     }
                     version = Some(());
                 }
@@ -104,7 +111,8 @@ impl Policy {
                         "none" => Mode::None,
                         other => {
                             return Err(format!(
-                                "line {line_no}: mode {other:?}, not enforce, testing or none"
+                                "line {line_no}: mode {other}, not enforce, testing or none",
+                                other = quoted(other)
                             ));
                         }
                     });
@@ -122,7 +130,10 @@ impl Policy {
                     // Unknown keys are ignored (RFC 8461 section 3.2), but
                     // they must still look like keys.
                     if !valid_ext_name(other) {
-                        return Err(format!("line {line_no}: {other:?} is not a valid key"));
+                        return Err(format!(
+                            "line {line_no}: {other} is not a valid key",
+                            other = quoted(other)
+                        ));
                     }
                 }
             }
@@ -168,7 +179,8 @@ fn once(seen: bool, key: &str, line_no: usize) -> Result<(), String> {
 fn parse_max_age(value: &str) -> Result<u32, String> {
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
-            "max_age {value:?} is not a number of seconds (0 to {MAX_MAX_AGE})"
+            "max_age {value} is not a number of seconds (0 to {MAX_MAX_AGE})",
+            value = quoted(value)
         ));
     }
     match value.parse::<u64>() {
@@ -201,11 +213,15 @@ fn check_pattern(value: &str) -> Result<(), String> {
         } else {
             ""
         };
-        return Err(format!("mx {value:?} is not a host name pattern{hint}"));
+        return Err(format!(
+            "mx {value} is not a host name pattern{hint}",
+            value = quoted(value)
+        ));
     }
     if wild && labels.len() < 2 {
         return Err(format!(
-            "mx {value:?} matches names under a top-level domain"
+            "mx {value} matches names under a top-level domain",
+            value = quoted(value)
         ));
     }
     Ok(())

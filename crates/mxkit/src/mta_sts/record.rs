@@ -9,6 +9,7 @@
 //! left, and it must parse. Anything else means "no record", and
 //! [`Records::problem`] says why, for `check` to report.
 
+use crate::address::quoted;
 use crate::dns::{Outcome, RData, Record};
 
 /// The version tag an MTA-STS record starts with (RFC 8461 section 3.1:
@@ -108,7 +109,8 @@ fn select<T>(texts: &[String], version: &str, parse: fn(&str) -> Result<T, Strin
             exact.push(text.as_str());
         } else if out.problem.is_none() {
             out.problem = Some(format!(
-                "{text:?} does not begin with exactly \"{version};\": senders ignore it"
+                "{text} does not begin with exactly \"{version};\": senders ignore it",
+                text = quoted(text)
             ));
         }
     }
@@ -119,7 +121,7 @@ fn select<T>(texts: &[String], version: &str, parse: fn(&str) -> Result<T, Strin
                 out.valid = Some(record);
                 out.problem = None;
             }
-            Err(why) => out.problem = Some(format!("{one:?}: {why}")),
+            Err(why) => out.problem = Some(format!("{one}: {why}", one = quoted(one))),
         },
         several => {
             out.problem = Some(format!(
@@ -139,7 +141,7 @@ fn fields<'a>(text: &'a str, version: &str) -> Result<Vec<(&'a str, &'a str)>, S
     // parts[0] is what stands between the version and the first ';': only
     // white space is allowed there.
     if !parts[0].trim_matches(is_wsp).is_empty() {
-        return Err(format!("unexpected {:?} after {version}", parts[0]));
+        return Err(format!("unexpected {} after {version}", quoted(parts[0])));
     }
     let mut out = Vec::new();
     let last = parts.len() - 1;
@@ -152,7 +154,10 @@ fn fields<'a>(text: &'a str, version: &str) -> Result<Vec<(&'a str, &'a str)>, S
             return Err("an empty field (\";;\")".into());
         }
         let Some((name, value)) = field.split_once('=') else {
-            return Err(format!("field {field:?} is not name=value"));
+            return Err(format!(
+                "field {field} is not name=value",
+                field = quoted(field)
+            ));
         };
         out.push((name, value));
     }
@@ -186,26 +191,34 @@ fn parse_sts(text: &str) -> Result<StsRecord, String> {
             }
             if value.is_empty() || value.len() > MAX_ID_LEN {
                 return Err(format!(
-                    "id {value:?} has {} characters; 1 to {MAX_ID_LEN} letters and digits are allowed",
-                    value.len()
+                    "id {value} has {} characters; 1 to {MAX_ID_LEN} letters and digits are allowed",
+                    value.len(),
+                    value = quoted(value)
                 ));
             }
             if !value.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(format!(
-                    "id {value:?} holds characters other than letters and digits"
+                    "id {value} holds characters other than letters and digits",
+                    value = quoted(value)
                 ));
             }
             id = Some(value.to_string());
         } else {
             if !valid_ext_name(name) {
-                return Err(format!("{name:?} is not a valid field name"));
+                return Err(format!(
+                    "{name} is not a valid field name",
+                    name = quoted(name)
+                ));
             }
             let ok = !value.is_empty()
                 && value
                     .bytes()
                     .all(|b| matches!(b, 0x21..=0x3a | 0x3c | 0x3e..=0x7e));
             if !ok {
-                return Err(format!("field {name} has an invalid value {value:?}"));
+                return Err(format!(
+                    "field {name} has an invalid value {value}",
+                    value = quoted(value)
+                ));
             }
             extensions.push((name.to_string(), value.to_string()));
         }
@@ -232,7 +245,10 @@ fn parse_tlsrpt(text: &str) -> Result<TlsRptRecord, String> {
             }
             rua = Some(uris);
         } else if !valid_ext_name(name) {
-            return Err(format!("{name:?} is not a valid field name"));
+            return Err(format!(
+                "{name} is not a valid field name",
+                name = quoted(name)
+            ));
         }
     }
     match rua {
@@ -252,19 +268,26 @@ fn check_rua(uri: &str) -> Result<(), String> {
         let addr = addr.split('!').next().unwrap_or("");
         let (local, domain) = addr.split_once('@').unwrap_or(("", ""));
         if local.is_empty() || !domain.contains('.') || bad_char(addr) {
-            return Err(format!("rua {uri:?} is not a mailto: URI with an address"));
+            return Err(format!(
+                "rua {uri} is not a mailto: URI with an address",
+                uri = quoted(uri)
+            ));
         }
         return Ok(());
     }
     if let Some(rest) = lower.strip_prefix("https://") {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         if host.is_empty() || bad_char(rest) {
-            return Err(format!("rua {uri:?} is not an https: URI with a host"));
+            return Err(format!(
+                "rua {uri} is not an https: URI with a host",
+                uri = quoted(uri)
+            ));
         }
         return Ok(());
     }
     Err(format!(
-        "rua {uri:?}: only mailto: and https: URIs are allowed (RFC 8460 section 3)"
+        "rua {uri}: only mailto: and https: URIs are allowed (RFC 8460 section 3)",
+        uri = quoted(uri)
     ))
 }
 
