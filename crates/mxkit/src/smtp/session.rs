@@ -34,6 +34,7 @@ use super::{
     Attempt, AttemptOutcome, Direction, Event, ProtocolError, RcptResult, Reply, SmtpError,
     SmtpOptions, Stage, StageResult, TlsMode, TlsReport, WalkVerdict,
 };
+use crate::address::{display_text, quoted};
 use crate::route::Candidate;
 
 /// What an attempt does after the stages a probe and a delivery share.
@@ -929,11 +930,17 @@ fn describe_tls(r: &TlsReport) -> String {
         "TLS handshake did not complete".to_string()
     };
     if let Some(c) = &r.certificate {
+        // Remote text, escaped as every report escapes it (`\DDD`).
+        let sans: Vec<String> = c
+            .sans
+            .iter()
+            .map(|san| display_text(san.as_bytes()))
+            .collect();
         s.push_str(&format!(
-            "; certificate subject {:?}, issuer {:?}, SANs [{}]",
-            c.subject,
-            c.issuer,
-            c.sans.join(", ")
+            "; certificate subject {}, issuer {}, SANs [{}]",
+            quoted(&c.subject),
+            quoted(&c.issuer),
+            sans.join(", ")
         ));
     }
     s.push_str(&format!(
