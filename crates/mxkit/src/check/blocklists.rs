@@ -36,7 +36,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Context, DNSBL_REFUSED, DNSBL_UNUSABLE, EXCHANGER_LISTED, Evidence, Findings, Rule};
+use super::{
+    Context, DNSBL_REFUSED, DNSBL_UNUSABLE, EXCHANGER_LISTED, Evidence, Findings, Rule,
+    exchanger_addresses,
+};
 use crate::dnsbl::{self, Health, List, ListAnswer, Listing, TestEntries};
 
 /// Every rule of this family.
@@ -90,12 +93,6 @@ pub struct AddressAnswer {
     pub answer: ListAnswer,
 }
 
-/// One address with the exchanger it was found under.
-struct Target<'r> {
-    ip: IpAddr,
-    exchanger: &'r str,
-}
-
 /// What was asked of one list.
 enum Job {
     /// The test entries of a family (the answers for the listed entry and
@@ -133,17 +130,7 @@ pub async fn check(ctx: &Context<'_>, lists: &[List], out: &mut Findings) -> Vec
         );
         return Vec::new();
     }
-    let mut targets: Vec<Target<'_>> = Vec::new();
-    for ex in &ctx.route.exchangers {
-        for ip in &ex.addresses {
-            if !targets.iter().any(|t| t.ip == *ip) {
-                targets.push(Target {
-                    ip: *ip,
-                    exchanger: &ex.name,
-                });
-            }
-        }
-    }
+    let targets = exchanger_addresses(ctx.route);
     if targets.is_empty() {
         return lists.iter().map(ListReport::empty).collect();
     }

@@ -37,6 +37,7 @@ pub mod zonefile;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -217,6 +218,30 @@ rules! {
         "a DNS blocklist's answers mean nothing here: its test entries fail (dead, or lists everything) or it answers outside 127.0.0.0/8";
     ZONE_APEX_INCOMPLETE = "zone-apex-incomplete", "ZONE", Error, "RFC 1035 section 5.2, RFC 1034 section 4.2.1",
         "a loaded zone file has no SOA or no NS record at its apex: name servers refuse to load it";
+}
+
+/// An exchanger address a rule asks about, with the exchanger it was found
+/// under (the first one, in plan order).
+pub(crate) struct Target<'r> {
+    pub(crate) ip: IpAddr,
+    pub(crate) exchanger: &'r str,
+}
+
+/// Every distinct address of the route's exchangers, in plan order: what
+/// the reverse-DNS and blocklist rules ask about, each address once.
+pub(crate) fn exchanger_addresses(route: &Route) -> Vec<Target<'_>> {
+    let mut targets: Vec<Target<'_>> = Vec::new();
+    for ex in &route.exchangers {
+        for ip in &ex.addresses {
+            if !targets.iter().any(|t| t.ip == *ip) {
+                targets.push(Target {
+                    ip: *ip,
+                    exchanger: &ex.name,
+                });
+            }
+        }
+    }
+    targets
 }
 
 /// `n` and the noun, singular or plural as `n` asks: `1 address`,

@@ -28,7 +28,9 @@ use std::net::IpAddr;
 
 use futures::future::join_all;
 
-use super::{Context, Evidence, Findings, NO_REVERSE_DNS, REVERSE_DNS_MISMATCH};
+use super::{
+    Context, Evidence, Findings, NO_REVERSE_DNS, REVERSE_DNS_MISMATCH, Target, exchanger_addresses,
+};
 use crate::dns::{Answer, Lookup, Name, Outcome, RData, RecordType, TempError, resolve};
 
 /// The reverse name of `ip`: `10.2.0.192.in-addr.arpa.` or the 32-nibble
@@ -74,25 +76,9 @@ enum Verdict {
     },
 }
 
-/// One address with the exchanger it was found under (the first one, in plan order).
-struct Target<'r> {
-    ip: IpAddr,
-    exchanger: &'r str,
-}
-
 /// Run the reverse-DNS rules on every distinct exchanger address.
 pub async fn check(ctx: &Context<'_>, out: &mut Findings) {
-    let mut targets: Vec<Target<'_>> = Vec::new();
-    for ex in &ctx.route.exchangers {
-        for ip in &ex.addresses {
-            if !targets.iter().any(|t| t.ip == *ip) {
-                targets.push(Target {
-                    ip: *ip,
-                    exchanger: &ex.name,
-                });
-            }
-        }
-    }
+    let targets = exchanger_addresses(ctx.route);
     if targets.is_empty() {
         return;
     }
