@@ -290,49 +290,28 @@ impl<'a> Compound<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The sequence-like compounds: an element per call, `]` (or `]}`) at the end.
+macro_rules! elements {
+    ($($kind:ident :: $method:ident),*) => {$(
+        impl ser::$kind for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -363,35 +342,27 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The struct-like compounds: a `"key":value` per field.
+macro_rules! fields {
+    ($($kind:ident),*) => {$(
+        impl ser::$kind for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// A map with one key and a null value, for serde_json to write a key that
 /// is not a string its own way (or to refuse it with its own error).
@@ -404,6 +375,15 @@ impl<K: Serialize + ?Sized> Serialize for KeyOnly<'_, K> {
         map.serialize_entry(self.0, &())?;
         map.end()
     }
+}
+
+/// [`KeyText`]'s methods for scalars that are not text.
+macro_rules! refuse {
+    ($($method:ident($ty:ty)),*) => {$(
+        fn $method(self, _v: $ty) -> Result<String, Error> {
+            Err(not_text())
+        }
+    )*};
 }
 
 /// A map key that is a string (`&str`, `String`, a unit variant, a char,
@@ -442,39 +422,19 @@ impl ser::Serializer for KeyText {
     ) -> Result<String, Error> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _v: bool) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_i8(self, _v: i8) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_i16(self, _v: i16) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_i32(self, _v: i32) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_i64(self, _v: i64) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_u8(self, _v: u8) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_u16(self, _v: u16) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_u32(self, _v: u32) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_u64(self, _v: u64) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_f32(self, _v: f32) -> Result<String, Error> {
-        Err(not_text())
-    }
-    fn serialize_f64(self, _v: f64) -> Result<String, Error> {
-        Err(not_text())
-    }
+    refuse!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64)
+    );
     fn serialize_bytes(self, _v: &[u8]) -> Result<String, Error> {
         Err(not_text())
     }
