@@ -502,7 +502,18 @@ mod tests {
     }
 
     fn run(lists: &[&str], fake: Fake, live: bool) -> Report {
-        let domain = Domain::parse("example.test").unwrap();
+        check_on("example.test", lists, &fake, live)
+    }
+
+    /// Check `domain` with `lists` through `source` (also the live DNS
+    /// when `live`).
+    fn check_on(
+        domain: &str,
+        lists: &[&str],
+        source: &dyn crate::dns::Lookup,
+        live: bool,
+    ) -> Report {
+        let domain = Domain::parse(domain).unwrap();
         let options = CheckOptions {
             dnssec: false,
             dnsbl: lists.iter().map(|l| List::parse(l).unwrap()).collect(),
@@ -513,8 +524,8 @@ mod tests {
             .unwrap();
         rt.block_on(super::super::check(
             &domain,
-            &fake,
-            live.then_some(&fake as &dyn crate::dns::Lookup),
+            source,
+            live.then_some(source),
             None,
             &ZoneSet::default(),
             &options,
@@ -708,23 +719,7 @@ mod tests {
     #[test]
     fn every_question_is_asked_once() {
         let f = fake(&[BL]);
-        let domain = Domain::parse("example.test").unwrap();
-        let options = CheckOptions {
-            dnssec: false,
-            dnsbl: vec![List::parse("bl.test").unwrap()],
-            ..CheckOptions::default()
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(super::super::check(
-            &domain,
-            &f,
-            Some(&f),
-            None,
-            &ZoneSet::default(),
-            &options,
-        ));
+        check_on("example.test", &["bl.test"], &f, true);
         let asked: Vec<_> = f
             .asked()
             .into_iter()
@@ -782,23 +777,7 @@ mod tests {
             now: 0.into(),
             most: 0.into(),
         };
-        let domain = Domain::parse("many.test").unwrap();
-        let options = CheckOptions {
-            dnssec: false,
-            dnsbl: vec![List::parse("bl.test").unwrap()],
-            ..CheckOptions::default()
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let r = rt.block_on(super::super::check(
-            &domain,
-            &counting,
-            Some(&counting),
-            None,
-            &ZoneSet::default(),
-            &options,
-        ));
+        let r = check_on("many.test", &["bl.test"], &counting, true);
         assert_eq!(r.dnsbl[0].addresses.len(), 30);
         let most = counting.most.load(std::sync::atomic::Ordering::SeqCst);
         assert!((2..=MAX_IN_FLIGHT).contains(&most), "{most} at once");
