@@ -37,6 +37,7 @@ pub mod check;
 pub mod dane;
 pub mod dns;
 pub mod dnsbl;
+mod english;
 mod ip_text;
 pub mod mta_sts;
 pub mod route;

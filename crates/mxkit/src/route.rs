@@ -42,6 +42,7 @@ use serde::Serialize;
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
 use crate::dane::{TlsRequirement, Tlsa, tlsa_name};
 use crate::dns::{Answer, Dnssec, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
+use crate::english::count;
 use crate::mta_sts::{self, MtaSts, MtaStsConfig, Policy};
 
 /// Which address families the sender can use (RFC 3974, RFC 5321 section 5.2).
@@ -892,9 +893,8 @@ fn mx_hosts(
             route.warn(
                 "null_mx_mixed",
                 format!(
-                    "{text} publishes a null MX together with {} other MX record{}; RFC 7505 section 3 forbids this, and the null MX wins",
-                    records.len() - 1,
-                    if records.len() == 2 { "" } else { "s" }
+                    "{text} publishes a null MX together with {}; RFC 7505 section 3 forbids this, and the null MX wins",
+                    count(records.len() - 1, "other MX record", "other MX records")
                 ),
             );
         }
@@ -912,8 +912,8 @@ fn mx_hosts(
             kind: RouteKind::NoUsableExchanger,
             dsn: "5.4.4",
             message: format!(
-                "{text} has {n} MX record{} but none names a usable host",
-                if n == 1 { "" } else { "s" }
+                "{text} has {} but none names a usable host",
+                count(n, "MX record", "MX records")
             ),
         });
     }

@@ -46,6 +46,7 @@ use serde::Serialize;
 use crate::address::Domain;
 use crate::dns::zone::{ZoneRecord, ZoneSet};
 use crate::dns::{Answer, Lookup, Name, RData, RecordType, resolve};
+pub(crate) use crate::english::{and_list, count};
 use crate::mta_sts::MtaStsConfig;
 use crate::route::{Route, RouteOptions, route};
 
@@ -242,21 +243,6 @@ pub(crate) fn exchanger_addresses(route: &Route) -> Vec<Target<'_>> {
         }
     }
     targets
-}
-
-/// `n` and the noun, singular or plural as `n` asks: `1 address`,
-/// `2 addresses`.
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Names as an English list: `a`, `a and b`, `a, b and c`.
-pub(crate) fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
 }
 
 /// Look a rule up by id.
