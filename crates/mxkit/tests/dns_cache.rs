@@ -29,6 +29,7 @@ fn two_ttls() -> Response {
         authentic: false,
         authoritative: false,
         server: "scripted".into(),
+        owners_asked: false,
     }
 }
 

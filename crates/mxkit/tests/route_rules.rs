@@ -618,6 +618,7 @@ fn rfc2181_5_2_plan_ttl_is_the_lowest_record_ttl() {
         authentic: false,
         authoritative: false,
         server: "scripted".into(),
+        owners_asked: false,
     };
     let f = fake().set("c43.catalogue.test", RecordType::MX, resp);
     let r = run(&f, &c("c43"), &opts(1));

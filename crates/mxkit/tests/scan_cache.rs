@@ -56,6 +56,7 @@ impl Lookup for Gated {
                 authentic: false,
                 authoritative: false,
                 server: "gated".into(),
+                owners_asked: false,
             }
         })
     }

@@ -30,7 +30,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::catch_unwind;
 
-use hickory_proto::op::{Header, Message, Metadata, OpCode, Query};
+use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, OpCode, Query};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -63,7 +63,7 @@ pub enum DecodeError {
 }
 
 /// What the engine keeps of one reply.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Reply {
     /// The header's flags, ID and response code (with the OPT record's
     /// upper bits merged in, RFC 6891 section 6.1.3).
@@ -79,9 +79,43 @@ pub(crate) struct Reply {
     /// The INFO-CODE of the first Extended DNS Error option (RFC 8914
     /// section 2) of the OPT record, if there is one.
     pub ede: Option<u16>,
+    /// Every answer record's owner is the question's name: the walker saw
+    /// each owner written as a pointer to it (RFC 1035 section 4.1.4),
+    /// which is how servers write the owners of a plain answer. `false`
+    /// says nothing (hickory read the reply, or some owner is written out).
+    pub owners_are_question: bool,
+}
+
+/// Two replies are equal when they hold the same: every field but
+/// `owners_are_question`, which is a claim about the answers (hickory's
+/// reader never makes it, the walker does); a reply that makes it must
+/// hold it, or it equals nothing. So the differential tests of the walker
+/// against hickory check the claim too.
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        self.metadata == other.metadata
+            && self.questions == other.questions
+            && self.question == other.question
+            && self.answers == other.answers
+            && self.negative_ttl == other.negative_ttl
+            && self.ede == other.ede
+            && self.claim_holds()
+            && other.claim_holds()
+    }
 }
 
 impl Reply {
+    /// `owners_are_question` is false, or every answer's owner is the
+    /// question's name, case and all.
+    fn claim_holds(&self) -> bool {
+        !self.owners_are_question
+            || self.question.as_ref().is_some_and(|q| {
+                self.answers
+                    .iter()
+                    .all(|r| r.name.eq_case(&q.name) && r.name.is_fqdn() == q.name.is_fqdn())
+            })
+    }
+
     /// What the engine keeps of a message hickory-proto decoded, with what
     /// the walk of its additional section found in the OPT record.
     fn from_message(msg: Message, opt: Opt) -> Reply {
@@ -101,6 +135,7 @@ impl Reply {
             answers: msg.answers,
             negative_ttl,
             ede: opt.ede,
+            owners_are_question: false,
         }
     }
 }
@@ -116,27 +151,98 @@ pub(crate) fn read(packet: &[u8]) -> Result<Reply, DecodeError> {
     }
 }
 
+/// [`read`] for a reply to the query `sent` (a query the engine wrote:
+/// header, question, OPT record), which asked `name` / `rtype`: when the
+/// reply's question is the query's, octet for octet, it is not decoded
+/// again but taken from `name` and `rtype`, and the `bool` says so (the
+/// question is then the one asked, and the caller need not compare it).
+/// Otherwise (another case, another question) it is read as [`read`] reads
+/// it, and the caller compares.
+pub(crate) fn read_asked(
+    packet: &[u8],
+    sent: &[u8],
+    name: &Name,
+    rtype: RecordType,
+) -> Result<(Reply, bool), DecodeError> {
+    if let Some(end) = asked_question_end(packet, sent) {
+        let question = Query::query(name.clone(), rtype);
+        if let Ok(Some(reply)) = catch_unwind(|| walk_from(packet, question, end)) {
+            return Ok((reply, true));
+        }
+    }
+    read(packet).map(|reply| (reply, false))
+}
+
+/// A query as the engine writes one for the question `q` (ID 0, class
+/// IN, an OPT record), for tests of [`read_asked`]: the name as it is,
+/// uncompressed.
+pub(crate) fn query_for(q: &Query) -> Vec<u8> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut wire = vec![0u8; 12];
+    let mut encoder = BinEncoder::new(&mut wire);
+    encoder.set_offset(12);
+    let _ = Query::query(q.name.clone(), q.query_type).emit(&mut encoder);
+    wire.extend_from_slice(&[0, 0, 41, 4, 208, 0, 0, 0, 0, 0, 0]);
+    wire
+}
+
+/// Octets of the OPT record the engine's queries end with (root owner,
+/// type, class, TTL, empty RDATA).
+const QUERY_OPT_LEN: usize = 11;
+
+/// Where the question of `packet` ends, when it is the question of the
+/// query `sent` octet for octet (see [`read_asked`]).
+fn asked_question_end(packet: &[u8], sent: &[u8]) -> Option<usize> {
+    let question = sent.get(12..sent.len().checked_sub(QUERY_OPT_LEN)?)?;
+    let end = 12 + question.len();
+    (packet.get(12..end)? == question).then_some(end)
+}
+
 /// Most answer records the walker reads itself; a longer answer section
 /// is left to hickory (which the engine then cuts, see `MAX_ANSWERS`).
 const MAX_WALKED: u16 = 512;
 
 /// Walk a reply (see the module documentation); `None`: give way to hickory.
 pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
+    let (metadata, counts, mut d) = walked_header(packet)?;
+    let question = Query::read(&mut d).ok()?;
+    walk_sections(packet, metadata, counts, question, d.index())
+}
+
+/// [`walk`] with the question known (see [`read_asked`]): `question` is
+/// what hickory reads at offset 12, and `at` where it ends.
+fn walk_from(packet: &[u8], question: Query, at: usize) -> Option<Reply> {
+    let (metadata, counts, _) = walked_header(packet)?;
+    walk_sections(packet, metadata, counts, question, at)
+}
+
+/// The header of a reply the walker reads (one question, a query, not too
+/// many answers), and a decoder at the question.
+fn walked_header(packet: &[u8]) -> Option<(Metadata, HeaderCounts, BinDecoder<'_>)> {
     if packet.len() < 12 || packet.len() > usize::from(u16::MAX) {
         return None;
     }
     let mut d = BinDecoder::new(packet);
-    let Header {
-        mut metadata,
-        counts,
-    } = Header::read(&mut d).ok()?;
+    let Header { metadata, counts } = Header::read(&mut d).ok()?;
     if metadata.op_code != OpCode::Query || counts.queries != 1 || counts.answers > MAX_WALKED {
         return None;
     }
-    let question = Query::read(&mut d).ok()?;
-    let mut at = d.index();
+    Some((metadata, counts, d))
+}
+
+/// The walk after the question: the answer, authority and additional
+/// sections from `at`.
+fn walk_sections(
+    packet: &[u8],
+    mut metadata: Metadata,
+    counts: HeaderCounts,
+    question: Query,
+    mut at: usize,
+) -> Option<Reply> {
+    let mut owners_are_question = true;
     let mut answers = Vec::with_capacity(usize::from(counts.answers));
     for _ in 0..counts.answers {
+        owners_are_question &= packet.get(at..at + 2) == Some(&TO_QUESTION[..]);
         let (record, next) = answer(packet, at, question.name())?;
         answers.push(record);
         at = next;
@@ -160,6 +266,7 @@ pub(crate) fn walk(packet: &[u8]) -> Option<Reply> {
         answers,
         negative_ttl,
         ede: opt.ede,
+        owners_are_question,
     })
 }
 
@@ -405,7 +512,15 @@ mod tests {
     fn agrees(packet: &[u8]) -> Result<(), TestCaseError> {
         if let Some(walked) = walk(packet) {
             match reference(packet) {
-                Ok(want) => prop_assert_eq!(walked, want),
+                Ok(want) => {
+                    // The engine's way for its own query reads the same.
+                    if let Some(q) = &want.question {
+                        let (asked, _) = read_asked(packet, &query_for(q), &q.name, q.query_type)
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(&asked, &want);
+                    }
+                    prop_assert_eq!(walked, want)
+                }
                 Err(why) => {
                     return Err(TestCaseError::fail(format!(
                         "walked what hickory rejects ({why}): {packet:02x?}"
@@ -495,6 +610,32 @@ mod tests {
                     let wire = sample(rcode, &answers, soa, ns, edns);
                     let walked = walk(&wire).expect("a plain reply is walked");
                     assert_eq!(Ok(walked.clone()), reference(&wire));
+                    // An MX answer's owners are written as pointers to the
+                    // question; the chain's are not.
+                    let mx_only = answers.iter().all(|r| r.record_type() == RecordType::MX);
+                    assert_eq!(walked.owners_are_question, mx_only);
+                    // The reply to the engine's own query: the question is
+                    // taken from the query, not read again, and the reply
+                    // is the same.
+                    let q = walked.question.clone().unwrap();
+                    let (asked, same) =
+                        read_asked(&wire, &query_for(&q), &q.name, RecordType::MX).unwrap();
+                    assert!(same, "the question is the query's");
+                    assert_eq!(asked, walked);
+                    // A query in another case (0x20 mixing) is compared,
+                    // not taken: the reply is read whole.
+                    let upper = Query::query(n("EXAMPLE.org."), RecordType::MX);
+                    let (read_whole, same) =
+                        read_asked(&wire, &query_for(&upper), &upper.name, RecordType::MX).unwrap();
+                    assert!(!same);
+                    assert_eq!(read_whole, walked);
+                    // Another type: compared, not taken.
+                    let a = Query::query(q.name.clone(), RecordType::A);
+                    assert!(
+                        !read_asked(&wire, &query_for(&a), &a.name, RecordType::A)
+                            .unwrap()
+                            .1
+                    );
                     assert_eq!(walked.answers.len(), answers.len());
                     assert_eq!(walked.metadata.message_type, MessageType::Response);
                 }

@@ -80,6 +80,12 @@ pub struct Response {
     /// Who answered: `127.0.0.1:53`, `zone examples/example.org.zone`, ...
     /// Shared: every response of one server holds the same text.
     pub server: Arc<str>,
+    /// The source vouches that every record of `answers` is owned by the
+    /// name asked, so [`resolve`] need not compare each owner with it (the
+    /// engine sets it when each owner was written as a pointer to the
+    /// reply's question, which it checked is the question asked). `false`
+    /// says nothing: the owners are compared.
+    pub owners_asked: bool,
 }
 
 impl Response {
@@ -92,6 +98,7 @@ impl Response {
             authentic: false,
             authoritative: false,
             server: server.into(),
+            owners_asked: false,
         }
     }
 }
@@ -398,6 +405,7 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
             answers,
             negative_ttl,
             server,
+            owners_asked,
             ..
         } = resp;
         let done = |outcome: Outcome, chain: Vec<Name>| Answer {
@@ -413,7 +421,12 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
         }
         let grew_from = chain.len();
         loop {
-            let wanted = |r: &Record| r.record_type() == rtype && same_name(&r.name, &current);
+            // The response's owners are the name asked of it: `current`
+            // until the chain grows within it.
+            let owners_current = owners_asked && chain.len() == grew_from;
+            let wanted = |r: &Record| {
+                r.record_type() == rtype && (owners_current || same_name(&r.name, &current))
+            };
             let matching = answers.iter().filter(|r| wanted(r)).count();
             if matching == answers.len() && matching > 0 {
                 // The usual case: the response holds just the records (shared, not copied).
@@ -425,7 +438,10 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
                 return done(Outcome::Records(records), chain);
             }
             let target = answers.iter().find_map(|r| match &r.data {
-                RData::CNAME(c) if rtype != RecordType::CNAME && same_name(&r.name, &current) => {
+                RData::CNAME(c)
+                    if rtype != RecordType::CNAME
+                        && (owners_current || same_name(&r.name, &current)) =>
+                {
                     Some(c.0.clone())
                 }
                 _ => None,

@@ -18,7 +18,7 @@ use super::super::decode;
 use super::meter::Tallies;
 use super::mmsg;
 use super::pending::{Delivery, ID_DRAWS, Pending, Registration, Table};
-use super::reply::{ReplyError, accept};
+use super::reply::{ReplyError, accept, accept_asked};
 
 /// Kernel send and receive buffer asked for each UDP socket (8 MiB: see the
 /// engine's module documentation).
@@ -48,7 +48,7 @@ struct Outbox {
 
 /// One query on its way out: its packet (with its ID) and where to.
 struct Outgoing {
-    packet: Vec<u8>,
+    packet: Arc<[u8]>,
     to: SocketAddr,
 }
 
@@ -69,14 +69,11 @@ impl Channel {
     /// makes them runs leave together when it yields: a burst keeps the
     /// server busy instead of waking it once per packet (on loopback, each
     /// wake-up cost the client about a tenth of its time).
-    pub(super) fn queue(&self, packet: &[u8], to: SocketAddr, again: bool) {
+    pub(super) fn queue(&self, packet: Arc<[u8]>, to: SocketAddr, again: bool) {
         let first = {
             let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = outbox.again.is_empty() && outbox.first.is_empty();
-            let out = Outgoing {
-                packet: packet.to_vec(),
-                to,
-            };
+            let out = Outgoing { packet, to };
             if again {
                 outbox.again.push(out);
             } else {
@@ -108,33 +105,42 @@ impl Channel {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Draw a fresh ID for `server` and register the query under it.
+    /// Draw a fresh ID for `server`, write it into the query `wire` (the
+    /// question `name` / `rtype`), and register the query under it; the
+    /// datagram to [`queue`](Self::queue) comes back with the registration.
     pub(super) fn register(
         &self,
         name: &Name,
         rtype: RecordType,
         server: SocketAddr,
-    ) -> Option<Registration<'_>> {
+        wire: &mut [u8],
+    ) -> Option<(Registration<'_>, Arc<[u8]>)> {
         let mut table = self.lock();
         for _ in 0..ID_DRAWS {
             let id: u16 = table.rng.random();
             let jitter: u16 = table.rng.random();
             if let Entry::Vacant(slot) = table.pending.entry((id, server)) {
                 let (tx, rx) = oneshot::channel();
+                if let Some(at) = wire.get_mut(..2) {
+                    at.copy_from_slice(&id.to_be_bytes());
+                }
+                let sent: Arc<[u8]> = Arc::from(&*wire);
                 slot.insert(Pending {
                     name: name.clone(),
                     rtype,
+                    sent: Arc::clone(&sent),
                     reply: Some(tx),
                     ignored: 0,
                     last_ignored: None,
                 });
-                return Some(Registration {
+                let reg = Registration {
                     channel: self,
                     key: (id, server),
                     reply: rx,
                     jitter,
                     removed: false,
-                });
+                };
+                return Some((reg, sent));
             }
         }
         None
@@ -150,34 +156,41 @@ impl Channel {
             return;
         };
         // Cheap checks first: a reply nobody waits for is not decoded at all.
-        {
-            let mut table = self.lock();
-            if !table.pending.contains_key(&(id, from)) {
-                let asked = tallies
-                    .servers
-                    .iter()
-                    .copied()
-                    .find(|s| *s != from && table.pending.contains_key(&(id, *s)));
-                match asked.and_then(|s| table.pending.get_mut(&(id, s))) {
-                    Some(p) => p.ignore(format!(
-                        "reply from unexpected address {from} (asked {})",
-                        asked.map(|s| s.to_string()).unwrap_or_default()
-                    )),
-                    None => {
-                        drop(table);
-                        tallies.ignore(from, format!("wrong ID {id} from {from}"));
-                    }
-                }
-                return;
-            }
-        }
-        let decoded = decode::read(packet).map_err(ReplyError::Undecodable);
+        // The rest under the table's lock, taken once: a channel belongs to
+        // one engine, whose queries (in a scan, on one thread) are the only
+        // ones to take it, and a reply is decoded in microseconds.
         let mut table = self.lock();
+        if !table.pending.contains_key(&(id, from)) {
+            let asked = tallies
+                .servers
+                .iter()
+                .copied()
+                .find(|s| *s != from && table.pending.contains_key(&(id, *s)));
+            match asked.and_then(|s| table.pending.get_mut(&(id, s))) {
+                Some(p) => p.ignore(format!(
+                    "reply from unexpected address {from} (asked {})",
+                    asked.map(|s| s.to_string()).unwrap_or_default()
+                )),
+                None => {
+                    drop(table);
+                    tallies.ignore(from, format!("wrong ID {id} from {from}"));
+                }
+            }
+            return;
+        }
         let Some(pending) = table.pending.get_mut(&(id, from)) else {
-            // The query gave up between the two locks.
             return;
         };
-        match decoded.and_then(|msg| accept(msg, &pending.name, pending.rtype)) {
+        let read = decode::read_asked(packet, &pending.sent, &pending.name, pending.rtype)
+            .map_err(ReplyError::Undecodable)
+            .and_then(|(msg, asked)| {
+                if asked {
+                    accept_asked(msg)
+                } else {
+                    accept(msg, &pending.name, pending.rtype)
+                }
+            });
+        match read {
             Err(why) => pending.ignore(format!("{why} from {from}")),
             Ok(msg) => {
                 // The entry stays until the query's registration removes it:
@@ -278,7 +291,7 @@ pub(super) async fn send(channel: Arc<Channel>) {
                 chunk.sort_by_key(|o| (o.to, o.packet.len()));
             }
             let packets: Vec<(&[u8], SocketAddr)> =
-                burst.iter().map(|o| (o.packet.as_slice(), o.to)).collect();
+                burst.iter().map(|o| (&*o.packet, o.to)).collect();
             let mut sent = 0;
             let mut since_yield = 0;
             while sent < packets.len() {
@@ -332,7 +345,10 @@ mod tests {
         let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
         let tallies = Tallies::new(&[server]);
         let name = Name::from_ascii("example.").unwrap();
-        let mut reg = channel.register(&name, RecordType::A, server).unwrap();
+        let mut wire = [0u8; 12];
+        let (mut reg, _) = channel
+            .register(&name, RecordType::A, server, &mut wire)
+            .unwrap();
         let mut reply = Message::response(reg.id(), OpCode::Query);
         reply.add_query(Query::query(name.clone(), RecordType::A));
         let reply = reply.to_vec().unwrap();

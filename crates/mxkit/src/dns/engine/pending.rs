@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::rr::{Name, RecordType};
@@ -37,6 +38,10 @@ pub(super) struct Table {
 pub(super) struct Pending {
     pub(super) name: Name,
     pub(super) rtype: RecordType,
+    /// The datagram as sent (shared with the outbox): a reply whose
+    /// question is this one's, octet for octet, is read without decoding
+    /// the question again (`decode::read_asked`).
+    pub(super) sent: Arc<[u8]>,
     pub(super) reply: Option<oneshot::Sender<Delivery>>,
     /// Replies that named this query (its ID) but were not acceptable.
     pub(super) ignored: u32,
@@ -63,6 +68,7 @@ pub(super) struct Registration<'a> {
 }
 
 impl Registration<'_> {
+    #[cfg(test)]
     pub(super) fn id(&self) -> u16 {
         self.key.0
     }

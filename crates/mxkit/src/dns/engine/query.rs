@@ -277,17 +277,16 @@ impl Inner {
         let Some(channel) = self.channel(server) else {
             return network("no socket for its address family".to_owned());
         };
-        let Some(mut reg) = channel.register(name, rtype, server) else {
+        let Some((mut reg, packet)) = channel.register(name, rtype, server, wire) else {
             return network("no free query ID (too many queries in flight)".to_owned());
         };
-        wire[..2].copy_from_slice(&reg.id().to_be_bytes());
         let wait = reg.wait(wait);
         if let Some(pacer) = &self.pacer {
             Box::pin(pacer.wait()).await;
         }
         Meter::add(&self.meter.queries);
         let mark = self.tallies.mark(server);
-        channel.queue(wire, server, again);
+        channel.queue(packet, server, again);
         // This try's reply, or a late one to an earlier try of the question.
         let waited = if earlier.iter().all(|e| e.reply.is_terminated()) {
             // The common case: no earlier try is waiting.

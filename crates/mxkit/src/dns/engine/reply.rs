@@ -56,6 +56,15 @@ pub(super) fn accept(msg: Reply, name: &Name, rtype: RecordType) -> Result<Reply
     Ok(msg)
 }
 
+/// [`accept`] for a reply whose question was found to be the one asked,
+/// octet for octet (`decode::read_asked`): only the QR bit is left to check.
+pub(super) fn accept_asked(msg: Reply) -> Result<Reply, ReplyError> {
+    if msg.metadata.message_type != MessageType::Response {
+        return Err(ReplyError::NotAResponse);
+    }
+    Ok(msg)
+}
+
 /// What a server's reply means for the question.
 pub(super) enum Verdict {
     /// NOERROR or NXDOMAIN: the answer.
@@ -127,14 +136,26 @@ pub fn check_reply_walker(packet: &[u8]) -> Result<(), WalkerDisagrees> {
     let Some(walked) = decode::walk(packet) else {
         return Ok(());
     };
-    match decode::by_hickory(packet) {
-        Ok(reference) if reference == walked => Ok(()),
-        Ok(reference) => Err(WalkerDisagrees::Differs {
-            walker: format!("{walked:?}"),
-            hickory: format!("{reference:?}"),
-        }),
-        Err(why) => Err(WalkerDisagrees::HickoryRejects(why)),
+    let differs = |walked: &Reply, reference: &Reply| WalkerDisagrees::Differs {
+        walker: format!("{walked:?}"),
+        hickory: format!("{reference:?}"),
+    };
+    let reference = match decode::by_hickory(packet) {
+        Ok(reference) if reference == walked => reference,
+        Ok(reference) => return Err(differs(&walked, &reference)),
+        Err(why) => return Err(WalkerDisagrees::HickoryRejects(why)),
+    };
+    // The engine's way for a reply to its own query: the question taken
+    // from the query when the reply repeats it octet for octet.
+    if let Some(q) = &reference.question {
+        let sent = decode::query_for(q);
+        match decode::read_asked(packet, &sent, &q.name, q.query_type) {
+            Ok((asked, _)) if asked == reference => {}
+            Ok((asked, _)) => return Err(differs(&asked, &reference)),
+            Err(why) => return Err(WalkerDisagrees::HickoryRejects(why)),
+        }
     }
+    Ok(())
 }
 
 /// Classify a reply by its rcode and turn it into a [`Response`].
@@ -197,6 +218,8 @@ pub(super) fn verdict(msg: Reply, server_text: Arc<str>) -> Verdict {
         authentic: msg.metadata.authentic_data,
         authoritative: msg.metadata.authoritative,
         server: server_text,
+        // `accept` checked the question is the one asked.
+        owners_asked: msg.owners_are_question,
     })
 }
 

@@ -87,6 +87,8 @@ impl ZoneSet {
             // Zone data is the authority itself (RFC 1035 section 4.1.1).
             authoritative: true,
             server: format!("zone {}", files.join(", ")).into(),
+            // A chain through CNAMEs has other owners; resolve compares.
+            owners_asked: false,
         })
     }
 
