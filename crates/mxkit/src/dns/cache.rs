@@ -140,43 +140,39 @@ struct KeyBuf {
 }
 
 impl KeyBuf {
+    /// The name's labels in wire form (a length octet, the label in lower
+    /// case), the root's empty label, the type. A hickory `Name` is at most
+    /// 255 octets in wire form, so it always fits; were one longer, its
+    /// last labels would be left out (and it would share an entry only
+    /// with names cut the same way).
     fn new(name: &Name, rtype: RecordType) -> KeyBuf {
-        let mut k = KeyBuf {
-            bytes: [0; KEY_ROOM],
-            len: 0,
-        };
+        let mut bytes = [0u8; KEY_ROOM];
+        let mut len = 0;
         for label in name.iter() {
-            k.push(&[u8::try_from(label.len()).unwrap_or(u8::MAX)]);
-            k.push_lowercase(label);
+            // Room is kept for the root's label and the type.
+            if len + 1 + label.len() > KEY_ROOM - 3 {
+                break;
+            }
+            let Some((size, room)) = bytes
+                .get_mut(len..len + 1 + label.len())
+                .and_then(<[u8]>::split_first_mut)
+            else {
+                break;
+            };
+            *size = u8::try_from(label.len()).unwrap_or(u8::MAX);
+            // One pass, not a copy and a second pass: labels are short.
+            for (d, s) in room.iter_mut().zip(label) {
+                *d = s.to_ascii_lowercase();
+            }
+            len += 1 + label.len();
         }
-        k.push(&[0]);
-        k.push(&u16::from(rtype).to_be_bytes());
-        k
-    }
-
-    /// `bytes`, as far as they fit: a valid name never fills the room; an
-    /// invalid one is cut (and then only shares an entry with names cut
-    /// the same way).
-    fn room(&mut self, bytes: &[u8]) -> (usize, usize) {
-        (self.len, bytes.len().min(KEY_ROOM - self.len))
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let (at, n) = self.room(bytes);
-        for (d, s) in self.bytes[at..at + n].iter_mut().zip(bytes) {
-            *d = *s;
+        // The root's empty label (the array is zeroed), then the type.
+        len += 1;
+        bytes[len..len + 2].copy_from_slice(&u16::from(rtype).to_be_bytes());
+        KeyBuf {
+            bytes,
+            len: len + 2,
         }
-        self.len += n;
-    }
-
-    /// [`push`](Self::push) in lower case, in the same pass (labels are
-    /// short: a loop, not a call to `memcpy` and a second pass).
-    fn push_lowercase(&mut self, bytes: &[u8]) {
-        let (at, n) = self.room(bytes);
-        for (d, s) in self.bytes[at..at + n].iter_mut().zip(bytes) {
-            *d = s.to_ascii_lowercase();
-        }
-        self.len += n;
     }
 
     fn as_bytes(&self) -> &[u8] {
