@@ -334,15 +334,72 @@ fn answer(packet: &[u8], at: usize, question: &Name) -> Option<(Record, usize)> 
     Some((record, end))
 }
 
+/// Where the name at `at` ends, when hickory's name decoder reads one
+/// there: [`name`] without building the name, for the names the engine
+/// only steps over (the authority section's). The same rules, in the same
+/// order (a property test compares the two on arbitrary datagrams): a
+/// label of at most 63 octets; a compression pointer only to an offset
+/// before the part of the name it is in, and the part it leads to must
+/// end before that part starts; at most 255 octets as hickory counts them
+/// while it reads, and a text form under 255 at the end.
+fn skip_name(packet: &[u8], at: usize) -> Option<usize> {
+    let mut here = at;
+    // The part of the name being read starts here; after a pointer, what
+    // is read must stay before the part that held it.
+    let mut part_start = at;
+    let mut before: Option<usize> = None;
+    // Where the name ends in the datagram: after its first pointer, or
+    // after its root label when it has none.
+    let mut end = None;
+    let (mut labels, mut octets) = (0usize, 0usize);
+    loop {
+        if before.is_some_and(|limit| here >= limit) {
+            return None;
+        }
+        let len = *packet.get(here)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                end.get_or_insert(here + 1);
+                break;
+            }
+            0x00 => {
+                let len = usize::from(len);
+                packet.get(here + 1..here + 1 + len)?;
+                // hickory's `extend_name`: the wire length with this label.
+                if labels + octets + 1 + len + 1 > 255 {
+                    return None;
+                }
+                labels += 1;
+                octets += len;
+                here += 1 + len;
+            }
+            0xc0 => {
+                let low = *packet.get(here + 1)?;
+                let to = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+                if to >= part_start {
+                    return None;
+                }
+                end.get_or_insert(here + 2);
+                before = Some(part_start);
+                part_start = to;
+                here = to;
+            }
+            _ => return None,
+        }
+    }
+    // hickory's `Name::len`: the text form with its final dot.
+    (labels.max(1) + octets < 255).then_some(end?)
+}
+
 /// One authority record (SOA or NS), checked as hickory checks it; the
 /// SOA's negative TTL, and the offset after it.
 fn authority(packet: &[u8], at: usize) -> Option<(Option<u32>, usize)> {
-    let (_, at) = name(packet, at)?;
+    let at = skip_name(packet, at)?;
     let (rtype, _, ttl, start, end) = fixed(packet, at)?;
     match RecordType::from(rtype) {
         RecordType::SOA => {
-            let (_, after) = name(packet, start)?;
-            let (_, after) = name(packet, after)?;
+            let after = skip_name(packet, start)?;
+            let after = skip_name(packet, after)?;
             if after + 20 != end {
                 return None;
             }
@@ -351,7 +408,7 @@ fn authority(packet: &[u8], at: usize) -> Option<(Option<u32>, usize)> {
             Some((Some(ttl.min(minimum)), end))
         }
         RecordType::NS => {
-            let (_, after) = name(packet, start)?;
+            let after = skip_name(packet, start)?;
             (after == end).then_some((None, end))
         }
         _ => None,
@@ -506,6 +563,63 @@ mod tests {
     /// The reference: what the engine's hickory reader makes of `packet`.
     fn reference(packet: &[u8]) -> Result<Reply, DecodeError> {
         by_hickory(packet)
+    }
+
+    proptest! {
+        /// `skip_name` ends where hickory's name decoder ends, and refuses
+        /// what it refuses: on datagrams of labels, pointers (backwards,
+        /// forwards, to themselves), root labels, reserved label codes and
+        /// long labels, from every offset.
+        #[test]
+        fn skip_name_is_hickorys_name_decoder(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(vec![0u8]),
+                    (1u8..64, any::<u8>()).prop_map(|(len, b)| {
+                        let mut l = vec![len];
+                        l.extend(std::iter::repeat_n(b, usize::from(len)));
+                        l
+                    }),
+                    (0u16..400).prop_map(|to| (0xc000 | to).to_be_bytes().to_vec()),
+                    any::<u8>().prop_map(|b| vec![b]),
+                    Just(vec![3, b'a', b'b', b'c']),
+                ],
+                0..40,
+            )
+        ) {
+            let packet: Vec<u8> = parts.concat();
+            for at in 0..packet.len() {
+                prop_assert_eq!(
+                    skip_name(&packet, at),
+                    name(&packet, at).map(|(_, end)| end),
+                    "at {} of {:02x?}", at, packet
+                );
+            }
+        }
+    }
+
+    /// Names near the length limits: `skip_name` and hickory agree.
+    #[test]
+    fn skip_name_at_the_length_limits() {
+        for labels in 1..=6 {
+            for last in 0..=63usize {
+                let mut packet = Vec::new();
+                for _ in 0..labels - 1 {
+                    packet.push(50);
+                    packet.extend_from_slice(&[b'a'; 50]);
+                }
+                packet.push(last as u8);
+                packet.extend(std::iter::repeat_n(b'b', last));
+                if last > 0 {
+                    packet.push(0);
+                }
+                assert_eq!(
+                    skip_name(&packet, 0),
+                    name(&packet, 0).map(|(_, end)| end),
+                    "{labels} labels, the last of {last}"
+                );
+            }
+        }
     }
 
     /// The walker agrees with hickory whenever it reads a datagram.
