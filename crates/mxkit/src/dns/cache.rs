@@ -482,8 +482,9 @@ enum Found {
     /// A flight: its answer comes on this receiver (or the sender is dropped
     /// with the leader).
     Join(oneshot::Receiver<Response>),
-    /// Nothing live: a flight was begun, and the asker leads it.
-    Lead,
+    /// Nothing live: a flight was begun under this key, and the asker
+    /// leads it.
+    Lead(Key),
 }
 
 impl<L: Lookup> Cache<L> {
@@ -507,10 +508,16 @@ impl<L: Lookup> Cache<L> {
         name: &Name,
         rtype: RecordType,
     ) -> Response {
-        let key = KeyBuf::new(name, rtype);
-        let stripe = self.stripe(key.as_bytes());
         loop {
-            match self.find(stripe, &key) {
+            // The key on the stack is made again after a dropped leader
+            // (rare) rather than kept across the wait: it is 267 octets,
+            // and the future that holds it is moved into a box per question.
+            let (stripe, found) = {
+                let key = KeyBuf::new(name, rtype);
+                let stripe = self.stripe(key.as_bytes());
+                (stripe, self.find(stripe, &key))
+            };
+            match found {
                 Found::Hit(resp) => {
                     stripe.hits.fetch_add(1, Ordering::Relaxed);
                     return resp;
@@ -522,7 +529,7 @@ impl<L: Lookup> Cache<L> {
                     }
                     // The leader was dropped: ask (or join) again.
                 }
-                Found::Lead => return self.lead(source, stripe, &key, name, rtype).await,
+                Found::Lead(key) => return self.lead(source, stripe, key, name, rtype).await,
             }
         }
     }
@@ -545,7 +552,7 @@ impl<L: Lookup> Cache<L> {
                     self.sweep(stripe, &mut state);
                 }
                 state.map.insert(key.key(), Slot::Flight(Vec::new()));
-                Found::Lead
+                Found::Lead(key.key())
             }
         }
     }
@@ -556,18 +563,19 @@ impl<L: Lookup> Cache<L> {
         &self,
         source: &S,
         stripe: &Stripe,
-        key: &KeyBuf,
+        key: Key,
         name: &Name,
         rtype: RecordType,
     ) -> Response {
         stripe.misses.fetch_add(1, Ordering::Relaxed);
         let mut leader = Leader {
             stripe,
-            key: Some(key.key()),
+            key: Some(key),
         };
         let resp = source.query(name, rtype).await;
-        let key = leader.key.take().unwrap_or_else(|| key.key());
-        self.land(stripe, &key, rtype, &resp);
+        if let Some(key) = leader.key.take() {
+            self.land(stripe, &key, rtype, &resp);
+        }
         resp
     }
 }
