@@ -1095,11 +1095,12 @@ fn truncate_at_self(route: &mut Route, hosts: &mut [Host], opts: &RouteOptions) 
 /// Build the plan, dropping addresses already listed (docs/rules/route.md,
 /// Rule 13; Exim `host_remove_duplicates`).
 fn build_plan(route: &mut Route, hosts: &mut [Host]) {
-    // foldhash: SipHash showed in scan profiles; seeded per process.
-    let mut seen: HashSet<IpAddr, foldhash::fast::RandomState> = HashSet::default();
+    let total: usize = hosts.iter().map(|h| h.addresses.len()).sum();
+    route.candidates.reserve(total);
+    let mut seen = Seen::with_capacity(total);
     for host in hosts {
-        let mut kept = Vec::new();
-        for ip in host.addresses.drain(..) {
+        // Kept in place: an address already in the plan is dropped here.
+        host.addresses.retain(|&ip| {
             if seen.insert(ip) {
                 route.candidates.push(Candidate {
                     preference: host.preference,
@@ -1107,7 +1108,7 @@ fn build_plan(route: &mut Route, hosts: &mut [Host]) {
                     address: ip,
                     canonical: host.cname_chain.last().map(display_name),
                 });
-                kept.push(ip);
+                true
             } else {
                 route.warn(
                     "duplicate_address",
@@ -1116,9 +1117,42 @@ fn build_plan(route: &mut Route, hosts: &mut [Host]) {
                         host.text
                     ),
                 );
+                false
             }
+        });
+    }
+}
+
+/// The addresses already in a plan: a list searched end to end for the
+/// few a plan nearly always has, a hash set past [`Seen::LIST_MAX`] (a
+/// hostile MX set may name thousands).
+enum Seen {
+    List(Vec<IpAddr>),
+    // foldhash: SipHash showed in scan profiles; seeded per process.
+    Set(HashSet<IpAddr, foldhash::fast::RandomState>),
+}
+
+impl Seen {
+    const LIST_MAX: usize = 16;
+
+    fn with_capacity(n: usize) -> Seen {
+        if n <= Self::LIST_MAX {
+            Seen::List(Vec::with_capacity(n))
+        } else {
+            Seen::Set(HashSet::with_capacity_and_hasher(n, Default::default()))
         }
-        host.addresses = kept;
+    }
+
+    /// `true` when `ip` was not seen before.
+    fn insert(&mut self, ip: IpAddr) -> bool {
+        match self {
+            Seen::List(list) if list.contains(&ip) => false,
+            Seen::List(list) => {
+                list.push(ip);
+                true
+            }
+            Seen::Set(set) => set.insert(ip),
+        }
     }
 }
 
