@@ -1610,6 +1610,25 @@ fn apply_limit(route: &mut Route, limit: usize) {
 mod tests {
     use super::*;
 
+    /// The plan's set of addresses answers alike as a list and as a hash
+    /// set: each address new once, then seen.
+    #[test]
+    fn seen_addresses_as_list_and_as_set() {
+        for n in [0, 3, Seen::LIST_MAX, Seen::LIST_MAX + 1, 300] {
+            let mut seen = Seen::with_capacity(n);
+            assert_eq!(matches!(seen, Seen::List(_)), n <= Seen::LIST_MAX);
+            let ips: Vec<IpAddr> = (0..n as u32)
+                .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + i)))
+                .collect();
+            for ip in &ips {
+                assert!(seen.insert(*ip), "{ip} is new");
+            }
+            for ip in &ips {
+                assert!(!seen.insert(*ip), "{ip} was seen");
+            }
+        }
+    }
+
     /// Every kind's code reads back as that kind, and only failures have a
     /// verdict other than deliverable.
     #[test]
