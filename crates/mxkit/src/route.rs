@@ -625,10 +625,10 @@ async fn route_domain<L: Lookup + ?Sized>(
     let sts = opts.mta_sts.as_deref();
     let (mx, sts_txt) = match sts {
         Some(_) => {
-            let (mx, (sts_txt, rpt_txt)) = futures::future::join(
+            let (mx, (sts_txt, rpt_txt)) = Box::pin(futures::future::join(
                 resolve(lookup, name, RecordType::MX),
                 policy_records(lookup, name),
-            )
+            ))
             .await;
             route.tls_rpt = Some(rpt_txt.and_then(|a| {
                 mta_sts::tlsrpt_records(&mta_sts::txt_strings(&a.outcome))
@@ -648,16 +648,6 @@ async fn route_domain<L: Lookup + ?Sized>(
     let dane = opts.dnssec && opts.dane;
     // A secure MX answer: ask the TLSA records with the addresses.
     let early_tlsa = dane && route.dnssec == Some(Dnssec::Secure);
-    // The policy is found (fetched, when it must be) while the addresses
-    // are looked up.
-    let policy = async {
-        match (sts, &sts_txt) {
-            (Some(config), Some(txt)) => {
-                Some(mta_sts::discover(lookup, text, txt, config, mta_sts::now()).await)
-            }
-            _ => None,
-        }
-    };
     let addresses = look_up_addresses(
         lookup,
         &mut route,
@@ -666,10 +656,23 @@ async fn route_domain<L: Lookup + ?Sized>(
         opts.family,
         early_tlsa,
     );
-    let ((), discovery) = futures::future::join(addresses, policy).await;
+    // The policy is found (fetched, when it must be) while the addresses
+    // are looked up. Its future and DANE's are boxed, and made only when
+    // used: in the route's own future they made it several kilobytes
+    // larger, copied for every domain of a scan that uses neither.
+    let discovery = match (sts, &sts_txt) {
+        (Some(config), Some(txt)) => {
+            let policy = Box::pin(mta_sts::discover(lookup, text, txt, config, mta_sts::now()));
+            Some(futures::future::join(addresses, policy).await.1)
+        }
+        _ => {
+            addresses.await;
+            None
+        }
+    };
     let self_level = truncate_at_self(&mut route, &mut hosts, opts);
     if dane {
-        apply_dane(lookup, &mut route, &mut hosts).await;
+        Box::pin(apply_dane(lookup, &mut route, &mut hosts)).await;
     }
     if let Some(discovery) = discovery {
         let dns_only = sts.is_some_and(MtaStsConfig::dns_only);
