@@ -317,7 +317,12 @@ impl Inner {
                     }
                 }
             };
-            tokio::time::timeout(wait, first).await.ok().flatten()
+            // Boxed: rare (a try timed out before), and larger than the
+            // common case; inline it would grow every question's future.
+            Box::pin(tokio::time::timeout(wait, first))
+                .await
+                .ok()
+                .flatten()
         };
         match waited {
             Some((Delivery::Reply(msg), from)) => Try::Reply(msg, from),
