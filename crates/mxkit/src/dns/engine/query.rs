@@ -102,6 +102,55 @@ impl Failures {
     }
 }
 
+/// The servers that answered a question, by index: bits for up to 64
+/// servers (no allocation per question), a list past that.
+enum Answered {
+    Bits { set: u64, all: u64 },
+    Many(Vec<bool>),
+}
+
+impl Answered {
+    fn new(servers: usize) -> Answered {
+        match servers {
+            0..=63 => Answered::Bits {
+                set: 0,
+                all: (1u64 << servers) - 1,
+            },
+            64 => Answered::Bits {
+                set: 0,
+                all: u64::MAX,
+            },
+            _ => Answered::Many(vec![false; servers]),
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        match self {
+            Answered::Bits { set, .. } => i < 64 && set & (1 << i) != 0,
+            Answered::Many(v) => v.get(i).copied().unwrap_or(false),
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self {
+            Answered::Bits { set, .. } if i < 64 => *set |= 1 << i,
+            Answered::Bits { .. } => {}
+            Answered::Many(v) => {
+                if let Some(a) = v.get_mut(i) {
+                    *a = true;
+                }
+            }
+        }
+    }
+
+    fn all(&self) -> bool {
+        match self {
+            Answered::Bits { set, all } => set == all,
+            Answered::Many(v) => v.iter().all(|a| *a),
+        }
+    }
+}
+
 /// The response to a question that cannot be written as a query.
 fn unencodable(name: &Name, reason: &EncodeError) -> Response {
     Response::status(
@@ -169,7 +218,7 @@ impl Inner {
         let servers = &self.cfg.servers;
         // A server that answered (with an error rcode, or truncated with no
         // TCP answer) is not asked again; rounds are for lost packets.
-        let mut answered = vec![false; servers.len()];
+        let mut answered = Answered::new(servers.len());
         let mut failures = Failures::default();
         let mut tries = 0u32;
         // Earlier tries stay registered until the question is answered: a
@@ -180,7 +229,7 @@ impl Inner {
         for round in 0..self.cfg.attempts.max(1) {
             let wait = self.cfg.try_timeout(round);
             for (i, &server) in servers.iter().enumerate() {
-                if answered[i] {
+                if answered.has(i) {
                     continue;
                 }
                 if tries > 0 {
@@ -231,7 +280,7 @@ impl Inner {
                         Some(full) => full,
                         None => {
                             failures.truncated = Some(server);
-                            answered[i] = true;
+                            answered.set(i);
                             continue;
                         }
                     }
@@ -243,11 +292,11 @@ impl Inner {
                     Verdict::Failed(resp) => {
                         Meter::add(&self.meter.error_rcodes);
                         failures.failed = Some(resp);
-                        answered[i] = true;
+                        answered.set(i);
                     }
                 }
             }
-            if answered.iter().all(|a| *a) {
+            if answered.all() {
                 break;
             }
         }
@@ -366,6 +415,22 @@ mod tests {
             tcp_slots: Semaphore::new(TCP_CONNECTIONS),
             tcp_idle: Mutex::new(Vec::new()),
             server_texts: Vec::new(),
+        }
+    }
+
+    /// The answered servers, as bits and as a list: none, some, all.
+    #[test]
+    fn answered_servers_as_bits_and_as_list() {
+        for n in [1, 2, 63, 64, 65, 200] {
+            let mut a = Answered::new(n);
+            assert_eq!(matches!(a, Answered::Bits { .. }), n <= 64);
+            assert!(!a.all() && !a.has(0) && !a.has(n - 1));
+            for i in 0..n {
+                assert!(!a.all(), "{i} of {n}");
+                a.set(i);
+                assert!(a.has(i));
+            }
+            assert!(a.all(), "all {n}");
         }
     }
 
