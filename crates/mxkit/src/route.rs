@@ -1370,8 +1370,8 @@ impl Host {
             }
             return None;
         }
-        let mut v6 = Vec::new();
-        let mut v4 = Vec::new();
+        // Both families in the order presented; interleaved below.
+        let mut found = Vec::new();
         let mut ttl: Option<u32> = None;
         let mut problems: Vec<(String, String)> = Vec::new();
         // docs/rules/secure.md, Rule S1: the weakest status of the answers
@@ -1391,10 +1391,11 @@ impl Host {
             }
             match &answer.outcome {
                 Outcome::Records(records) => {
+                    found.reserve(records.len());
                     for r in records.iter() {
                         match &r.data {
-                            RData::A(a) => v4.push(IpAddr::V4(a.0)),
-                            RData::AAAA(a) => v6.push(IpAddr::V6(a.0)),
+                            RData::A(a) => found.push(IpAddr::V4(a.0)),
+                            RData::AAAA(a) => found.push(IpAddr::V6(a.0)),
                             _ => {}
                         }
                     }
@@ -1412,8 +1413,11 @@ impl Host {
                 }
             }
         }
-        let mut merged = Vec::with_capacity(v4.len() + v6.len());
-        let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
+        let mut merged = Vec::with_capacity(found.len());
+        let (mut a, mut b) = (
+            found.iter().copied().filter(IpAddr::is_ipv6),
+            found.iter().copied().filter(IpAddr::is_ipv4),
+        );
         loop {
             match (a.next(), b.next()) {
                 (None, None) => break,
