@@ -117,8 +117,11 @@ impl Channel {
     ) -> Option<(Registration<'_>, Arc<[u8]>)> {
         let mut table = self.lock();
         for _ in 0..ID_DRAWS {
-            let id: u16 = table.rng.random();
-            let jitter: u16 = table.rng.random();
+            // One draw for both: the ID (RFC 5452 section 4.3: random) and
+            // the jitter of the try's wait.
+            let draw: u32 = table.rng.random();
+            let [a, b, c, d] = draw.to_be_bytes();
+            let (id, jitter) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
             if let Entry::Vacant(slot) = table.pending.entry((id, server)) {
                 let (tx, rx) = oneshot::channel();
                 if let Some(at) = wire.get_mut(..2) {

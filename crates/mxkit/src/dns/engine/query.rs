@@ -209,11 +209,19 @@ impl Inner {
     }
 
     pub(super) async fn ask(&self, name: &Name, rtype: RecordType) -> Response {
-        let mut name = name.clone();
-        name.set_fqdn(true);
-        let mut wire = match self.encode(&name, rtype) {
+        // Asked as an absolute name; copied only when it is not one already
+        // (routing's names all are).
+        let name: std::borrow::Cow<'_, Name> = if name.is_fqdn() {
+            std::borrow::Cow::Borrowed(name)
+        } else {
+            let mut absolute = name.clone();
+            absolute.set_fqdn(true);
+            std::borrow::Cow::Owned(absolute)
+        };
+        let name = &*name;
+        let mut wire = match self.encode(name, rtype) {
             Ok(w) => w,
-            Err(reason) => return unencodable(&name, &reason),
+            Err(reason) => return unencodable(name, &reason),
         };
         let servers = &self.cfg.servers;
         // A server that answered (with an error rcode, or truncated with no
@@ -239,7 +247,7 @@ impl Inner {
                 let (msg, i, server) = match self
                     .udp_try(
                         &mut wire,
-                        &name,
+                        name,
                         rtype,
                         TryTo {
                             server,
@@ -271,7 +279,7 @@ impl Inner {
                     // otherwise grow every question's future.
                     match Box::pin(self.after_truncation(super::tcp::Ask {
                         wire: &wire,
-                        name: &name,
+                        name,
                         rtype,
                         server,
                     }))
