@@ -140,17 +140,7 @@ impl Domain {
         }
         let mut all_digits = true;
         for label in trimmed.as_bytes().split(|b| *b == b'.') {
-            let (&first, &last) = (label.first()?, label.last()?);
-            if label.len() > MAX_LABEL_LEN
-                || first == b'-'
-                || last == b'-'
-                || !label
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-            {
-                return None;
-            }
-            all_digits &= label.iter().all(u8::is_ascii_digit);
+            all_digits &= host_label(label)?;
         }
         if all_digits {
             // Maybe an IPv4 address.
@@ -481,23 +471,27 @@ fn is_plain_host(name: &Name) -> bool {
     let mut all_digits = true;
     let mut text_len = 0;
     for (i, label) in name.iter().enumerate() {
-        let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
+        let Some(digits) = host_label(label) else {
             return false;
         };
-        if label.len() > MAX_LABEL_LEN
-            || first == b'-'
-            || last == b'-'
-            || !label
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        {
-            return false;
-        }
-        all_digits &= label.iter().all(u8::is_ascii_digit);
+        all_digits &= digits;
         text_len += label.len() + usize::from(i > 0);
     }
     // Four labels of digits may be an IPv4 address (`192.0.2.7.`).
     !all_digits && text_len <= MAX_NAME_LEN
+}
+
+/// Whether `label` is a host name label (RFC 1123 section 2.1: 1 to 63
+/// letters, digits and hyphens, no hyphen first or last), seen on its
+/// bytes: `Some(true)` when it is all digits, `None` when it is no host
+/// name label.
+fn host_label(label: &[u8]) -> Option<bool> {
+    let (&first, &last) = (label.first()?, label.last()?);
+    let ldh = label
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+    (ldh && label.len() <= MAX_LABEL_LEN && first != b'-' && last != b'-')
+        .then(|| label.iter().all(u8::is_ascii_digit))
 }
 
 /// A name as text for people: lower-case A-labels without the final dot,
