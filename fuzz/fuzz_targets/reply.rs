@@ -19,12 +19,19 @@ use mxkit::dns::engine::{check_reply_walker, read_reply};
 use mxkit::dns::{BoxFuture, Lookup, Name, RecordType, Response, resolve};
 use mxkit::route::{Family, Route, RouteOptions, RouteVerdict, route};
 
-/// A source that answers every question with the same response.
-struct Fixed(Response);
+/// A source that answers every question with the same response. Its
+/// claim that the answers' owners are the name asked (`owners_asked`)
+/// holds only for the question the datagram answered, so any other
+/// question gets the response without it: `resolve` then compares the
+/// owners, as with any source that does not vouch for them.
+struct Fixed(Response, Name);
 
 impl Lookup for Fixed {
-    fn query<'a>(&'a self, _name: &'a Name, _rtype: RecordType) -> BoxFuture<'a, Response> {
-        let resp = self.0.clone();
+    fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
+        let mut resp = self.0.clone();
+        if rtype != RecordType::MX || *name != self.1 {
+            resp.owners_asked = false;
+        }
         Box::pin(async move { resp })
     }
 }
@@ -53,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(resp) = read_reply(data, domain.name(), RecordType::MX, server) else {
         return;
     };
-    let lookup = Fixed(resp);
+    let lookup = Fixed(resp, domain.name().clone());
     let _ = block_on(resolve(&lookup, domain.name(), RecordType::MX));
     let _ = block_on(resolve(&lookup, domain.name(), RecordType::A));
     let dest = Destination::Domain(domain);
