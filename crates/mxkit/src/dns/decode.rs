@@ -164,13 +164,15 @@ pub(crate) fn read_asked(
     name: &Name,
     rtype: RecordType,
 ) -> Result<(Reply, bool), DecodeError> {
-    if let Some(end) = asked_question_end(packet, sent) {
-        let question = Query::query(name.clone(), rtype);
-        if let Ok(Some(reply)) = catch_unwind(|| walk_from(packet, question, end)) {
-            return Ok((reply, true));
-        }
+    let Some(end) = asked_question_end(packet, sent) else {
+        return read(packet).map(|reply| (reply, false));
+    };
+    let question = Query::query(name.clone(), rtype);
+    match catch_unwind(|| walk_from(packet, question, end)) {
+        Ok(Some(reply)) => Ok((reply, true)),
+        // The walker gave way (it would again from the question): hickory.
+        Ok(None) | Err(_) => by_hickory(packet).map(|reply| (reply, false)),
     }
-    read(packet).map(|reply| (reply, false))
 }
 
 /// A query as the engine writes one for the question `q` (ID 0, class

@@ -163,47 +163,45 @@ impl Channel {
         // one engine, whose queries (in a scan, on one thread) are the only
         // ones to take it, and a reply is decoded in microseconds.
         let mut table = self.lock();
-        if !table.pending.contains_key(&(id, from)) {
-            let asked = tallies
-                .servers
-                .iter()
-                .copied()
-                .find(|s| *s != from && table.pending.contains_key(&(id, *s)));
-            match asked.and_then(|s| table.pending.get_mut(&(id, s))) {
-                Some(p) => p.ignore(format!(
-                    "reply from unexpected address {from} (asked {})",
-                    asked.map(|s| s.to_string()).unwrap_or_default()
-                )),
-                None => {
-                    drop(table);
-                    tallies.ignore(from, format!("wrong ID {id} from {from}"));
+        if let Some(pending) = table.pending.get_mut(&(id, from)) {
+            let read = decode::read_asked(packet, &pending.sent, &pending.name, pending.rtype)
+                .map_err(ReplyError::Undecodable)
+                .and_then(|(msg, asked)| {
+                    if asked {
+                        accept_asked(msg)
+                    } else {
+                        accept(msg, &pending.name, pending.rtype)
+                    }
+                });
+            match read {
+                Err(why) => pending.ignore(format!("{why} from {from}")),
+                Ok(msg) => {
+                    // The entry stays until the query's registration removes
+                    // it: only the owner removes an entry, so its (ID,
+                    // server) cannot be drawn by another query and then
+                    // removed under it. A duplicate of the reply finds no
+                    // sender and is dropped.
+                    if let Some(tx) = pending.reply.take() {
+                        // The receiver is gone only if the query was dropped meanwhile.
+                        let _ = tx.send(Delivery::Reply(msg));
+                    }
                 }
             }
             return;
         }
-        let Some(pending) = table.pending.get_mut(&(id, from)) else {
-            return;
-        };
-        let read = decode::read_asked(packet, &pending.sent, &pending.name, pending.rtype)
-            .map_err(ReplyError::Undecodable)
-            .and_then(|(msg, asked)| {
-                if asked {
-                    accept_asked(msg)
-                } else {
-                    accept(msg, &pending.name, pending.rtype)
-                }
-            });
-        match read {
-            Err(why) => pending.ignore(format!("{why} from {from}")),
-            Ok(msg) => {
-                // The entry stays until the query's registration removes it:
-                // only the owner removes an entry, so its (ID, server) cannot
-                // be drawn by another query and then removed under it. A
-                // duplicate of the reply finds no sender and is dropped.
-                if let Some(tx) = pending.reply.take() {
-                    // The receiver is gone only if the query was dropped meanwhile.
-                    let _ = tx.send(Delivery::Reply(msg));
-                }
+        let asked = tallies
+            .servers
+            .iter()
+            .copied()
+            .find(|s| *s != from && table.pending.contains_key(&(id, *s)));
+        match asked.and_then(|s| table.pending.get_mut(&(id, s))) {
+            Some(p) => p.ignore(format!(
+                "reply from unexpected address {from} (asked {})",
+                asked.map(|s| s.to_string()).unwrap_or_default()
+            )),
+            None => {
+                drop(table);
+                tallies.ignore(from, format!("wrong ID {id} from {from}"));
             }
         }
     }
