@@ -41,9 +41,7 @@ pub enum ReplyError {
 /// or say why not (RFC 5452 section 9.1). The ID and the source address were
 /// checked before.
 pub(super) fn accept(msg: Reply, name: &Name, rtype: RecordType) -> Result<Reply, ReplyError> {
-    if msg.metadata.message_type != MessageType::Response {
-        return Err(ReplyError::NotAResponse);
-    }
+    let msg = accept_asked(msg)?;
     match &msg.question {
         // Name equality is case-insensitive (RFC 4343).
         Some(q)
