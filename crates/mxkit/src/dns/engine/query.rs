@@ -111,14 +111,11 @@ enum Answered {
 
 impl Answered {
     fn new(servers: usize) -> Answered {
-        match servers {
-            0..=63 => Answered::Bits {
+        match u32::try_from(servers) {
+            Ok(n @ 0..=64) => Answered::Bits {
                 set: 0,
-                all: (1u64 << servers) - 1,
-            },
-            64 => Answered::Bits {
-                set: 0,
-                all: u64::MAX,
+                // The low `n` bits (none for no server).
+                all: u64::MAX.checked_shr(64 - n).unwrap_or(0),
             },
             _ => Answered::Many(vec![false; servers]),
         }
