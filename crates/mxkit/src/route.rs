@@ -366,6 +366,38 @@ pub enum ExchangerState {
     NotLookedUp,
 }
 
+impl ExchangerState {
+    /// Every state, in declaration order.
+    pub const ALL: [ExchangerState; 10] = [
+        ExchangerState::Ok,
+        ExchangerState::NoAddress,
+        ExchangerState::Temporary,
+        ExchangerState::InvalidName,
+        ExchangerState::IpAddress,
+        ExchangerState::SelfHost,
+        ExchangerState::BelowSelf,
+        ExchangerState::TlsaLookupFailed,
+        ExchangerState::MtaStsMismatch,
+        ExchangerState::NotLookedUp,
+    ];
+
+    /// Its snake-case code, as in JSON (`"no_address"`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ExchangerState::Ok => "ok",
+            ExchangerState::NoAddress => "no_address",
+            ExchangerState::Temporary => "temporary",
+            ExchangerState::InvalidName => "invalid_name",
+            ExchangerState::IpAddress => "ip_address",
+            ExchangerState::SelfHost => "self",
+            ExchangerState::BelowSelf => "below_self",
+            ExchangerState::TlsaLookupFailed => "tlsa_lookup_failed",
+            ExchangerState::MtaStsMismatch => "mta_sts_mismatch",
+            ExchangerState::NotLookedUp => "not_looked_up",
+        }
+    }
+}
+
 /// Something worth knowing that did not stop routing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Warning {

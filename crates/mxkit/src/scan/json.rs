@@ -17,6 +17,9 @@ use std::fmt::Display;
 
 use serde::ser::{self, Serialize};
 
+mod route;
+pub use route::write_route;
+
 /// Errors are serde_json's, so that callers see one kind.
 pub type Error = serde_json::Error;
 

@@ -53,7 +53,7 @@ pub fn write_result_line(buf: &mut Vec<u8>, done: &Done) -> io::Result<()> {
     buf.extend_from_slice(b",\"input\":");
     json::write(buf, &done.input)?;
     let at = buf.len();
-    json::write(buf, &done.route)?;
+    json::write_route(buf, &done.route)?;
     // The route's own opening brace becomes the comma: its keys continue
     // this object.
     debug_assert_eq!(buf.get(at), Some(&b'{'));
