@@ -124,7 +124,7 @@ fn strings(out: &mut Vec<u8>, items: &[String]) -> Result<(), Error> {
 /// An address in quotes: its text is digits, hex letters, dots and colons.
 fn address(out: &mut Vec<u8>, ip: &std::net::IpAddr) {
     let text = IpText::new(ip);
-    let text = text.as_str().as_bytes();
+    let text = text.as_bytes();
     out.reserve(text.len() + 2);
     out.push(b'"');
     out.extend_from_slice(text);
