@@ -77,9 +77,7 @@ impl Registration<'_> {
     /// tries sent together (a window's first burst that a server's full
     /// buffer dropped) do not all time out, and come back, together.
     pub(super) fn wait(&self, wait: Duration) -> Duration {
-        let spread = wait / 4;
-        (wait - wait / 8)
-            .saturating_add(spread.mul_f64(f64::from(self.jitter) / f64::from(u16::MAX)))
+        spread(wait, self.jitter)
     }
 
     /// What the entry has collected of replies it could not accept, reset
@@ -98,10 +96,55 @@ impl Registration<'_> {
     }
 }
 
+/// `wait` less an eighth, plus `jitter / 65535` of a quarter: from 7/8 to
+/// 9/8 of it. Integer arithmetic (a float multiplication cost a hundred
+/// instructions a try); a spread too large to multiply is taken whole.
+fn spread(wait: Duration, jitter: u16) -> Duration {
+    let quarter = wait / 4;
+    let share = quarter
+        .checked_mul(u32::from(jitter))
+        .map_or(quarter, |d| d / u32::from(u16::MAX));
+    (wait - wait / 8).saturating_add(share)
+}
+
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         if !self.removed {
             self.remove();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_spread_from_seven_to_nine_eighths() {
+        for wait in [
+            Duration::ZERO,
+            Duration::from_nanos(7),
+            Duration::from_millis(400),
+            Duration::from_secs(5),
+            Duration::from_secs(u64::MAX / 2),
+            Duration::MAX,
+        ] {
+            let low = wait - wait / 8;
+            assert_eq!(spread(wait, 0), low);
+            let mut last = low;
+            for jitter in [1, 2, 1000, 32_768, 65_534, u16::MAX] {
+                let d = spread(wait, jitter);
+                assert!(
+                    d >= last && d <= low.saturating_add(wait / 4),
+                    "{wait:?} {jitter}"
+                );
+                last = d;
+            }
+            assert_eq!(spread(wait, u16::MAX), low.saturating_add(wait / 4));
+        }
+        // Halfway is half the quarter, to the nanosecond.
+        let wait = Duration::from_millis(800);
+        let half = spread(wait, 32_768) - Duration::from_millis(700);
+        assert!(half.abs_diff(Duration::from_millis(100)) < Duration::from_micros(2));
     }
 }
