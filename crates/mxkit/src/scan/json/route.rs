@@ -18,6 +18,8 @@
 //! optional field present and absent), and the integration tests do on
 //! every route they make (`tests/support/scan_json.rs`).
 
+use serde::Serialize;
+
 use super::{Error, write, write_str, write_u64};
 use crate::ip_text::IpText;
 use crate::route::{Candidate, Exchanger, MxRecord, Route, RouteError, Warning};
@@ -67,14 +69,8 @@ pub fn write_route(out: &mut Vec<u8>, route: &Route) -> Result<(), Error> {
         Some(dnssec) => word(out, dnssec.as_str()),
         None => out.extend_from_slice(b"null"),
     }
-    if let Some(mta_sts) = mta_sts {
-        out.extend_from_slice(b",\"mta_sts\":");
-        write(out, mta_sts)?;
-    }
-    if let Some(tls_rpt) = tls_rpt {
-        out.extend_from_slice(b",\"tls_rpt\":");
-        write(out, tls_rpt)?;
-    }
+    optional(out, b",\"mta_sts\":", mta_sts.as_ref())?;
+    optional(out, b",\"tls_rpt\":", tls_rpt.as_ref())?;
     out.extend_from_slice(b",\"warnings\":");
     list(out, warnings, warning)?;
     if let Some(error) = error {
@@ -94,6 +90,30 @@ fn word(out: &mut Vec<u8>, word: &'static str) {
     out.push(b'"');
     out.extend_from_slice(word.as_bytes());
     out.push(b'"');
+}
+
+/// `,"key":"value"` when there is a value (serde skips the field when
+/// there is none).
+fn optional_str(out: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+    if let Some(value) = value {
+        out.extend_from_slice(key);
+        write_str(out, value);
+    }
+}
+
+/// `,"key":value` by the general writer when there is a value.
+fn optional<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: Option<&T>,
+) -> Result<(), Error> {
+    match value {
+        Some(value) => {
+            out.extend_from_slice(key);
+            write(out, value)
+        }
+        None => Ok(()),
+    }
 }
 
 /// `[a,b,...]`, each item written by `item`.
@@ -144,10 +164,7 @@ fn candidate(out: &mut Vec<u8>, candidate: &Candidate) -> Result<(), Error> {
     write_str(out, exchanger);
     out.extend_from_slice(b",\"address\":");
     address(out, ip);
-    if let Some(canonical) = canonical {
-        out.extend_from_slice(b",\"canonical\":");
-        write_str(out, canonical);
-    }
+    optional_str(out, b",\"canonical\":", canonical.as_deref());
     out.push(b'}');
     Ok(())
 }
@@ -200,22 +217,10 @@ fn exchanger(out: &mut Vec<u8>, exchanger: &Exchanger) -> Result<(), Error> {
         out.extend_from_slice(b",\"dnssec\":");
         word(out, dnssec.as_str());
     }
-    if let Some(tlsa) = tlsa {
-        out.extend_from_slice(b",\"tlsa\":");
-        write(out, tlsa)?;
-    }
-    if let Some(tls) = tls {
-        out.extend_from_slice(b",\"tls\":");
-        write(out, tls)?;
-    }
-    if let Some(rule) = rule {
-        out.extend_from_slice(b",\"rule\":");
-        write_str(out, rule);
-    }
-    if let Some(detail) = detail {
-        out.extend_from_slice(b",\"detail\":");
-        write_str(out, detail);
-    }
+    optional(out, b",\"tlsa\":", tlsa.as_deref())?;
+    optional(out, b",\"tls\":", tls.as_ref())?;
+    optional_str(out, b",\"rule\":", *rule);
+    optional_str(out, b",\"detail\":", detail.as_deref());
     out.push(b'}');
     Ok(())
 }
