@@ -86,9 +86,14 @@ pub fn write_route(out: &mut Vec<u8>, route: &Route) -> Result<(), Error> {
 /// serde_json).
 fn word(out: &mut Vec<u8>, word: &'static str) {
     debug_assert!(!word.bytes().any(super::needs_escape), "{word}");
-    out.reserve(word.len() + 2);
+    quoted(out, word.as_bytes());
+}
+
+/// `text` in quotes as it is: text known to need no escaping.
+fn quoted(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(word.as_bytes());
+    out.extend_from_slice(text);
     out.push(b'"');
 }
 
@@ -143,12 +148,7 @@ fn strings(out: &mut Vec<u8>, items: &[String]) -> Result<(), Error> {
 
 /// An address in quotes: its text is digits, hex letters, dots and colons.
 fn address(out: &mut Vec<u8>, ip: &std::net::IpAddr) {
-    let text = IpText::new(ip);
-    let text = text.as_bytes();
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    out.extend_from_slice(text);
-    out.push(b'"');
+    quoted(out, IpText::new(ip).as_bytes());
 }
 
 fn candidate(out: &mut Vec<u8>, candidate: &Candidate) -> Result<(), Error> {
