@@ -108,12 +108,15 @@ impl Channel {
     /// Draw a fresh ID for `server`, write it into the query `wire` (the
     /// question `name` / `rtype`), and register the query under it; the
     /// datagram to [`queue`](Self::queue) comes back with the registration.
+    /// The ID is written in place when nobody else holds `wire` (a
+    /// question's first try); else into a copy, which `wire` becomes (an
+    /// earlier try's datagram keeps its own ID).
     pub(super) fn register(
         &self,
         name: &Name,
         rtype: RecordType,
         server: SocketAddr,
-        wire: &mut [u8],
+        wire: &mut Arc<[u8]>,
     ) -> Option<(Registration<'_>, Arc<[u8]>)> {
         let mut table = self.lock();
         for _ in 0..ID_DRAWS {
@@ -124,10 +127,13 @@ impl Channel {
             let (id, jitter) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
             if let Entry::Vacant(slot) = table.pending.entry((id, server)) {
                 let (tx, rx) = oneshot::channel();
-                if let Some(at) = wire.get_mut(..2) {
+                if Arc::get_mut(wire).is_none() {
+                    *wire = Arc::from(&**wire);
+                }
+                if let Some(at) = Arc::get_mut(wire).and_then(|w| w.get_mut(..2)) {
                     at.copy_from_slice(&id.to_be_bytes());
                 }
-                let sent: Arc<[u8]> = Arc::from(&*wire);
+                let sent = Arc::clone(wire);
                 slot.insert(Pending {
                     name: name.clone(),
                     rtype,
@@ -346,7 +352,7 @@ mod tests {
         let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
         let tallies = Tallies::new(&[server]);
         let name = Name::from_ascii("example.").unwrap();
-        let mut wire = [0u8; 12];
+        let mut wire: Arc<[u8]> = Arc::from([0u8; 12].as_slice());
         let (mut reg, _) = channel
             .register(&name, RecordType::A, server, &mut wire)
             .unwrap();
@@ -360,5 +366,41 @@ mod tests {
         channel.dispatch(&reply, server, &tallies);
         drop(reg);
         assert!(channel.lock().pending.is_empty(), "the owner removed it");
+    }
+
+    /// A question's first try writes its ID into the encoded query itself;
+    /// a second try, while the first's datagram is still held, gets a copy
+    /// with its own ID and leaves the first's as it was sent.
+    #[tokio::test]
+    async fn a_try_writes_its_id_in_place_or_into_a_copy() {
+        let channel = Channel::new(
+            bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap(),
+            StdRng::seed_from_u64(7),
+        );
+        let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
+        let name = Name::from_ascii("example.").unwrap();
+        let mut wire: Arc<[u8]> = Arc::from([0u8, 0, 1, 2, 3, 4].as_slice());
+        let first = Arc::as_ptr(&wire);
+        let (one, sent_one) = channel
+            .register(&name, RecordType::A, server, &mut wire)
+            .unwrap();
+        assert_eq!(Arc::as_ptr(&sent_one), first, "no copy for the first try");
+        assert_eq!(sent_one[..2], one.key.0.to_be_bytes());
+        let (two, sent_two) = channel
+            .register(&name, RecordType::A, server, &mut wire)
+            .unwrap();
+        assert_ne!(Arc::as_ptr(&sent_two), first, "the second try is a copy");
+        assert!(
+            Arc::ptr_eq(&wire, &sent_two),
+            "the copy is the question's query now"
+        );
+        assert_eq!(sent_two[..2], two.key.0.to_be_bytes());
+        assert_eq!(
+            sent_one[..2],
+            one.key.0.to_be_bytes(),
+            "the first is as sent"
+        );
+        assert_eq!(sent_one[2..], sent_two[2..]);
+        assert_ne!(one.key.0, two.key.0);
     }
 }

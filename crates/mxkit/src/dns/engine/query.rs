@@ -3,6 +3,7 @@
 //! still accepted, and a TCP re-ask after a truncated reply.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -169,40 +170,49 @@ impl Inner {
     /// configured payload size (RFC 6891 section 6.1.2; values below 512
     /// are sent as 512, section 6.2.5), version 0, and the DO flag when
     /// configured (RFC 3225 section 3).
-    fn encode(&self, name: &Name, rtype: RecordType) -> Result<Vec<u8>, EncodeError> {
-        let mut wire = Vec::with_capacity(12 + name.len() + 2 + 4 + 11);
+    ///
+    /// Written on the stack and allocated once, shared: the first try
+    /// writes its ID into it in place (`Channel::register`).
+    fn encode(&self, name: &Name, rtype: RecordType) -> Result<Arc<[u8]>, EncodeError> {
+        let mut wire = [0u8; MAX_QUERY_LEN];
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| match wire.get_mut(len..len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                len += bytes.len();
+                Ok(())
+            }
+            None => Err(EncodeError::TooLong(len + bytes.len())),
+        };
         let flags: u16 = if self.cfg.recursion_desired {
             0x0100
         } else {
             0
         } | 0x0020;
-        wire.extend_from_slice(&[0, 0]);
-        wire.extend_from_slice(&flags.to_be_bytes());
-        wire.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+        put(&[0, 0])?;
+        put(&flags.to_be_bytes())?;
+        put(&[0, 1, 0, 0, 0, 0, 0, 1])?;
         for label in name.iter() {
-            let len = u8::try_from(label.len())
+            let size = u8::try_from(label.len())
                 .ok()
                 .filter(|l| *l <= 63)
                 .ok_or(EncodeError::Label(label.len()))?;
-            wire.push(len);
-            wire.extend_from_slice(label);
+            put(&[size])?;
+            put(label)?;
         }
-        wire.push(0);
-        wire.extend_from_slice(&u16::from(rtype).to_be_bytes());
-        wire.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        put(&[0])?;
+        put(&u16::from(rtype).to_be_bytes())?;
+        put(&u16::from(DNSClass::IN).to_be_bytes())?;
         // OPT: root owner, type 41, class = payload, TTL (extended rcode 0,
         // version 0, flags: DO is the top bit), no data.
-        wire.push(0);
-        wire.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
-        wire.extend_from_slice(&self.cfg.edns_payload.max(512).to_be_bytes());
+        put(&[0])?;
+        put(&u16::from(RecordType::OPT).to_be_bytes())?;
+        put(&self.cfg.edns_payload.max(512).to_be_bytes())?;
         let flags: u16 = if self.cfg.dnssec_ok { 0x8000 } else { 0 };
-        wire.extend_from_slice(&[0, 0]);
-        wire.extend_from_slice(&flags.to_be_bytes());
-        wire.extend_from_slice(&[0, 0]);
-        if wire.len() > MAX_QUERY_LEN {
-            return Err(EncodeError::TooLong(wire.len()));
-        }
-        Ok(wire)
+        put(&[0, 0])?;
+        put(&flags.to_be_bytes())?;
+        put(&[0, 0])?;
+        Ok(Arc::from(&wire[..len]))
     }
 
     pub(super) async fn ask(&self, name: &Name, rtype: RecordType) -> Response {
@@ -311,7 +321,7 @@ impl Inner {
     /// Send the query over UDP as `to` says and wait for an acceptable reply.
     async fn udp_try<'s>(
         &'s self,
-        wire: &mut [u8],
+        wire: &mut Arc<[u8]>,
         name: &Name,
         rtype: RecordType,
         to: TryTo,
@@ -486,8 +496,8 @@ mod tests {
                 edns.set_dnssec_ok(dnssec_ok);
                 msg.set_edns(edns);
                 assert_eq!(
-                    inner.encode(&name, rtype).unwrap(),
-                    msg.to_vec().unwrap(),
+                    &*inner.encode(&name, rtype).unwrap(),
+                    &msg.to_vec().unwrap()[..],
                     "{text} {rtype} rd={rd} payload={payload} do={dnssec_ok}"
                 );
             }
