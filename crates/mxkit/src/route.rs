@@ -41,7 +41,9 @@ use serde::Serialize;
 
 use crate::address::{Address, Destination, ExchangeName, classify_exchange, display_name};
 use crate::dane::{TlsRequirement, Tlsa, tlsa_name};
-use crate::dns::{Answer, Dnssec, Lookup, Name, Outcome, RData, Record, RecordType, resolve};
+use crate::dns::{
+    Answer, Dnssec, Lookup, Name, Outcome, RData, Record, RecordType, resolve, resolve_ready,
+};
 use crate::english::count;
 use crate::mta_sts::{self, MtaSts, MtaStsConfig, Policy};
 
@@ -984,18 +986,19 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
     family: Family,
     early_tlsa: bool,
 ) {
-    let families: Vec<RecordType> = [
+    let families = [
         (family.wants_v6(), RecordType::AAAA),
         (family.wants_v4(), RecordType::A),
-    ]
-    .into_iter()
-    .filter_map(|(on, t)| on.then_some(t))
-    .collect();
+    ];
     let questions: Vec<(usize, RecordType)> = hosts
         .iter()
         .enumerate()
         .filter(|(_, h)| h.fixed.is_none())
-        .flat_map(|(i, _)| families.iter().map(move |t| (i, *t)))
+        .flat_map(|(i, _)| {
+            families
+                .iter()
+                .filter_map(move |&(on, t)| on.then_some((i, t)))
+        })
         .collect();
     let tlsa_questions: Vec<(usize, Name)> = if early_tlsa {
         hosts
@@ -1007,11 +1010,27 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
     } else {
         Vec::new()
     };
-    let (answers, tlsa_answers) = futures::future::join(
+    // The answers at hand first (in a bulk scan, most exchangers' addresses
+    // are cache hits): only the rest are futures, asked together.
+    let mut walks = Vec::new();
+    let mut answers: Vec<Option<Answer>> = questions
+        .iter()
+        .enumerate()
+        .map(
+            |(q, (i, t))| match resolve_ready(lookup, &hosts[*i].name, *t) {
+                Ok(answer) => Some(answer),
+                Err(walk) => {
+                    walks.push((q, walk));
+                    None
+                }
+            },
+        )
+        .collect();
+    let (asked, tlsa_answers) = futures::future::join(
         join_all(
-            questions
-                .iter()
-                .map(|(i, t)| resolve(lookup, &hosts[*i].name, *t)),
+            walks
+                .into_iter()
+                .map(|(q, walk)| async move { (q, walk.finish(lookup).await) }),
         ),
         join_all(
             tlsa_questions
@@ -1020,11 +1039,18 @@ async fn look_up_addresses<L: Lookup + ?Sized>(
         ),
     )
     .await;
+    // Every question has its answer now (each one not at hand was asked).
+    for (q, answer) in asked {
+        answers[q] = Some(answer);
+    }
     for ((i, _), answer) in tlsa_questions.into_iter().zip(tlsa_answers) {
         hosts[i].tlsa_early = Some(Box::new(answer));
     }
     // The questions are grouped by host, in host order.
-    let mut answers = questions.into_iter().zip(answers).peekable();
+    let mut answers = questions
+        .into_iter()
+        .zip(answers.into_iter().flatten())
+        .peekable();
     for (i, host) in hosts.iter_mut().enumerate() {
         let mine = std::iter::from_fn(|| {
             answers
@@ -1158,11 +1184,55 @@ fn build_plan(route: &mut Route, hosts: &mut [Host]) {
     }
 }
 
+/// Addresses in the order a plan tries them: IPv6 and IPv4 alternating,
+/// IPv6 first, each family in the order given, the rest of the longer
+/// family at the end (RFC 6724's default preference; RFC 8305 section 4).
+/// Done in place for an exchanger's few addresses (one list fewer to
+/// allocate per exchanger of a scan); a long list (a hostile answer) is
+/// merged through a second one, in linear time.
+fn interleave_families(found: &mut Vec<IpAddr>) {
+    /// Longest list reordered in place (quadratic in its length).
+    const IN_PLACE_MAX: usize = 32;
+    if found.len() > IN_PLACE_MAX {
+        let mut merged = Vec::with_capacity(found.len());
+        let (mut a, mut b) = (
+            found.iter().copied().filter(IpAddr::is_ipv6),
+            found.iter().copied().filter(IpAddr::is_ipv4),
+        );
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => break,
+                (x, y) => merged.extend(x.into_iter().chain(y)),
+            }
+        }
+        *found = merged;
+        return;
+    }
+    let mut want_v6 = true;
+    for k in 0..found.len() {
+        // The next address of the family wanted moves to `k`; the ones it
+        // passes keep their order. When that family is used up, the rest
+        // is the other one, in order.
+        match found[k..].iter().position(|ip| ip.is_ipv6() == want_v6) {
+            Some(j) => found[k..=k + j].rotate_right(1),
+            None => break,
+        }
+        want_v6 = !want_v6;
+    }
+}
+
 /// The addresses already in a plan: a list searched end to end for the
 /// few a plan nearly always has, a hash set past [`Seen::LIST_MAX`] (a
 /// hostile MX set may name thousands).
+// The list is the large variant on purpose: it lives on the stack while one
+// plan is built, and saves the allocation nearly every plan would make.
+#[allow(clippy::large_enum_variant)]
 enum Seen {
-    List(Vec<IpAddr>),
+    /// On the stack: the first `len` are taken.
+    List {
+        ips: [IpAddr; Seen::LIST_MAX],
+        len: usize,
+    },
     // foldhash: SipHash showed in scan profiles; seeded per process.
     Set(HashSet<IpAddr, foldhash::fast::RandomState>),
 }
@@ -1172,7 +1242,10 @@ impl Seen {
 
     fn with_capacity(n: usize) -> Seen {
         if n <= Self::LIST_MAX {
-            Seen::List(Vec::with_capacity(n))
+            Seen::List {
+                ips: [IpAddr::from([0u8; 4]); Seen::LIST_MAX],
+                len: 0,
+            }
         } else {
             Seen::Set(HashSet::with_capacity_and_hasher(n, Default::default()))
         }
@@ -1181,9 +1254,23 @@ impl Seen {
     /// `true` when `ip` was not seen before.
     fn insert(&mut self, ip: IpAddr) -> bool {
         match self {
-            Seen::List(list) if list.contains(&ip) => false,
-            Seen::List(list) => {
-                list.push(ip);
+            Seen::List { ips, len } => {
+                if ips[..*len].contains(&ip) {
+                    return false;
+                }
+                match ips.get_mut(*len) {
+                    Some(slot) => {
+                        *slot = ip;
+                        *len += 1;
+                    }
+                    // More than the capacity given: a set from here on.
+                    None => {
+                        let mut set: HashSet<IpAddr, foldhash::fast::RandomState> =
+                            ips.iter().copied().collect();
+                        set.insert(ip);
+                        *self = Seen::Set(set);
+                    }
+                }
                 true
             }
             Seen::Set(set) => set.insert(ip),
@@ -1445,18 +1532,8 @@ impl Host {
                 }
             }
         }
-        let mut merged = Vec::with_capacity(found.len());
-        let (mut a, mut b) = (
-            found.iter().copied().filter(IpAddr::is_ipv6),
-            found.iter().copied().filter(IpAddr::is_ipv4),
-        );
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => break,
-                (x, y) => merged.extend(x.into_iter().chain(y)),
-            }
-        }
-        self.addresses = merged;
+        interleave_families(&mut found);
+        self.addresses = found;
         self.dnssec = answered.or(failed);
         // Say what went wrong only where it matters: no address, or a
         // family that failed temporarily.
@@ -1649,13 +1726,41 @@ fn apply_limit(route: &mut Route, limit: usize) {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// In place or through a second list, the families alternate,
+        /// IPv6 first, each in its own order.
+        #[test]
+        fn families_interleave_as_merged(
+            picks in proptest::collection::vec((proptest::bool::ANY, 0u8..4), 0..80)
+        ) {
+            let found: Vec<IpAddr> = picks
+                .iter()
+                .map(|&(v6, n)| {
+                    if v6 {
+                        IpAddr::from(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n)))
+                    } else {
+                        IpAddr::from(std::net::Ipv4Addr::new(192, 0, 2, n))
+                    }
+                })
+                .collect();
+            // The i-th IPv6 address, then the i-th IPv4 address, for each i.
+            let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = found.iter().partition(|ip| ip.is_ipv6());
+            let merged: Vec<IpAddr> = (0..v6.len().max(v4.len()))
+                .flat_map(|i| [v6.get(i), v4.get(i)].into_iter().flatten().copied())
+                .collect();
+            let mut interleaved = found.clone();
+            interleave_families(&mut interleaved);
+            proptest::prop_assert_eq!(interleaved, merged);
+        }
+    }
+
     /// The plan's set of addresses answers alike as a list and as a hash
     /// set: each address new once, then seen.
     #[test]
     fn seen_addresses_as_list_and_as_set() {
         for n in [0, 3, Seen::LIST_MAX, Seen::LIST_MAX + 1, 300] {
             let mut seen = Seen::with_capacity(n);
-            assert_eq!(matches!(seen, Seen::List(_)), n <= Seen::LIST_MAX);
+            assert_eq!(matches!(seen, Seen::List { .. }), n <= Seen::LIST_MAX);
             let ips: Vec<IpAddr> = (0..n as u32)
                 .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + i)))
                 .collect();
@@ -1666,6 +1771,14 @@ mod tests {
                 assert!(!seen.insert(*ip), "{ip} was seen");
             }
         }
+        // More than the list holds, though fewer were announced: a set.
+        let mut seen = Seen::with_capacity(2);
+        let ips: Vec<IpAddr> = (0..40u32)
+            .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i)))
+            .collect();
+        assert!(ips.iter().all(|ip| seen.insert(*ip)));
+        assert!(matches!(seen, Seen::Set(_)));
+        assert!(ips.iter().all(|ip| !seen.insert(*ip)));
     }
 
     /// Every kind's code reads back as that kind, and only failures have a

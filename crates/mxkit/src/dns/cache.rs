@@ -17,13 +17,20 @@
 //!   a query of their own. A leader that is dropped (cancelled) ends the
 //!   flight; one of the joiners then asks in its place, so nobody waits on a
 //!   question nobody asks;
-//! - the **capacity** bounds the number of entries (answers and flights).
-//!   When it is reached, a **sweep** drops expired answers, then the least
-//!   used answers (by a use count that is halved at every sweep, so old
-//!   fame fades), until a quarter of the room is free again: a sweep costs
-//!   O(capacity) once every capacity / 4 insertions. Exchangers shared by
-//!   many domains are used again and again and stay; one-off answers (the
-//!   MX of each domain of a bulk run) go first.
+//! - the **capacity** bounds the number of stored answers (flights are as
+//!   many as the questions being asked). When an answer is to be stored and
+//!   the capacity is reached, a **sweep** drops expired answers, then the
+//!   least used answers (by a use count that is halved at every sweep, so
+//!   old fame fades), until a quarter of the room is free again: a sweep
+//!   costs O(capacity) once every capacity / 4 insertions. Exchangers
+//!   shared by many domains are used again and again and stay; one-off
+//!   answers (the MX of each domain of a bulk run) go first.
+//!
+//! Answers and flights are kept in two tables: the answers' is large and
+//! probed at random (each probe likely a miss of the CPU's caches); the
+//! flights' holds only the questions in flight, stays small and so in the
+//! CPU's cache. A question of a type not stored (`keep_only`: a bulk
+//! scan's MX, one per domain) touches only the small one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,13 +193,19 @@ impl KeyBuf {
 
 #[derive(Default)]
 struct State {
-    /// foldhash: the keys are short and looked up millions of times in a
-    /// bulk run (SipHash showed in `scan` profiles); it is seeded per
-    /// process, so a crafted input cannot aim at one bucket ahead of time.
-    map: HashMap<Key, Slot, foldhash::fast::RandomState>,
+    /// The stored answers. foldhash: the keys are short and looked up
+    /// millions of times in a bulk run (SipHash showed in `scan` profiles);
+    /// it is seeded per process, so a crafted input cannot aim at one
+    /// bucket ahead of time.
+    map: HashMap<Key, Stored, foldhash::fast::RandomState>,
+    /// The questions being asked, with who waits for their answers.
+    flights: HashMap<Key, Vec<oneshot::Sender<Response>>, foldhash::fast::RandomState>,
 }
 
-/// The answer is kept in the table itself, not boxed: the table is probed
+/// An answer, good until `until`; `uses` counts the hits (halved at each
+/// sweep).
+///
+/// It is kept in the table itself, not boxed: the table is probed
 /// at random millions of times in a bulk run, each probe missing the CPU
 /// cache, and a boxed answer was a second miss that had to wait for the
 /// first (the box's address is in the entry). Inline, the entry's lines
@@ -200,15 +213,6 @@ struct State {
 /// a time profile of a scan put the lookup's own time at 13.5% of the
 /// run boxed and 12.7% inline). The boxes' memory moved into the table:
 /// about the same in all.
-enum Slot {
-    /// An answer.
-    Ready(Stored),
-    /// Being asked; these wait for the answer.
-    Flight(Vec<oneshot::Sender<Response>>),
-}
-
-/// An answer, good until `until`; `uses` counts the hits (halved at each
-/// sweep).
 struct Stored {
     until: Instant,
     resp: Response,
@@ -297,6 +301,30 @@ impl<L: Lookup> Cache<L> {
         self
     }
 
+    /// Whether answers to questions of this type are stored.
+    fn keeps(&self, rtype: RecordType) -> bool {
+        self.keep.as_ref().is_none_or(|k| k.contains(&rtype))
+    }
+
+    /// The live stored answer to a question, counted as a hit, or `None`
+    /// (nothing stored, expired, in flight, or a type not kept): what
+    /// [`Lookup::ready`] gives, so that a hit needs no future. Asking again
+    /// after `None` (with [`Lookup::query`]) joins or begins the flight.
+    pub fn hit(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        if !self.keeps(rtype) {
+            return None;
+        }
+        let key = KeyBuf::new(name, rtype);
+        let stripe = self.stripe(key.as_bytes());
+        let now = Instant::now();
+        let resp = match stripe.lock().map.get_mut(key.as_bytes()) {
+            Some(stored) if stored.until > now => stored.hand_out(now),
+            _ => return None,
+        };
+        stripe.hits.fetch_add(1, Ordering::Relaxed);
+        Some(resp)
+    }
+
     /// The source behind the cache.
     pub fn inner(&self) -> &L {
         &self.inner
@@ -315,15 +343,12 @@ impl<L: Lookup> Cache<L> {
     /// Number of live answers (flights not counted).
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.count(|s| matches!(s, Slot::Ready(stored) if stored.until > now))
+        self.count(|state| state.map.values().filter(|s| s.until > now).count())
     }
 
-    /// Entries of every stripe for which `pred` holds.
-    fn count(&self, pred: impl Fn(&Slot) -> bool) -> usize {
-        self.stripes
-            .iter()
-            .map(|stripe| stripe.lock().map.values().filter(|s| pred(s)).count())
-            .sum()
+    /// The sum of `per` over the stripes.
+    fn count(&self, per: impl Fn(&State) -> usize) -> usize {
+        self.stripes.iter().map(|stripe| per(&stripe.lock())).sum()
     }
 
     /// True when nothing live is cached.
@@ -333,7 +358,7 @@ impl<L: Lookup> Cache<L> {
 
     /// Questions being asked of the inner source right now.
     pub fn in_flight(&self) -> usize {
-        self.count(|s| matches!(s, Slot::Flight(_)))
+        self.count(|state| state.flights.len())
     }
 
     /// What the cache did so far.
@@ -348,39 +373,40 @@ impl<L: Lookup> Cache<L> {
         stats
     }
 
-    /// The flight of `key` is over: store the answer in its slot when it
-    /// may be kept (one hash lookup; the slot was counted against the
-    /// capacity when the flight began), else free the slot; hand the answer
-    /// to everyone who joined.
-    fn land(&self, stripe: &Stripe, key: &Key, rtype: RecordType, resp: &Response) {
-        let kept = self.keep.as_ref().is_none_or(|k| k.contains(&rtype));
+    /// The flight of `key` is over: store the answer when it may be kept
+    /// (sweeping first when the table is full), hand it to everyone who
+    /// joined.
+    fn land(&self, stripe: &Stripe, key: Key, rtype: RecordType, resp: &Response) {
+        let kept = self.keeps(rtype);
         let lifetime = Self::lifetime(resp).filter(|_| kept);
         let waiters = {
             let mut state = stripe.lock();
-            match state.map.get_mut(key) {
-                Some(slot @ Slot::Flight(_)) => {
-                    let waiters = match lifetime {
-                        Some(ttl) => {
-                            let until = Instant::now() + Duration::from_secs(u64::from(ttl));
-                            let ready = Slot::Ready(Stored {
-                                until,
-                                resp: resp.clone(),
-                                top_ttl: top_ttl(resp),
-                                uses: 0,
-                            });
-                            std::mem::replace(slot, ready)
-                        }
-                        None => state.map.remove(key).unwrap_or(Slot::Flight(Vec::new())),
-                    };
-                    match waiters {
-                        Slot::Flight(w) => w,
-                        Slot::Ready(_) => Vec::new(),
+            // No flight: it was ended meanwhile (cannot happen while we
+            // lead); keep what is there.
+            let waiters = state.flights.remove(&key);
+            match (&waiters, lifetime) {
+                (Some(_), Some(ttl)) => {
+                    if state.map.len() >= self.capacity && !state.map.contains_key(&key) {
+                        self.sweep(stripe, &mut state);
                     }
+                    let until = Instant::now() + Duration::from_secs(u64::from(ttl));
+                    state.map.insert(
+                        key,
+                        Stored {
+                            until,
+                            resp: resp.clone(),
+                            top_ttl: top_ttl(resp),
+                            uses: 0,
+                        },
+                    );
                 }
-                // The flight was ended meanwhile (cannot happen while we
-                // lead); keep what is there.
-                Some(Slot::Ready(_)) | None => Vec::new(),
+                // An expired answer asked again whose new one is not kept.
+                (Some(_), None) if kept => {
+                    state.map.remove(&key);
+                }
+                _ => {}
             }
+            waiters.unwrap_or_default()
         };
         for w in waiters {
             // A joiner that was dropped meanwhile does not care.
@@ -395,39 +421,32 @@ impl<L: Lookup> Cache<L> {
         let now = Instant::now();
         let target = self.capacity - self.capacity / 4;
         let before = state.map.len();
-        state.map.retain(|_, slot| match slot {
-            Slot::Flight(_) => true,
-            Slot::Ready(stored) => stored.until > now,
-        });
+        state.map.retain(|_, stored| stored.until > now);
         let mut evicted = 0u64;
         let mut floor = 0u32;
         while state.map.len() > target {
             let mut excess = state.map.len() - target;
             let mut higher = u32::MAX;
-            state.map.retain(|_, slot| match slot {
-                Slot::Ready(stored) if stored.uses <= floor && excess > 0 => {
+            state.map.retain(|_, stored| {
+                if stored.uses <= floor && excess > 0 {
                     excess -= 1;
                     evicted += 1;
                     false
-                }
-                Slot::Ready(stored) => {
+                } else {
                     if stored.uses > floor {
                         higher = higher.min(stored.uses);
                     }
                     true
                 }
-                Slot::Flight(_) => true,
             });
             if higher == u32::MAX {
-                // Only flights are left.
+                // Nothing is left to drop.
                 break;
             }
             floor = higher;
         }
-        for slot in state.map.values_mut() {
-            if let Slot::Ready(stored) = slot {
-                stored.uses /= 2;
-            }
+        for stored in state.map.values_mut() {
+            stored.uses /= 2;
         }
         stripe.evicted.fetch_add(evicted, Ordering::Relaxed);
         tracing::trace!(before, after = state.map.len(), evicted, "cache sweep");
@@ -450,10 +469,7 @@ struct Leader<'a> {
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut state = self.stripe.lock();
-            if matches!(state.map.get(&key), Some(Slot::Flight(_))) {
-                state.map.remove(&key);
-            }
+            self.stripe.lock().flights.remove(&key);
         }
     }
 }
@@ -461,6 +477,10 @@ impl Drop for Leader<'_> {
 impl<L: Lookup> Lookup for Cache<L> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         Box::pin(self.ask(name, rtype))
+    }
+
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        self.hit(name, rtype)
     }
 }
 
@@ -477,6 +497,10 @@ pub struct Through<L, S> {
 impl<L: Lookup, S: Lookup> Lookup for Through<L, S> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         Box::pin(self.cache.ask_through(&self.source, name, rtype))
+    }
+
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        self.cache.hit(name, rtype)
     }
 }
 
@@ -520,7 +544,7 @@ impl<L: Lookup> Cache<L> {
             let (stripe, found) = {
                 let key = KeyBuf::new(name, rtype);
                 let stripe = self.stripe(key.as_bytes());
-                (stripe, self.find(stripe, &key))
+                (stripe, self.find(stripe, &key, rtype))
             };
             match found {
                 Found::Hit(resp) => {
@@ -539,27 +563,26 @@ impl<L: Lookup> Cache<L> {
         }
     }
 
-    /// Look the question up, under the lock: hand out a live answer, join
-    /// the flight, or begin one (sweeping first when the table is full; an
-    /// expired answer's slot becomes the flight).
-    fn find(&self, stripe: &Stripe, key: &KeyBuf) -> Found {
-        let now = Instant::now();
+    /// Look the question up, under the lock: hand out a live answer (of a
+    /// type kept), join the flight, or begin one.
+    fn find(&self, stripe: &Stripe, key: &KeyBuf, rtype: RecordType) -> Found {
         let mut state = stripe.lock();
-        match state.map.get_mut(key.as_bytes()) {
-            Some(Slot::Ready(stored)) if stored.until > now => Found::Hit(stored.hand_out(now)),
-            Some(Slot::Flight(waiters)) => {
-                let (tx, rx) = oneshot::channel();
-                waiters.push(tx);
-                Found::Join(rx)
-            }
-            _ => {
-                if state.map.len() >= self.capacity {
-                    self.sweep(stripe, &mut state);
-                }
-                state.map.insert(key.key(), Slot::Flight(Vec::new()));
-                Found::Lead(key.key())
+        if self.keeps(rtype) {
+            let now = Instant::now();
+            if let Some(stored) = state.map.get_mut(key.as_bytes())
+                && stored.until > now
+            {
+                return Found::Hit(stored.hand_out(now));
             }
         }
+        if let Some(waiters) = state.flights.get_mut(key.as_bytes()) {
+            let (tx, rx) = oneshot::channel();
+            waiters.push(tx);
+            return Found::Join(rx);
+        }
+        let lead = key.key();
+        state.flights.insert(lead.clone(), Vec::new());
+        Found::Lead(lead)
     }
 
     /// Ask `source` as the flight's leader and land its answer; a leader
@@ -579,7 +602,7 @@ impl<L: Lookup> Cache<L> {
         };
         let resp = source.query(name, rtype).await;
         if let Some(key) = leader.key.take() {
-            self.land(stripe, &key, rtype, &resp);
+            self.land(stripe, key, rtype, &resp);
         }
         resp
     }
@@ -628,7 +651,7 @@ mod tests {
     use std::hash::BuildHasher;
 
     /// Keys short and long hash and compare as their octets, so a lookup
-    /// by octets finds them; a table entry has the size `Slot` says.
+    /// by octets finds them; a table entry has the size `Stored` says.
     #[test]
     fn keys_are_their_octets() {
         let hasher = foldhash::fast::RandomState::default();
@@ -645,7 +668,7 @@ mod tests {
             other.push(0);
             assert_eq!(map.get(&other[..]), None);
         }
-        // The entry's size, as the documentation of `Slot` gives it.
-        assert_eq!(size_of::<(Key, Slot)>(), 168);
+        // The entry's size, as the documentation of `Stored` gives it.
+        assert_eq!(size_of::<(Key, Stored)>(), 168);
     }
 }

@@ -45,17 +45,36 @@ pub const MAX_CNAME_CHAIN: usize = 10;
 pub trait Lookup: Send + Sync {
     /// Ask `name` (absolute) for `rtype` records.
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response>;
+
+    /// The response [`Lookup::query`] would give, when the source has it at
+    /// hand without waiting (a cache's live answer, a zone file's answer);
+    /// `None` means "ask `query`". [`resolve`] asks this first, so that an
+    /// answer at hand costs no boxed future: in a bulk scan most exchanger
+    /// questions are cache hits. A source that answers here must answer
+    /// `query` the same way. The default has nothing at hand.
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        let _ = (name, rtype);
+        None
+    }
 }
 
 impl<T: Lookup + ?Sized> Lookup for Arc<T> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         (**self).query(name, rtype)
     }
+
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        (**self).ready(name, rtype)
+    }
 }
 
 impl<T: Lookup + ?Sized> Lookup for &T {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
         (**self).query(name, rtype)
+    }
+
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        (**self).ready(name, rtype)
     }
 }
 
@@ -392,14 +411,73 @@ pub(crate) fn same_name(a: &Name, b: &Name) -> bool {
 /// A chain is followed inside one response as far as it goes and re-asked
 /// where it stops (an authoritative server returns a CNAME into another zone
 /// alone). A loop or a chain longer than [`MAX_CNAME_CHAIN`] is temporary, as
-/// in Postfix.
+/// in Postfix. Each question is first put to [`Lookup::ready`].
 pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordType) -> Answer {
-    let mut current = name.clone();
-    let mut chain: Vec<Name> = Vec::new();
-    let mut authentic = true;
-    loop {
-        let resp = lookup.query(&current, rtype).await;
-        authentic &= resp.authentic;
+    match resolve_ready(lookup, name, rtype) {
+        Ok(answer) => answer,
+        Err(walk) => walk.finish(lookup).await,
+    }
+}
+
+/// [`resolve`] as far as the answers at hand ([`Lookup::ready`]) take it:
+/// the answer, or the walk to finish with [`Walk::finish`] (which goes on
+/// from where this stopped, so no question is asked twice).
+pub fn resolve_ready<'n, L: Lookup + ?Sized>(
+    lookup: &L,
+    name: &'n Name,
+    rtype: RecordType,
+) -> Result<Answer, Walk<'n>> {
+    let mut walk = Walk {
+        name,
+        rtype,
+        current: None,
+        chain: Vec::new(),
+        authentic: true,
+    };
+    while let Some(resp) = lookup.ready(walk.asking(), rtype) {
+        if let Some(answer) = walk.take(resp) {
+            return Ok(answer);
+        }
+    }
+    Err(walk)
+}
+
+/// A CNAME chain being followed ([`resolve`]): the question, the name to
+/// ask next and the chain so far.
+pub struct Walk<'n> {
+    name: &'n Name,
+    rtype: RecordType,
+    /// The last CNAME target, when the chain has grown (the question name
+    /// is not copied until then).
+    current: Option<Name>,
+    chain: Vec<Name>,
+    authentic: bool,
+}
+
+impl Walk<'_> {
+    /// The name to ask next.
+    fn asking(&self) -> &Name {
+        self.current.as_ref().unwrap_or(self.name)
+    }
+
+    /// Ask the sources the rest of the way.
+    pub async fn finish<L: Lookup + ?Sized>(mut self, lookup: &L) -> Answer {
+        loop {
+            let resp = match lookup.ready(self.asking(), self.rtype) {
+                Some(resp) => resp,
+                None => lookup.query(self.asking(), self.rtype).await,
+            };
+            if let Some(answer) = self.take(resp) {
+                return answer;
+            }
+        }
+    }
+
+    /// Take the response to [`Walk::asking`]: the answer, or `None` when
+    /// the chain goes on at a name to ask next.
+    fn take(&mut self, resp: Response) -> Option<Answer> {
+        let rtype = self.rtype;
+        self.authentic &= resp.authentic;
         let Response {
             status,
             answers,
@@ -408,39 +486,43 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
             owners_asked,
             ..
         } = resp;
-        let done = |outcome: Outcome, chain: Vec<Name>| Answer {
-            outcome,
-            cname_chain: chain,
-            authentic,
-            server,
+        let authentic = self.authentic;
+        let done = |outcome: Outcome, chain: &mut Vec<Name>| {
+            Some(Answer {
+                outcome,
+                cname_chain: std::mem::take(chain),
+                authentic,
+                server,
+            })
         };
         match status {
-            Status::Temporary(e) => return done(Outcome::Temporary(e), chain),
-            Status::Truncated => return done(Outcome::Truncated, chain),
+            Status::Temporary(e) => return done(Outcome::Temporary(e), &mut self.chain),
+            Status::Truncated => return done(Outcome::Truncated, &mut self.chain),
             Status::NoError | Status::NxDomain => {}
         }
-        let grew_from = chain.len();
+        let grew_from = self.chain.len();
         loop {
             // The response's owners are the name asked of it: `current`
             // until the chain grows within it.
-            let owners_current = owners_asked && chain.len() == grew_from;
+            let owners_current = owners_asked && self.chain.len() == grew_from;
+            let current = self.current.as_ref().unwrap_or(self.name);
             let wanted = |r: &Record| {
-                r.record_type() == rtype && (owners_current || same_name(&r.name, &current))
+                r.record_type() == rtype && (owners_current || same_name(&r.name, current))
             };
             let matching = answers.iter().filter(|r| wanted(r)).count();
             if matching == answers.len() && matching > 0 {
                 // The usual case: the response holds just the records (shared, not copied).
-                return done(Outcome::Records(answers), chain);
+                return done(Outcome::Records(answers), &mut self.chain);
             }
             if matching > 0 {
                 let records: Arc<[Record]> =
                     answers.iter().filter(|r| wanted(r)).cloned().collect();
-                return done(Outcome::Records(records), chain);
+                return done(Outcome::Records(records), &mut self.chain);
             }
             let target = answers.iter().find_map(|r| match &r.data {
                 RData::CNAME(c)
                     if rtype != RecordType::CNAME
-                        && (owners_current || same_name(&r.name, &current)) =>
+                        && (owners_current || same_name(&r.name, current)) =>
                 {
                     Some(c.0.clone())
                 }
@@ -448,33 +530,29 @@ pub async fn resolve<L: Lookup + ?Sized>(lookup: &L, name: &Name, rtype: RecordT
             });
             let Some(target) = target else { break };
             // Names compare case-insensitively (RFC 4343).
-            if target == *name || chain.contains(&target) {
+            if target == *self.name || self.chain.contains(&target) {
                 return done(
                     Outcome::Temporary(TempError::CnameLoop(target.to_ascii())),
-                    chain,
+                    &mut self.chain,
                 );
             }
-            if chain.len() >= MAX_CNAME_CHAIN {
+            if self.chain.len() >= MAX_CNAME_CHAIN {
                 return done(
-                    Outcome::Temporary(TempError::CnameChainTooLong(name.to_ascii())),
-                    chain,
+                    Outcome::Temporary(TempError::CnameChainTooLong(self.name.to_ascii())),
+                    &mut self.chain,
                 );
             }
-            chain.push(target.clone());
-            current = target;
+            self.chain.push(target.clone());
+            self.current = Some(target);
         }
-        let progressed = chain.len() > grew_from;
+        let progressed = self.chain.len() > grew_from;
         match status {
             // The rcode applies to the last name of the chain (RFC 6604 section 3).
-            Status::NxDomain => {
-                return done(Outcome::NxDomain { negative_ttl }, chain);
-            }
+            Status::NxDomain => done(Outcome::NxDomain { negative_ttl }, &mut self.chain),
             // The chain stopped at a name this response says nothing more
             // about: ask that name itself.
-            Status::NoError if progressed => continue,
-            _ => {
-                return done(Outcome::NoData { negative_ttl }, chain);
-            }
+            Status::NoError if progressed => None,
+            _ => done(Outcome::NoData { negative_ttl }, &mut self.chain),
         }
     }
 }
@@ -515,12 +593,31 @@ impl Lookup for Overlay {
             }
             match &self.fallback {
                 Some(live) => live.query(name, rtype).await,
-                None => Response::status(
-                    Status::Temporary(TempError::Offline(name.to_ascii())),
-                    "offline",
-                ),
+                None => Overlay::offline(name),
             }
         })
+    }
+
+    /// The zones' answer, or none (offline) at once; the fallback's own
+    /// answer at hand, if any, for names outside the zones.
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        if let Some(resp) = self.zones.answer(name, rtype) {
+            return Some(resp);
+        }
+        match &self.fallback {
+            Some(live) => live.ready(name, rtype),
+            None => Some(Overlay::offline(name)),
+        }
+    }
+}
+
+impl Overlay {
+    /// What a name outside the zones gets without a fallback.
+    fn offline(name: &Name) -> Response {
+        Response::status(
+            Status::Temporary(TempError::Offline(name.to_ascii())),
+            "offline",
+        )
     }
 }
 
@@ -551,14 +648,22 @@ impl<L: Lookup> Refusals<L> {
 
 impl<L: Lookup> Lookup for Refusals<L> {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Response> {
-        Box::pin(async move {
-            let resp = self.inner.query(name, rtype).await;
-            if matches!(resp.status, Status::Temporary(TempError::Offline(_))) {
-                self.refused
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            resp
-        })
+        Box::pin(async move { self.count(self.inner.query(name, rtype).await) })
+    }
+
+    fn ready(&self, name: &Name, rtype: RecordType) -> Option<Response> {
+        self.inner.ready(name, rtype).map(|resp| self.count(resp))
+    }
+}
+
+impl<L> Refusals<L> {
+    /// Count `resp` when it is a refusal.
+    fn count(&self, resp: Response) -> Response {
+        if matches!(resp.status, Status::Temporary(TempError::Offline(_))) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        resp
     }
 }
 
