@@ -460,16 +460,19 @@ impl Walk<'_> {
         self.current.as_ref().unwrap_or(self.name)
     }
 
-    /// Ask the sources the rest of the way.
+    /// Ask the sources the rest of the way: the name it stopped at with
+    /// [`Lookup::query`] (its answer was not at hand), each CNAME target
+    /// after it as [`resolve`] does.
     pub async fn finish<L: Lookup + ?Sized>(mut self, lookup: &L) -> Answer {
+        let mut resp = lookup.query(self.asking(), self.rtype).await;
         loop {
-            let resp = match lookup.ready(self.asking(), self.rtype) {
-                Some(resp) => resp,
-                None => lookup.query(self.asking(), self.rtype).await,
-            };
             if let Some(answer) = self.take(resp) {
                 return answer;
             }
+            resp = match lookup.ready(self.asking(), self.rtype) {
+                Some(resp) => resp,
+                None => lookup.query(self.asking(), self.rtype).await,
+            };
         }
     }
 
