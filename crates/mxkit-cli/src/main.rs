@@ -4,6 +4,7 @@
 //! args -> validated options -> library call -> report), `output/*` (all
 //! rendering; JSON from the library's serde types), `exit` (the codes).
 
+#[cfg_attr(feature = "system-allocator", allow(dead_code))]
 mod alloc;
 mod args;
 mod cmd;
@@ -20,6 +21,8 @@ use clap::Parser;
 /// mimalloc instead of the system allocator: `scan` allocates and frees
 /// small objects for every domain and every query, and glibc's malloc was
 /// about a sixth of its CPU time (`alloc` says why not `MiMalloc` as is).
+/// The feature `system-allocator` leaves it out (`bench/allocations`).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
