@@ -340,18 +340,24 @@ mod tests {
     use rand::SeedableRng;
     use std::net::Ipv4Addr;
 
+    /// A channel on a loopback socket (its IDs drawn from `seed`), a server
+    /// address and a question name.
+    fn setup(seed: u64) -> (Channel, SocketAddr, Name) {
+        let channel = Channel::new(
+            bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap(),
+            StdRng::seed_from_u64(seed),
+        );
+        let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
+        (channel, server, Name::from_ascii("example.").unwrap())
+    }
+
     /// Regression: an answered query's entry used to be removed by the
     /// receive task; another query could then draw the same (ID, server) and
     /// have it removed under it by the first query's registration.
     #[tokio::test]
     async fn an_answered_entry_is_removed_only_by_its_owner() {
-        let channel = Channel::new(
-            bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap(),
-            StdRng::seed_from_u64(1),
-        );
-        let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
+        let (channel, server, name) = setup(1);
         let tallies = Tallies::new(&[server]);
-        let name = Name::from_ascii("example.").unwrap();
         let mut wire: Arc<[u8]> = Arc::from([0u8; 12].as_slice());
         let (mut reg, _) = channel
             .register(&name, RecordType::A, server, &mut wire)
@@ -373,12 +379,7 @@ mod tests {
     /// with its own ID and leaves the first's as it was sent.
     #[tokio::test]
     async fn a_try_writes_its_id_in_place_or_into_a_copy() {
-        let channel = Channel::new(
-            bind_udp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap(),
-            StdRng::seed_from_u64(7),
-        );
-        let server = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
-        let name = Name::from_ascii("example.").unwrap();
+        let (channel, server, name) = setup(7);
         let mut wire: Arc<[u8]> = Arc::from([0u8, 0, 1, 2, 3, 4].as_slice());
         let first = Arc::as_ptr(&wire);
         let (one, sent_one) = channel
