@@ -316,11 +316,7 @@ impl<L: Lookup> Cache<L> {
         }
         let key = KeyBuf::new(name, rtype);
         let stripe = self.stripe(key.as_bytes());
-        let now = Instant::now();
-        let resp = match stripe.lock().map.get_mut(key.as_bytes()) {
-            Some(stored) if stored.until > now => stored.hand_out(now),
-            _ => return None,
-        };
+        let resp = stripe.lock().live(&key)?;
         stripe.hits.fetch_add(1, Ordering::Relaxed);
         Some(resp)
     }
@@ -567,13 +563,10 @@ impl<L: Lookup> Cache<L> {
     /// type kept), join the flight, or begin one.
     fn find(&self, stripe: &Stripe, key: &KeyBuf, rtype: RecordType) -> Found {
         let mut state = stripe.lock();
-        if self.keeps(rtype) {
-            let now = Instant::now();
-            if let Some(stored) = state.map.get_mut(key.as_bytes())
-                && stored.until > now
-            {
-                return Found::Hit(stored.hand_out(now));
-            }
+        if self.keeps(rtype)
+            && let Some(resp) = state.live(key)
+        {
+            return Found::Hit(resp);
         }
         if let Some(waiters) = state.flights.get_mut(key.as_bytes()) {
             let (tx, rx) = oneshot::channel();
@@ -605,6 +598,17 @@ impl<L: Lookup> Cache<L> {
             self.land(stripe, key, rtype, &resp);
         }
         resp
+    }
+}
+
+impl State {
+    /// The live stored answer to the question of `key`, handed out (a hit).
+    fn live(&mut self, key: &KeyBuf) -> Option<Response> {
+        let now = Instant::now();
+        match self.map.get_mut(key.as_bytes()) {
+            Some(stored) if stored.until > now => Some(stored.hand_out(now)),
+            _ => None,
+        }
     }
 }
 

@@ -508,7 +508,7 @@ impl Walk<'_> {
             // The response's owners are the name asked of it: `current`
             // until the chain grows within it.
             let owners_current = owners_asked && self.chain.len() == grew_from;
-            let current = self.current.as_ref().unwrap_or(self.name);
+            let current = self.asking();
             let wanted = |r: &Record| {
                 r.record_type() == rtype && (owners_current || same_name(&r.name, current))
             };
