@@ -32,7 +32,7 @@
 //! CPU's cache. A question of a type not stored (`keep_only`: a bulk
 //! scan's MX, one per domain) touches only the small one.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -84,6 +84,13 @@ struct Stripe {
 /// which showed in `scan` profiles). Short keys (most host names) live in
 /// the table itself, so a lookup reads no other memory; longer ones are
 /// boxed.
+///
+/// The hash is the name's alone ([`hash_key`]): the questions of one name
+/// (an exchanger's AAAA, then its A) start their probe at the same group
+/// of the table and sit side by side in it, so the second lookup finds in
+/// the CPU's cache what the first one loaded from memory (the table is
+/// probed at random: each lookup of another name is a miss). Two types of
+/// one name share a hash; their keys still differ, in the type.
 #[derive(Clone)]
 enum Key {
     Inline(u8, [u8; KEY_INLINE]),
@@ -114,11 +121,23 @@ impl Key {
     }
 }
 
-// Hashed and compared as the octets alone, like the `[u8]` it is borrowed
-// as (so `get` with a `KeyBuf`'s octets finds it).
+/// The name of a key's octets: all but the type's two.
+#[inline]
+fn name_part(key: &[u8]) -> &[u8] {
+    &key[..key.len().saturating_sub(2)]
+}
+
+/// A key's hash: its name's, whatever the type (see [`Key`]). `Key` and
+/// [`Asked`] both hash this way, so a lookup by a question's octets finds
+/// the stored key.
+#[inline]
+fn hash_key<H: std::hash::Hasher>(key: &[u8], state: &mut H) {
+    state.write(name_part(key));
+}
+
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
+        hash_key(self.as_bytes(), state);
     }
 }
 
@@ -130,17 +149,29 @@ impl PartialEq for Key {
 
 impl Eq for Key {}
 
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
+/// A question's key octets (a [`KeyBuf`]'s), looked up without making a
+/// [`Key`]: hashed as `Key` is, equal to the key of the same octets.
+#[derive(Clone, Copy)]
+struct Asked<'a>(&'a [u8]);
+
+impl std::hash::Hash for Asked<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        hash_key(self.0, state);
     }
 }
 
-/// Longest key: a 255-octet wire name and the type.
-const KEY_ROOM: usize = 255 + 2 + 8;
+impl hashbrown::Equivalent<Key> for Asked<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.0 == key.as_bytes()
+    }
+}
+
+/// Room for the longest key (a 255-octet wire name and the type), rounded
+/// up to whole 16-octet chunks for [`KeyBuf::new`]'s lower-casing.
+const KEY_ROOM: usize = 272;
 
 /// A key written into a buffer on the stack: looking up needs no allocation
-/// (`Key` hashes as its bytes, so the two find the same entries).
+/// ([`Asked`] hashes as `Key` does, so the two find the same entries).
 struct KeyBuf {
     bytes: [u8; KEY_ROOM],
     len: usize,
@@ -152,26 +183,33 @@ impl KeyBuf {
     /// 255 octets in wire form, so it always fits; were one longer, its
     /// last labels would be left out (and it would share an entry only
     /// with names cut the same way).
+    #[inline]
     fn new(name: &Name, rtype: RecordType) -> KeyBuf {
         let mut bytes = [0u8; KEY_ROOM];
         let mut len = 0;
         for label in name.iter() {
+            let end = len + 1 + label.len();
             // Room is kept for the root's label and the type.
-            if len + 1 + label.len() > KEY_ROOM - 3 {
+            if end > KEY_ROOM - 3 {
                 break;
             }
-            let Some((size, room)) = bytes
-                .get_mut(len..len + 1 + label.len())
-                .and_then(<[u8]>::split_first_mut)
+            let Some((size, room)) = bytes.get_mut(len..end).and_then(<[u8]>::split_first_mut)
             else {
                 break;
             };
             *size = u8::try_from(label.len()).unwrap_or(u8::MAX);
-            // One pass, not a copy and a second pass: labels are short.
-            for (d, s) in room.iter_mut().zip(label) {
-                *d = s.to_ascii_lowercase();
+            room.copy_from_slice(label);
+            len = end;
+        }
+        // Lower case in one pass over whole chunks, which the compiler
+        // turns into vector instructions: the length octets (at most 63,
+        // RFC 1035 section 2.3.4) are not letters, and past the labels
+        // the buffer is zeros. Before the type, whose octets may be.
+        let upto = len.next_multiple_of(16).min(KEY_ROOM);
+        for chunk in bytes[..upto].chunks_exact_mut(16) {
+            for b in chunk {
+                *b = b.to_ascii_lowercase();
             }
-            len += 1 + label.len();
         }
         // The root's empty label (the array is zeroed), then the type.
         len += 1;
@@ -184,6 +222,10 @@ impl KeyBuf {
 
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+
+    fn asked(&self) -> Asked<'_> {
+        Asked(self.as_bytes())
     }
 
     fn key(&self) -> Key {
@@ -209,17 +251,55 @@ struct State {
 /// at random millions of times in a bulk run, each probe missing the CPU
 /// cache, and a boxed answer was a second miss that had to wait for the
 /// first (the box's address is in the entry). Inline, the entry's lines
-/// are loaded together once the bucket is known (168 octets with its key;
-/// a time profile of a scan put the lookup's own time at 13.5% of the
-/// run boxed and 12.7% inline). The boxes' memory moved into the table:
-/// about the same in all.
+/// are loaded together once the bucket is known (a time profile of a scan
+/// put the lookup's own time at 13.5% of the run boxed and 12.7% inline).
+/// A stored answer is NOERROR or NXDOMAIN ([`Cache::lifetime`]), so its
+/// status is one flag, not a [`Status`] with room for a failure's texts:
+/// 112 octets with its key (168 with the whole `Response`), so more of a
+/// bulk run's table stays in the CPU's cache.
 struct Stored {
     until: Instant,
-    resp: Response,
+    /// The answer section ([`Response::answers`]).
+    answers: Arc<[Record]>,
+    /// Who answered ([`Response::server`]).
+    server: Arc<str>,
+    /// [`Response::negative_ttl`].
+    negative_ttl: Option<u32>,
     /// Highest TTL among the stored answers: while it is at most the time
     /// left, a hit hands the stored answers out as they are.
     top_ttl: u32,
     uses: u32,
+    /// NXDOMAIN (else NOERROR).
+    nx_domain: bool,
+    /// [`Response::authentic`], [`Response::authoritative`],
+    /// [`Response::owners_asked`].
+    authentic: bool,
+    authoritative: bool,
+    owners_asked: bool,
+}
+
+impl Stored {
+    /// A response to keep until `until`, or `None` when its status is
+    /// neither NOERROR nor NXDOMAIN (those have no [`Cache::lifetime`]).
+    fn new(resp: &Response, until: Instant) -> Option<Stored> {
+        let nx_domain = match resp.status {
+            Status::NoError => false,
+            Status::NxDomain => true,
+            Status::Truncated | Status::Temporary(_) => return None,
+        };
+        Some(Stored {
+            until,
+            answers: Arc::clone(&resp.answers),
+            server: Arc::clone(&resp.server),
+            negative_ttl: resp.negative_ttl,
+            top_ttl: top_ttl(resp),
+            uses: 0,
+            nx_domain,
+            authentic: resp.authentic,
+            authoritative: resp.authoritative,
+            owners_asked: resp.owners_asked,
+        })
+    }
 }
 
 /// What a cache did so far.
@@ -279,7 +359,8 @@ impl<L: Lookup> Cache<L> {
         self
     }
 
-    /// The stripe of a question (by its key's octets).
+    /// The stripe of a question (by its name, as the table's hash: the
+    /// types of one name are in one stripe).
     #[inline]
     fn stripe(&self, key: &[u8]) -> &Stripe {
         let n = self.stripes.len();
@@ -287,7 +368,7 @@ impl<L: Lookup> Cache<L> {
             return &self.stripes[0];
         }
         use std::hash::BuildHasher;
-        let i = (self.picker.hash_one(key) as usize) & (n - 1);
+        let i = (self.picker.hash_one(Asked(key)) as usize) & (n - 1);
         &self.stripes[i]
     }
 
@@ -386,15 +467,9 @@ impl<L: Lookup> Cache<L> {
                         self.sweep(stripe, &mut state);
                     }
                     let until = Instant::now() + Duration::from_secs(u64::from(ttl));
-                    state.map.insert(
-                        key,
-                        Stored {
-                            until,
-                            resp: resp.clone(),
-                            top_ttl: top_ttl(resp),
-                            uses: 0,
-                        },
-                    );
+                    if let Some(stored) = Stored::new(resp, until) {
+                        state.map.insert(key, stored);
+                    }
                 }
                 // An expired answer asked again whose new one is not kept.
                 (Some(_), None) if kept => {
@@ -447,6 +522,16 @@ impl<L: Lookup> Cache<L> {
         stripe.evicted.fetch_add(evicted, Ordering::Relaxed);
         tracing::trace!(before, after = state.map.len(), evicted, "cache sweep");
     }
+}
+
+/// An empty answer section, one per thread: handed out for every stored
+/// answer without records, its count in this core's cache (a count shared
+/// by threads would move between their cores at every hit).
+fn no_answers() -> Arc<[Record]> {
+    thread_local! {
+        static NONE: Arc<[Record]> = Arc::new([]);
+    }
+    NONE.with(Arc::clone)
 }
 
 /// The highest TTL among the answers of a response (0 when none).
@@ -535,7 +620,7 @@ impl<L: Lookup> Cache<L> {
     ) -> Response {
         loop {
             // The key on the stack is made again after a dropped leader
-            // (rare) rather than kept across the wait: it is 267 octets,
+            // (rare) rather than kept across the wait: it is 280 octets,
             // and the future that holds it is moved into a box per question.
             let (stripe, found) = {
                 let key = KeyBuf::new(name, rtype);
@@ -568,7 +653,7 @@ impl<L: Lookup> Cache<L> {
         {
             return Found::Hit(resp);
         }
-        if let Some(waiters) = state.flights.get_mut(key.as_bytes()) {
+        if let Some(waiters) = state.flights.get_mut(&key.asked()) {
             let (tx, rx) = oneshot::channel();
             waiters.push(tx);
             return Found::Join(rx);
@@ -605,7 +690,7 @@ impl State {
     /// The live stored answer to the question of `key`, handed out (a hit).
     fn live(&mut self, key: &KeyBuf) -> Option<Response> {
         let now = Instant::now();
-        match self.map.get_mut(key.as_bytes()) {
+        match self.map.get_mut(&key.asked()) {
             Some(stored) if stored.until > now => Some(stored.hand_out(now)),
             _ => None,
         }
@@ -622,24 +707,42 @@ impl Stored {
         let left = self.until - now;
         let left = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         let left = u32::try_from(left).unwrap_or(MAX_TTL);
-        if self.top_ttl > left {
-            // Stamp the stored answers with the time left (TTLs only go
-            // down, so the stamped copy serves every later hit too, until
-            // the next second).
-            let stamped: Arc<[Record]> = self
-                .resp
-                .answers
-                .iter()
-                .map(|r| {
-                    let mut r = r.clone();
-                    r.ttl = r.ttl.min(left);
-                    r
-                })
-                .collect();
-            self.resp.answers = stamped;
-            self.top_ttl = left;
+        let answers = if self.answers.is_empty() {
+            // No answers (NODATA, NXDOMAIN: an exchanger's AAAA, often):
+            // the thread's shared empty section instead of the stored one,
+            // whose count lies elsewhere in memory (a miss to read it).
+            no_answers()
+        } else {
+            if self.top_ttl > left {
+                // Stamp the stored answers with the time left (TTLs only go
+                // down, so the stamped copy serves every later hit too,
+                // until the next second).
+                self.answers = self
+                    .answers
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.ttl = r.ttl.min(left);
+                        r
+                    })
+                    .collect();
+                self.top_ttl = left;
+            }
+            Arc::clone(&self.answers)
+        };
+        Response {
+            status: if self.nx_domain {
+                Status::NxDomain
+            } else {
+                Status::NoError
+            },
+            answers,
+            negative_ttl: self.negative_ttl,
+            authentic: self.authentic,
+            authoritative: self.authoritative,
+            server: Arc::clone(&self.server),
+            owners_asked: self.owners_asked,
         }
-        self.resp.clone()
     }
 }
 
@@ -652,7 +755,40 @@ impl Stripe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::hash::BuildHasher;
+
+    proptest! {
+        /// A key is the name's wire form with each label in ASCII lower
+        /// case (other octets as they are), the root's label, the type:
+        /// whatever the octets, labels' lengths and types (HTTPS is 65,
+        /// an upper-case `A` were it lowered).
+        #[test]
+        fn a_key_is_the_lowered_wire_name_and_type(
+            labels in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![any::<u8>(), b'A'..=b'Z', b'a'..=b'z'],
+                    1..64,
+                ),
+                0..8,
+            ),
+            rtype in prop_oneof![Just(65u16), Just(90u16), any::<u16>()],
+        ) {
+            // Only names hickory accepts (at most 255 octets in wire form).
+            let Ok(name) = Name::from_labels(labels.clone()) else {
+                return Ok(());
+            };
+            let mut want = Vec::new();
+            for label in &labels {
+                want.push(label.len() as u8);
+                want.extend(label.iter().map(u8::to_ascii_lowercase));
+            }
+            want.push(0);
+            want.extend(rtype.to_be_bytes());
+            let key = KeyBuf::new(&name, RecordType::from(rtype));
+            prop_assert_eq!(key.as_bytes(), &want[..]);
+        }
+    }
 
     /// Keys short and long hash and compare as their octets, so a lookup
     /// by octets finds them; a table entry has the size `Stored` says.
@@ -664,15 +800,30 @@ mod tests {
             let key = Key::new(&bytes);
             assert_eq!(key.as_bytes(), &bytes[..]);
             assert_eq!(matches!(key, Key::Inline(..)), len <= KEY_INLINE);
-            assert_eq!(hasher.hash_one(&key), hasher.hash_one(&bytes[..]));
+            assert_eq!(hasher.hash_one(&key), hasher.hash_one(Asked(&bytes)));
             let mut map: HashMap<Key, u32, foldhash::fast::RandomState> = HashMap::default();
             map.insert(key.clone(), 7);
-            assert_eq!(map.get(&bytes[..]), Some(&7));
+            assert_eq!(map.get(&Asked(&bytes)), Some(&7));
             let mut other = bytes.clone();
             other.push(0);
-            assert_eq!(map.get(&other[..]), None);
+            assert_eq!(map.get(&Asked(&other)), None);
         }
+        // The types of one name hash alike (and so probe the same group of
+        // the table) and are still different keys.
+        let name = Name::from_ascii("MX1.Example.ORG.").unwrap();
+        let (a, aaaa) = (
+            KeyBuf::new(&name, RecordType::A),
+            KeyBuf::new(&name, RecordType::AAAA),
+        );
+        assert_eq!(hasher.hash_one(a.asked()), hasher.hash_one(aaaa.asked()));
+        assert_eq!(hasher.hash_one(a.key()), hasher.hash_one(aaaa.key()));
+        let mut map: HashMap<Key, RecordType, foldhash::fast::RandomState> = HashMap::default();
+        map.insert(a.key(), RecordType::A);
+        assert_eq!(map.get(&aaaa.asked()), None);
+        map.insert(aaaa.key(), RecordType::AAAA);
+        assert_eq!(map.get(&a.asked()), Some(&RecordType::A));
+        assert_eq!(map.get(&aaaa.asked()), Some(&RecordType::AAAA));
         // The entry's size, as the documentation of `Stored` gives it.
-        assert_eq!(size_of::<(Key, Stored)>(), 168);
+        assert_eq!(size_of::<(Key, Stored)>(), 112);
     }
 }
