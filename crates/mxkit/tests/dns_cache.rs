@@ -1,6 +1,7 @@
 //! The TTL cache (RFC 2181 section 5.2, RFC 2308): time is tokio's paused
 //! clock, moved with `advance`, never slept.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mxkit::dns::cache::Cache;
@@ -31,6 +32,45 @@ fn two_ttls() -> Response {
         server: "scripted".into(),
         owners_asked: false,
     }
+}
+
+fn ttls(resp: &Response) -> Vec<u32> {
+    resp.answers.iter().map(|r| r.ttl).collect()
+}
+
+/// A hit hands the answers out with the time left as their TTL, and never
+/// changes a response someone still holds: the answers a caller holds are
+/// stamped into a copy; those nobody holds any more, in place.
+#[tokio::test(start_paused = true)]
+async fn hits_count_the_ttl_down_without_changing_a_held_response() {
+    let fake = Fake::new().set("c43.catalogue.test", RecordType::MX, two_ttls());
+    let cache = Cache::new(&fake);
+    let q = name("c43.catalogue.test.");
+    let first = cache.query(&q, RecordType::MX).await;
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let held = cache.query(&q, RecordType::MX).await;
+    assert_eq!(
+        ttls(&first),
+        [300, 3600],
+        "the first response is as it came"
+    );
+    assert_eq!(ttls(&held), [290, 290], "kept 300 s, 290 left");
+    let stamped = Arc::as_ptr(&held.answers);
+    drop(held);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let later = cache.ready(&q, RecordType::MX).expect("a hit");
+    assert_eq!(ttls(&later), [280, 280]);
+    assert_eq!(
+        Arc::as_ptr(&later.answers),
+        stamped,
+        "answers nobody held were stamped in place"
+    );
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let last = cache.query(&q, RecordType::MX).await;
+    assert_eq!(ttls(&later), [280, 280], "a held response never changes");
+    assert_eq!(ttls(&last), [270, 270]);
+    assert_eq!(ttls(&first), [300, 3600]);
+    assert_eq!(fake.count("c43.catalogue.test", RecordType::MX), 1);
 }
 
 #[tokio::test(start_paused = true)]

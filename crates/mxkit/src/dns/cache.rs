@@ -715,17 +715,29 @@ impl Stored {
         } else {
             if self.top_ttl > left {
                 // Stamp the stored answers with the time left (TTLs only go
-                // down, so the stamped copy serves every later hit too,
-                // until the next second).
-                self.answers = self
-                    .answers
-                    .iter()
-                    .map(|r| {
-                        let mut r = r.clone();
-                        r.ttl = r.ttl.min(left);
-                        r
-                    })
-                    .collect();
+                // down, so the stamped answers serve every later hit too,
+                // until the next second). In place when no earlier hit's
+                // response holds them any more (in a bulk run, nearly
+                // always: a route is done in milliseconds, the next hit of
+                // an exchanger comes a second later), else into a copy.
+                match Arc::get_mut(&mut self.answers) {
+                    Some(records) => {
+                        for r in records {
+                            r.ttl = r.ttl.min(left);
+                        }
+                    }
+                    None => {
+                        self.answers = self
+                            .answers
+                            .iter()
+                            .map(|r| {
+                                let mut r = r.clone();
+                                r.ttl = r.ttl.min(left);
+                                r
+                            })
+                            .collect();
+                    }
+                }
                 self.top_ttl = left;
             }
             Arc::clone(&self.answers)
