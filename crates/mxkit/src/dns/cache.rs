@@ -86,11 +86,12 @@ struct Stripe {
 /// boxed.
 ///
 /// The hash is the name's alone ([`hash_key`]): the questions of one name
-/// (an exchanger's AAAA, then its A) start their probe at the same group
-/// of the table and sit side by side in it, so the second lookup finds in
-/// the CPU's cache what the first one loaded from memory (the table is
-/// probed at random: each lookup of another name is a miss). Two types of
-/// one name share a hash; their keys still differ, in the type.
+/// (an exchanger's AAAA, then its A) start their probe at the same place
+/// of the table and most often sit in the same group of it, so the second
+/// lookup finds in the CPU's cache what the first one loaded from memory
+/// (the table is probed at random: each lookup of another name is a
+/// miss). Two types of one name share a hash and a tag; their keys still
+/// differ, in the type, and a lookup compares them.
 #[derive(Clone)]
 enum Key {
     Inline(u8, [u8; KEY_INLINE]),
