@@ -280,26 +280,22 @@ struct Stored {
 }
 
 impl Stored {
-    /// A response to keep until `until`, or `None` when its status is
-    /// neither NOERROR nor NXDOMAIN (those have no [`Cache::lifetime`]).
-    fn new(resp: &Response, until: Instant) -> Option<Stored> {
-        let nx_domain = match resp.status {
-            Status::NoError => false,
-            Status::NxDomain => true,
-            Status::Truncated | Status::Temporary(_) => return None,
-        };
-        Some(Stored {
+    /// A response to keep until `until`: one with a [`Cache::lifetime`],
+    /// which only NOERROR and NXDOMAIN have.
+    fn new(resp: &Response, until: Instant) -> Stored {
+        debug_assert!(matches!(resp.status, Status::NoError | Status::NxDomain));
+        Stored {
             until,
             answers: Arc::clone(&resp.answers),
             server: Arc::clone(&resp.server),
             negative_ttl: resp.negative_ttl,
             top_ttl: top_ttl(resp),
             uses: 0,
-            nx_domain,
+            nx_domain: matches!(resp.status, Status::NxDomain),
             authentic: resp.authentic,
             authoritative: resp.authoritative,
             owners_asked: resp.owners_asked,
-        })
+        }
     }
 }
 
@@ -468,9 +464,7 @@ impl<L: Lookup> Cache<L> {
                         self.sweep(stripe, &mut state);
                     }
                     let until = Instant::now() + Duration::from_secs(u64::from(ttl));
-                    if let Some(stored) = Stored::new(resp, until) {
-                        state.map.insert(key, stored);
-                    }
+                    state.map.insert(key, Stored::new(resp, until));
                 }
                 // An expired answer asked again whose new one is not kept.
                 (Some(_), None) if kept => {
@@ -720,24 +714,10 @@ impl Stored {
                 // until the next second). In place when no earlier hit's
                 // response holds them any more (in a bulk run, nearly
                 // always: a route is done in milliseconds, the next hit of
-                // an exchanger comes a second later), else into a copy.
-                match Arc::get_mut(&mut self.answers) {
-                    Some(records) => {
-                        for r in records {
-                            r.ttl = r.ttl.min(left);
-                        }
-                    }
-                    None => {
-                        self.answers = self
-                            .answers
-                            .iter()
-                            .map(|r| {
-                                let mut r = r.clone();
-                                r.ttl = r.ttl.min(left);
-                                r
-                            })
-                            .collect();
-                    }
+                // an exchanger comes a second later), else into a copy
+                // (`make_mut`: copy on write).
+                for r in Arc::make_mut(&mut self.answers) {
+                    r.ttl = r.ttl.min(left);
                 }
                 self.top_ttl = left;
             }

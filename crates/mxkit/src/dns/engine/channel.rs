@@ -127,10 +127,8 @@ impl Channel {
             let (id, jitter) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
             if let Entry::Vacant(slot) = table.pending.entry((id, server)) {
                 let (tx, rx) = oneshot::channel();
-                if Arc::get_mut(wire).is_none() {
-                    *wire = Arc::from(&**wire);
-                }
-                if let Some(at) = Arc::get_mut(wire).and_then(|w| w.get_mut(..2)) {
+                // Copy on write: in place when `wire` is not shared.
+                if let Some(at) = Arc::make_mut(wire).get_mut(..2) {
                     at.copy_from_slice(&id.to_be_bytes());
                 }
                 let sent = Arc::clone(wire);
